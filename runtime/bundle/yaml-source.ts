@@ -1,0 +1,72 @@
+/**
+ * YAML parsing that remembers where every value came from, so a schema error found by ajv at an
+ * instance path (`/spec/rules/0/effect`) is reported at the line and column of that value.
+ */
+import { LineCounter, parseAllDocuments, isMap, isSeq, isScalar, isPair, type Node, type Document } from 'yaml';
+
+export interface SourceDocument {
+  file: string;
+  /** index of the document within the file (several `---` documents a file) */
+  index: number;
+  value: unknown;
+  /** line/column (1-based) of the value at an ajv-style JSON pointer */
+  locate(pointer: string): { line: number; column: number };
+}
+
+export interface ParseProblem {
+  file: string;
+  line: number;
+  column: number;
+  message: string;
+}
+
+export function parseYamlFile(file: string, text: string): { documents: SourceDocument[]; problems: ParseProblem[] } {
+  const lineCounter = new LineCounter();
+  const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
+  const problems: ParseProblem[] = [];
+  const documents: SourceDocument[] = [];
+  const list: Document.Parsed[] = Array.isArray(docs) ? docs : [];
+  if (!Array.isArray(docs)) {
+    problems.push({ file, line: 1, column: 1, message: 'not a YAML stream' });
+  }
+  list.forEach((doc, index) => {
+    for (const e of doc.errors) {
+      const pos = lineCounter.linePos(e.pos[0]);
+      problems.push({ file, line: pos.line, column: pos.col, message: e.message.split('\n')[0] ?? e.message });
+    }
+    if (doc.errors.length > 0 || doc.contents === null) return;
+    const locate = (pointer: string) => {
+      const node = nodeAt(doc.contents as Node, pointer);
+      const offset = node?.range?.[0] ?? doc.contents?.range?.[0] ?? 0;
+      const pos = lineCounter.linePos(offset);
+      return { line: pos.line, column: pos.col };
+    };
+    documents.push({ file, index, value: doc.toJS({ maxAliasCount: 100 }), locate });
+  });
+  return { documents, problems };
+}
+
+/** Walk a YAML node tree by JSON pointer; stops at the deepest node that exists. */
+function nodeAt(root: Node, pointer: string): Node | undefined {
+  let node: Node | undefined = root;
+  const segments = pointer.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  for (const seg of segments) {
+    if (isMap(node)) {
+      const pair: unknown = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === seg);
+      if (!isPair(pair)) return node;
+      node = (pair.value as Node | null) ?? (pair.key as Node);
+    } else if (isSeq(node)) {
+      const item = node.items[Number(seg)] as Node | undefined;
+      if (!item) return node;
+      node = item;
+    } else {
+      return node;
+    }
+  }
+  return node;
+}
+
+/** Position of a map key (for "unknown field" errors the key, not the value, is the culprit). */
+export function keyPointer(pointer: string, key: string): string {
+  return `${pointer}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+}

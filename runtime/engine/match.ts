@@ -1,0 +1,149 @@
+/**
+ * Resource patterns and rule conditions, compiled once per bundle. Matching is on normalised
+ * strings only; the gateways normalise what they saw on the wire before asking.
+ */
+import type { Conditions } from '../../schema/types.ts';
+import type { TargetType } from '../bundle/model.ts';
+
+export interface Matcher {
+  test(value: string): boolean;
+  /** true when the matcher accepts everything; lets the index skip work */
+  readonly any: boolean;
+}
+
+const anyMatcher: Matcher = { test: () => true, any: true };
+
+function escape(s: string): string {
+  return s.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** A relation pattern `[schema.]table` with `*` globs; a bare table means schema `public`. */
+export function normaliseRelationPattern(p: string): string {
+  if (p === '*') return '*.*';
+  return p.includes('.') ? p : `public.${p}`;
+}
+
+export function relationName(schema: string | undefined, name: string): string {
+  return `${schema ?? 'public'}.${name}`;
+}
+
+function globToRegex(pattern: string, type: TargetType): string {
+  if (type === 'http') {
+    // `**` spans segments, `*` stays inside one; `/a/**` also matches `/a` itself.
+    let out = '';
+    for (let i = 0; i < pattern.length; i++) {
+      const c = pattern[i]!;
+      if (c === '*' && pattern[i + 1] === '*') {
+        if (out.endsWith('/') && i + 2 === pattern.length) out = `${out.slice(0, -1)}(?:/.*)?`;
+        else out += '.*';
+        i++;
+      } else if (c === '*') out += '[^/]*';
+      else out += escape(c);
+    }
+    return out;
+  }
+  if (type === 'postgres') return normaliseRelationPattern(pattern).split('*').map(escape).join('[^.]*');
+  return pattern.split('*').map(escape).join('.*');
+}
+
+export function compileMatcher(patterns: readonly string[] | undefined, type: TargetType): Matcher {
+  if (!patterns || patterns.length === 0 || patterns.includes('*') || patterns.includes('**')) return anyMatcher;
+  const exact = new Set<string>();
+  const globs: string[] = [];
+  for (const p of patterns) {
+    if (p.includes('*')) globs.push(globToRegex(p, type));
+    else exact.add(type === 'postgres' ? normaliseRelationPattern(p) : p);
+  }
+  const re = globs.length > 0 ? new RegExp(`^(?:${globs.join('|')})$`) : undefined;
+  return { test: (v) => exact.has(v) || (re?.test(v) ?? false), any: false };
+}
+
+export interface ConditionInput {
+  at: string;
+  hasWhere?: boolean;
+  statementText?: string;
+  path?: string;
+  query?: Readonly<Record<string, readonly string[]>>;
+  arguments?: unknown;
+}
+
+export interface CompiledConditions {
+  /** undefined when the rule applies; else a sentence saying which condition failed */
+  unmet(input: ConditionInput): string | undefined;
+  readonly maxRows?: number;
+}
+
+const dayNames = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function localTime(at: string, timeZone: string): { day: string; minutes: number } {
+  let f = formatters.get(timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-US', { timeZone, weekday: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+    formatters.set(timeZone, f);
+  }
+  const parts = f.formatToParts(new Date(at));
+  const get = (t: string) => parts.find((p) => p.type === t)?.value ?? '';
+  return { day: get('weekday').toLowerCase().slice(0, 3), minutes: Number(get('hour')) * 60 + Number(get('minute')) };
+}
+
+export function compileConditions(when: Conditions | undefined): CompiledConditions {
+  if (!when) return { unmet: () => undefined };
+  const checks: ((input: ConditionInput) => string | undefined)[] = [];
+  if (when.requireWhere) {
+    checks.push((i) => (i.hasWhere === false ? 'requires a WHERE clause' : undefined));
+  }
+  if (when.statementPattern !== undefined) {
+    const re = new RegExp(when.statementPattern, 'u');
+    checks.push((i) => (i.statementText !== undefined && !re.test(i.statementText) ? `requires the statement to match /${when.statementPattern}/` : undefined));
+  }
+  if (when.pathPattern !== undefined) {
+    const re = new RegExp(when.pathPattern, 'u');
+    checks.push((i) => (i.path !== undefined && !re.test(i.path) ? `requires the path to match /${when.pathPattern}/` : undefined));
+  }
+  for (const [name, source = ''] of Object.entries(when.query ?? {})) {
+    const re = new RegExp(source, 'u');
+    checks.push((i) => ((i.query?.[name] ?? []).every((v) => re.test(v)) ? undefined : `requires query parameter ${name} to match /${source}/`));
+  }
+  for (const [path, source = ''] of Object.entries(when.arguments ?? {})) {
+    const re = new RegExp(source, 'u');
+    checks.push((i) => {
+      const v = jsonPathValue(i.arguments, path);
+      return v !== undefined && re.test(typeof v === 'string' ? v : JSON.stringify(v)) ? undefined : `requires argument ${path} to match /${source}/`;
+    });
+  }
+  if (when.time) {
+    const { days, between, timezone = 'UTC' } = when.time;
+    const [from, to] = (between ?? '00:00-24:00').split('-').map((hm) => {
+      const [h, m] = hm.split(':').map(Number);
+      return h! * 60 + m!;
+    }) as [number, number];
+    checks.push((i) => {
+      const t = localTime(i.at, timezone);
+      if (days && !days.includes(t.day as (typeof dayNames)[number])) return `applies only on ${days.join(', ')} (${timezone})`;
+      const inside = from <= to ? t.minutes >= from && t.minutes < to : t.minutes >= from || t.minutes < to;
+      return inside ? undefined : `applies only between ${between} (${timezone})`;
+    });
+  }
+  return {
+    unmet(input) {
+      for (const c of checks) {
+        const r = c(input);
+        if (r) return r;
+      }
+      return undefined;
+    },
+    ...(when.maxRows !== undefined ? { maxRows: when.maxRows } : {}),
+  };
+}
+
+/** `$.a.b`, `$.a[0]`, `a.b`: a dotted path into a JSON value (arguments are small). */
+export function jsonPathValue(value: unknown, path: string): unknown {
+  const segments = path.replace(/^\$\.?/, '').split(/\.|\[(\d+)\]/).filter((s) => s !== undefined && s !== '');
+  let v: unknown = value;
+  for (const s of segments) {
+    if (v === null || typeof v !== 'object') return undefined;
+    v = (v as Record<string, unknown>)[s];
+  }
+  return v;
+}
