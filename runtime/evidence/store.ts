@@ -1,0 +1,366 @@
+/**
+ * The file-backed evidence store: an append-only hash-chained JSON-lines log with signed checkpoints.
+ *
+ * "Audit before action": `append` resolves only after the record is on disk (write + fdatasync). To
+ * keep that cheap under load, appends are group-committed: everything queued while the previous
+ * batch was being written goes out as one write and one fsync. Seq and hash are assigned when a batch
+ * is written, not when `append` is called, so a failed batch leaves no hole in the chain.
+ */
+import type { KeyObject } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PortcullisError } from '../errors.ts';
+import { canonical } from './canonical.ts';
+import { ChainChecker } from './chain.ts';
+import { ensureDevSigningKey, loadSigningKey, signMessage, type SigningKey } from './keys.ts';
+import { openLogFile, syncDirectory, type LogFile, type OpenLogFile } from './log-file.ts';
+import { CHECKPOINT, checkpointMessage, GENESIS, parseRecord, sealRecord, type EvidenceRecord } from './record.ts';
+
+/** What the gateway needs from any evidence backend (a PostgreSQL one can implement the same). */
+export interface EvidenceStore {
+  /** resolves once the record is durable; rejects `failed_precondition` when it cannot be made so */
+  append(type: string, data: unknown): Promise<{ seq: number; hash: string }>;
+  /** false after a failed write until a later write succeeds: the gateway refuses requests meanwhile */
+  healthy(): boolean;
+  close(): Promise<void>;
+}
+
+export interface FileEvidenceStoreOptions {
+  /** PEM Ed25519 private key; default: a dev key generated in the evidence directory */
+  signingKeyFile?: string;
+  /** sign the head after this many records; default 1000 */
+  checkpointEvery?: number;
+  /** sign the head when records have waited this long unsigned; default 1000 ms */
+  checkpointIntervalMs?: number;
+  /** extra time to gather a batch before writing; default 0 (batch what arrived in the same tick) */
+  groupCommitWindowMs?: number;
+  /** for fault-injection tests */
+  openFile?: OpenLogFile;
+}
+
+export const EVIDENCE_FILE = 'evidence.jsonl';
+export const RECOVERED = 'evidence.recovered';
+
+export function evidenceLogPath(dir: string): string {
+  return join(dir, EVIDENCE_FILE);
+}
+
+interface Pending {
+  type: string;
+  ts: string;
+  dataJson: string;
+  resolve: (value: { seq: number; hash: string }) => void;
+  reject: (error: unknown) => void;
+}
+
+/** How far back resume reads looking for the last checkpoint before it gives up and trusts the tail. */
+const MAX_TAIL_SCAN = 64 << 20;
+const TAIL_CHUNK = 1 << 16;
+
+/** Filesystem errors that mean "cannot write here right now", as opposed to a bug or tampering. */
+function describeFsError(error: unknown): string {
+  const e = error as NodeJS.ErrnoException;
+  return e?.code ? `${e.code}${e.path ? ` ${e.path}` : ''}` : error instanceof Error ? error.message : String(error);
+}
+
+export class FileEvidenceStore implements EvidenceStore {
+  readonly dir: string;
+  readonly path: string;
+  private readonly opts: Required<Omit<FileEvidenceStoreOptions, 'signingKeyFile'>> & { signingKeyFile?: string };
+  private file: LogFile | undefined;
+  private key: SigningKey | undefined;
+  private seq = 0;
+  private headHash = GENESIS;
+  /** bytes known durable; a failed batch is cut back to this */
+  private size = 0;
+  private sinceCheckpoint = 0;
+  private lastCheckpointAt = Date.now();
+  private pending: Pending[] = [];
+  private flushing: Promise<void> | undefined;
+  private scheduled = false;
+  private checkpointWanted = false;
+  private recoveredBytes = 0;
+  private ok = true;
+  private closed = false;
+  private timer: NodeJS.Timeout | undefined;
+
+  private constructor(dir: string, opts: FileEvidenceStoreOptions) {
+    this.dir = dir;
+    this.path = evidenceLogPath(dir);
+    this.opts = {
+      checkpointEvery: opts.checkpointEvery ?? 1000,
+      checkpointIntervalMs: opts.checkpointIntervalMs ?? 1000,
+      groupCommitWindowMs: opts.groupCommitWindowMs ?? 0,
+      openFile: opts.openFile ?? openLogFile,
+      ...(opts.signingKeyFile !== undefined ? { signingKeyFile: opts.signingKeyFile } : {}),
+    };
+  }
+
+  /**
+   * Opens (or creates) the log and resumes its chain. A log whose tail fails verification refuses to
+   * open (`tampered`): appending to it would sign over the damage. An unwritable directory does not:
+   * the store starts unhealthy and retries on every append.
+   */
+  static async open(dir: string, opts: FileEvidenceStoreOptions = {}): Promise<FileEvidenceStore> {
+    const store = new FileEvidenceStore(dir, opts);
+    try {
+      await store.attach();
+    } catch (error) {
+      if (PortcullisError.is(error, 'tampered') || PortcullisError.is(error, 'invalid_argument')) throw error;
+      store.ok = false;
+    }
+    store.timer = setInterval(() => store.tick(), Math.max(10, Math.min(store.opts.checkpointIntervalMs, 1000)));
+    store.timer.unref();
+    return store;
+  }
+
+  healthy(): boolean {
+    return this.ok && !this.closed;
+  }
+
+  /** seq and hash of the last durable record */
+  head(): { seq: number; hash: string } {
+    return { seq: this.seq, hash: this.headHash };
+  }
+
+  /** the checkpoint verification key, once the store has attached */
+  publicKey(): KeyObject | undefined {
+    return this.key?.publicKey;
+  }
+
+  append(type: string, data: unknown): Promise<{ seq: number; hash: string }> {
+    if (this.closed) {
+      return Promise.reject(new PortcullisError('failed_precondition', 'evidence store is not writable: it is closed'));
+    }
+    if (typeof type !== 'string' || type.length === 0 || type === CHECKPOINT || type === RECOVERED) {
+      return Promise.reject(new PortcullisError('invalid_argument', `evidence record type ${JSON.stringify(type)} is empty or reserved`));
+    }
+    let dataJson: string;
+    try {
+      // Encoded now so a caller mutating `data` afterwards cannot change what gets hashed.
+      dataJson = canonical(data);
+    } catch (error) {
+      return Promise.reject(PortcullisError.from(error, 'invalid_argument'));
+    }
+    return new Promise((resolve, reject) => {
+      this.pending.push({ type, ts: new Date().toISOString(), dataJson, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /** Signs the head now (if anything is unsigned) and waits for it to be durable. */
+  async checkpoint(): Promise<void> {
+    this.checkpointWanted = true;
+    this.schedule();
+    await this.idle();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.timer) clearInterval(this.timer);
+    // A cleanly closed log ends in a checkpoint, so `verify --require-signed-tail` can tell a cut tail.
+    await this.checkpoint().catch(() => undefined);
+    this.closed = true;
+    await this.idle();
+    const file = this.file;
+    this.file = undefined;
+    await file?.close().catch(() => undefined);
+  }
+
+  private async idle(): Promise<void> {
+    while (this.flushing || this.scheduled) {
+      if (this.flushing) await this.flushing;
+      else await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  private tick(): void {
+    if (this.sinceCheckpoint > 0 && Date.now() - this.lastCheckpointAt >= this.opts.checkpointIntervalMs) {
+      this.checkpointWanted = true;
+      this.schedule();
+    }
+  }
+
+  private schedule(): void {
+    if (this.flushing || this.scheduled) return;
+    this.scheduled = true;
+    const run = () => {
+      this.scheduled = false;
+      this.flushing = this.flushLoop().finally(() => {
+        this.flushing = undefined;
+        // appends that arrived during the last write of the loop's final iteration
+        if (this.pending.length > 0) this.schedule();
+      });
+    };
+    if (this.opts.groupCommitWindowMs > 0) setTimeout(run, this.opts.groupCommitWindowMs);
+    else setImmediate(run);
+  }
+
+  private async flushLoop(): Promise<void> {
+    while (this.pending.length > 0 || this.checkpointWanted) {
+      const batch = this.pending.splice(0);
+      await this.writeBatch(batch);
+      if (batch.length === 0 && !this.ok) break; // a failed checkpoint-only batch: retry on the next tick
+    }
+  }
+
+  private async writeBatch(batch: Pending[]): Promise<void> {
+    const wantCheckpoint = this.checkpointWanted;
+    this.checkpointWanted = false;
+    try {
+      if (!this.file) await this.attach();
+      const file = this.file as LogFile;
+      const key = this.key as SigningKey;
+      const now = new Date();
+      const lines: string[] = [];
+      const acks: { seq: number; hash: string }[] = [];
+      let seq = this.seq;
+      let prev = this.headHash;
+      const add = (type: string, ts: string, dataJson: string) => {
+        seq++;
+        const sealed = sealRecord(seq, ts, type, dataJson, prev);
+        lines.push(sealed.line);
+        prev = sealed.hash;
+        return { seq, hash: sealed.hash };
+      };
+      let unsigned = this.sinceCheckpoint;
+      if (this.recoveredBytes > 0) {
+        add(RECOVERED, now.toISOString(), canonical({ droppedBytes: this.recoveredBytes, reason: 'incomplete last line (interrupted write)' }));
+        unsigned++;
+      }
+      for (const p of batch) acks.push(add(p.type, p.ts, p.dataJson));
+      unsigned += batch.length;
+      const due =
+        unsigned >= this.opts.checkpointEvery ||
+        (unsigned > 0 && (wantCheckpoint || now.getTime() - this.lastCheckpointAt >= this.opts.checkpointIntervalMs));
+      if (due) {
+        const sig = signMessage(key.privateKey, checkpointMessage(seq, prev));
+        add(CHECKPOINT, now.toISOString(), canonical({ upTo: seq, head: prev, keyId: key.keyId, sig }));
+      }
+      if (lines.length === 0) return;
+      const buf = Buffer.from(`${lines.join('\n')}\n`, 'utf8');
+      await file.append(buf);
+      await file.sync();
+      this.seq = seq;
+      this.headHash = prev;
+      this.size += buf.length;
+      this.recoveredBytes = 0;
+      this.sinceCheckpoint = due ? 0 : unsigned;
+      if (due) this.lastCheckpointAt = now.getTime();
+      this.ok = true;
+      batch.forEach((p, i) => p.resolve(acks[i] as { seq: number; hash: string }));
+    } catch (error) {
+      this.ok = false;
+      if (wantCheckpoint) this.checkpointWanted = true;
+      await this.detach();
+      const failure = PortcullisError.is(error, 'tampered')
+        ? error
+        : new PortcullisError('failed_precondition', `evidence store is not writable: ${describeFsError(error)} (${this.path})`, {
+            cause: error,
+            details: { hint: 'check that the evidence directory exists, is writable and its disk is not full; requests are refused until it is' },
+          });
+      for (const p of batch) p.reject(failure);
+    }
+  }
+
+  /** After a failed write the page cache state is unknown (fsync errors are sticky): cut back, reopen later. */
+  private async detach(): Promise<void> {
+    const file = this.file;
+    this.file = undefined;
+    if (!file) return;
+    await file.truncate(this.size).catch(() => undefined);
+    await file.close().catch(() => undefined);
+  }
+
+  /** Opens the file, reads and verifies the tail, and positions the chain after its last record. */
+  private async attach(): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    this.key ??= this.opts.signingKeyFile ? await loadSigningKey(this.opts.signingKeyFile) : await ensureDevSigningKey(this.dir);
+    const file = await this.opts.openFile(this.path);
+    try {
+      const size = await file.size();
+      const tail = await readTail(file, size);
+      if (tail.partialBytes > 0) await file.truncate(size - tail.partialBytes);
+      const state = this.checkTail(tail.lines);
+      if (size === 0 || tail.partialBytes > 0) await file.sync().then(() => syncDirectory(this.dir));
+      this.file = file;
+      this.size = size - tail.partialBytes;
+      this.seq = state.seq;
+      this.headHash = state.hash;
+      this.sinceCheckpoint = state.sinceCheckpoint;
+      this.recoveredBytes += tail.partialBytes;
+    } catch (error) {
+      await file.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private checkTail(lines: string[]): { seq: number; hash: string; sinceCheckpoint: number } {
+    const records: EvidenceRecord[] = [];
+    for (const line of lines) {
+      const record = parseRecord(line);
+      if (!record) throw this.tampered(`a line near the end is not a valid record`);
+      records.push(record);
+    }
+    const [first] = records;
+    if (!first) return { seq: 0, hash: GENESIS, sinceCheckpoint: 0 };
+    const ownKey = this.key as SigningKey;
+    // Resume verifies from the last checkpoint on; a checkpoint by another (rotated) key is not
+    // checked here, `portcullis evidence verify` with that key does.
+    const signedByUs = first.type === CHECKPOINT && (first.data as { keyId?: unknown })?.keyId === ownKey.keyId;
+    const checker = new ChainChecker({
+      ...(signedByUs ? { publicKey: ownKey.publicKey, keyId: ownKey.keyId } : {}),
+      start: { seq: first.seq - 1, hash: first.prev },
+    });
+    for (const record of records) {
+      const problem = checker.push(record);
+      if (problem === 'seq-mismatch') throw this.tampered(checker.seqProblem(record.seq, false).message);
+      if (problem) throw this.tampered(problem.message);
+    }
+    return { seq: checker.expected - 1, hash: checker.head, sinceCheckpoint: checker.sinceCheckpoint };
+  }
+
+  private tampered(message: string): PortcullisError {
+    return new PortcullisError('tampered', `evidence log ${this.path} fails verification: ${message}`, {
+      details: { hint: 'run `portcullis evidence verify` and investigate before starting the gateway; never append to a damaged log' },
+    });
+  }
+}
+
+/**
+ * Reads backwards from the end until the last checkpoint record (or the start, or MAX_TAIL_SCAN),
+ * returning the complete lines from that checkpoint on and the size of an unterminated last line.
+ */
+async function readTail(file: LogFile, size: number): Promise<{ lines: string[]; partialBytes: number }> {
+  if (size === 0) return { lines: [], partialBytes: 0 };
+  let pos = size;
+  let buf = Buffer.alloc(0);
+  let partialBytes = -1;
+  while (pos > 0 && size - pos < MAX_TAIL_SCAN) {
+    const len = Math.min(TAIL_CHUNK, pos);
+    pos -= len;
+    buf = Buffer.concat([await file.read(pos, len), buf]);
+    if (partialBytes < 0) {
+      const lastNl = buf.lastIndexOf(10);
+      if (lastNl === -1 && pos > 0) continue;
+      partialBytes = buf.length - (lastNl + 1);
+    }
+    const body = buf.subarray(0, buf.length - partialBytes);
+    // Lines wholly inside the buffer: skip the first (possibly cut) segment unless at the file start.
+    const firstNl = pos === 0 ? -1 : body.indexOf(10);
+    if (firstNl === -1 && pos > 0) continue;
+    const complete = body.toString('utf8', firstNl + 1).split('\n').slice(0, -1);
+    const cp = findLastIndex(complete, (l) => l.includes(`"type":"${CHECKPOINT}"`) && parseRecord(l)?.type === CHECKPOINT);
+    if (cp !== -1 || pos === 0 || size - pos >= MAX_TAIL_SCAN) {
+      return { lines: cp === -1 ? complete : complete.slice(cp), partialBytes: Math.max(0, partialBytes) };
+    }
+  }
+  const body = buf.subarray(0, buf.length - Math.max(0, partialBytes));
+  const firstNl = pos === 0 ? -1 : body.indexOf(10);
+  return { lines: body.toString('utf8', firstNl + 1).split('\n').slice(0, -1), partialBytes: Math.max(0, partialBytes) };
+}
+
+function findLastIndex<T>(items: T[], pred: (item: T) => boolean): number {
+  for (let i = items.length - 1; i >= 0; i--) if (pred(items[i] as T)) return i;
+  return -1;
+}

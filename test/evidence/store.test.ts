@@ -1,0 +1,192 @@
+import { readFile, rm, writeFile, appendFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { PortcullisError } from '../../runtime/errors.ts';
+import { FileEvidenceStore, evidenceLogPath } from '../../runtime/evidence/store.ts';
+import { verifyEvidence } from '../../runtime/evidence/verify.ts';
+import { EvidenceIndex } from '../../runtime/evidence/reader.ts';
+import { recordHash, GENESIS } from '../../runtime/evidence/record.ts';
+import type { LogFile, OpenLogFile } from '../../runtime/evidence/log-file.ts';
+import { openLogFile } from '../../runtime/evidence/log-file.ts';
+import { readRecords, tempDir } from './helpers.ts';
+
+const cleanups: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  while (cleanups.length) await cleanups.pop()?.();
+});
+async function dir(): Promise<string> {
+  const t = await tempDir();
+  cleanups.push(t.cleanup);
+  return t.dir;
+}
+
+describe('FileEvidenceStore', () => {
+  it('group-commits 200 concurrent appends in call order with an intact chain', async () => {
+    const d = await dir();
+    let writes = 0;
+    let syncs = 0;
+    const counting: OpenLogFile = async (path) => {
+      const f = await openLogFile(path);
+      return { ...f, append: (b) => (writes++, f.append(b)), sync: () => (syncs++, f.sync()) };
+    };
+    const store = await FileEvidenceStore.open(d, { openFile: counting, checkpointEvery: 50, checkpointIntervalMs: 60_000 });
+    const acks = await Promise.all(Array.from({ length: 200 }, (_, i) => store.append('test', { i })));
+    // seq follows call order; checkpoints take seqs in between
+    const seqs = acks.map((a) => a.seq);
+    expect([...seqs].sort((a, b) => a - b)).toEqual(seqs);
+    expect(writes).toBeLessThan(20); // far fewer writes than appends
+    expect(syncs).toBeLessThanOrEqual(writes + 1); // + the one making a new file durable
+    await store.close();
+
+    const records = await readRecords(d);
+    let prev = GENESIS;
+    records.forEach((r, i) => {
+      expect(r.seq).toBe(i + 1);
+      expect(r.prev).toBe(prev);
+      expect(recordHash(r)).toBe(r.hash);
+      prev = r.hash;
+    });
+    const data = records.filter((r) => r.type === 'test').map((r) => (r.data as { i: number }).i);
+    expect(data).toEqual(Array.from({ length: 200 }, (_, i) => i));
+    for (const [i, a] of acks.entries()) expect(records[a.seq - 1]?.data).toEqual({ i });
+    expect(records.at(-1)?.type).toBe('checkpoint');
+    // one batch, one checkpoint signing its head: checkpoints bound unsigned records per write
+    expect(records.filter((r) => r.type === 'checkpoint').length).toBeGreaterThanOrEqual(1);
+
+    const result = await verifyEvidence(d, await readFile(join(d, 'checkpoint-key.pub.pem'), 'utf8'), { requireSignedTail: true });
+    expect(result).toMatchObject({ ok: true, records: records.length, unsignedTail: 0 });
+  });
+
+  it('resumes the chain after a restart', async () => {
+    const d = await dir();
+    const a = await FileEvidenceStore.open(d, { checkpointEvery: 3 });
+    for (let i = 0; i < 5; i++) await a.append('x', { i });
+    const head = a.head();
+    // no close: a crash leaves records after the last checkpoint
+    const b = await FileEvidenceStore.open(d, { checkpointEvery: 3 });
+    expect(b.head()).toEqual(head);
+    const next = await b.append('x', { i: 5 });
+    expect(next.seq).toBe(head.seq + 1);
+    await b.close();
+    const pub = b.publicKey();
+    const result = await verifyEvidence(d, pub!, { requireSignedTail: true });
+    expect(result.ok).toBe(true);
+    await a.close().catch(() => undefined);
+  });
+
+  it('drops an interrupted last line on restart and records that it did', async () => {
+    const d = await dir();
+    const a = await FileEvidenceStore.open(d);
+    await a.append('x', { i: 1 });
+    await a.close();
+    await appendFile(evidenceLogPath(d), '{"seq":3,"ts":"2026-');
+    const b = await FileEvidenceStore.open(d);
+    const ack = await b.append('x', { i: 2 });
+    await b.close();
+    const records = await readRecords(d);
+    expect(records.map((r) => r.type)).toEqual(['x', 'checkpoint', 'evidence.recovered', 'x', 'checkpoint']);
+    expect(ack.seq).toBe(4);
+    expect((await verifyEvidence(d, b.publicKey()!)).ok).toBe(true);
+  });
+
+  it('refuses to open a log whose tail was edited', async () => {
+    const d = await dir();
+    const a = await FileEvidenceStore.open(d, { checkpointEvery: 1000 });
+    for (let i = 0; i < 3; i++) await a.append('x', { i });
+    const text = await readFile(evidenceLogPath(d), 'utf8');
+    await writeFile(evidenceLogPath(d), text.replace('{"i":2}', '{"i":9}'));
+    await expect(FileEvidenceStore.open(d)).rejects.toMatchObject({ code: 'tampered' });
+  });
+
+  it('rejects with failed_precondition while the directory is unwritable, then recovers', async () => {
+    const base = await dir();
+    const blocker = join(base, 'blocker');
+    await writeFile(blocker, 'a file where a directory should be');
+    const d = join(blocker, 'evidence');
+    const store = await FileEvidenceStore.open(d);
+    expect(store.healthy()).toBe(false);
+    const err = await store.append('x', { i: 1 }).catch((e: unknown) => e);
+    expect(PortcullisError.is(err, 'failed_precondition')).toBe(true);
+    expect((err as Error).message).toMatch(/^evidence store is not writable: /);
+    expect(store.healthy()).toBe(false);
+    await rm(blocker);
+    expect(await store.append('x', { i: 2 })).toMatchObject({ seq: 1 });
+    expect(store.healthy()).toBe(true);
+    await store.close();
+  });
+
+  it('a failed write or fsync rejects the whole batch, leaves no hole, and later writes succeed', async () => {
+    const d = await dir();
+    let failNext: 'append' | 'sync' | undefined;
+    const faulty: OpenLogFile = async (path) => {
+      const f: LogFile = await openLogFile(path);
+      return {
+        ...f,
+        async append(b) {
+          if (failNext === 'append') {
+            // half the bytes reach the file, then the disk "fills"
+            await f.append(b.subarray(0, Math.floor(b.length / 2)));
+            failNext = undefined;
+            throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+          }
+          return f.append(b);
+        },
+        async sync() {
+          if (failNext === 'sync') {
+            failNext = undefined;
+            throw Object.assign(new Error('i/o error'), { code: 'EIO' });
+          }
+          return f.sync();
+        },
+      };
+    };
+    const store = await FileEvidenceStore.open(d, { openFile: faulty, checkpointIntervalMs: 60_000 });
+    await store.append('x', { i: 0 });
+    for (const mode of ['append', 'sync'] as const) {
+      failNext = mode;
+      const results = await Promise.allSettled([store.append('x', { lost: 1 }), store.append('x', { lost: 2 })]);
+      for (const r of results) {
+        expect(r.status).toBe('rejected');
+        expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'failed_precondition' });
+      }
+      expect(store.healthy()).toBe(false);
+      const ok = await store.append('x', { after: mode });
+      expect(store.healthy()).toBe(true);
+      expect(ok.seq).toBe(mode === 'append' ? 2 : 3);
+    }
+    await store.close();
+    const records = await readRecords(d);
+    expect(records.filter((r) => r.type === 'x').map((r) => r.data)).toEqual([{ i: 0 }, { after: 'append' }, { after: 'sync' }]);
+    expect((await verifyEvidence(d, store.publicKey()!, { requireSignedTail: true })).ok).toBe(true);
+  });
+
+  it('writes a checkpoint after the interval even when idle', async () => {
+    const d = await dir();
+    const store = await FileEvidenceStore.open(d, { checkpointEvery: 1000, checkpointIntervalMs: 20 });
+    await store.append('x', {});
+    await new Promise((r) => setTimeout(r, 150));
+    const records = await readRecords(d);
+    expect(records.at(-1)?.type).toBe('checkpoint');
+    await store.close();
+  });
+
+  it('refuses reserved and unencodable records, and appends after close', async () => {
+    const d = await dir();
+    const store = await FileEvidenceStore.open(d);
+    await expect(store.append('checkpoint', {})).rejects.toMatchObject({ code: 'invalid_argument' });
+    await expect(store.append('x', { n: 1n })).rejects.toMatchObject({ code: 'invalid_argument' });
+    await store.close();
+    await expect(store.append('x', {})).rejects.toMatchObject({ code: 'failed_precondition' });
+    expect(store.healthy()).toBe(false);
+  });
+
+  it('indexes records by type for readers', async () => {
+    const d = await dir();
+    const store = await FileEvidenceStore.open(d);
+    await Promise.all([store.append('a', { n: 1 }), store.append('b', { n: 2 }), store.append('a', { n: 3 })]);
+    await store.close();
+    const index = await EvidenceIndex.load(d);
+    expect(index.byType('a').map((r) => r.data)).toEqual([{ n: 1 }, { n: 3 }]);
+    expect(index.get(2)?.type).toBe('b');
+  });
+});
