@@ -27,7 +27,8 @@ export interface IdentitySpec {
     /** take extra groups from the token: true = the `groups` claim, a string = that claim */
     groupsClaim?: boolean | string;
   };
-  groups: string[];
+  /** optional as in schema/identity.schema.json */
+  groups?: string[];
 }
 
 export interface ResolvedIdentity {
@@ -120,7 +121,7 @@ export function createIdentityResolver(identities: readonly IdentitySpec[]): Ide
           { details: { hint: 'make their match rules distinct, or give one of them a more specific match', identities: names } },
         );
       }
-      const groups = [...new Set([...winner.groups, ...tokenGroups(winner, token)])];
+      const groups = [...new Set([...(winner.groups ?? []), ...tokenGroups(winner, token)])];
       return { name: winner.name, kind: winner.kind, groups };
     },
   };
