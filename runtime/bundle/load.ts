@@ -169,7 +169,7 @@ function classify(d: SourceDocument, diagnostics: Diagnostic[]): Parsed | undefi
   }
   const problems = validateDocument(kind as DocumentKind, value);
   for (const p of problems) {
-    const pos = d.locate(p.pointer);
+    const pos = d.locate(p.pointer, { key: p.atKey ?? false });
     diagnostics.push({
       code: p.message.includes('inline secret') ? 'inline-secret' : 'schema',
       severity: 'error',
@@ -193,9 +193,9 @@ function uniqueByName<T extends { metadata: { name: string } }>(
     const name = d.doc.metadata.name;
     const prior = map.get(name);
     if (prior) {
-      diagnostics.push(
-        at(d.origin, 'duplicate', `${kind} '${name}' is already defined at ${prior.origin.file}:${prior.origin.line}`),
-      );
+      const here = { ...d.origin, ...d.origin.locate('/metadata/name') };
+      const there = prior.origin.locate('/metadata/name');
+      diagnostics.push(at(here, 'duplicate', `${kind} '${name}' is already defined at ${prior.origin.file}:${there.line}`));
       continue;
     }
     map.set(name, d);

@@ -45,6 +45,8 @@ function compiled(): Map<DocumentKind, ValidateFunction> {
 
 export interface SchemaProblem {
   pointer: string;
+  /** the problem is the key at `pointer` (an unknown field), not its value */
+  atKey?: boolean;
   message: string;
   hint?: string;
 }
@@ -112,6 +114,7 @@ function explain(errors: ErrorObject[], root: unknown): SchemaProblem[] {
         const guess = didYouMean(extra, allowed);
         push({
           pointer: `${at}/${extra}`,
+          atKey: true,
           message: `unknown field '${extra}' in ${field(at)}`,
           hint: guess ? `did you mean '${guess}'?` : `allowed fields: ${allowed.join(', ')}`,
         });

@@ -10,7 +10,7 @@ export interface SourceDocument {
   index: number;
   value: unknown;
   /** line/column (1-based) of the value at an ajv-style JSON pointer */
-  locate(pointer: string): { line: number; column: number };
+  locate(pointer: string, options?: { key?: boolean }): { line: number; column: number };
 }
 
 export interface ParseProblem {
@@ -35,8 +35,8 @@ export function parseYamlFile(file: string, text: string): { documents: SourceDo
       problems.push({ file, line: pos.line, column: pos.col, message: e.message.split('\n')[0] ?? e.message });
     }
     if (doc.errors.length > 0 || doc.contents === null) return;
-    const locate = (pointer: string) => {
-      const node = nodeAt(doc.contents as Node, pointer);
+    const locate = (pointer: string, options?: { key?: boolean }) => {
+      const node = nodeAt(doc.contents as Node, pointer, options?.key ?? false);
       const offset = node?.range?.[0] ?? doc.contents?.range?.[0] ?? 0;
       const pos = lineCounter.linePos(offset);
       return { line: pos.line, column: pos.col };
@@ -47,14 +47,14 @@ export function parseYamlFile(file: string, text: string): { documents: SourceDo
 }
 
 /** Walk a YAML node tree by JSON pointer; stops at the deepest node that exists. */
-function nodeAt(root: Node, pointer: string): Node | undefined {
+function nodeAt(root: Node, pointer: string, key: boolean): Node | undefined {
   let node: Node | undefined = root;
   const segments = pointer.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
-  for (const seg of segments) {
+  for (const [i, seg] of segments.entries()) {
     if (isMap(node)) {
       const pair: unknown = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === seg);
       if (!isPair(pair)) return node;
-      node = (pair.value as Node | null) ?? (pair.key as Node);
+      node = key && i === segments.length - 1 ? (pair.key as Node) : ((pair.value as Node | null) ?? (pair.key as Node));
     } else if (isSeq(node)) {
       const item = node.items[Number(seg)] as Node | undefined;
       if (!item) return node;

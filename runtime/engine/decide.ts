@@ -62,8 +62,9 @@ export function decide(bundle: Bundle, request: Request): Decision {
     }
   }
 
-  const rules = [...deciding.values()].sort((a, b) => a.serial - b.serial);
-  const masks = collectMasks(target, [...matchedAll.values()].sort((a, b) => a.serial - b.serial));
+  // Order by names, not by position in files: permuting rules or files must not change a decision.
+  const rules = [...deciding.values()].sort(byName);
+  const masks = collectMasks(target, [...matchedAll.values()]).sort(byMask);
   const refs: RuleRef[] = rules.map((r) => r.ref);
   const decision: Decision = { effect, rules: refs, masks, reason: '', revision };
   if (effect === 'review') {
@@ -80,6 +81,18 @@ export function decide(bundle: Bundle, request: Request): Decision {
     if (maxRows !== undefined) decision.maxRows = maxRows;
   }
   return decision;
+}
+
+function byName(a: CompiledRule, b: CompiledRule): number {
+  return cmp(a.ref.policy, b.ref.policy) || cmp(a.ref.rule, b.ref.rule);
+}
+
+function byMask(a: Mask, b: Mask): number {
+  return cmp(a.kind, b.kind) || cmp(a.pattern, b.pattern) || cmp(a.strategy, b.strategy) || cmp(a.source, b.source);
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function names(refs: readonly RuleRef[]): string {
