@@ -12,7 +12,7 @@ export function bundleOf(files: Record<string, string>): Bundle {
 
 export function pg(
   identity: string,
-  groups: string[],
+  groups: readonly string[],
   cls: StatementClass,
   relations: { name: string; schema?: string; access?: 'read' | 'write' }[],
   extra: { hasWhere?: boolean; text?: string; at?: string; target?: string } = {},
