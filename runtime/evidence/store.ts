@@ -13,6 +13,7 @@ import { PortcullisError } from '../errors.ts';
 import { canonical } from './canonical.ts';
 import { ChainChecker } from './chain.ts';
 import { ensureDevSigningKey, loadSigningKey, signMessage, type SigningKey } from './keys.ts';
+import { acquireLock } from './lock.ts';
 import { openLogFile, syncDirectory, type LogFile, type OpenLogFile } from './log-file.ts';
 import { CHECKPOINT, checkpointMessage, GENESIS, parseRecord, sealRecord, type EvidenceRecord } from './record.ts';
 
@@ -83,6 +84,7 @@ export class FileEvidenceStore implements EvidenceStore {
   private ok = true;
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
+  private unlock: (() => Promise<void>) | undefined;
 
   private constructor(dir: string, opts: FileEvidenceStoreOptions) {
     this.dir = dir;
@@ -106,7 +108,11 @@ export class FileEvidenceStore implements EvidenceStore {
     try {
       await store.attach();
     } catch (error) {
-      if (PortcullisError.is(error, 'tampered') || PortcullisError.is(error, 'invalid_argument')) throw error;
+      // Damage, bad configuration and a live second writer are not transient: refuse to start.
+      if (PortcullisError.is(error, 'tampered') || PortcullisError.is(error, 'invalid_argument') || (PortcullisError.is(error) && error.details.lockedBy !== undefined)) {
+        await store.unlock?.();
+        throw error;
+      }
       store.ok = false;
     }
     store.timer = setInterval(() => store.tick(), Math.max(10, Math.min(store.opts.checkpointIntervalMs, 1000)));
@@ -165,6 +171,8 @@ export class FileEvidenceStore implements EvidenceStore {
     const file = this.file;
     this.file = undefined;
     await file?.close().catch(() => undefined);
+    await this.unlock?.();
+    this.unlock = undefined;
   }
 
   private async idle(): Promise<void> {
@@ -275,13 +283,15 @@ export class FileEvidenceStore implements EvidenceStore {
   /** Opens the file, reads and verifies the tail, and positions the chain after its last record. */
   private async attach(): Promise<void> {
     await mkdir(this.dir, { recursive: true });
+    this.unlock ??= await acquireLock(this.dir);
     this.key ??= this.opts.signingKeyFile ? await loadSigningKey(this.opts.signingKeyFile) : await ensureDevSigningKey(this.dir);
     const file = await this.opts.openFile(this.path);
     try {
       const size = await file.size();
       const tail = await readTail(file, size);
-      if (tail.partialBytes > 0) await file.truncate(size - tail.partialBytes);
       const state = this.checkTail(tail.lines);
+      // Only an intact log loses its unterminated last line: that write was never acknowledged.
+      if (tail.partialBytes > 0) await file.truncate(size - tail.partialBytes);
       if (size === 0 || tail.partialBytes > 0) await file.sync().then(() => syncDirectory(this.dir));
       this.file = file;
       this.size = size - tail.partialBytes;

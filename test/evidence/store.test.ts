@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readFile, rm, writeFile, appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -8,7 +9,8 @@ import { EvidenceIndex } from '../../runtime/evidence/reader.ts';
 import { recordHash, GENESIS } from '../../runtime/evidence/record.ts';
 import type { LogFile, OpenLogFile } from '../../runtime/evidence/log-file.ts';
 import { openLogFile } from '../../runtime/evidence/log-file.ts';
-import { readRecords, tempDir } from './helpers.ts';
+import { readRecords, tempDir, writeRecords } from './helpers.ts';
+import type { EvidenceRecord } from '../../runtime/evidence/record.ts';
 
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -57,21 +59,32 @@ describe('FileEvidenceStore', () => {
     expect(result).toMatchObject({ ok: true, records: records.length, unsignedTail: 0 });
   });
 
-  it('resumes the chain after a restart', async () => {
+  it('resumes the chain after a crash (SIGKILL, stale lock)', async () => {
     const d = await dir();
-    const a = await FileEvidenceStore.open(d, { checkpointEvery: 3 });
-    for (let i = 0; i < 5; i++) await a.append('x', { i });
-    const head = a.head();
-    // no close: a crash leaves records after the last checkpoint
+    const child = spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fixtures', 'crash-writer.ts'), d, '5'], {
+      encoding: 'utf8',
+    });
+    expect(child.signal).toBe('SIGKILL');
+    const head = JSON.parse(child.stdout) as { seq: number; hash: string };
+    expect(head.seq).toBe(6); // 5 records and the checkpoint after the third
     const b = await FileEvidenceStore.open(d, { checkpointEvery: 3 });
+    expect(b.healthy()).toBe(true);
     expect(b.head()).toEqual(head);
     const next = await b.append('x', { i: 5 });
     expect(next.seq).toBe(head.seq + 1);
     await b.close();
-    const pub = b.publicKey();
-    const result = await verifyEvidence(d, pub!, { requireSignedTail: true });
-    expect(result.ok).toBe(true);
-    await a.close().catch(() => undefined);
+    const result = await verifyEvidence(d, b.publicKey()!, { requireSignedTail: true });
+    expect(result).toMatchObject({ ok: true, records: 8 }); // x x x cp x x | x cp
+  });
+
+  it('refuses a second writer on the same directory', async () => {
+    const d = await dir();
+    const a = await FileEvidenceStore.open(d);
+    await expect(FileEvidenceStore.open(d)).rejects.toMatchObject({ code: 'failed_precondition', message: expect.stringContaining('another writer') });
+    await a.close();
+    const b = await FileEvidenceStore.open(d);
+    expect(b.healthy()).toBe(true);
+    await b.close();
   });
 
   it('drops an interrupted last line on restart and records that it did', async () => {
@@ -93,8 +106,14 @@ describe('FileEvidenceStore', () => {
     const d = await dir();
     const a = await FileEvidenceStore.open(d, { checkpointEvery: 1000 });
     for (let i = 0; i < 3; i++) await a.append('x', { i });
-    const text = await readFile(evidenceLogPath(d), 'utf8');
-    await writeFile(evidenceLogPath(d), text.replace('{"i":2}', '{"i":9}'));
+    await a.close();
+    const records = await readRecords(d);
+    const last = records.at(-1) as EvidenceRecord;
+    (last.data as { upTo: number }).upTo = 2; // the closing checkpoint now claims to sign less
+    await writeRecords(d, records);
+    await expect(FileEvidenceStore.open(d)).rejects.toMatchObject({ code: 'tampered' });
+    last.hash = recordHash(last); // re-hashed: the signature still gives it away
+    await writeRecords(d, records);
     await expect(FileEvidenceStore.open(d)).rejects.toMatchObject({ code: 'tampered' });
   });
 
