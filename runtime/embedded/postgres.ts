@@ -11,6 +11,7 @@ import { join, resolve } from 'node:path';
 import pg from 'pg';
 import { PortcullisError } from '../errors.ts';
 import { binariesMajorVersion, findPostgresBinaries } from './binaries.ts';
+import { ensureLocalTls, type LocalTlsFiles } from './tls.ts';
 
 export { loadSampleData } from './sample-data.ts';
 
@@ -30,6 +31,8 @@ export interface StartLocalPostgresOptions {
    * trust line has no place in a long-lived server.
    */
   testRoles?: boolean;
+  /** Serve TLS with a certificate from a local throwaway CA (see `tls.caPem`). */
+  ssl?: boolean;
   onProgress?: (msg: string) => void;
 }
 
@@ -50,6 +53,8 @@ export interface LocalPostgres {
   majorVersion: number;
   /** Whether the md5_user / trust_user / plain_user roles exist (their password is `password`). */
   testRoles: boolean;
+  /** Present when started with `ssl`: the server certificate is for localhost and 127.0.0.1. */
+  tls?: { caPem: string; caFile: string };
   stop(): Promise<void>;
 }
 
@@ -158,7 +163,7 @@ async function initialise(
   }
 }
 
-function serverArgs(dataDir: string, port: number, socketDir: string, opts: StartLocalPostgresOptions): string[] {
+function serverArgs(dataDir: string, port: number, socketDir: string, opts: StartLocalPostgresOptions, tls: LocalTlsFiles | undefined): string[] {
   const settings: Record<string, string> = {
     listen_addresses: '127.0.0.1',
     port: String(port),
@@ -173,6 +178,9 @@ function serverArgs(dataDir: string, port: number, socketDir: string, opts: Star
     log_statement: opts.logStatements ? 'all' : 'none',
     logging_collector: 'off',
   };
+  if (tls) {
+    Object.assign(settings, { ssl: 'on', ssl_cert_file: tls.certFile, ssl_key_file: tls.keyFile, ssl_ca_file: tls.caFile });
+  }
   if (!opts.persistent) {
     Object.assign(settings, { fsync: 'off', synchronous_commit: 'off', full_page_writes: 'off' });
   }
@@ -278,6 +286,12 @@ export async function startLocalPostgres(opts: StartLocalPostgresOptions): Promi
     const logDir = join(dataDir, 'log');
     await mkdir(logDir, { recursive: true });
     const logFile = join(logDir, 'postgres.log');
+    let tls: LocalTlsFiles | undefined;
+    if (opts.ssl) {
+      tls = await ensureLocalTls(join(dataDir, 'tls'));
+      // PostgreSQL refuses a key that others can read, or that another account owns.
+      for (const f of [tls.dir, tls.certFile, tls.keyFile, tls.caFile]) await own(f, runAs);
+    }
 
     let port = opts.port ?? 0;
     for (let attempt = 1; ; attempt++) {
@@ -285,7 +299,7 @@ export async function startLocalPostgres(opts: StartLocalPostgresOptions): Promi
       const log = await open(logFile, 'a');
       const from = (await log.stat()).size;
       progress(`starting PostgreSQL on 127.0.0.1:${chosen}`);
-      child = spawn(bins.postgres, serverArgs(dataDir, chosen, socketDir, opts), {
+      child = spawn(bins.postgres, serverArgs(dataDir, chosen, socketDir, opts, tls), {
         stdio: ['ignore', log.fd, log.fd],
         env: pgEnv(),
         ...(runAs ? { uid: runAs.uid, gid: runAs.gid } : {}),
@@ -337,6 +351,7 @@ export async function startLocalPostgres(opts: StartLocalPostgresOptions): Promi
       logFile,
       majorVersion,
       testRoles,
+      ...(tls ? { tls: { caPem: tls.caPem, caFile: tls.caFile } } : {}),
       stop,
     };
   } catch (err) {

@@ -143,6 +143,8 @@ async function negotiateTls(a: Attempt, socket: Socket): Promise<Socket | TLSSoc
   return new Promise((resolve, reject) => {
     const secure = tlsConnect({
       socket,
+      // Without host, Node checks the certificate against "localhost" rather than the address dialled.
+      host: a.opts.host,
       servername: tls.servername ?? (/^[\d.:]+$/.test(a.opts.host) ? undefined : a.opts.host),
       ...(tls.ca ? { ca: tls.ca } : {}),
       rejectUnauthorized: verify,

@@ -29,6 +29,7 @@ export class FrameSource {
     socket.on('close', this.onEnd);
     socket.on('error', this.onError);
     socket.resume();
+    if (socket.destroyed) this.fail(new PortcullisError('unavailable', `${where}: the connection is closed`));
   }
 
   next(): Promise<BackendFrame> {

@@ -291,6 +291,9 @@ export function decodeFrontend(code: string, raw: Buffer): FrontendMessage {
       const functionOid = r.uint32('function oid');
       const argFormats = formats(r, 'argument format');
       const args = values(r, 'argument');
+      if (argFormats.length > 1 && argFormats.length !== args.length) {
+        throw violation(`FunctionCall: ${argFormats.length} argument formats for ${args.length} arguments`);
+      }
       const resultFormat = r.int16('result format');
       r.end();
       if (resultFormat !== 0 && resultFormat !== 1) throw violation(`FunctionCall: result format ${resultFormat} is invalid`);
