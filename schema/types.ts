@@ -215,6 +215,10 @@ export interface Identity {
       claims?: {
         [k: string]: string | string[] | undefined;
       };
+      /**
+       * take groups from the token too: true for the 'groups' claim, or the name of another claim
+       */
+      groupsClaim?: boolean | string;
     };
     /**
      * Items: A DNS-label-like name: lowercase letters, digits, '.', '_' and '-'
