@@ -52,12 +52,14 @@ export class ScramClient {
   private expectedServerSignature: Buffer | undefined;
   private verified = false;
 
+  /** `user` stays empty for PostgreSQL, which takes the role from the startup packet. */
   constructor(
     private readonly password: string,
     nonce = randomBytes(18).toString('base64'),
+    user = '',
   ) {
     this.nonce = nonce;
-    this.clientFirstBare = `n=,r=${nonce}`;
+    this.clientFirstBare = `n=${user.replace(/=/g, '=3D').replace(/,/g, '=2C')},r=${nonce}`;
   }
 
   static readonly mechanism = 'SCRAM-SHA-256';

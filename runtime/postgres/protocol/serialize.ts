@@ -43,6 +43,10 @@ class Writer {
     this.buf[this.pos++] = 0;
     return this;
   }
+  text(s: string, bytes: number): this {
+    this.pos += this.buf.write(s, this.pos, bytes, 'utf8');
+    return this;
+  }
   bytes(b: Buffer): this {
     b.copy(this.buf, this.pos);
     this.pos += b.length;
@@ -67,21 +71,27 @@ function int16Count(n: number, field: string): number {
 
 type Value = Buffer | string | null;
 
-function valueBytes(v: Value): Buffer | null {
-  return v === null ? null : typeof v === 'string' ? Buffer.from(v, 'utf8') : v;
+/** Encoded lengths of values (-1 for NULL), computed once so strings are written without a copy. */
+function lengths(values: Value[]): { lens: number[]; total: number } {
+  const lens = new Array<number>(values.length);
+  let total = 2;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    const l = v === null ? -1 : typeof v === 'string' ? Buffer.byteLength(v, 'utf8') : v.length;
+    lens[i] = l;
+    total += 4 + (l > 0 ? l : 0);
+  }
+  return { lens, total };
 }
 
-function valuesLen(values: (Buffer | null)[]): number {
-  let n = 2;
-  for (const v of values) n += 4 + (v === null ? 0 : v.length);
-  return n;
-}
-
-function writeValues(w: Writer, values: (Buffer | null)[]): void {
+function writeValues(w: Writer, values: Value[], lens: number[]): void {
   w.int16(values.length);
-  for (const v of values) {
-    if (v === null) w.int32(-1);
-    else w.int32(v.length).bytes(v);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    w.int32(lens[i]!);
+    if (v === null) continue;
+    if (typeof v === 'string') w.text(v, lens[i]!);
+    else w.bytes(v);
   }
 }
 
@@ -192,9 +202,9 @@ export function rowDescription(fields: FieldSpec[]): Buffer {
 
 export function dataRow(values: Value[]): Buffer {
   int16Count(values.length, 'columns');
-  const bufs = values.map(valueBytes);
-  const w = new Writer(5 + valuesLen(bufs)).header('D');
-  writeValues(w, bufs);
+  const { lens, total } = lengths(values);
+  const w = new Writer(5 + total).header('D');
+  writeValues(w, values, lens);
   return w.done();
 }
 
@@ -294,17 +304,18 @@ export function bind(spec: BindSpec): Buffer {
   const portal = spec.portal ?? '';
   const statement = spec.statement ?? '';
   const paramFormats = spec.paramFormats ?? [];
-  const params = (spec.params ?? []).map(valueBytes);
+  const params = spec.params ?? [];
   const resultFormats = spec.resultFormats ?? [];
   int16Count(paramFormats.length, 'parameter formats');
   int16Count(params.length, 'parameters');
   int16Count(resultFormats.length, 'result formats');
   const a = cLen(portal, 'portal name');
   const b = cLen(statement, 'statement name');
-  const size = 5 + a + b + 2 + 2 * paramFormats.length + valuesLen(params) + 2 + 2 * resultFormats.length;
+  const { lens, total } = lengths(params);
+  const size = 5 + a + b + 2 + 2 * paramFormats.length + total + 2 + 2 * resultFormats.length;
   const w = new Writer(size).header('B').cstring(portal, a - 1).cstring(statement, b - 1).int16(paramFormats.length);
   for (const f of paramFormats) w.int16(f);
-  writeValues(w, params);
+  writeValues(w, params, lens);
   w.int16(resultFormats.length);
   for (const f of resultFormats) w.int16(f);
   return w.done();
@@ -333,10 +344,10 @@ export function copyFail(message: string): Buffer {
 
 export function functionCall(functionOid: number, args: Value[], argFormats: number[] = [], resultFormat = 0): Buffer {
   int16Count(args.length, 'arguments');
-  const bufs = args.map(valueBytes);
-  const w = new Writer(5 + 4 + 2 + 2 * argFormats.length + valuesLen(bufs) + 2).header('F').uint32(functionOid).int16(argFormats.length);
+  const { lens, total } = lengths(args);
+  const w = new Writer(5 + 4 + 2 + 2 * argFormats.length + total + 2).header('F').uint32(functionOid).int16(argFormats.length);
   for (const f of argFormats) w.int16(f);
-  writeValues(w, bufs);
+  writeValues(w, args, lens);
   return w.int16(resultFormat).done();
 }
 
