@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { chown, mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import pg from 'pg';
 import { PortcullisError } from '../errors.ts';
 import { binariesMajorVersion, findPostgresBinaries } from './binaries.ts';
@@ -147,6 +147,9 @@ async function initialise(
   opts: StartLocalPostgresOptions,
   runAs: RunAs | undefined,
 ): Promise<void> {
+  // Parents get the usual mode so the account PostgreSQL runs as can traverse them; only the
+  // cluster directory itself is private.
+  await mkdir(dirname(dataDir), { recursive: true });
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   await own(dataDir, runAs);
   const pwfile = join(scratchDir, 'pwfile');
@@ -157,7 +160,10 @@ async function initialise(
   const { code, output } = await run(bins.initdb, args, runAs);
   await rm(pwfile, { force: true });
   if (code !== 0) {
-    throw new PortcullisError('failed_precondition', `initdb failed for ${dataDir} (exit ${code}): ${output.trim().split('\n').slice(-3).join(' ')}`, {
+    const lines = output.trim().split('\n');
+    const errors = lines.filter((l) => /error|fatal/i.test(l));
+    const why = (errors.length ? errors : lines.slice(-3)).join(' ');
+    throw new PortcullisError('failed_precondition', `initdb failed for ${dataDir} (exit ${code}): ${why}`, {
       details: { hint: runAs ? `the ${runAs.name} account must be able to reach ${dataDir} (check the permissions of its parent directories)` : undefined },
     });
   }
@@ -198,7 +204,7 @@ async function readTail(file: string, from: number): Promise<string> {
 }
 
 /** Resolves once the server logs that it accepts connections; rejects with its last log lines if it exits. */
-async function waitReady(child: ChildProcess, logFile: string, from: number, timeoutMs: number): Promise<void> {
+async function waitReady(child: ChildProcess, port: number, logFile: string, from: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let exited: number | null | undefined;
   child.once('exit', (code) => (exited = code));
@@ -207,7 +213,7 @@ async function waitReady(child: ChildProcess, logFile: string, from: number, tim
     if (text.includes('database system is ready to accept connections')) return;
     if (exited !== undefined) {
       const last = text.trim().split('\n').slice(-4).join('\n');
-      throw new PortcullisError('unavailable', `PostgreSQL exited during startup (exit ${exited}):\n${last}`);
+      throw new PortcullisError('unavailable', `PostgreSQL on 127.0.0.1:${port} exited during startup (exit ${exited}):\n${last}`);
     }
     if (Date.now() > deadline) {
       child.kill('SIGQUIT');
@@ -260,9 +266,9 @@ export async function startLocalPostgres(opts: StartLocalPostgresOptions): Promi
   const socketDir = await mkdtemp(join(tmpdir(), 'pc-pg-'));
   await own(socketDir, runAs);
   let child: ChildProcess | undefined;
+  const versionFile = join(dataDir, 'PG_VERSION');
+  const fresh = !existsSync(versionFile);
   try {
-    const versionFile = join(dataDir, 'PG_VERSION');
-    const fresh = !existsSync(versionFile);
     if (fresh) {
       progress(`initialising ${dataDir}`);
       await initialise(bins, dataDir, socketDir, opts, runAs);
@@ -306,7 +312,7 @@ export async function startLocalPostgres(opts: StartLocalPostgresOptions): Promi
       });
       await log.close();
       try {
-        await waitReady(child, logFile, from, 60_000);
+        await waitReady(child, chosen, logFile, from, 60_000);
         port = chosen;
         break;
       } catch (err) {
@@ -357,6 +363,7 @@ export async function startLocalPostgres(opts: StartLocalPostgresOptions): Promi
   } catch (err) {
     if (child && child.exitCode === null) child.kill('SIGQUIT');
     await rm(socketDir, { recursive: true, force: true });
+    if (fresh && !opts.persistent) await rm(dataDir, { recursive: true, force: true });
     throw err;
   }
 }

