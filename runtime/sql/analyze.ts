@@ -302,7 +302,7 @@ function analyzeNode(ast: unknown, text: string, offset: number): AnalyzedStatem
   const targets = new Set<unknown>([...writeTargets].map((t) => (unwrap(t)?.fields ?? t)));
 
   const c = new Collector();
-  c.start(ast, targets, cls === 'ddl' || cls === 'admin' || type === 'TruncateStmt');
+  c.start(ast, targets, type !== 'CopyStmt' && (cls === 'ddl' || cls === 'admin'));
   if (type === 'DropStmt' && DROP_RELATION_TYPES.has(str(f['removeType']) ?? '')) {
     for (const obj of list(f['objects'])) {
       const names = list(nodeOf(obj, 'List')?.['items']).map(stringValue).filter((n): n is string => !!n);
@@ -345,8 +345,8 @@ function parseError(error: unknown, sql: string): PortcullisError {
   const details = (error as { sqlDetails?: { message?: string; cursorPosition?: number } }).sqlDetails;
   const message = details?.message ?? (error instanceof Error ? error.message : String(error));
   const at = details?.cursorPosition;
-  // cursorPosition counts bytes; report characters so the position matches what the agent sent.
-  const pos = at === undefined ? undefined : Buffer.from(sql).subarray(0, at).toString('utf8').length;
+  // cursorPosition counts bytes from 0; report characters from 1, as PostgreSQL's own errors do.
+  const pos = at === undefined ? undefined : Buffer.from(sql).subarray(0, at).toString('utf8').length + 1;
   return new PortcullisError('invalid_argument', `cannot parse SQL: ${message}${pos === undefined ? '' : ` at position ${pos}`}`, {
     cause: error,
   });
