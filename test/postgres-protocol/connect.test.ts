@@ -123,7 +123,9 @@ describe('connectBackend', () => {
     await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
     const port = (silent.address() as { port: number }).port;
     try {
-      await expectError(connectBackend({ ...base(), port, connectTimeoutMs: 300 }), 'unavailable', /no answer within 300 ms/);
+      for (const mode of ['disable', 'prefer'] as const) {
+        await expectError(connectBackend({ ...base(), port, connectTimeoutMs: 300, tls: { mode } }), 'unavailable', /^cannot reach backend 127\.0\.0\.1:\d+: no answer within 300 ms$/);
+      }
     } finally {
       silent.close();
     }
@@ -132,10 +134,10 @@ describe('connectBackend', () => {
   it('cancels a running query', async () => {
     const conn = await connectBackend(base());
     try {
-      const running = simpleQuery(conn, 'SELECT pg_sleep(30)');
+      const cancelled = expectError(simpleQuery(conn, 'SELECT pg_sleep(30)'), 'internal', /canceling statement due to user request.*57014/);
       await new Promise((r) => setTimeout(r, 200));
       await sendCancelRequest(conn.host, conn.port, conn.backendKey.processId, conn.backendKey.secretKey);
-      await expectError(running, 'internal', /canceling statement due to user request.*57014/);
+      await cancelled;
     } finally {
       await conn.close();
     }

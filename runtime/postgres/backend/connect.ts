@@ -274,16 +274,16 @@ export async function connectBackend(opts: ConnectBackendOptions): Promise<Backe
   let socket: Socket | TLSSocket | undefined;
   let src: FrameSource | undefined;
   let timedOut = false;
+  const timeoutError = a.unreachable(`no answer within ${timeoutMs} ms`);
   const timer = setTimeout(() => {
     timedOut = true;
-    const err = a.unreachable(`no answer within ${timeoutMs} ms`);
-    src?.fail(err);
-    socket?.destroy(err);
+    src?.fail(timeoutError);
+    socket?.destroy();
   }, timeoutMs);
   try {
     const raw = await tcp(a);
     socket = raw;
-    if (timedOut) throw a.unreachable(`no answer within ${timeoutMs} ms`);
+    if (timedOut) throw timeoutError;
     socket = await negotiateTls(a, raw);
     socket.setNoDelay(true);
     const params: Record<string, string> = { client_encoding: 'UTF8', ...opts.startupParams, user: opts.user, database: opts.database };
@@ -312,6 +312,8 @@ export async function connectBackend(opts: ConnectBackendOptions): Promise<Backe
   } catch (err) {
     src?.detach();
     socket?.destroy();
+    // Whatever the half-done step reported (a closed socket, a failed handshake), the cause was the deadline.
+    if (timedOut) throw timeoutError;
     if (PortcullisError.is(err)) throw err;
     throw a.unreachable((err as Error).message ?? String(err), err);
   } finally {
