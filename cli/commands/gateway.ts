@@ -1,0 +1,122 @@
+/**
+ * `portcullis gateway`: run the gateway for a policy repo. Every listener shares one bundle, one
+ * token verifier and one evidence store; SIGHUP reloads the repo, SIGINT/SIGTERM drain and stop.
+ */
+import { readFile } from 'node:fs/promises';
+import { defineCommand } from '../command.ts';
+import { startGatewayRuntime, type IdentityProviderConfig } from '../../runtime/gateway/runtime.ts';
+import { startPostgresGateway } from '../../runtime/postgres/gateway/listener.ts';
+import { PortcullisError } from '../../runtime/errors.ts';
+
+export const gatewayOptions = {
+  policies: { type: 'string', short: 'p', default: 'policies' },
+  'data-dir': { type: 'string', default: '.portcullis' },
+  host: { type: 'string', default: '127.0.0.1' },
+  'pg-port': { type: 'string', default: '6432' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
+  plaintext: { type: 'string', default: 'loopback' },
+  issuer: { type: 'string' },
+  audience: { type: 'string' },
+  jwks: { type: 'string' },
+} as const;
+
+export const gatewayHelp = {
+  policies: 'policy repo folder (default: policies)',
+  'data-dir': 'evidence, keys and state (default: .portcullis)',
+  host: 'address to listen on (default 127.0.0.1)',
+  'pg-port': 'PostgreSQL listener port (default 6432; 0 picks a free port)',
+  'tls-cert': 'PEM certificate for TLS (SSLRequest)',
+  'tls-key': 'PEM private key for TLS',
+  plaintext: 'allow connections without TLS: loopback (default), always or never',
+  issuer: 'trusted token issuer (default: the local dev issuer)',
+  audience: 'expected token audience',
+  jwks: 'JWKS of the issuer: a file path or an https URL',
+};
+
+type Values = { [K in keyof typeof gatewayOptions]?: string };
+
+export interface RunningGateway {
+  pgPort: number;
+  revision: string | undefined;
+  stop(): Promise<void>;
+}
+
+export async function runGateway(values: Values, log?: (event: string, fields?: Record<string, unknown>) => void): Promise<RunningGateway> {
+  const plaintext = values.plaintext ?? 'loopback';
+  if (plaintext !== 'loopback' && plaintext !== 'always' && plaintext !== 'never') {
+    throw new PortcullisError('invalid_argument', `--plaintext must be loopback, always or never, not '${plaintext}'`);
+  }
+  if (Boolean(values['tls-cert']) !== Boolean(values['tls-key'])) {
+    throw new PortcullisError('invalid_argument', '--tls-cert and --tls-key go together');
+  }
+  let identity: IdentityProviderConfig | undefined;
+  if (values.issuer || values.jwks || values.audience) {
+    if (!values.issuer || !values.jwks || !values.audience) {
+      throw new PortcullisError('invalid_argument', '--issuer, --audience and --jwks go together', { details: { hint: 'omit all three to trust the local dev issuer' } });
+    }
+    identity = { issuer: values.issuer, audience: values.audience, jwks: /^https?:\/\//.test(values.jwks) ? { url: values.jwks } : { file: values.jwks } };
+  }
+  const pgPort = Number(values['pg-port'] ?? '6432');
+  if (!Number.isInteger(pgPort) || pgPort < 0 || pgPort > 65535) throw new PortcullisError('invalid_argument', `--pg-port must be a port number`);
+
+  const runtime = await startGatewayRuntime({
+    policies: values.policies ?? 'policies',
+    dataDir: values['data-dir'] ?? '.portcullis',
+    ...(identity ? { identity } : {}),
+    ...(log ? { log } : {}),
+  });
+  const tls = values['tls-cert'] && values['tls-key'] ? { cert: await readFile(values['tls-cert'], 'utf8'), key: await readFile(values['tls-key'], 'utf8') } : undefined;
+  const pg = await startPostgresGateway(runtime.ctx, {
+    host: values.host ?? '127.0.0.1',
+    port: pgPort,
+    plaintext,
+    maskKey: runtime.maskKey,
+    ...(tls ? { tls } : {}),
+  }).catch(async (err: NodeJS.ErrnoException) => {
+    await runtime.close();
+    if (err.code === 'EADDRINUSE') throw new PortcullisError('unavailable', `port ${pgPort} is already in use`, { details: { hint: 'pass --pg-port with another port, or stop the other process' } });
+    throw err;
+  });
+  const bundle = runtime.ctx.bundle();
+  const onHup = () => void runtime.reload();
+  process.on('SIGHUP', onHup);
+  return {
+    pgPort: pg.port,
+    revision: bundle ? (bundle.revision.commit?.slice(0, 7) ?? bundle.revision.digest.slice(0, 12)) : undefined,
+    async stop() {
+      process.off('SIGHUP', onHup);
+      await pg.close();
+      await runtime.close();
+    },
+  };
+}
+
+/** Resolve on SIGINT/SIGTERM, then stop cleanly. */
+export function untilSignal(stop: () => Promise<void>): Promise<number> {
+  return new Promise((resolve) => {
+    const done = async () => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      await stop().catch(() => {});
+      resolve(0);
+    };
+    process.on('SIGINT', done);
+    process.on('SIGTERM', done);
+  });
+}
+
+export default defineCommand(
+  {
+    name: 'gateway',
+    summary: 'Run the gateway for a policy repo.',
+    usage: 'portcullis gateway [--policies DIR] [--pg-port 6432] [--tls-cert F --tls-key F] [--issuer I --audience A --jwks FILE|URL]',
+    options: gatewayOptions,
+    help: gatewayHelp,
+  },
+  async ({ values }) => {
+    const gw = await runGateway(values as Values);
+    process.stderr.write(`portcullis gateway ready: postgres on ${values.host}:${gw.pgPort} (policy ${gw.revision ?? 'none: refusing all requests'})\n`);
+    return untilSignal(gw.stop);
+  },
+);

@@ -1,0 +1,132 @@
+/**
+ * `portcullis up`: everything a new user needs to try Portcullis, in one command. It starts an
+ * embedded PostgreSQL with the sample shop data (the example repo's shop-db target), runs the
+ * gateway on the example policies, and prints tokens and a psql line to paste.
+ */
+import { randomBytes } from 'node:crypto';
+import { chmod, readFile, writeFile, mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import pg from 'pg';
+import { defineCommand } from '../command.ts';
+import { startLocalPostgres, loadSampleData, type LocalPostgres } from '../../runtime/embedded/postgres.ts';
+import { loadBundle } from '../../runtime/bundle/load.ts';
+import type { Postgres } from '../../schema/types.ts';
+import { issueToken } from '../../runtime/identity/dev-key.ts';
+import { runGateway, untilSignal } from './gateway.ts';
+import { PortcullisError } from '../../runtime/errors.ts';
+
+async function secret(dataDir: string, name: string): Promise<string> {
+  const path = join(dataDir, name);
+  try {
+    return (await readFile(path, 'utf8')).trim();
+  } catch {
+    const value = randomBytes(18).toString('base64url');
+    await writeFile(path, value + '\n', { mode: 0o600 });
+    return value;
+  }
+}
+
+/** The role the gateway logs in as: it may read and write the shop's rows; policy decides the rest. */
+async function ensureGatewayRole(server: LocalPostgres, spec: Postgres, password: string): Promise<void> {
+  const c = new pg.Client({ host: server.socketDir, port: server.port, user: server.user, database: spec.database });
+  await c.connect();
+  try {
+    const role = pg.escapeIdentifier(spec.user);
+    const exists = await c.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [spec.user]);
+    await c.query(`${exists.rowCount ? 'ALTER' : 'CREATE'} ROLE ${role} LOGIN PASSWORD ${pg.escapeLiteral(password)}`);
+    await c.query(`GRANT CONNECT ON DATABASE ${pg.escapeIdentifier(spec.database)} TO ${role}`);
+    await c.query(`GRANT USAGE ON SCHEMA public TO ${role}`);
+    await c.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO ${role}`);
+    await c.query(`GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO ${role}`);
+  } finally {
+    await c.end();
+  }
+}
+
+export default defineCommand(
+  {
+    name: 'up',
+    summary: 'Start the gateway on an embedded default: example policies, a sample database, tokens to try.',
+    usage: 'portcullis up [--policies DIR] [--data-dir .portcullis] [--pg-port 6432]',
+    options: {
+      policies: { type: 'string', short: 'p', default: 'policies' },
+      'data-dir': { type: 'string', default: '.portcullis' },
+      'pg-port': { type: 'string', default: '6432' },
+      'token-ttl': { type: 'string', default: '1h' },
+    },
+    help: {
+      policies: 'policy repo folder (default: the example in policies/)',
+      'data-dir': 'embedded database, evidence and keys (default: .portcullis)',
+      'pg-port': 'port of the PostgreSQL gateway (default 6432)',
+      'token-ttl': 'lifetime of the printed tokens (default 1h)',
+    },
+  },
+  async ({ values }) => {
+    const dataDir = resolve(values['data-dir']!);
+    await mkdir(dataDir, { recursive: true });
+    // The embedded server runs as an unprivileged account when we are root: it must traverse this
+    // folder (but not list it); every secret inside is a 0600 file.
+    await chmod(dataDir, 0o711);
+    const say = (s: string) => process.stderr.write(s + '\n');
+    const bundle = await loadBundle(values.policies!);
+    const targets = [...bundle.targets.values()].filter((t) => t.doc.spec.type === 'postgres' && ['127.0.0.1', 'localhost'].includes((t.doc.spec as Postgres).host));
+    const first = targets[0];
+    if (!first) throw new PortcullisError('failed_precondition', 'the policy repo has no PostgreSQL target on 127.0.0.1 for the embedded database to serve');
+    const spec = first.doc.spec as Postgres;
+
+    say(`starting the embedded PostgreSQL for target ${first.doc.metadata.name} on 127.0.0.1:${spec.port} ...`);
+    const server = await startLocalPostgres({
+      dataDir: join(dataDir, 'postgres'),
+      port: spec.port,
+      password: await secret(dataDir, 'postgres.password'),
+      persistent: true,
+      onProgress: (m) => say(`  ${m}`),
+    }).catch((err: unknown) => {
+      const e = PortcullisError.from(err);
+      if (/could not (bind|create any TCP)/.test(e.message)) {
+        throw new PortcullisError('unavailable', `port ${spec.port} (target ${first.doc.metadata.name}) is in use`, { details: { hint: 'is another `portcullis up` running? stop it first' } });
+      }
+      throw e;
+    });
+    await loadSampleData(server, spec.database);
+    const password = await secret(dataDir, `${first.doc.metadata.name}.password`);
+    await ensureGatewayRole(server, spec, password);
+    if (spec.password && 'env' in spec.password) process.env[spec.password.env] = password;
+
+    const gw = await runGateway({ policies: values.policies!, 'data-dir': dataDir, 'pg-port': values['pg-port']!, host: '127.0.0.1' }).catch(async (err) => {
+      await server.stop();
+      throw err;
+    });
+    const ttl = values['token-ttl']!;
+    const support = await issueToken({ dataDir, subject: 'support-agent', ttl });
+    const data = await issueToken({ dataDir, subject: 'data-agent', ttl });
+    const conn = (token: string) => `PGPASSWORD='${token}' psql "host=127.0.0.1 port=${gw.pgPort} dbname=${first.doc.metadata.name} user=agent sslmode=disable"`;
+    process.stdout.write(
+      [
+        '',
+        `Portcullis is running: policy ${gw.revision}, PostgreSQL gateway on 127.0.0.1:${gw.pgPort}, evidence in ${join(dataDir, 'evidence')}`,
+        '',
+        `As the support agent (token valid ${ttl}):`,
+        `  ${conn(support.token)}`,
+        '',
+        '  select id, name, email, ssn from customers limit 3;   -- allowed; email partial, ssn redacted',
+        "  update orders set status = 'refunded' where id = 1;  -- denied by support-read/no-writes",
+        '  select upper(ssn) from customers;                    -- refused: classified data in an expression',
+        '',
+        'As the data agent:',
+        `  ${conn(data.token)}`,
+        '',
+        "  delete from orders where status = 'cancelled';       -- review: needs a DBA's approval",
+        '  drop table orders;                                   -- denied by agents-baseline/no-ddl',
+        '',
+        'More tokens: npx portcullis token issue --subject ops-agent --ttl 15m',
+        'Stop with Ctrl-C.',
+        '',
+      ].join('\n'),
+    );
+    return untilSignal(async () => {
+      await gw.stop();
+      await server.stop();
+    });
+  },
+);

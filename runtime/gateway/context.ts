@@ -1,0 +1,27 @@
+/**
+ * What every protocol listener (PostgreSQL, HTTP, Kubernetes, MCP) shares. Listeners never hold a
+ * bundle themselves: they ask `bundle()` at the moment of each decision, so a hot reload takes effect
+ * for the next request and every decision is stamped with the revision that made it.
+ */
+import type { Bundle } from '../bundle/model.ts';
+import type { Subject } from '../engine/request.ts';
+
+export interface AuthenticatedSubject extends Subject {
+  kind: 'agent' | 'human';
+  /** token subject and issuer, for evidence */
+  tokenSubject: string;
+  issuer: string;
+  expiresAt: Date;
+}
+
+export interface GatewayContext {
+  /** the live bundle, or undefined when none is valid (then every request is refused) */
+  bundle(): Bundle | undefined;
+  /** verify a bearer token and map it to an Identity of the live bundle; throws `unauthenticated` */
+  authenticate(token: string): Promise<AuthenticatedSubject>;
+  /** the session recorder writing through the evidence store (audit before action) */
+  recorder: import('../recording/recorder.ts').Recorder;
+  /** current time; tests may pin it */
+  now(): Date;
+  log(event: string, fields?: Record<string, unknown>): void;
+}

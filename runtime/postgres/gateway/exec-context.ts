@@ -1,0 +1,50 @@
+/**
+ * What the gateway remembers about one statement between forwarding it and its last response:
+ * the decision (for masks and maxRows), the result plan, and the counters the recording needs.
+ */
+import type { Decision } from '../../engine/decision.ts';
+import type { OutputMask } from '../../sql/mask-safety.ts';
+import type { ColumnMasks, MaskPlan } from './mask-plan.ts';
+
+export interface ExecContext {
+  /** request number within the session (the decision record's seq) */
+  seq: number;
+  decision: Decision;
+  masks: ColumnMasks;
+  outputMasks?: readonly OutputMask[];
+  maxRows?: number;
+  startedAt: number;
+  plan?: MaskPlan;
+  rows: number;
+  delivered: number;
+  maskedValues: number;
+  sample: Record<string, string | null>[];
+}
+
+export function execContext(seq: number, decision: Decision, masks: ColumnMasks, outputMasks: readonly OutputMask[] | undefined, now: number): ExecContext {
+  return {
+    seq,
+    decision,
+    masks,
+    ...(outputMasks ? { outputMasks } : {}),
+    ...(decision.maxRows !== undefined ? { maxRows: decision.maxRows } : {}),
+    startedAt: now,
+    rows: 0,
+    delivered: 0,
+    maskedValues: 0,
+    sample: [],
+  };
+}
+
+/** Backend responses expected, in the order the backend will send them. */
+export type Slot =
+  | { kind: 'parse' | 'bind' | 'close' }
+  /** a Describe the client sent: forwarded as is */
+  | { kind: 'describe'; statement: boolean }
+  /** a Describe(portal) the gateway injected before Execute: consumed to learn the result's columns */
+  | { kind: 'plan'; exec: ExecContext }
+  | { kind: 'execute'; exec: ExecContext }
+  | { kind: 'sync' }
+  | { kind: 'query'; statements: ExecContext[]; index: number; plan?: MaskPlan }
+  /** a message the gateway sent in place of a refused one; its error is replaced by `error` */
+  | { kind: 'refused'; error: Buffer; extended: boolean };

@@ -1,0 +1,205 @@
+/**
+ * The PostgreSQL listener: TLS via SSLRequest, the agent's JWT as its password, the target chosen
+ * by the startup `database`, the backend reached with the credential the gateway holds. A client
+ * gets a protocol-native FATAL error for every way this can fail, never a dropped connection.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { TLSSocket, createSecureContext, type SecureContext } from 'node:tls';
+import { randomInt, randomUUID } from 'node:crypto';
+import { PortcullisError } from '../../errors.ts';
+import type { GatewayContext, AuthenticatedSubject } from '../../gateway/context.ts';
+import { decodePasswordMessage } from '../protocol/frontend.ts';
+import { authenticationCleartextPassword, authenticationOk, backendKeyData, encryptionResponse, parameterStatus, readyForQuery } from '../protocol/serialize.ts';
+import { connectBackend, sendCancelRequest, type BackendConnection } from '../backend/connect.ts';
+import { sessionLimits } from '../../engine/decide.ts';
+import { ClientReader } from './client-reader.ts';
+import { CatalogCache, backendOptions, postgresSpec } from './targets.ts';
+import { PostgresSession } from './session.ts';
+import { errorFromPortcullis, fatal } from './refusal.ts';
+import { shortRevision } from '../../bundle/revision.ts';
+
+export interface PostgresGatewayOptions {
+  host: string;
+  /** 0 picks a free port */
+  port: number;
+  /** PEM certificate and key; without them SSLRequest is declined */
+  tls?: { cert: string; key: string };
+  /** plaintext (and therefore a cleartext token) only from loopback clients, from anyone, or never */
+  plaintext: 'loopback' | 'always' | 'never';
+  /** HMAC key of the `hash` masking strategy */
+  maskKey: Buffer;
+  startupTimeoutMs?: number;
+}
+
+export interface PostgresGateway {
+  port: number;
+  sessions(): number;
+  close(): Promise<void>;
+}
+
+interface CancelTarget {
+  host: string;
+  port: number;
+  processId: number;
+  secretKey: number;
+}
+
+export async function startPostgresGateway(ctx: GatewayContext, opts: PostgresGatewayOptions): Promise<PostgresGateway> {
+  const catalogs = new CatalogCache();
+  const cancelKeys = new Map<string, CancelTarget>();
+  const live = new Set<PostgresSession>();
+  const secure: SecureContext | undefined = opts.tls ? createSecureContext({ cert: opts.tls.cert, key: opts.tls.key }) : undefined;
+
+  const server: Server = createServer((socket) => {
+    socket.setNoDelay(true);
+    accept(socket).catch((err) => {
+      const e = PortcullisError.from(err);
+      ctx.log('postgres.connection.refused', { code: e.code, message: e.message, client: socket.remoteAddress });
+      if (!socket.destroyed) socket.end(errorFromPortcullis(e, 'FATAL'));
+    });
+  });
+
+  async function accept(raw: Socket): Promise<void> {
+    const reader = new ClientReader(raw);
+    let socket: Socket = raw;
+    let encrypted = false;
+    const timeout = opts.startupTimeoutMs ?? 15_000;
+    let first = await reader.next(timeout);
+    while (first.type === 'SSLRequest' || first.type === 'GSSENCRequest') {
+      if (first.type === 'SSLRequest' && secure && !encrypted) {
+        reader.detach();
+        // Bytes behind the SSLRequest were sent before encryption: a man in the middle's (CVE-2021-23214).
+        if (reader.parser.buffered > 0) throw new PortcullisError('protocol_violation', 'client sent data after SSLRequest before the TLS handshake');
+        raw.write(encryptionResponse(true));
+        const tlsSocket = new TLSSocket(raw, { isServer: true, secureContext: secure });
+        tlsSocket.setNoDelay?.(true);
+        reader.switchTo(tlsSocket);
+        socket = tlsSocket;
+        encrypted = true;
+      } else {
+        socket.write(encryptionResponse(false));
+      }
+      first = await reader.next(timeout);
+    }
+    if (first.type === 'CancelRequest') {
+      const t = cancelKeys.get(`${first.processId}:${first.secretKey}`);
+      if (t) await sendCancelRequest(t.host, t.port, t.processId, t.secretKey).catch(() => {});
+      socket.end();
+      return;
+    }
+    if (first.type !== 'StartupMessage') throw new PortcullisError('protocol_violation', `expected a startup message, got ${first.type}`);
+    if ((first.protocolVersion >> 16) !== 3) throw new PortcullisError('protocol_violation', `unsupported protocol version ${first.protocolVersion >> 16}.${first.protocolVersion & 0xffff}`);
+    const params = first.params;
+
+    if (!encrypted && !plaintextAllowed(raw)) {
+      throw new PortcullisError('unauthenticated', 'this gateway requires TLS: the token would travel in clear text', { details: { hint: 'connect with sslmode=require' } });
+    }
+
+    socket.write(authenticationCleartextPassword());
+    const password = await reader.next(timeout);
+    if (password.type !== 'Password') throw new PortcullisError('protocol_violation', `expected the password message, got ${password.type}`);
+    const token = decodePasswordMessage(password.data);
+    const subject: AuthenticatedSubject = await ctx.authenticate(token);
+
+    const bundle = ctx.bundle();
+    if (!bundle) throw new PortcullisError('failed_precondition', 'the gateway has no valid policy bundle yet; it refuses connections until it has one');
+    const targetName = params.get('database') ?? params.get('user') ?? '';
+    const spec = (() => {
+      try {
+        return postgresSpec(bundle.targets.get(targetName), targetName);
+      } catch (err) {
+        const names = [...bundle.targets.values()].filter((t) => t.doc.spec.type === 'postgres').map((t) => t.doc.metadata.name);
+        throw new PortcullisError('not_found', (err as Error).message, { details: { hint: `connect with dbname set to one of: ${names.join(', ')}` } });
+      }
+    })();
+    if (!ctx.recorder.healthy()) throw new PortcullisError('failed_precondition', 'the evidence store is not writable, so the gateway accepts no sessions until it recovers');
+
+    let backend: BackendConnection;
+    try {
+      backend = await connectBackend(await backendOptions(targetName, spec, params));
+    } catch (err) {
+      const e = PortcullisError.from(err);
+      ctx.log('postgres.backend.unavailable', { target: targetName, code: e.code, message: e.message });
+      // The backend's address and role are the gateway's business, not the agent's.
+      throw new PortcullisError(e.code === 'failed_precondition' ? 'failed_precondition' : 'unavailable', `target '${targetName}' is unavailable right now`, { cause: e, details: { hint: 'retry later; the gateway logs the cause' } });
+    }
+
+    let sessionId: string;
+    try {
+      ({ sessionId } = await ctx.recorder.startSession({
+        identity: subject.identity,
+        kind: subject.kind,
+        groups: [...subject.groups],
+        tokenSubject: subject.tokenSubject,
+        issuer: subject.issuer,
+        target: targetName,
+        protocol: 'postgres',
+        client: { address: raw.remoteAddress ?? 'unknown', ...(raw.remotePort ? { port: raw.remotePort } : {}) },
+        revision: bundle.revision,
+        attributes: Object.fromEntries([...params].filter(([k]) => k === 'application_name' || k === 'user' || k === 'database')),
+      }));
+    } catch (err) {
+      void backend.close().catch(() => {});
+      throw new PortcullisError('failed_precondition', 'the evidence store cannot record this session, so it is refused', { cause: err });
+    }
+
+    const key = { processId: randomInt(1, 2 ** 31 - 1), secretKey: randomInt(-(2 ** 31), 2 ** 31 - 1) };
+    const cancelKey = `${key.processId}:${key.secretKey}`;
+    cancelKeys.set(cancelKey, { host: backend.host, port: backend.port, ...backend.backendKey });
+
+    const hello: Buffer[] = [authenticationOk()];
+    for (const [k, v] of backend.serverParams) hello.push(parameterStatus(k, v));
+    hello.push(parameterStatus('portcullis.policy_revision', shortRevision(bundle.revision)));
+    hello.push(backendKeyData(key.processId, key.secretKey), readyForQuery('I'));
+    socket.write(Buffer.concat(hello));
+
+    const client = reader.detach();
+    const session: PostgresSession = new PostgresSession({
+      ctx,
+      sessionId,
+      subject,
+      target: targetName,
+      client,
+      clientParser: reader.parser,
+      backend,
+      catalog: () => catalogs.get(targetName, spec),
+      maskKey: opts.maskKey,
+      limits: sessionLimits(bundle, subject, targetName),
+      onEnd: (reason) => {
+        live.delete(session);
+        cancelKeys.delete(cancelKey);
+        void ctx.recorder.endSession({ sessionId, reason }).catch(() => {});
+        ctx.log('postgres.session.end', { sessionId, reason });
+      },
+    });
+    live.add(session);
+    session.start();
+    ctx.log('postgres.session.start', { sessionId, identity: subject.identity, target: targetName, tls: encrypted });
+  }
+
+  function plaintextAllowed(socket: Socket): boolean {
+    if (opts.plaintext === 'always') return true;
+    if (opts.plaintext === 'never') return false;
+    const a = socket.remoteAddress ?? '';
+    return a === '::1' || a.startsWith('127.') || a.startsWith('::ffff:127.');
+  }
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port, opts.host, () => resolve());
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : opts.port;
+
+  return {
+    port,
+    sessions: () => live.size,
+    async close() {
+      for (const s of [...live]) s.end('gateway-shutdown', fatal('unavailable', 'the gateway is shutting down', 'reconnect; another gateway replica may serve you'));
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await catalogs.close();
+    },
+  };
+}
+
+export { randomUUID };

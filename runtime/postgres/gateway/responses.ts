@@ -1,0 +1,248 @@
+/**
+ * The backend -> agent half of a session. Every backend message is matched against the response
+ * the gateway expects next (a FIFO of slots, one per forwarded message), so the gateway always knows
+ * which statement a row belongs to, which columns to mask, and which errors are its own refusals.
+ */
+import type { BackendFrame } from '../protocol/backend.ts';
+import { decodeCommandComplete, decodeErrorFields, decodeRowDescription } from '../protocol/backend.ts';
+import { commandComplete, errorResponse, noticeResponse, type ErrorFields } from '../protocol/serialize.ts';
+import { PortcullisError } from '../../errors.ts';
+import { scrubText } from '../../masking/detectors.ts';
+import type { Catalog } from '../../sql/catalog.ts';
+import type { ExecContext, Slot } from './exec-context.ts';
+import { maskRow, planFor, sampleRow, type MaskPlan } from './mask-plan.ts';
+import { SAMPLE_ROWS } from '../../recording/format.ts';
+
+export interface ResponseSink {
+  toClient(buf: Buffer): void;
+  /** a statement finished: record its result (not awaited: the agent already has the rows) */
+  finished(exec: ExecContext, status: 'ok' | 'error', error?: { code: string; message: string }): void;
+  copyIn(active: boolean): void;
+  transactionStatus(status: string): void;
+}
+
+export class ResponsePipeline {
+  private readonly slots: Slot[] = [];
+  private head = 0;
+  /** whether masks are in force on this target: then error details are withheld */
+  masksActive = false;
+
+  constructor(
+    private readonly catalog: () => Promise<Catalog>,
+    private readonly maskKey: Buffer,
+    private readonly sink: ResponseSink,
+  ) {}
+
+  expect(slot: Slot): void {
+    this.slots.push(slot);
+  }
+
+  get pending(): number {
+    return this.slots.length - this.head;
+  }
+
+  private current(): Slot | undefined {
+    return this.slots[this.head];
+  }
+
+  private pop(): void {
+    this.head++;
+    if (this.head > 1024 && this.head * 2 > this.slots.length) {
+      this.slots.splice(0, this.head);
+      this.head = 0;
+    }
+  }
+
+  private unexpected(frame: BackendFrame, slot: Slot | undefined): never {
+    throw new PortcullisError('internal', `backend sent ${frame.type} while the gateway expected a response to ${slot?.kind ?? 'nothing'}`);
+  }
+
+  async handle(frame: BackendFrame): Promise<void> {
+    // Messages the backend may send at any time.
+    switch (frame.type) {
+      case 'NoticeResponse':
+        this.sink.toClient(this.scrubbed('N', frame.body));
+        return;
+      case 'ParameterStatus':
+      case 'NotificationResponse':
+        this.sink.toClient(frame.raw);
+        return;
+      default:
+    }
+    const slot = this.current();
+    if (!slot) this.unexpected(frame, slot);
+    if (frame.type === 'ErrorResponse') return this.error(frame, slot);
+    if (frame.type === 'ReadyForQuery') {
+      if (slot.kind !== 'sync' && slot.kind !== 'query' && !(slot.kind === 'refused' && !slot.extended)) this.unexpected(frame, slot);
+      this.pop();
+      this.sink.transactionStatus(String.fromCharCode(frame.body[0] ?? 73));
+      this.sink.copyIn(false);
+      this.sink.toClient(frame.raw);
+      return;
+    }
+    switch (slot.kind) {
+      case 'parse':
+      case 'bind':
+      case 'close': {
+        const want = { parse: 'ParseComplete', bind: 'BindComplete', close: 'CloseComplete' }[slot.kind];
+        if (frame.type !== want) this.unexpected(frame, slot);
+        this.pop();
+        this.sink.toClient(frame.raw);
+        return;
+      }
+      case 'describe':
+        if (frame.type === 'ParameterDescription' && slot.statement) return this.sink.toClient(frame.raw);
+        if (frame.type !== 'RowDescription' && frame.type !== 'NoData') this.unexpected(frame, slot);
+        this.pop();
+        this.sink.toClient(frame.raw);
+        return;
+      case 'plan':
+        if (frame.type === 'RowDescription') slot.exec.plan = await this.plan(frame, slot.exec);
+        else if (frame.type !== 'NoData') this.unexpected(frame, slot);
+        this.pop();
+        return;
+      case 'execute':
+        return this.result(frame, slot.exec, slot);
+      case 'query': {
+        const exec = slot.statements[slot.index];
+        if (!exec) this.unexpected(frame, slot);
+        if (frame.type === 'RowDescription') {
+          exec.plan = await this.plan(frame, exec);
+          this.sink.toClient(frame.raw);
+          return;
+        }
+        return this.result(frame, exec, slot);
+      }
+      default:
+        this.unexpected(frame, slot);
+    }
+  }
+
+  private async plan(frame: BackendFrame, exec: ExecContext): Promise<MaskPlan> {
+    const fields = decodeRowDescription(frame.body);
+    return planFor(fields, await this.catalog(), exec.masks, exec.outputMasks);
+  }
+
+  /** Rows, completion and COPY of one statement (extended Execute, or one statement of a Query). */
+  private result(frame: BackendFrame, exec: ExecContext, slot: Slot): void {
+    switch (frame.type) {
+      case 'DataRow': {
+        exec.rows++;
+        if (exec.maxRows !== undefined && exec.rows > exec.maxRows) return;
+        exec.delivered++;
+        const plan = exec.plan;
+        if (!plan || plan.masked.length === 0) {
+          if (exec.sample.length < SAMPLE_ROWS && plan) {
+            exec.sample.push(sampleRow(maskRow(frame.raw, { fields: plan.fields, masked: [] }, this.maskKey).values, plan.fields));
+          }
+          this.sink.toClient(frame.raw);
+          return;
+        }
+        const { row, values, count } = maskRow(frame.raw, plan, this.maskKey);
+        exec.maskedValues += count;
+        if (exec.sample.length < SAMPLE_ROWS) exec.sample.push(sampleRow(values, plan.fields));
+        this.sink.toClient(row);
+        return;
+      }
+      case 'CommandComplete': {
+        let out = frame.raw;
+        if (exec.maxRows !== undefined && exec.rows > exec.maxRows) {
+          const rule = exec.decision.rules.map((r) => `${r.policy}/${r.rule}`).join(', ');
+          this.sink.toClient(
+            noticeResponse({
+              severity: 'WARNING',
+              code: '01000',
+              message: `portcullis: result truncated to ${exec.maxRows} of ${exec.rows} rows by maxRows of rule ${rule}`,
+              hint: 'narrow the query with WHERE or LIMIT',
+            }),
+          );
+          const tag = decodeCommandComplete(frame.body).replace(/\d+$/, String(exec.delivered));
+          out = commandComplete(tag);
+        }
+        this.sink.toClient(out);
+        this.complete(exec, slot, 'ok');
+        return;
+      }
+      case 'EmptyQueryResponse':
+      case 'PortalSuspended':
+        this.sink.toClient(frame.raw);
+        this.complete(exec, slot, 'ok');
+        return;
+      case 'CopyInResponse':
+        this.sink.copyIn(true);
+        this.sink.toClient(frame.raw);
+        return;
+      case 'CopyOutResponse':
+      case 'CopyData':
+      case 'CopyDone':
+        this.sink.toClient(frame.raw);
+        return;
+      default:
+        this.unexpected(frame, slot);
+    }
+  }
+
+  private complete(exec: ExecContext, slot: Slot, status: 'ok' | 'error', error?: { code: string; message: string }): void {
+    this.sink.finished(exec, status, error);
+    if (slot.kind === 'query') slot.index++;
+    else this.pop();
+  }
+
+  private error(frame: BackendFrame, slot: Slot): void {
+    if (slot.kind === 'refused') {
+      this.sink.toClient(slot.error);
+      if (slot.extended) {
+        this.pop();
+        this.skipToSync();
+      } else {
+        // The ReadyForQuery that ends this simple-query cycle is still to come.
+        this.slots[this.head] = { kind: 'sync' };
+      }
+      return;
+    }
+    const fields = decodeErrorFields(frame.body);
+    this.sink.toClient(this.scrubbed('E', frame.body, fields));
+    const error = { code: fields.get('C') ?? 'XX000', message: fields.get('M') ?? '' };
+    if (slot.kind === 'query') {
+      const exec = slot.statements[slot.index];
+      if (exec) this.complete(exec, slot, 'error', error);
+      return; // a simple Query ends with ReadyForQuery, which pops the slot
+    }
+    if (slot.kind === 'execute') this.sink.finished(slot.exec, 'error', error);
+    if (slot.kind === 'sync') return; // e.g. a failed COMMIT at Sync
+    this.skipToSync();
+  }
+
+  /** After an error in extended protocol the backend ignores everything until Sync. */
+  private skipToSync(): void {
+    // Skipped statements never ran: their decision records stand alone, with no result record.
+    while (this.current() && this.current()!.kind !== 'sync') this.pop();
+  }
+
+  /**
+   * Backend errors and notices can quote data ("Key (email)=(ada@…) already exists", "Failing row
+   * contains (…)"). Content detectors scrub every text field; while masks are in force the detail,
+   * which is where rows are quoted, is withheld entirely.
+   */
+  private scrubbed(code: 'E' | 'N', body: Buffer, decoded?: Map<string, string>): Buffer {
+    const fields = decoded ?? decodeErrorFields(body, code === 'E' ? 'ErrorResponse' : 'NoticeResponse');
+    const text = (tag: string) => {
+      const v = fields.get(tag);
+      return v === undefined ? undefined : scrubText(v).text;
+    };
+    const severity = (fields.get('V') ?? fields.get('S') ?? 'ERROR') as ErrorFields['severity'];
+    const out: ErrorFields = { severity, code: fields.get('C') ?? 'XX000', message: text('M') ?? '' };
+    const detail = this.masksActive && fields.has('D') ? 'detail withheld by portcullis: it may quote classified values' : text('D');
+    if (detail !== undefined) out.detail = detail;
+    const hint = text('H');
+    if (hint !== undefined) out.hint = hint;
+    const extra: Record<string, string> = {};
+    for (const [tag, value] of fields) {
+      if ('SVCMDH'.includes(tag)) continue;
+      // internal query and where-context can carry values too
+      extra[tag] = tag === 'q' || tag === 'W' ? scrubText(value).text : value;
+    }
+    out.extra = extra;
+    return code === 'E' ? errorResponse(out) : noticeResponse(out);
+  }
+}

@@ -1,0 +1,427 @@
+/**
+ * One agent connection after authentication: every statement is analysed, decided, recorded
+ * (durably, before it reaches the backend) and checked for mask safety; refused statements never
+ * reach the backend. A refusal is sent to the backend as a harmless message that fails (a syntax
+ * error, or Execute of a portal that does not exist), so the backend's transaction state and the
+ * order of responses stay exactly what the agent's client library expects.
+ */
+import type { Socket } from 'node:net';
+import { FrontendParser, type FrontendMessage } from '../protocol/frontend.ts';
+import { BackendParser } from '../protocol/backend.ts';
+import { describe as describeMsg, execute as executeMsg, query as queryMsg } from '../protocol/serialize.ts';
+import type { BackendConnection } from '../backend/connect.ts';
+import { PortcullisError } from '../../errors.ts';
+import { analyzeCached, type AnalyzedStatement } from '../../sql/analyze.ts';
+import { checkMaskSafety, masksActiveOn } from '../../sql/mask-safety.ts';
+import type { Catalog } from '../../sql/catalog.ts';
+import { decide } from '../../engine/decide.ts';
+import type { Decision, SessionLimits } from '../../engine/decision.ts';
+import type { PostgresRequest } from '../../engine/request.ts';
+import type { AuthenticatedSubject, GatewayContext } from '../../gateway/context.ts';
+import { ResponsePipeline } from './responses.ts';
+import { execContext, type ExecContext } from './exec-context.ts';
+import { maskLookup } from './mask-plan.ts';
+import { errorFromPortcullis, fatal, refusalFor, unsafeForMasking } from './refusal.ts';
+import { formatDuration } from '../../engine/duration.ts';
+
+/** A portal name no client can have created: Execute on it fails without side effects. */
+const REFUSED_PORTAL = 'portcullis\u0001refused';
+const REFUSED_QUERY = 'PORTCULLIS_REFUSED';
+
+export interface SessionOptions {
+  ctx: GatewayContext;
+  sessionId: string;
+  subject: AuthenticatedSubject;
+  target: string;
+  client: Socket;
+  /** bytes the client sent after its password message, already parsed past startup */
+  clientParser: FrontendParser;
+  backend: BackendConnection;
+  catalog: () => Promise<Catalog>;
+  maskKey: Buffer;
+  limits: SessionLimits;
+  onEnd(reason: string): void;
+}
+
+interface Prepared {
+  sql: string;
+  analysed?: AnalyzedStatement;
+}
+
+export class PostgresSession {
+  private readonly backendParser = new BackendParser();
+  private readonly responses: ResponsePipeline;
+  private readonly inbound: FrontendMessage[] = [];
+  private readonly backendFrames: ReturnType<BackendParser['parse']> = [];
+  private toBackend: Buffer[] = [];
+  private toClient: Buffer[] = [];
+  private workingClient = false;
+  private workingBackend = false;
+  private skipUntilSync = false;
+  private copyIn = false;
+  private ended = false;
+  private readonly statements = new Map<string, Prepared>();
+  private readonly portals = new Map<string, Prepared>();
+  /** SQL-level PREPARE and DECLARE CURSOR, resolved when EXECUTE or FETCH refers to them */
+  private readonly named = new Map<string, AnalyzedStatement>();
+  private readonly timers: NodeJS.Timeout[] = [];
+  private idleTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly o: SessionOptions) {
+    this.responses = new ResponsePipeline(o.catalog, o.maskKey, {
+      toClient: (b) => this.toClient.push(b),
+      finished: (exec, status, error) => this.finished(exec, status, error),
+      copyIn: (active) => (this.copyIn = active),
+      transactionStatus: () => {},
+    });
+  }
+
+  start(): void {
+    const { client, backend } = this.o;
+    client.on('data', (chunk: Buffer) => this.onClientData(chunk));
+    client.on('close', () => this.end('client-closed'));
+    client.on('error', () => this.end('client-error'));
+    backend.socket.on('data', (chunk: Buffer) => this.onBackendData(chunk));
+    backend.socket.on('close', () => this.end('backend-closed', fatal('unavailable', 'the backend closed the connection', 'reconnect; if it persists, check the target database')));
+    backend.socket.on('error', () => {});
+    if (backend.leftover.length > 0) this.onBackendData(backend.leftover);
+    backend.socket.resume();
+    this.armLimits();
+    void this.catalog().catch(() => {});
+    // Bytes that arrived with the password message are processed like any later chunk.
+    this.onClientData(Buffer.alloc(0));
+  }
+
+  private async catalog(): Promise<Catalog> {
+    const c = await this.o.catalog();
+    return c;
+  }
+
+  private armLimits(): void {
+    const { limits, subject } = this.o;
+    if (limits.maxDurationMs !== undefined) {
+      this.timers.push(setTimeout(() => this.end('max-duration', fatal('resource_exhausted', `session reached its maximum duration of ${formatDuration(limits.maxDurationMs!)} set by policy`, 'reconnect to start a new session')), limits.maxDurationMs));
+    }
+    const untilExpiry = subject.expiresAt.getTime() - Date.now();
+    this.timers.push(setTimeout(() => this.end('token-expired', fatal('unauthenticated', `the session's token expired at ${subject.expiresAt.toISOString()}`, 'reconnect with a fresh token')), Math.max(0, Math.min(untilExpiry, 2 ** 31 - 1))));
+    this.touch();
+  }
+
+  private touch(): void {
+    const idle = this.o.limits.idleTimeoutMs;
+    if (idle === undefined) return;
+    if (this.idleTimer) this.idleTimer.refresh();
+    else this.idleTimer = setTimeout(() => this.end('idle-timeout', fatal('resource_exhausted', `session was idle for ${formatDuration(idle)}, the limit set by policy`, 'reconnect to start a new session')), idle);
+  }
+
+  // ---- agent -> backend ------------------------------------------------------------------
+
+  private onClientData(chunk: Buffer): void {
+    if (this.ended) return;
+    try {
+      for (const m of this.o.clientParser.parse(chunk)) this.inbound.push(m);
+    } catch (err) {
+      this.end('protocol-violation', errorFromPortcullis(PortcullisError.from(err, 'protocol_violation'), 'FATAL'));
+      return;
+    }
+    if (this.inbound.length > 256) this.o.client.pause();
+    void this.workClient();
+  }
+
+  private async workClient(): Promise<void> {
+    if (this.workingClient) return;
+    this.workingClient = true;
+    try {
+      while (this.inbound.length > 0 && !this.ended) {
+        const m = this.inbound.shift()!;
+        this.touch();
+        await this.handle(m);
+      }
+    } catch (err) {
+      const e = PortcullisError.from(err);
+      this.o.ctx.log('postgres.session.error', { sessionId: this.o.sessionId, code: e.code, message: e.message });
+      this.end(e.code === 'protocol_violation' ? 'protocol-violation' : 'error', errorFromPortcullis(e, 'FATAL'));
+    } finally {
+      this.workingClient = false;
+      this.flushBackend();
+      if (!this.ended) this.o.client.resume();
+    }
+  }
+
+  private send(buf: Buffer): void {
+    this.toBackend.push(buf);
+  }
+
+  private flushBackend(): void {
+    if (this.toBackend.length === 0 || this.ended) return;
+    const out = this.toBackend.length === 1 ? this.toBackend[0]! : Buffer.concat(this.toBackend);
+    this.toBackend = [];
+    this.o.backend.socket.write(out);
+  }
+
+  private async handle(m: FrontendMessage): Promise<void> {
+    if (this.copyIn && m.type !== 'CopyData' && m.type !== 'CopyDone' && m.type !== 'CopyFail' && m.type !== 'Flush' && m.type !== 'Sync') {
+      throw new PortcullisError('protocol_violation', `client sent ${m.type} during COPY FROM STDIN`);
+    }
+    if (this.skipUntilSync && m.type !== 'Sync') return;
+    switch (m.type) {
+      case 'Query':
+        return this.query(m.sql, m.raw);
+      case 'Parse':
+        return this.parse(m.name, m.query, m.raw);
+      case 'Bind': {
+        const stmt = this.statements.get(m.statement);
+        if (stmt) this.portals.set(m.portal, stmt);
+        else this.portals.delete(m.portal);
+        this.send(m.raw);
+        this.responses.expect({ kind: 'bind' });
+        return;
+      }
+      case 'Describe':
+        this.send(m.raw);
+        this.responses.expect({ kind: 'describe', statement: m.kind === 'S' });
+        return;
+      case 'Execute':
+        return this.execute(m.portal, m.raw);
+      case 'Sync':
+        this.skipUntilSync = false;
+        this.send(m.raw);
+        this.responses.expect({ kind: 'sync' });
+        this.flushBackend();
+        return;
+      case 'Flush':
+        this.send(m.raw);
+        this.flushBackend();
+        return;
+      case 'Close':
+        (m.kind === 'S' ? this.statements : this.portals).delete(m.name);
+        this.send(m.raw);
+        this.responses.expect({ kind: 'close' });
+        return;
+      case 'CopyData':
+      case 'CopyDone':
+      case 'CopyFail':
+        if (!this.copyIn) throw new PortcullisError('protocol_violation', `client sent ${m.type} outside COPY FROM STDIN`);
+        this.send(m.raw);
+        return;
+      case 'Terminate':
+        this.end('client-terminated');
+        return;
+      case 'FunctionCall':
+        // The fast-path function call bypasses SQL entirely; nothing about it can be checked.
+        await this.refuseSimple(new PortcullisError('permission_denied', 'the fast-path function call protocol is not allowed through the gateway', { details: { hint: 'call the function with SELECT instead' } }));
+        return;
+      default:
+        throw new PortcullisError('protocol_violation', `client sent ${m.type} after startup`);
+    }
+  }
+
+  /** Simple query: every statement of the string must be allowed, or none is run. */
+  private async query(sql: string, raw: Buffer): Promise<void> {
+    let analysed: readonly AnalyzedStatement[];
+    try {
+      analysed = analyzeCached(sql);
+    } catch (err) {
+      return this.refuseSimple(PortcullisError.from(err, 'invalid_argument'));
+    }
+    if (analysed.length === 0) {
+      this.send(raw);
+      this.responses.expect({ kind: 'query', statements: [], index: 0 });
+      return;
+    }
+    const execs: ExecContext[] = [];
+    for (const s of analysed) {
+      const verdict = await this.decideAndRecord(s);
+      if (verdict instanceof PortcullisError) return this.refuseSimple(verdict);
+      execs.push(verdict);
+    }
+    for (const s of analysed) this.remember(s);
+    this.send(raw);
+    this.responses.expect({ kind: 'query', statements: execs, index: 0 });
+    if (this.inbound.length === 0) this.flushBackend();
+  }
+
+  private async parse(name: string, sql: string, raw: Buffer): Promise<void> {
+    let analysed: readonly AnalyzedStatement[];
+    try {
+      analysed = analyzeCached(sql);
+    } catch (err) {
+      return this.refuseExtended(PortcullisError.from(err, 'invalid_argument'));
+    }
+    if (analysed.length > 1) {
+      return this.refuseExtended(new PortcullisError('invalid_argument', 'cannot insert multiple commands into a prepared statement'));
+    }
+    this.statements.set(name, { sql, ...(analysed[0] ? { analysed: analysed[0] } : {}) });
+    this.send(raw);
+    this.responses.expect({ kind: 'parse' });
+  }
+
+  private async execute(portal: string, raw: Buffer): Promise<void> {
+    const prepared = this.portals.get(portal);
+    if (!prepared) {
+      // A portal the gateway did not bind may still exist in the backend: a cursor opened with SQL
+      // DECLARE is a portal, and Execute on it would fetch rows no decision covered.
+      return this.refuseExtended(new PortcullisError('permission_denied', `portal "${portal}" was not bound through this gateway session; use FETCH to read a cursor`));
+    }
+    if (!prepared.analysed) {
+      this.send(raw);
+      this.responses.expect({ kind: 'execute', exec: execContext(0, emptyDecision(), maskLookup([]), undefined, Date.now()) });
+      return;
+    }
+    const verdict = await this.decideAndRecord(prepared.analysed);
+    if (verdict instanceof PortcullisError) return this.refuseExtended(verdict);
+    this.remember(prepared.analysed);
+    // Always learn the result's columns and formats just before it runs, whether or not the client
+    // asked: masking must not depend on the client having sent Describe.
+    this.send(describeMsg('P', portal));
+    this.responses.expect({ kind: 'plan', exec: verdict });
+    this.send(raw);
+    this.responses.expect({ kind: 'execute', exec: verdict });
+  }
+
+  /** Track PREPARE and DECLARE CURSOR so EXECUTE and FETCH are decided on what they run. */
+  private remember(s: AnalyzedStatement): void {
+    if (s.defines) this.named.set(JSON.stringify(s.defines), s);
+  }
+
+  private resolve(s: AnalyzedStatement): AnalyzedStatement | PortcullisError {
+    if (!s.refersTo) return s;
+    const found = this.named.get(JSON.stringify(s.refersTo));
+    if (found) return found;
+    const what = 'cursor' in s.refersTo ? `cursor ${s.refersTo.cursor}` : `prepared statement ${s.refersTo.prepared}`;
+    return new PortcullisError('permission_denied', `${what} was not declared through this gateway session, so what it runs cannot be checked`);
+  }
+
+  /** Decide, check mask safety and make the decision durable: the order audit-before-action needs. */
+  private async decideAndRecord(s: AnalyzedStatement): Promise<ExecContext | PortcullisError> {
+    const { ctx, subject, target, sessionId } = this.o;
+    const bundle = ctx.bundle();
+    if (!bundle) {
+      return new PortcullisError('failed_precondition', 'the gateway has no valid policy bundle, so it refuses every statement', { details: { hint: 'fix the policy repo; the gateway reloads it' } });
+    }
+    const resolved = this.resolve(s);
+    const subjectOnly = { identity: subject.identity, groups: subject.groups };
+    const effective = resolved instanceof PortcullisError ? s : resolved;
+    const request: PostgresRequest = {
+      protocol: 'postgres',
+      subject: subjectOnly,
+      target,
+      at: ctx.now().toISOString(),
+      statement: { ...effective.statement, text: s.text },
+    };
+    let decision: Decision = decide(bundle, request);
+    let refusal: PortcullisError | undefined;
+    let outputMasks;
+    const masks = maskLookup(decision.masks);
+    if (resolved instanceof PortcullisError) {
+      refusal = resolved;
+    } else if (decision.effect !== 'allow') {
+      refusal = refusalFor(decision, s.text);
+    } else {
+      const catalog = await this.catalog();
+      this.responses.masksActive = masksActiveOn(catalog, masks);
+      let safety = checkMaskSafety(resolved, catalog, masks, { masksActive: this.responses.masksActive });
+      if (!safety.ok && safety.unknownRelations) {
+        await catalog.refresh();
+        safety = checkMaskSafety(resolved, catalog, masks, { allowUnknownRelations: true });
+      }
+      if (!safety.ok) {
+        refusal = unsafeForMasking(safety.reason, decision);
+        decision = { ...decision, effect: 'deny', reason: `refused by masking: ${safety.reason}` };
+      } else if (safety.outputMasks) outputMasks = safety.outputMasks;
+    }
+    let seq: number;
+    try {
+      ({ seq } = await ctx.recorder.recordDecision({ sessionId, request, decision }));
+    } catch (err) {
+      return new PortcullisError('failed_precondition', 'the evidence store cannot record this decision, so the statement is refused', { cause: err, details: { hint: 'the gateway recovers once evidence can be written again' } });
+    }
+    if (refusal) return refusal;
+    return execContext(seq, decision, masks, outputMasks, Date.now());
+  }
+
+  private async refuseSimple(err: PortcullisError): Promise<void> {
+    this.send(queryMsg(REFUSED_QUERY));
+    this.responses.expect({ kind: 'refused', error: errorFromPortcullis(err), extended: false });
+    this.flushBackend();
+  }
+
+  private async refuseExtended(err: PortcullisError): Promise<void> {
+    this.send(executeMsg(REFUSED_PORTAL, 0));
+    this.responses.expect({ kind: 'refused', error: errorFromPortcullis(err), extended: true });
+    this.skipUntilSync = true;
+  }
+
+  private finished(exec: ExecContext, status: 'ok' | 'error', error?: { code: string; message: string }): void {
+    if (exec.seq === 0) return;
+    this.o.ctx.recorder
+      .recordResult({
+        sessionId: this.o.sessionId,
+        seq: exec.seq,
+        status,
+        durationMs: Date.now() - exec.startedAt,
+        rows: exec.delivered,
+        maskedValues: exec.maskedValues,
+        sample: exec.sample,
+        ...(error ? { error } : {}),
+      })
+      .catch((e: unknown) => this.o.ctx.log('postgres.record-result.failed', { sessionId: this.o.sessionId, error: String(e) }));
+  }
+
+  // ---- backend -> agent ------------------------------------------------------------------
+
+  private onBackendData(chunk: Buffer): void {
+    if (this.ended) return;
+    try {
+      for (const f of this.backendParser.parse(chunk)) this.backendFrames.push(f);
+    } catch (err) {
+      this.end('backend-protocol-violation', fatal('unavailable', `the backend sent an invalid message: ${(err as Error).message}`));
+      return;
+    }
+    if (this.backendFrames.length > 4096) this.o.backend.socket.pause();
+    void this.workBackend();
+  }
+
+  private async workBackend(): Promise<void> {
+    if (this.workingBackend) return;
+    this.workingBackend = true;
+    try {
+      while (this.backendFrames.length > 0 && !this.ended) {
+        await this.responses.handle(this.backendFrames.shift()!);
+        if (this.toClient.length > 64) this.flushClient();
+      }
+    } catch (err) {
+      const e = PortcullisError.from(err);
+      this.o.ctx.log('postgres.session.error', { sessionId: this.o.sessionId, code: e.code, message: e.message });
+      this.end('error', fatal('internal', 'the gateway lost track of the backend protocol and closed the session (fail closed)'));
+    } finally {
+      this.workingBackend = false;
+      this.flushClient();
+      if (!this.ended) this.o.backend.socket.resume();
+    }
+  }
+
+  private flushClient(): void {
+    if (this.toClient.length === 0) return;
+    const out = this.toClient.length === 1 ? this.toClient[0]! : Buffer.concat(this.toClient);
+    this.toClient = [];
+    if (!this.o.client.destroyed) this.o.client.write(out);
+  }
+
+  /** End the session once: optional final error to the agent, close both sides, record why. */
+  end(reason: string, finalError?: Buffer): void {
+    if (this.ended) return;
+    this.flushClient();
+    this.ended = true;
+    for (const t of this.timers) clearTimeout(t);
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    if (finalError && !this.o.client.destroyed) this.o.client.end(finalError);
+    else this.o.client.end();
+    void this.o.backend.close().catch(() => {});
+    this.o.onEnd(reason);
+  }
+}
+
+function emptyDecision(): Decision {
+  return { effect: 'allow', rules: [], masks: [], reason: '', revision: { commit: null, dirty: false, digest: '' } };
+}
