@@ -1,0 +1,27 @@
+/**
+ * What the HTTP and Kubernetes listener needs from the gateway: the shared GatewayContext
+ * (runtime/gateway/context.ts) minus nothing it does not use, stated structurally so tests can build
+ * one from real parts without the whole gateway.
+ */
+import type { Bundle } from '../bundle/model.ts';
+import type { Subject } from '../engine/request.ts';
+import type { Recorder } from '../recording/recorder.ts';
+
+export interface ListenerSubject extends Subject {
+  kind?: 'agent' | 'human';
+  tokenSubject?: string;
+  issuer?: string;
+  expiresAt?: Date;
+}
+
+export type SessionRecorder = Pick<Recorder, 'healthy' | 'startSession' | 'recordDecision' | 'recordResult' | 'endSession'>;
+
+export interface ListenerContext {
+  /** the live bundle, or undefined when none is valid (every request is then refused) */
+  bundle(): Bundle | undefined;
+  /** verify a bearer token and map it to an identity; throws PortcullisError `unauthenticated` */
+  authenticate(token: string): Promise<ListenerSubject>;
+  recorder: SessionRecorder;
+  now(): Date;
+  log(event: string, fields?: Record<string, unknown>): void;
+}

@@ -1,0 +1,80 @@
+/**
+ * Header hygiene between agent and upstream. Hop-by-hop headers belong to one connection and must
+ * not be forwarded (RFC 9110 §7.6.1); the agent's credential must never reach the upstream, and an
+ * agent must not be able to smuggle a header that the gateway's own credential uses.
+ */
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+
+const HOP_BY_HOP = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization',
+  'te', 'trailer', 'transfer-encoding', 'upgrade',
+]);
+
+/** Headers named by `Connection: a, b` are hop-by-hop too. */
+function connectionListed(headers: IncomingHttpHeaders | Record<string, unknown>): Set<string> {
+  const raw = headers['connection'];
+  const text = Array.isArray(raw) ? raw.join(',') : typeof raw === 'string' ? raw : '';
+  return new Set(text.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean));
+}
+
+export interface UpstreamHeaderOptions {
+  /** the target's credential headers, set last so the agent cannot override them */
+  credential: Record<string, string>;
+  /** keep Connection/Upgrade and WebSocket/SPDY handshake headers (exec, attach) */
+  upgrade?: boolean;
+  /** masking needs the whole representation in an encoding the gateway can decode */
+  forMasking?: boolean;
+}
+
+export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, opts: UpstreamHeaderOptions): Record<string, string | string[]> {
+  const listed = connectionListed(incoming);
+  const credentialNames = new Set(Object.keys(opts.credential).map((k) => k.toLowerCase()));
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(incoming)) {
+    if (value === undefined) continue;
+    const n = name.toLowerCase();
+    if (n === 'host' || n === 'authorization') continue;
+    if (credentialNames.has(n)) continue;
+    // undici refuses `expect`; the gateway reads the whole request line before forwarding anyway
+    if (n === 'expect') continue;
+    if (n.startsWith(':')) continue;
+    if (!opts.upgrade && (HOP_BY_HOP.has(n) || listed.has(n))) continue;
+    if (opts.upgrade && (n === 'proxy-authorization' || n === 'proxy-connection' || n === 'keep-alive' || n === 'te' || n === 'trailer')) continue;
+    if (opts.forMasking && (n === 'range' || n === 'if-range' || n === 'accept-encoding')) continue;
+    out[n] = value;
+  }
+  if (opts.forMasking) out['accept-encoding'] = 'gzip, deflate, br';
+  for (const [name, value] of Object.entries(opts.credential)) out[name.toLowerCase()] = value;
+  return out;
+}
+
+/** Response headers for the agent: hop-by-hop removed; the body-describing ones are the caller's. */
+export function agentResponseHeaders(upstream: Record<string, string | string[] | undefined>): OutgoingHttpHeaders {
+  const listed = connectionListed(upstream);
+  const out: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(upstream)) {
+    if (value === undefined) continue;
+    const n = name.toLowerCase();
+    if (HOP_BY_HOP.has(n) || listed.has(n)) continue;
+    out[n] = value;
+  }
+  return out;
+}
+
+/** The media type of a Content-Type header, lower-cased, without parameters. */
+export function mediaType(contentType: string | string[] | undefined): string {
+  const text = Array.isArray(contentType) ? (contentType[0] ?? '') : (contentType ?? '');
+  return (text.split(';')[0] ?? '').trim().toLowerCase();
+}
+
+export function headerText(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+/** `Authorization: Bearer X` -> X; undefined when absent or of another scheme. */
+export function bearerToken(headers: IncomingHttpHeaders): string | undefined {
+  const raw = headers.authorization;
+  if (!raw) return undefined;
+  const m = /^\s*Bearer\s+(\S+)\s*$/i.exec(raw);
+  return m ? m[1] : undefined;
+}

@@ -1,0 +1,30 @@
+/**
+ * JSON values through the shared masking code (runtime/masking), so a classified value looks the
+ * same whether it left through PostgreSQL, HTTP or Kubernetes: strings and numbers are masked as
+ * text (`***`, `a***@example.com`, `***-**-6789`, a keyed 16-hex hash), whole objects and arrays as
+ * JSON (`"***"` or the hash). Content detectors are the shared ones; they replace every kind they
+ * know (email, ssn, card, token) whichever kind a mask named, because over-masking free text is safe
+ * and a second detector list would drift.
+ */
+import { randomBytes } from 'node:crypto';
+import type { MaskStrategy } from '../../engine/decision.ts';
+import { maskValue as maskTyped, TypeOids } from '../../masking/strategies.ts';
+import { scrubText as scrubShared } from '../../masking/detectors.ts';
+
+/** Used when the gateway passes no key: hashes are then stable only for this process's life. */
+export const processMaskKey = randomBytes(32);
+
+export function maskJsonValue(value: unknown, strategy: MaskStrategy, key: Buffer): unknown {
+  if (value === null || value === undefined) return null;
+  if (strategy === 'null') return null;
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') {
+    const out = maskTyped(Buffer.from(String(value), 'utf8'), TypeOids.text, 0, strategy, key);
+    return out === null ? null : out.toString('utf8');
+  }
+  const out = maskTyped(Buffer.from(JSON.stringify(value), 'utf8'), TypeOids.json, 0, strategy, key);
+  return out === null ? null : (JSON.parse(out.toString('utf8')) as unknown);
+}
+
+export function scrubText(text: string): { text: string; count: number } {
+  return scrubShared(text);
+}

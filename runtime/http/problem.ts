@@ -1,0 +1,144 @@
+/**
+ * Refusals as the agent's client understands them: RFC 9457 problem documents for plain HTTP
+ * targets, Kubernetes `Status` objects for Kubernetes targets (kubectl prints their message).
+ * Only a PortcullisError's own message goes over the wire; its cause stays in the logs.
+ */
+import type { ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { STATUS_CODES } from 'node:http';
+import { PortcullisError, type ErrorCode } from '../errors.ts';
+import type { Decision, RuleRef } from '../engine/decision.ts';
+
+const statusOf: Record<ErrorCode, number> = {
+  invalid_argument: 400,
+  invalid_policy: 503,
+  not_found: 404,
+  unauthenticated: 401,
+  permission_denied: 403,
+  review_required: 403,
+  failed_precondition: 503,
+  resource_exhausted: 413,
+  protocol_violation: 502,
+  unavailable: 502,
+  deadline_exceeded: 504,
+  tampered: 503,
+  internal: 500,
+};
+
+const k8sReason: Record<number, string> = {
+  400: 'BadRequest',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'NotFound',
+  413: 'RequestEntityTooLarge',
+  500: 'InternalError',
+  501: 'BadRequest',
+  502: 'InternalError',
+  503: 'ServiceUnavailable',
+  504: 'Timeout',
+};
+
+export type ErrorFormat = 'problem' | 'kubernetes';
+
+/** The HTTP status for an error; `details.status` lets a caller pick a more precise one (e.g. 502 vs 413). */
+export function statusFor(error: PortcullisError): number {
+  const s = error.details.status;
+  return typeof s === 'number' ? s : statusOf[error.code];
+}
+
+function ruleNames(rules: readonly RuleRef[]): string[] {
+  return rules.map((r) => `${r.policy}/${r.rule}`);
+}
+
+function commitText(decision: Decision): string {
+  const c = decision.revision.commit;
+  return c ? `policy commit ${c.slice(0, 12)}${decision.revision.dirty ? ' (dirty)' : ''}` : `policy digest ${decision.revision.digest.slice(0, 12)} (not a git repo)`;
+}
+
+/** The refusal for a deny or review decision, naming the rules and the commit that made it. */
+export function refusalOf(decision: Decision): PortcullisError {
+  const rules = ruleNames(decision.rules);
+  const revision = { commit: decision.revision.commit, digest: decision.revision.digest, dirty: decision.revision.dirty };
+  if (decision.effect === 'review') {
+    return new PortcullisError(
+      'review_required',
+      `${decision.reason}; approvals are not available on this gateway yet, so the request is refused (${commitText(decision)})`,
+      { details: { rules, revision, approval: { id: null, approverGroups: decision.review?.approverGroups ?? [], count: decision.review?.count ?? 1 } } },
+    );
+  }
+  return new PortcullisError('permission_denied', `${decision.reason} (${commitText(decision)})`, { details: { rules, revision } });
+}
+
+/** Extension members carried over the wire; anything else in details (hints aside) stays private. */
+const PUBLIC_DETAILS = ['rules', 'revision', 'approval', 'hint', 'limit'] as const;
+
+export function problemDocument(error: PortcullisError): Record<string, unknown> {
+  const status = statusFor(error);
+  const doc: Record<string, unknown> = {
+    type: `https://portcullis.dev/problems/${error.code.replaceAll('_', '-')}`,
+    title: STATUS_CODES[status] ?? 'Error',
+    status,
+    detail: error.message,
+    code: error.code,
+  };
+  for (const key of PUBLIC_DETAILS) if (error.details[key] !== undefined) doc[key] = error.details[key];
+  return doc;
+}
+
+export function kubernetesStatus(error: PortcullisError): Record<string, unknown> {
+  const status = statusFor(error);
+  const hint = typeof error.details.hint === 'string' ? ` (hint: ${error.details.hint})` : '';
+  return {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message: `portcullis: ${error.message}${hint}`,
+    reason: k8sReason[status] ?? 'InternalError',
+    code: status,
+    ...(error.details.rules ? { details: { causes: (error.details.rules as string[]).map((r) => ({ reason: 'PolicyRule', message: r })) } } : {}),
+  };
+}
+
+function headersFor(error: PortcullisError, format: ErrorFormat, body: Buffer): Record<string, string> {
+  const headers: Record<string, string> = {
+    'content-type': format === 'kubernetes' ? 'application/json' : 'application/problem+json',
+    'content-length': String(body.length),
+    'cache-control': 'no-store',
+  };
+  if (error.code === 'unauthenticated') {
+    headers['www-authenticate'] = error.details.tokenPresented
+      ? 'Bearer realm="portcullis", error="invalid_token"'
+      : 'Bearer realm="portcullis"';
+  }
+  return headers;
+}
+
+function bodyFor(error: PortcullisError, format: ErrorFormat): Buffer {
+  return Buffer.from(JSON.stringify(format === 'kubernetes' ? kubernetesStatus(error) : problemDocument(error)));
+}
+
+/** Send a refusal; when the response has already started there is nothing to say, so it is cut. */
+export function sendError(res: ServerResponse, err: unknown, format: ErrorFormat): number {
+  const error = PortcullisError.from(err);
+  const status = statusFor(error);
+  if (res.headersSent) {
+    res.destroy();
+    return status;
+  }
+  const body = bodyFor(error, format);
+  res.writeHead(status, headersFor(error, format, body));
+  res.end(body);
+  return status;
+}
+
+/** The same refusal written on a raw socket (an upgrade request that is not let through). */
+export function writeSocketError(socket: Duplex, err: unknown, format: ErrorFormat): number {
+  const error = PortcullisError.from(err);
+  const status = statusFor(error);
+  const body = bodyFor(error, format);
+  const headers = { ...headersFor(error, format, body), connection: 'close' };
+  const head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n`;
+  socket.end(Buffer.concat([Buffer.from(head, 'latin1'), body]));
+  return status;
+}

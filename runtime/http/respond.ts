@@ -1,0 +1,122 @@
+/**
+ * Writing the upstream's answer to the agent: streamed untouched when nothing needs masking,
+ * buffered and masked when something might, masked line by line for streams that never end.
+ */
+import type { ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import type { Transform } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { PortcullisError } from '../errors.ts';
+import { agentResponseHeaders, headerText } from './headers.ts';
+import { decodeContent, maskBody, readLimited, type BodyMaskPolicy } from './masking/body.ts';
+import { lineMasker, type LineStreamStats } from './masking/line-stream.ts';
+import type { Upstream } from './upstream.ts';
+
+/** Headers that describe the exact bytes; masking changes the bytes, so they no longer hold. */
+const REPRESENTATION = ['content-length', 'content-encoding', 'etag', 'content-md5', 'digest', 'content-digest', 'repr-digest', 'accept-ranges', 'content-range'];
+
+export function hasNoBody(method: string, status: number): boolean {
+  return method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200);
+}
+
+/** Location pointing into the upstream comes back pointing into the gateway, so the agent stays governed. */
+export function rewriteLocation(location: string, up: Upstream): string {
+  const prefix = `/${up.name}`;
+  const base = up.basePath;
+  if (location.startsWith(up.origin + base + '/') || location === up.origin + base) {
+    return prefix + (location.slice(up.origin.length + base.length) || '/');
+  }
+  if (location.startsWith('/') && !location.startsWith('//') && (base === '' || location.startsWith(base + '/'))) {
+    return prefix + location.slice(base.length);
+  }
+  return location;
+}
+
+function baseHeaders(res: Dispatcher.ResponseData, up: Upstream) {
+  const headers = agentResponseHeaders(res.headers as Record<string, string | string[] | undefined>);
+  const location = headerText(res.headers['location']);
+  if (location) headers['location'] = rewriteLocation(location, up);
+  return headers;
+}
+
+export async function sendUnmasked(out: ServerResponse, res: Dispatcher.ResponseData, up: Upstream, method: string): Promise<void> {
+  out.writeHead(res.statusCode, baseHeaders(res, up));
+  if (hasNoBody(method, res.statusCode)) {
+    res.body.resume();
+    out.end();
+    return;
+  }
+  await pipeline(res.body, out);
+}
+
+/** Buffer, decode, mask, send. Returns how many values were masked. */
+export async function sendMasked(out: ServerResponse, res: Dispatcher.ResponseData, up: Upstream, method: string, policy: BodyMaskPolicy): Promise<number> {
+  const headers = baseHeaders(res, up);
+  if (hasNoBody(method, res.statusCode) || (res.statusCode >= 300 && res.statusCode < 400)) {
+    // no body to mask; a redirect's body is not data the agent needs, so it is dropped
+    res.body.resume();
+    for (const h of REPRESENTATION) delete headers[h];
+    if (method !== 'HEAD') headers['content-length'] = '0';
+    out.writeHead(res.statusCode, headers);
+    out.end();
+    return 0;
+  }
+  if (res.statusCode === 206) {
+    res.body.resume();
+    throw new PortcullisError('protocol_violation', `target ${up.name} sent a partial response, which cannot be masked`, { details: { status: 502 } });
+  }
+  const declared = Number(headerText(res.headers['content-length']) ?? 'NaN');
+  if (Number.isFinite(declared) && declared > policy.limit) {
+    res.body.destroy();
+    throw new PortcullisError('resource_exhausted', `target ${up.name}: the response is larger than ${policy.limit} bytes, the most the gateway masks`, {
+      details: { status: 502, limit: policy.limit },
+    });
+  }
+  const raw = await readLimited(res.body, policy.limit, up.name);
+  const decoded = decodeContent(raw, headerText(res.headers['content-encoding']), policy.limit, up.name);
+  const masked = maskBody(decoded, res.headers['content-type'], policy);
+  for (const h of REPRESENTATION) delete headers[h];
+  headers['content-length'] = String(masked.body.length);
+  headers['x-portcullis-masked'] = String(masked.count);
+  out.writeHead(res.statusCode, headers);
+  out.end(masked.body);
+  return masked.count;
+}
+
+function decoderFor(encoding: string | undefined, target: string): Transform | undefined {
+  const e = (encoding ?? '').trim().toLowerCase();
+  if (e === '' || e === 'identity') return undefined;
+  if (e === 'gzip' || e === 'x-gzip') return createGunzip();
+  if (e === 'deflate') return createInflate();
+  if (e === 'br') return createBrotliDecompress();
+  throw new PortcullisError('protocol_violation', `target ${target}: the stream's content encoding ${JSON.stringify(e)} is not supported, so it cannot be masked`, {
+    details: { status: 502 },
+  });
+}
+
+/** A stream masked line by line as it arrives (Kubernetes watch, followed logs). */
+export async function sendLineMasked(
+  out: ServerResponse,
+  res: Dispatcher.ResponseData,
+  up: Upstream,
+  maskLine: (line: string) => { line: string; count: number },
+  limit: number,
+): Promise<LineStreamStats> {
+  const stats: LineStreamStats = { lines: 0, masked: 0 };
+  const decoder = decoderFor(headerText(res.headers['content-encoding']), up.name);
+  const headers = baseHeaders(res, up);
+  for (const h of REPRESENTATION) delete headers[h];
+  out.writeHead(res.statusCode, headers);
+  out.flushHeaders();
+  const masker = lineMasker(maskLine, limit, up.name, stats);
+  try {
+    if (decoder) await pipeline(res.body, decoder, masker, out);
+    else await pipeline(res.body, masker, out);
+  } catch (error) {
+    // the agent has the lines masked so far and a cut stream; nothing unmasked was written
+    if (!out.destroyed) out.destroy();
+    throw error;
+  }
+  return stats;
+}

@@ -1,0 +1,116 @@
+/**
+ * HTTP has no session of its own, so a session is what PostgreSQL's is: one agent connection. Each
+ * keep-alive connection opens one recorded session per (identity, target) on its first request, and
+ * ends them when the socket closes; every request on it is a decision + result pair. An upgraded
+ * exec/attach stream keeps its session until the stream ends.
+ */
+import type { Socket } from 'node:net';
+import type { Decision } from '../engine/decision.ts';
+import type { HttpRequest, KubernetesRequest } from '../engine/request.ts';
+import { PortcullisError } from '../errors.ts';
+import type { Bundle } from '../bundle/model.ts';
+import type { ListenerContext, ListenerSubject } from './context.ts';
+
+interface SocketSessions {
+  byKey: Map<string, Promise<string>>;
+}
+
+const perSocket = new WeakMap<Socket, SocketSessions>();
+
+export interface RecordedExchange {
+  sessionId: string;
+  seq: number;
+}
+
+function sessionsOf(ctx: ListenerContext, socket: Socket): SocketSessions {
+  let s = perSocket.get(socket);
+  if (!s) {
+    const created: SocketSessions = { byKey: new Map() };
+    perSocket.set(socket, created);
+    socket.once('close', () => {
+      for (const id of created.byKey.values()) {
+        id.then((sessionId) => ctx.recorder.endSession({ sessionId, reason: 'client-closed' })).catch((error: unknown) =>
+          ctx.log('http.session-end-failed', { error: String(error) }),
+        );
+      }
+    });
+    s = created;
+  }
+  return s;
+}
+
+/** Audit before action: resolves once the decision is durable, else throws `failed_precondition`. */
+export async function recordDecision(
+  ctx: ListenerContext,
+  socket: Socket,
+  bundle: Bundle,
+  subject: ListenerSubject,
+  request: HttpRequest | KubernetesRequest,
+  decision: Decision,
+  attributes: Record<string, string>,
+): Promise<RecordedExchange> {
+  if (!ctx.recorder.healthy()) {
+    throw new PortcullisError('failed_precondition', 'the evidence store cannot record right now, so no request is let through', {
+      details: { status: 503 },
+    });
+  }
+  const sessions = sessionsOf(ctx, socket);
+  const key = `${subject.identity}\0${request.target}`;
+  let id = sessions.byKey.get(key);
+  if (!id) {
+    id = ctx.recorder
+      .startSession({
+        identity: subject.identity,
+        ...(subject.kind ? { kind: subject.kind } : {}),
+        groups: [...subject.groups],
+        ...(subject.tokenSubject ? { tokenSubject: subject.tokenSubject } : {}),
+        ...(subject.issuer ? { issuer: subject.issuer } : {}),
+        target: request.target,
+        protocol: request.protocol,
+        client: { address: socket.remoteAddress ?? 'unknown', ...(socket.remotePort ? { port: socket.remotePort } : {}) },
+        revision: bundle.revision,
+        attributes,
+      })
+      .then((r) => r.sessionId);
+    sessions.byKey.set(key, id);
+    id.catch(() => sessions.byKey.delete(key));
+  }
+  try {
+    const sessionId = await id;
+    const { seq } = await ctx.recorder.recordDecision({ sessionId, request, decision });
+    return { sessionId, seq };
+  } catch (error) {
+    throw new PortcullisError('failed_precondition', 'the decision could not be recorded, so the request is refused', {
+      cause: error,
+      details: { status: 503 },
+    });
+  }
+}
+
+export interface ExchangeOutcome {
+  status: number;
+  durationMs: number;
+  maskedValues: number;
+  error?: PortcullisError;
+}
+
+/** The outcome; logged, never thrown: the agent already has its answer. */
+export async function recordResult(ctx: ListenerContext, exchange: RecordedExchange | undefined, outcome: ExchangeOutcome): Promise<void> {
+  if (!exchange) return;
+  try {
+    await ctx.recorder.recordResult({
+      sessionId: exchange.sessionId,
+      seq: exchange.seq,
+      status: outcome.error || outcome.status >= 400 ? 'error' : 'ok',
+      durationMs: outcome.durationMs,
+      maskedValues: outcome.maskedValues,
+      ...(outcome.error
+        ? { error: { code: outcome.error.code, message: outcome.error.message } }
+        : outcome.status >= 400
+          ? { error: { code: `http_${outcome.status}`, message: `upstream answered ${outcome.status}` } }
+          : {}),
+    });
+  } catch (error) {
+    ctx.log('http.result-not-recorded', { error: String(error) });
+  }
+}

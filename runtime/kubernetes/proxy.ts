@@ -1,0 +1,138 @@
+/**
+ * One request to a `type: kubernetes` target. Attributes come from the path as the API server derives
+ * them; every response body that may hold a Secret is masked, watch streams event by event. The
+ * agent's Accept is narrowed to JSON: protobuf cannot be masked, and kubectl falls back to JSON.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+import { PortcullisError } from '../errors.ts';
+import { decide } from '../engine/decide.ts';
+import type { Decision, Mask, MaskStrategy } from '../engine/decision.ts';
+import type { KubernetesRequest } from '../engine/request.ts';
+import { normalisePath } from '../requests/http.ts';
+import type { ListenerContext, ListenerSubject } from '../http/context.ts';
+import type { Admitted } from '../http/front.ts';
+import { forward } from '../http/forward.ts';
+import { jsonMasker } from '../http/masking/json-mask.ts';
+import { maskTextLine, type BodyMaskPolicy } from '../http/masking/body.ts';
+import { refusalOf } from '../http/problem.ts';
+import { fieldNamesOf, type ExchangeState, type ProxyEnv } from '../http/proxy.ts';
+import { sendLineMasked, sendMasked, sendUnmasked } from '../http/respond.ts';
+import { recordDecision } from '../http/sessions.ts';
+import { isDiscovery, requestAttributes, type ResourceAttributes } from './attributes.ts';
+import { maskSecrets } from './secrets.ts';
+
+const strictness: Record<MaskStrategy, number> = { partial: 0, hash: 1, redact: 2, null: 3 };
+
+/** The strictest strategy of the Secret-data masks, or undefined when none applies. */
+export function secretStrategy(masks: readonly Mask[]): MaskStrategy | undefined {
+  let s: MaskStrategy | undefined;
+  for (const m of masks) if (m.kind === 'secret-data' && (!s || strictness[m.strategy] > strictness[s])) s = m.strategy;
+  return s;
+}
+
+/** JSON, never protobuf; Table requests (kubectl get) are JSON too and keep their parameters. */
+export function jsonAccept(accept: string | undefined): string {
+  const kept = (accept ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s && /^application\/json\b|^\*\/\*/.test(s));
+  return kept.length > 0 ? kept.join(', ') : 'application/json';
+}
+
+export function kubernetesRequestOf(attrs: ResourceAttributes, subject: ListenerSubject, target: string, at: string): KubernetesRequest {
+  return {
+    protocol: 'kubernetes',
+    subject: { identity: subject.identity, groups: [...subject.groups] },
+    target,
+    at,
+    verb: attrs.verb,
+    apiGroup: attrs.apiGroup,
+    apiVersion: attrs.apiVersion,
+    resource: attrs.resource,
+    ...(attrs.subresource ? { subresource: attrs.subresource } : {}),
+    ...(attrs.namespace ? { namespace: attrs.namespace } : {}),
+    ...(attrs.name ? { name: attrs.name } : {}),
+  };
+}
+
+/** Derive, decide, record; throws the refusal. Shared with the upgrade path (exec, attach). */
+export async function decideKubernetes(
+  ctx: ListenerContext,
+  socket: Socket,
+  admitted: Admitted,
+  method: string,
+  userAgent: string,
+  state: ExchangeState,
+): Promise<{ attrs: ResourceAttributes | undefined; decision: Decision | undefined; path: string }> {
+  const path = normalisePath(admitted.rest);
+  const attrs = requestAttributes(method, path, new URLSearchParams(admitted.search));
+  if (attrs.kind === 'non-resource') {
+    if (isDiscovery(attrs)) return { attrs: undefined, decision: undefined, path };
+    throw new PortcullisError('permission_denied', `the non-resource URL ${path} is not served through the gateway`, {
+      details: { hint: 'only API resources (/api/..., /apis/...) and discovery documents are proxied' },
+    });
+  }
+  const request = kubernetesRequestOf(attrs, admitted.subject, admitted.upstream.name, ctx.now().toISOString());
+  const decision = decide(admitted.bundle, request);
+  state.exchange = await recordDecision(ctx, socket, admitted.bundle, admitted.subject, request, decision, { 'user-agent': userAgent });
+  if (decision.effect !== 'allow') throw refusalOf(decision);
+  return { attrs, decision, path };
+}
+
+export async function proxyKubernetes(
+  ctx: ListenerContext,
+  env: ProxyEnv,
+  req: IncomingMessage,
+  res: ServerResponse,
+  admitted: Admitted,
+  state: ExchangeState,
+): Promise<void> {
+  const { upstream } = admitted;
+  const method = (req.method ?? 'GET').toUpperCase();
+  const { attrs, decision, path } = await decideKubernetes(ctx, req.socket as Socket, admitted, method, String(req.headers['user-agent'] ?? ''), state);
+  const masks = decision?.masks ?? [];
+  const secret = secretStrategy(masks);
+  const masker = jsonMasker(masks, env.maskKey);
+  const active = secret !== undefined || masker.active;
+  const query = new URLSearchParams(admitted.search);
+  const isLog = attrs?.subresource === 'log';
+  const streaming = attrs?.verb === 'watch' || (isLog && ['true', '1'].includes(query.get('follow') ?? ''));
+  const accept = isLog ? undefined : jsonAccept(req.headers.accept);
+  const upstreamRes = await forward({
+    dispatchers: env.dispatchers,
+    upstream,
+    req,
+    path,
+    search: admitted.search,
+    forMasking: active,
+    ...(streaming ? { bodyTimeoutMs: 0 } : {}),
+    ...(accept ? { accept } : {}),
+  });
+  if (!active) {
+    await sendUnmasked(res, upstreamRes, upstream, method);
+    return;
+  }
+  const secretsRequest = attrs?.resource === 'secrets';
+  const policy: BodyMaskPolicy = {
+    target: upstream.name,
+    transform: (value) => {
+      let count = 0;
+      let v = value;
+      if (secret) ({ value: v, count } = maskSecrets(v, secret, env.maskKey, secretsRequest));
+      const m = masker.apply(v);
+      return { value: m.value, count: count + m.count };
+    },
+    scrub: masker.scrub,
+    fieldNames: fieldNamesOf(masks),
+    passUnmaskedContentTypes: [],
+    textIsExpected: isLog,
+    limit: upstream.maxBodyBytes,
+  };
+  if (streaming && upstreamRes.statusCode === 200) {
+    const stats = await sendLineMasked(res, upstreamRes, upstream, (line) => maskTextLine(line, policy, !isLog), upstream.maxBodyBytes);
+    state.maskedValues = stats.masked;
+    return;
+  }
+  state.maskedValues = await sendMasked(res, upstreamRes, upstream, method, policy);
+}
