@@ -16,6 +16,12 @@ import type { Upstream } from './upstream.ts';
 /** Headers that describe the exact bytes; masking changes the bytes, so they no longer hold. */
 const REPRESENTATION = ['content-length', 'content-encoding', 'etag', 'content-md5', 'digest', 'content-digest', 'repr-digest', 'accept-ranges', 'content-range'];
 
+/** Drop an upstream body we will not send; its abort error is expected and must not go unhandled. */
+export function discard(body: Dispatcher.ResponseData['body']): void {
+  body.on('error', () => {});
+  body.destroy();
+}
+
 export function hasNoBody(method: string, status: number): boolean {
   return method === 'HEAD' || status === 204 || status === 304 || (status >= 100 && status < 200);
 }
@@ -43,7 +49,7 @@ function baseHeaders(res: Dispatcher.ResponseData, up: Upstream) {
 export async function sendUnmasked(out: ServerResponse, res: Dispatcher.ResponseData, up: Upstream, method: string): Promise<void> {
   out.writeHead(res.statusCode, baseHeaders(res, up));
   if (hasNoBody(method, res.statusCode)) {
-    res.body.resume();
+    discard(res.body);
     out.end();
     return;
   }
@@ -55,7 +61,7 @@ export async function sendMasked(out: ServerResponse, res: Dispatcher.ResponseDa
   const headers = baseHeaders(res, up);
   if (hasNoBody(method, res.statusCode) || (res.statusCode >= 300 && res.statusCode < 400)) {
     // no body to mask; a redirect's body is not data the agent needs, so it is dropped
-    res.body.resume();
+    discard(res.body);
     for (const h of REPRESENTATION) delete headers[h];
     if (method !== 'HEAD') headers['content-length'] = '0';
     out.writeHead(res.statusCode, headers);
@@ -63,12 +69,12 @@ export async function sendMasked(out: ServerResponse, res: Dispatcher.ResponseDa
     return 0;
   }
   if (res.statusCode === 206) {
-    res.body.resume();
+    discard(res.body);
     throw new PortcullisError('protocol_violation', `target ${up.name} sent a partial response, which cannot be masked`, { details: { status: 502 } });
   }
   const declared = Number(headerText(res.headers['content-length']) ?? 'NaN');
   if (Number.isFinite(declared) && declared > policy.limit) {
-    res.body.destroy();
+    discard(res.body);
     throw new PortcullisError('resource_exhausted', `target ${up.name}: the response is larger than ${policy.limit} bytes, the most the gateway masks`, {
       details: { status: 502, limit: policy.limit },
     });

@@ -45,7 +45,12 @@ export async function readLimited(body: AsyncIterable<Buffer | Uint8Array | stri
   for await (const chunk of body) {
     const b = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     size += b.length;
-    if (size > limit) throw tooLarge(target, limit);
+    if (size > limit) {
+      const stream = body as { destroy?: () => void; on?: (e: string, f: () => void) => void };
+      stream.on?.('error', () => {});
+      stream.destroy?.();
+      throw tooLarge(target, limit);
+    }
     parts.push(b);
   }
   return Buffer.concat(parts, size);
