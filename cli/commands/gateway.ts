@@ -7,6 +7,7 @@ import { defineCommand } from '../command.ts';
 import { startGatewayRuntime, type IdentityProviderConfig } from '../../runtime/gateway/runtime.ts';
 import { startPostgresGateway } from '../../runtime/postgres/gateway/listener.ts';
 import { PortcullisError } from '../../runtime/errors.ts';
+import { parseDuration } from '../../runtime/engine/duration.ts';
 
 export const gatewayOptions = {
   policies: { type: 'string', short: 'p', default: 'policies' },
@@ -19,6 +20,12 @@ export const gatewayOptions = {
   issuer: { type: 'string' },
   audience: { type: 'string' },
   jwks: { type: 'string' },
+  git: { type: 'string' },
+  branch: { type: 'string', default: 'main' },
+  poll: { type: 'string', default: '10s' },
+  'git-path': { type: 'string' },
+  'require-signed': { type: 'boolean' },
+  'no-watch': { type: 'boolean' },
 } as const;
 
 export const gatewayHelp = {
@@ -32,11 +39,18 @@ export const gatewayHelp = {
   issuer: 'trusted token issuer (default: the local dev issuer)',
   audience: 'expected token audience',
   jwks: 'JWKS of the issuer: a file path or an https URL',
+  git: 'follow this git repository (URL or path) instead of reading --policies from disk',
+  branch: 'branch to follow with --git (default main)',
+  poll: 'how often to fetch with --git (default 10s; SIGHUP fetches now)',
+  'git-path': 'folder of the policy repo inside the git repository',
+  'require-signed': 'with --git: only commits that `git verify-commit` accepts go live',
+  'no-watch': 'do not reload when files under --policies change',
 };
 
-type Values = { [K in keyof typeof gatewayOptions]?: string };
+type Values = { [K in keyof typeof gatewayOptions]?: (typeof gatewayOptions)[K]['type'] extends 'boolean' ? boolean : string };
 
 export interface RunningGateway {
+  runtime: import('../../runtime/gateway/runtime.ts').GatewayRuntime;
   pgPort: number;
   revision: string | undefined;
   stop(): Promise<void>;
@@ -60,8 +74,13 @@ export async function runGateway(values: Values, log?: (event: string, fields?: 
   const pgPort = Number(values['pg-port'] ?? '6432');
   if (!Number.isInteger(pgPort) || pgPort < 0 || pgPort > 65535) throw new PortcullisError('invalid_argument', `--pg-port must be a port number`);
 
+  const git = values.git
+    ? { url: values.git, branch: values.branch ?? 'main', pollMs: parseDuration(values.poll ?? '10s'), ...(values['git-path'] ? { path: values['git-path'] } : {}), requireSignedCommits: values['require-signed'] ?? false }
+    : undefined;
   const runtime = await startGatewayRuntime({
     policies: values.policies ?? 'policies',
+    ...(git ? { git } : {}),
+    watch: !values['no-watch'],
     dataDir: values['data-dir'] ?? '.portcullis',
     ...(identity ? { identity } : {}),
     ...(log ? { log } : {}),
@@ -82,6 +101,7 @@ export async function runGateway(values: Values, log?: (event: string, fields?: 
   const onHup = () => void runtime.reload();
   process.on('SIGHUP', onHup);
   return {
+    runtime,
     pgPort: pg.port,
     revision: bundle ? (bundle.revision.commit?.slice(0, 7) ?? bundle.revision.digest.slice(0, 12)) : undefined,
     async stop() {

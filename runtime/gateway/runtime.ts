@@ -16,6 +16,8 @@ import { ensureDevIssuer } from '../identity/dev-key.ts';
 import { FileEvidenceStore } from '../evidence/store.ts';
 import { Recorder } from '../recording/recorder.ts';
 import type { AuthenticatedSubject, GatewayContext } from './context.ts';
+import { watchPolicies } from '../gitops/watch.ts';
+import { BranchFollower, type Snapshot } from '../gitops/follow.ts';
 
 export interface IdentityProviderConfig {
   issuer: string | string[];
@@ -23,19 +25,50 @@ export interface IdentityProviderConfig {
   jwks: JwksSource;
 }
 
+export interface GitSource {
+  url: string;
+  branch: string;
+  pollMs: number;
+  /** folder of the policy repo inside the git repository (default: its root) */
+  path?: string;
+  requireSignedCommits?: boolean;
+}
+
 export interface GatewayRuntimeOptions {
+  /** a policy folder (watched for changes unless `watch` is false) */
   policies: string;
+  /** follow a git branch instead of reading `policies` from disk */
+  git?: GitSource;
+  watch?: boolean;
   dataDir: string;
   /** trusted token issuer; default: the development issuer under the data dir */
   identity?: IdentityProviderConfig;
   log?: (event: string, fields?: Record<string, unknown>) => void;
 }
 
+export interface ReloadOutcome {
+  ok: boolean;
+  /** nothing changed (git: the branch did not move) */
+  unchanged?: boolean;
+  revision?: string;
+  errors?: string[];
+}
+
+export interface RuntimeStatus {
+  /** a valid bundle is live and evidence can be written */
+  ready: boolean;
+  reason?: string;
+  revision?: string;
+  reloads: { ok: number; rejected: number };
+  lastReload?: ReloadOutcome & { at: string };
+}
+
 export interface GatewayRuntime {
   ctx: GatewayContext;
   dataDir: string;
-  /** load the policy repo again; a bad bundle keeps the last good one live */
-  reload(): Promise<{ ok: boolean; revision?: string; errors?: string[] }>;
+  /** load the policy repo again (git: fetch first); a bad bundle keeps the last good one live */
+  reload(): Promise<ReloadOutcome>;
+  status(): RuntimeStatus;
   maskKey: Buffer;
   close(): Promise<void>;
 }
@@ -77,26 +110,58 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
   const store = await FileEvidenceStore.open(join(dataDir, 'evidence'));
   const recorder = new Recorder(store);
 
-  const reload = async () => {
-    try {
-      const r = await tryLoadBundle(opts.policies);
-      if (!r.bundle) {
-        const errors = r.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic);
-        log('bundle.rejected', { errors: errors.length, first: errors[0] });
-        await store.append('bundle.rejected', { errors, live: live ? live.revision : null }).catch(() => {});
-        return { ok: false, errors };
+  const counts = { ok: 0, rejected: 0 };
+  let lastReload: (ReloadOutcome & { at: string }) | undefined;
+  const follower = opts.git ? new BranchFollower({ url: opts.git.url, branch: opts.git.branch, dir: join(dataDir, 'git'), requireSignedCommits: opts.git.requireSignedCommits ?? false }) : undefined;
+
+  const reject = async (errors: string[], revision?: string): Promise<ReloadOutcome> => {
+    lastReload = { ok: false, errors, ...(revision ? { revision } : {}), at: new Date().toISOString() };
+    counts.rejected++;
+    log('bundle.rejected', { errors: errors.length, first: errors[0], ...(revision ? { commit: revision } : {}) });
+    await store.append('bundle.rejected', { errors, commit: revision ?? null, live: live ? live.revision : null }).catch(() => {});
+    return { ok: false, errors, ...(revision ? { revision } : {}) };
+  };
+
+  const load = async (): Promise<ReloadOutcome> => {
+    let dir = opts.policies;
+    let git: { commit: string | null; dirty: boolean } | undefined;
+    let snapshot: Snapshot | undefined;
+    if (follower) {
+      try {
+        snapshot = await follower.poll();
+      } catch (err) {
+        return reject([PortcullisError.from(err).describe()]);
       }
+      if (!snapshot) return { ok: true, unchanged: true, ...(live ? { revision: shortRevision(live.revision) } : {}) };
+      dir = opts.git?.path ? join(snapshot.path, opts.git.path) : snapshot.path;
+      git = { commit: snapshot.commit, dirty: false };
+    }
+    try {
+      const r = await tryLoadBundle(dir, git ? { git } : {});
+      if (!r.bundle) return reject(r.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic), snapshot?.commit.slice(0, 7));
+      const previous = live;
       live = r.bundle;
+      if (snapshot) await follower!.accept(snapshot);
+      lastReload = { ok: true, revision: shortRevision(live.revision), at: new Date().toISOString() };
+      counts.ok++;
       log('bundle.loaded', { revision: shortRevision(live.revision), rules: live.index.ruleCount });
-      await store.append('bundle.loaded', { revision: live.revision, files: live.files.length }).catch(() => {});
+      await store.append('bundle.loaded', { revision: live.revision, previous: previous ? previous.revision : null, files: live.files.length }).catch(() => {});
       return { ok: true, revision: shortRevision(live.revision) };
     } catch (err) {
-      const e = PortcullisError.from(err);
-      log('bundle.rejected', { error: e.message });
-      return { ok: false, errors: [e.describe()] };
+      return reject([PortcullisError.from(err).describe()]);
     }
   };
+
+  // Reloads run one at a time; a request during one waits for it and gets its outcome.
+  let inFlight: Promise<ReloadOutcome> | undefined;
+  const reload = (): Promise<ReloadOutcome> => {
+    inFlight ??= load().finally(() => (inFlight = undefined));
+    return inFlight;
+  };
   await reload();
+  const watcher = !follower && opts.watch !== false ? watchPolicies(opts.policies, reload) : undefined;
+  const poller = follower ? setInterval(() => void reload(), opts.git!.pollMs) : undefined;
+  poller?.unref();
 
   let verifier: TokenVerifier;
   if (opts.identity) {
@@ -130,9 +195,25 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
   return {
     ctx,
     dataDir,
-    reload,
+    reload: () => {
+      follower?.forget();
+      return reload();
+    },
+    status() {
+      const healthy = store.healthy();
+      const reason = !live ? 'no valid policy bundle is live' : !healthy ? 'the evidence store is not writable' : undefined;
+      return {
+        ready: reason === undefined,
+        ...(reason ? { reason } : {}),
+        ...(live ? { revision: shortRevision(live.revision) } : {}),
+        reloads: { ...counts },
+        ...(lastReload ? { lastReload } : {}),
+      };
+    },
     maskKey: await persistentKey(dataDir, 'mask.key'),
     async close() {
+      if (poller) clearInterval(poller);
+      await watcher?.close();
       await recorder.endAll('gateway-shutdown');
       await store.close();
     },
