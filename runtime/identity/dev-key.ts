@@ -8,7 +8,7 @@ import { chmod, link, mkdir, readFile, rename, unlink, writeFile } from 'node:fs
 import { join } from 'node:path';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, SignJWT, type CryptoKey, type JWK, type JWTPayload } from 'jose';
 import { PortcullisError } from '../errors.ts';
-import { parseDuration } from './duration.ts';
+import { parseDuration } from '../engine/duration.ts';
 
 export const DEV_ISSUER = 'portcullis-dev';
 export const DEV_AUDIENCE = 'portcullis';

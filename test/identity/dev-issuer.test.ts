@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ensureDevIssuer, issueToken } from '../../runtime/identity/dev-key.ts';
-import { formatDuration, parseDuration } from '../../runtime/identity/duration.ts';
+import { formatDuration, parseDuration } from '../../runtime/engine/duration.ts';
 import { createTokenVerifier } from '../../runtime/identity/verify.ts';
 
 const dirs: string[] = [];
