@@ -3,6 +3,7 @@
  * requests through the gateway with curl and undici.
  */
 import { writeFile } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
@@ -204,7 +205,7 @@ describe('forwarding', () => {
     async function* body() {
       for (let i = 0; i < 5; i++) yield Buffer.from(`part${i};`);
     }
-    const r = await request(`${base}/plain/echo`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: body() });
+    const r = await request(`${base}/plain/echo`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: Readable.from(body()) });
     expect(r.statusCode).toBe(200);
     const echo = (await r.body.json()) as { body: string; method: string };
     expect(echo).toMatchObject({ method: 'POST', body: 'part0;part1;part2;part3;part4;' });

@@ -33,7 +33,7 @@ spec: { kind: agent, match: { subject: ops-agent }, groups: [agents, ops] }
 apiVersion: portcullis.dev/v1
 kind: Identity
 metadata: { name: sre-bot }
-spec: { kind: agent, match: { subject: sre-bot }, groups: [agents, sre-bots] }
+spec: { kind: agent, match: { subject: sre-bot }, groups: [sre-bots] }
 ---
 apiVersion: portcullis.dev/v1
 kind: Identity
