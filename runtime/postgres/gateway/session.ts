@@ -230,10 +230,14 @@ export class PostgresSession {
       return;
     }
     const execs: ExecContext[] = [];
+    // A cursor or prepared statement defined earlier in the same string (BEGIN; DECLARE c ...;
+    // FETCH ALL FROM c) is known to the later statements, but only kept if the whole string runs.
+    const defined = new Map<string, AnalyzedStatement>();
     for (const s of analysed) {
-      const verdict = await this.decideAndRecord(s);
+      const verdict = await this.decideAndRecord(s, defined);
       if (verdict instanceof PortcullisError) return this.refuseSimple(verdict);
       execs.push(verdict);
+      if (s.defines) defined.set(JSON.stringify(s.defines), s);
     }
     for (const s of analysed) this.remember(s);
     this.send(raw);
@@ -284,22 +288,23 @@ export class PostgresSession {
     if (s.defines) this.named.set(JSON.stringify(s.defines), s);
   }
 
-  private resolve(s: AnalyzedStatement): AnalyzedStatement | PortcullisError {
+  private resolve(s: AnalyzedStatement, pending?: ReadonlyMap<string, AnalyzedStatement>): AnalyzedStatement | PortcullisError {
     if (!s.refersTo) return s;
-    const found = this.named.get(JSON.stringify(s.refersTo));
+    const key = JSON.stringify(s.refersTo);
+    const found = pending?.get(key) ?? this.named.get(key);
     if (found) return found;
     const what = 'cursor' in s.refersTo ? `cursor ${s.refersTo.cursor}` : `prepared statement ${s.refersTo.prepared}`;
     return new PortcullisError('permission_denied', `${what} was not declared through this gateway session, so what it runs cannot be checked`);
   }
 
   /** Decide, check mask safety and make the decision durable: the order audit-before-action needs. */
-  private async decideAndRecord(s: AnalyzedStatement): Promise<ExecContext | PortcullisError> {
+  private async decideAndRecord(s: AnalyzedStatement, pending?: ReadonlyMap<string, AnalyzedStatement>): Promise<ExecContext | PortcullisError> {
     const { ctx, subject, target, sessionId } = this.o;
     const bundle = ctx.bundle();
     if (!bundle) {
       return new PortcullisError('failed_precondition', 'the gateway has no valid policy bundle, so it refuses every statement', { details: { hint: 'fix the policy repo; the gateway reloads it' } });
     }
-    const resolved = this.resolve(s);
+    const resolved = this.resolve(s, pending);
     const subjectOnly = { identity: subject.identity, groups: subject.groups };
     const effective = resolved instanceof PortcullisError ? s : resolved;
     const request: PostgresRequest = {
