@@ -6,6 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { defineCommand } from '../command.ts';
 import { startGatewayRuntime, type IdentityProviderConfig } from '../../runtime/gateway/runtime.ts';
 import { startPostgresGateway } from '../../runtime/postgres/gateway/listener.ts';
+import { startHttpGateway } from '../../runtime/http/gateway.ts';
 import { PortcullisError } from '../../runtime/errors.ts';
 import { parseDuration } from '../../runtime/engine/duration.ts';
 
@@ -14,6 +15,7 @@ export const gatewayOptions = {
   'data-dir': { type: 'string', default: '.portcullis' },
   host: { type: 'string', default: '127.0.0.1' },
   'pg-port': { type: 'string', default: '6432' },
+  'http-port': { type: 'string', default: '8443' },
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
   plaintext: { type: 'string', default: 'loopback' },
@@ -33,6 +35,7 @@ export const gatewayHelp = {
   'data-dir': 'evidence, keys and state (default: .portcullis)',
   host: 'address to listen on (default 127.0.0.1)',
   'pg-port': 'PostgreSQL listener port (default 6432; 0 picks a free port)',
+  'http-port': 'HTTP, Kubernetes and MCP listener port (default 8443; HTTPS when --tls-cert is given; off disables it)',
   'tls-cert': 'PEM certificate for TLS (SSLRequest)',
   'tls-key': 'PEM private key for TLS',
   plaintext: 'allow connections without TLS: loopback (default), always or never',
@@ -52,6 +55,8 @@ type Values = { [K in keyof typeof gatewayOptions]?: (typeof gatewayOptions)[K][
 export interface RunningGateway {
   runtime: import('../../runtime/gateway/runtime.ts').GatewayRuntime;
   pgPort: number;
+  /** base URL of the HTTP/Kubernetes/MCP listener; a target lives at `${httpUrl}/${target}` */
+  httpUrl: string | undefined;
   revision: string | undefined;
   stop(): Promise<void>;
 }
@@ -97,16 +102,28 @@ export async function runGateway(values: Values, log?: (event: string, fields?: 
     if (err.code === 'EADDRINUSE') throw new PortcullisError('unavailable', `port ${pgPort} is already in use`, { details: { hint: 'pass --pg-port with another port, or stop the other process' } });
     throw err;
   });
+  const httpPortText = values['http-port'] ?? '8443';
+  const http =
+    httpPortText === 'off'
+      ? undefined
+      : await startHttpGateway(runtime.ctx, { host: values.host ?? '127.0.0.1', port: Number(httpPortText), maskKey: runtime.maskKey, ...(tls ? { tls } : {}) }).catch(async (err: NodeJS.ErrnoException) => {
+          await pg.close();
+          await runtime.close();
+          if (err.code === 'EADDRINUSE') throw new PortcullisError('unavailable', `port ${httpPortText} is already in use`, { details: { hint: 'pass --http-port with another port (or off), or stop the other process' } });
+          throw err;
+        });
   const bundle = runtime.ctx.bundle();
   const onHup = () => void runtime.reload();
   process.on('SIGHUP', onHup);
   return {
     runtime,
     pgPort: pg.port,
+    httpUrl: http?.url,
     revision: bundle ? (bundle.revision.commit?.slice(0, 7) ?? bundle.revision.digest.slice(0, 12)) : undefined,
     async stop() {
       process.off('SIGHUP', onHup);
       await pg.close();
+      await http?.close();
       await runtime.close();
     },
   };
@@ -136,7 +153,7 @@ export default defineCommand(
   },
   async ({ values }) => {
     const gw = await runGateway(values as Values);
-    process.stderr.write(`portcullis gateway ready: postgres on ${values.host}:${gw.pgPort} (policy ${gw.revision ?? 'none: refusing all requests'})\n`);
+    process.stderr.write(`portcullis gateway ready: postgres on ${values.host}:${gw.pgPort}${gw.httpUrl ? `, http on ${gw.httpUrl}` : ''} (policy ${gw.revision ?? 'none: refusing all requests'})\n`);
     return untilSignal(gw.stop);
   },
 );
