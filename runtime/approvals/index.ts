@@ -6,3 +6,4 @@ export { gateReview, type ReviewGateOptions, type ReviewOutcome } from './gate.t
 export { requestHash, normalizedRequest, summarize } from './request-hash.ts';
 export { assertMayDecide } from './rules.ts';
 export { readState, statePath, type ApprovalState } from './state-file.ts';
+export { combineNotifiers } from './notifiers.ts';
