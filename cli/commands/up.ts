@@ -13,6 +13,11 @@ import { loadBundle } from '../../runtime/bundle/load.ts';
 import type { Postgres } from '../../schema/types.ts';
 import { issueToken } from '../../runtime/identity/dev-key.ts';
 import { runGateway, untilSignal } from './gateway.ts';
+import { ensureLocalTls } from '../../runtime/embedded/tls.ts';
+import { startDemoBilling, type DemoApi } from '../../runtime/embedded/demo/billing.ts';
+import { startApiServer } from '../../runtime/embedded/demo/kubernetes.ts';
+import { kubeconfigYaml } from './kubeconfig.ts';
+import type { Http, Kubernetes } from '../../schema/types.ts';
 import { PortcullisError } from '../../runtime/errors.ts';
 
 async function secret(dataDir: string, name: string): Promise<string> {
@@ -52,12 +57,14 @@ export default defineCommand(
       policies: { type: 'string', short: 'p', default: 'policies' },
       'data-dir': { type: 'string', default: '.portcullis' },
       'pg-port': { type: 'string', default: '6432' },
+      'http-port': { type: 'string', default: '8443' },
       'token-ttl': { type: 'string', default: '1h' },
     },
     help: {
       policies: 'policy repo folder (default: the example in policies/)',
       'data-dir': 'embedded database, evidence and keys (default: .portcullis)',
       'pg-port': 'port of the PostgreSQL gateway (default 6432)',
+      'http-port': 'port of the HTTPS gateway for HTTP, Kubernetes and MCP targets (default 8443)',
       'token-ttl': 'lifetime of the printed tokens (default 1h)',
     },
   },
@@ -93,20 +100,59 @@ export default defineCommand(
     await ensureGatewayRole(server, spec, password);
     if (spec.password && 'env' in spec.password) process.env[spec.password.env] = password;
 
-    const gw = await runGateway({ policies: values.policies!, 'data-dir': dataDir, 'pg-port': values['pg-port']!, host: '127.0.0.1' }).catch(async (err) => {
+    // Demo upstreams for the example's HTTP and Kubernetes targets, each expecting the credential
+    // the gateway injects (the agents never see it).
+    const demos: DemoApi[] = [];
+    const stopDemos = () => Promise.allSettled(demos.map((d) => d.close()));
+    for (const t of bundle.targets.values()) {
+      const spec = t.doc.spec;
+      if (spec.type !== 'http' && spec.type !== 'kubernetes') continue;
+      const url = new URL((spec as Http | Kubernetes).url);
+      const bearer = (spec as Http | Kubernetes).auth?.bearer;
+      if (!['127.0.0.1', 'localhost'].includes(url.hostname) || !bearer || !('env' in bearer)) continue;
+      const token = await secret(dataDir, `${t.doc.metadata.name}.token`);
+      process.env[bearer.env] = token;
+      const start = spec.type === 'http' ? startDemoBilling : startApiServer;
+      const demo = await start({ port: Number(url.port), token }).catch((err: NodeJS.ErrnoException) => {
+        say(`  (demo upstream for ${t.doc.metadata.name} not started: ${err.code === 'EADDRINUSE' ? `port ${url.port} is in use` : err.message})`);
+        return undefined;
+      });
+      if (demo) demos.push(demo);
+    }
+
+    const tls = await ensureLocalTls(join(dataDir, 'tls'));
+    const gw = await runGateway({
+      policies: values.policies!,
+      'data-dir': dataDir,
+      'pg-port': values['pg-port']!,
+      'http-port': values['http-port']!,
+      'tls-cert': tls.certFile,
+      'tls-key': tls.keyFile,
+      host: '127.0.0.1',
+    }).catch(async (err) => {
+      await stopDemos();
       await server.stop();
       throw err;
     });
     const ttl = values['token-ttl']!;
     const support = await issueToken({ dataDir, subject: 'support-agent', ttl });
     const data = await issueToken({ dataDir, subject: 'data-agent', ttl });
+    const ops = await issueToken({ dataDir, subject: 'ops-agent', ttl });
+    const kubeconfig = join(dataDir, 'kubeconfig');
+    await writeFile(
+      kubeconfig,
+      kubeconfigYaml({ target: 'k8s-prod', server: `${gw.httpUrl}/k8s-prod`, user: 'ops-agent', token: ops.token, caData: (await readFile(tls.caFile)).toString('base64') }),
+      { mode: 0o600 },
+    );
     const conn = (token: string) => `PGPASSWORD='${token}' psql "host=127.0.0.1 port=${gw.pgPort} dbname=${first.doc.metadata.name} user=agent sslmode=disable"`;
+    const rel = (p: string) => (p.startsWith(process.cwd() + '/') ? p.slice(process.cwd().length + 1) : p);
+    const curl = (method: string, path: string) => `curl -s --cacert ${rel(tls.caFile)} -H "Authorization: Bearer $TOKEN"${method === 'GET' ? '' : ` -X ${method}`} '${gw.httpUrl}/billing-api${path}'`;
     process.stdout.write(
       [
         '',
-        `Portcullis is running: policy ${gw.revision}, PostgreSQL gateway on 127.0.0.1:${gw.pgPort}, evidence in ${join(dataDir, 'evidence')}`,
+        `Portcullis is running: policy ${gw.revision}; PostgreSQL gateway on 127.0.0.1:${gw.pgPort}, HTTPS gateway on ${gw.httpUrl}; evidence in ${rel(join(dataDir, 'evidence'))}`,
         '',
-        `As the support agent (token valid ${ttl}):`,
+        `As the support agent (tokens valid ${ttl}):`,
         `  ${conn(support.token)}`,
         '',
         '  select id, name, email, ssn from customers limit 3;   -- allowed; email partial, ssn redacted',
@@ -119,6 +165,16 @@ export default defineCommand(
         "  delete from orders where status = 'cancelled';       -- review: needs a DBA's approval",
         '  drop table orders;                                   -- denied by agents-baseline/no-ddl',
         '',
+        'The billing API as the support agent:',
+        `  TOKEN='${support.token}'`,
+        `  ${curl('GET', '/invoices/2026/11?limit=10')}   # allowed, emails and cards masked`,
+        `  ${curl('DELETE', '/invoices/7')}               # 403 problem: billing-support/no-deletes`,
+        '',
+        'Kubernetes as the ops agent:',
+        `  kubectl --kubeconfig ${rel(kubeconfig)} get pods -n shop                 # allowed`,
+        `  kubectl --kubeconfig ${rel(kubeconfig)} delete pod web-1 -n shop         # Forbidden: platform-read/no-deletes`,
+        `  kubectl --kubeconfig ${rel(kubeconfig)} get secret db-password -n shop   # Forbidden: needs an SRE's review`,
+        '',
         'More tokens: npx portcullis token issue --subject ops-agent --ttl 15m',
         'Stop with Ctrl-C.',
         '',
@@ -126,6 +182,7 @@ export default defineCommand(
     );
     return untilSignal(async () => {
       await gw.stop();
+      await stopDemos();
       await server.stop();
     });
   },

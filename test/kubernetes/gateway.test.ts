@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { requestAttributes } from '../../runtime/kubernetes/attributes.ts';
 import { startHttpGateway, type HttpGateway } from '../../runtime/http/gateway.ts';
 import { curl, run, startHarness, type Harness } from '../http/harness.ts';
-import { SECRET_VALUE, startApiServer, type ApiServer } from './apiserver.ts';
+import { SECRET_VALUE, startApiServer, type ApiServer } from '../../runtime/embedded/demo/kubernetes.ts';
 
 let api: ApiServer;
 let h: Harness;

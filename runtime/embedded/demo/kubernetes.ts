@@ -1,6 +1,8 @@
 /**
- * A test Kubernetes API server: the real paths and JSON shapes kubectl uses for discovery, pods,
- * logs, secrets, watch streams, and an exec upgrade over WebSocket (v5/v4.channel.k8s.io).
+ * A small Kubernetes API server for `portcullis up` and the tests: the real paths and JSON shapes
+ * kubectl uses for discovery, pods, logs, secrets, watch streams, and an exec upgrade over WebSocket
+ * (v5/v4.channel.k8s.io). With a token it answers only requests carrying it, as a cluster would
+ * answer only the gateway's own credential.
  */
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -146,10 +148,14 @@ function upgrade(req: IncomingMessage, socket: Duplex): void {
   }, 20);
 }
 
-export async function startApiServer(): Promise<ApiServer> {
+export async function startApiServer(opts: { port?: number; token?: string } = {}): Promise<ApiServer> {
   const seen: ApiServer['seen'] = [];
   const server: Server = createServer((req, res) => {
     seen.push({ method: req.method ?? '', url: req.url ?? '', ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}) });
+    if (opts.token !== undefined && req.headers.authorization !== `Bearer ${opts.token}`) {
+      json(res, { kind: 'Status', apiVersion: 'v1', status: 'Failure', reason: 'Unauthorized', code: 401, message: 'Unauthorized' }, 401);
+      return;
+    }
     req.resume();
     req.on('end', () => handle(req, res));
   });
@@ -157,7 +163,10 @@ export async function startApiServer(): Promise<ApiServer> {
     seen.push({ method: req.method ?? '', url: req.url ?? '', ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}) });
     upgrade(req, socket);
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, '127.0.0.1', resolve);
+  });
   const port = (server.address() as AddressInfo).port;
   return {
     url: `http://127.0.0.1:${port}`,
