@@ -3,9 +3,9 @@
  * embedded PostgreSQL with the sample shop data (the example repo's shop-db target), runs the
  * gateway on the example policies, and prints tokens and a psql line to paste.
  */
-import { randomBytes } from 'node:crypto';
-import { chmod, readFile, writeFile, mkdir } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { createHash, randomBytes } from 'node:crypto';
+import { chmod, readFile, writeFile, mkdir, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import pg from 'pg';
 import { defineCommand } from '../command.ts';
 import { startLocalPostgres, loadSampleData, type LocalPostgres } from '../../runtime/embedded/postgres.ts';
@@ -28,6 +28,26 @@ async function secret(dataDir: string, name: string): Promise<string> {
     const value = randomBytes(18).toString('base64url');
     await writeFile(path, value + '\n', { mode: 0o600 });
     return value;
+  }
+}
+
+/**
+ * Where the embedded cluster lives. As root, PostgreSQL runs as an unprivileged account that must
+ * traverse every parent folder; a data dir under /root or a private temp dir is out of its reach, so
+ * the cluster then goes to /var/tmp under a name derived from the data dir (stable across restarts).
+ */
+async function clusterDir(dataDir: string): Promise<string> {
+  const inside = join(dataDir, 'postgres');
+  if (process.getuid?.() !== 0) return inside;
+  for (let dir = dirname(dataDir); ; dir = dirname(dir)) {
+    const mode = (await stat(dir)).mode;
+    if ((mode & 0o001) === 0) {
+      const outside = join('/var/tmp', `portcullis-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`);
+      await mkdir(outside, { recursive: true });
+      await chmod(outside, 0o711);
+      return join(outside, 'postgres');
+    }
+    if (dir === dirname(dir)) return inside;
   }
 }
 
@@ -83,7 +103,7 @@ export default defineCommand(
 
     say(`starting the embedded PostgreSQL for target ${first.doc.metadata.name} on 127.0.0.1:${spec.port} ...`);
     const server = await startLocalPostgres({
-      dataDir: join(dataDir, 'postgres'),
+      dataDir: await clusterDir(dataDir),
       port: spec.port,
       password: await secret(dataDir, 'postgres.password'),
       persistent: true,

@@ -1,0 +1,77 @@
+/**
+ * The README's start command, as a new user runs it: `portcullis up`, then the printed psql, curl
+ * and kubectl lines. Ports of the example targets are moved to free ones so a developer's own
+ * `npm start` cannot collide with the test.
+ */
+import { describe, expect, it } from 'vitest';
+import { chmod, cp, mkdtemp, readFile, rm, writeFile, readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { startTsx } from '../harness/processes.ts';
+import { freePort } from '../harness/postgres.ts';
+
+const sh = promisify(execFile);
+
+async function retarget(dir: string): Promise<void> {
+  const targets = join(dir, 'targets');
+  for (const f of await readdir(targets)) {
+    let text = await readFile(join(targets, f), 'utf8');
+    for (const port of ['54329', '54330', '54331', '54332']) text = text.replaceAll(port, String(await freePort()));
+    await writeFile(join(targets, f), text);
+  }
+}
+
+const line = (out: string, re: RegExp) => {
+  const found = out.split('\n').find((l) => re.test(l));
+  if (!found) throw new Error(`no line matching ${re} in:\n${out}`);
+  return found.replace(/\s+#.*$/, '').trim();
+};
+
+describe('portcullis up', () => {
+  it('starts everything and its printed lines show allowed, masked, denied and review outcomes', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'pc-up-'));
+    // traversable, so the embedded cluster stays inside the temp dir (see clusterDir in up.ts)
+    await chmod(dir, 0o711);
+    await cp('policies', join(dir, 'policies'), { recursive: true });
+    await retarget(join(dir, 'policies'));
+    const up = await startTsx('cli/portcullis.ts', ['up', '--policies', join(dir, 'policies'), '--data-dir', join(dir, 'data'), '--pg-port', '0', '--http-port', '0'], {
+      readyLine: 'Stop with Ctrl-C.',
+      timeoutMs: 60_000,
+    });
+    const out = up.stdout();
+    const [supportPsql, dataPsql] = out.split('\n').filter((l) => l.includes('psql "host=')).map((l) => l.trim());
+    expect(supportPsql).toBeDefined();
+
+    const psql = async (cmd: string, sql: string) => {
+      const r = await sh('bash', ['-c', `${cmd} -X -v ON_ERROR_STOP=0 -c "${sql}"`]).catch((e: { stdout: string; stderr: string }) => e);
+      return `${r.stdout}${r.stderr}`;
+    };
+    const masked = await psql(supportPsql!, 'select id, name, email, ssn from customers order by id limit 1');
+    expect(masked).toContain('a***@example.com');
+    expect(masked).toContain('***');
+    expect(masked).not.toContain('ada.lovelace@example.com');
+    expect(await psql(supportPsql!, "update orders set status = 'refunded' where id = 1")).toContain('denied by rule support-read/no-writes');
+    expect(await psql(supportPsql!, 'select upper(ssn) from customers')).toContain('flows into an expression');
+    expect(await psql(dataPsql!, "delete from orders where status = 'cancelled'")).toContain('needs approval by 1 of group dba');
+    expect(await psql(dataPsql!, 'drop table orders')).toContain('denied by rule agents-baseline/no-ddl');
+
+    const token = line(out, /^\s*TOKEN='/);
+    const curlGet = line(out, /curl .*invoices\/2026/);
+    const curlDelete = line(out, /curl .*-X DELETE/);
+    const invoices = (await sh('bash', ['-c', `${token}; ${curlGet}`], { cwd: process.cwd() })).stdout;
+    expect(invoices).toContain('a***@example.com');
+    expect(invoices).not.toContain('ada.lovelace@example.com');
+    expect((await sh('bash', ['-c', `${token}; ${curlDelete}`])).stdout).toContain('billing-support/no-deletes');
+
+    const pods = await sh('bash', ['-c', line(out, /kubectl .* get pods/)]);
+    expect(pods.stdout).toContain('web-1');
+    const del = await sh('bash', ['-c', line(out, /kubectl .* delete pod/)]).catch((e: { stderr: string }) => e);
+    expect(del.stderr).toContain('Forbidden');
+
+    await up.stop();
+    expect(await up.exited).toBe(0);
+    await rm(dir, { recursive: true, force: true });
+  });
+});
