@@ -11,6 +11,8 @@ export class WireClient {
   received = Buffer.alloc(0);
   readonly frames: BackendFrame[] = [];
   closed = false;
+  /** the BackendKeyData the gateway handed out at login */
+  key: { processId: number; secretKey: number } | undefined;
   private readonly parser = new BackendParser();
   private waiters: (() => void)[] = [];
 
@@ -54,6 +56,8 @@ export class WireClient {
     c.send(passwordMessage(token));
     const f = await c.until((f) => f.code === 'Z' || f.code === 'E');
     if (f.code === 'E') throw new Error(`login failed: ${decodeErrorFields(f.body).get('M')}`);
+    const k = c.frames.find((x) => x.code === 'K');
+    if (k) c.key = { processId: k.body.readInt32BE(0), secretKey: k.body.readInt32BE(4) };
     c.frames.length = 0;
     return c;
   }

@@ -13,12 +13,23 @@ export interface ExecContext {
   masks: ColumnMasks;
   outputMasks?: readonly OutputMask[];
   maxRows?: number;
+  /**
+   * Rows already delivered from the same portal or cursor: maxRows caps what one query returns,
+   * however many Executes (PortalSuspended) or FETCHes the client splits it into.
+   */
+  budget?: RowBudget;
+  /** rows were withheld by maxRows */
+  truncated?: boolean;
   startedAt: number;
   plan?: MaskPlan;
   rows: number;
   delivered: number;
   maskedValues: number;
   sample: Record<string, string | null>[];
+}
+
+export interface RowBudget {
+  rows: number;
 }
 
 export function execContext(seq: number, decision: Decision, masks: ColumnMasks, outputMasks: readonly OutputMask[] | undefined, now: number): ExecContext {

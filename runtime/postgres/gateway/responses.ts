@@ -128,7 +128,10 @@ export class ResponsePipeline {
     switch (frame.type) {
       case 'DataRow': {
         exec.rows++;
-        if (exec.maxRows !== undefined && exec.rows > exec.maxRows) return;
+        if (exec.maxRows !== undefined && (exec.budget ? ++exec.budget.rows : exec.rows) > exec.maxRows) {
+          exec.truncated = true;
+          return;
+        }
         exec.delivered++;
         const plan = exec.plan;
         if (!plan || plan.masked.length === 0) {
@@ -146,13 +149,14 @@ export class ResponsePipeline {
       }
       case 'CommandComplete': {
         let out = frame.raw;
-        if (exec.maxRows !== undefined && exec.rows > exec.maxRows) {
+        if (exec.truncated) {
           const rule = exec.decision.rules.map((r) => `${r.policy}/${r.rule}`).join(', ');
+          const of = exec.budget ? exec.budget.rows : exec.rows;
           this.sink.toClient(
             noticeResponse({
               severity: 'WARNING',
               code: '01000',
-              message: `portcullis: result truncated to ${exec.maxRows} of ${exec.rows} rows by maxRows of rule ${rule}`,
+              message: `portcullis: result truncated to ${exec.maxRows} of ${of} rows by maxRows of rule ${rule}`,
               hint: 'narrow the query with WHERE or LIMIT',
             }),
           );

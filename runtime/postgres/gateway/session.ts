@@ -19,7 +19,7 @@ import type { Decision, SessionLimits } from '../../engine/decision.ts';
 import type { PostgresRequest } from '../../engine/request.ts';
 import type { AuthenticatedSubject, GatewayContext } from '../../gateway/context.ts';
 import { ResponsePipeline } from './responses.ts';
-import { execContext, type ExecContext } from './exec-context.ts';
+import { execContext, type ExecContext, type RowBudget } from './exec-context.ts';
 import { maskLookup } from './mask-plan.ts';
 import { errorFromPortcullis, fatal, refusalFor, unsafeForMasking } from './refusal.ts';
 import { formatDuration } from '../../engine/duration.ts';
@@ -64,6 +64,9 @@ export class PostgresSession {
   private readonly portals = new Map<string, Prepared>();
   /** SQL-level PREPARE and DECLARE CURSOR, resolved when EXECUTE or FETCH refers to them */
   private readonly named = new Map<string, AnalyzedStatement>();
+  /** rows delivered per portal (extended) and per cursor (SQL), for maxRows across batches */
+  private readonly portalBudgets = new Map<string, RowBudget>();
+  private readonly cursorBudgets = new Map<string, RowBudget>();
   private readonly timers: NodeJS.Timeout[] = [];
   private idleTimer: NodeJS.Timeout | undefined;
 
@@ -173,6 +176,7 @@ export class PostgresSession {
         const stmt = this.statements.get(m.statement);
         if (stmt) this.portals.set(m.portal, stmt);
         else this.portals.delete(m.portal);
+        this.portalBudgets.set(m.portal, { rows: 0 });
         this.send(m.raw);
         this.responses.expect({ kind: 'bind' });
         return;
@@ -195,6 +199,7 @@ export class PostgresSession {
         return;
       case 'Close':
         (m.kind === 'S' ? this.statements : this.portals).delete(m.name);
+        if (m.kind === 'P') this.portalBudgets.delete(m.name);
         this.send(m.raw);
         this.responses.expect({ kind: 'close' });
         return;
@@ -240,6 +245,7 @@ export class PostgresSession {
       if (s.defines) defined.set(JSON.stringify(s.defines), s);
     }
     for (const s of analysed) this.remember(s);
+    analysed.forEach((s, i) => this.attachBudget(s, execs[i]!));
     this.send(raw);
     this.responses.expect({ kind: 'query', statements: execs, index: 0 });
     if (this.inbound.length === 0) this.flushBackend();
@@ -275,6 +281,8 @@ export class PostgresSession {
     const verdict = await this.decideAndRecord(prepared.analysed);
     if (verdict instanceof PortcullisError) return this.refuseExtended(verdict);
     this.remember(prepared.analysed);
+    verdict.budget = this.portalBudgets.get(portal);
+    this.attachBudget(prepared.analysed, verdict);
     // Always learn the result's columns and formats just before it runs, whether or not the client
     // asked: masking must not depend on the client having sent Describe.
     this.send(describeMsg('P', portal));
@@ -285,7 +293,18 @@ export class PostgresSession {
 
   /** Track PREPARE and DECLARE CURSOR so EXECUTE and FETCH are decided on what they run. */
   private remember(s: AnalyzedStatement): void {
-    if (s.defines) this.named.set(JSON.stringify(s.defines), s);
+    if (!s.defines) return;
+    const key = JSON.stringify(s.defines);
+    this.named.set(key, s);
+    if ('cursor' in s.defines) this.cursorBudgets.set(key, { rows: 0 });
+  }
+
+  /** FETCH from a cursor draws on the cursor's row budget, not a fresh one per FETCH. */
+  private attachBudget(s: AnalyzedStatement, exec: ExecContext): void {
+    if (s.refersTo && 'cursor' in s.refersTo) {
+      const b = this.cursorBudgets.get(JSON.stringify(s.refersTo));
+      if (b) exec.budget = b;
+    }
   }
 
   private resolve(s: AnalyzedStatement, pending?: ReadonlyMap<string, AnalyzedStatement>): AnalyzedStatement | PortcullisError {
