@@ -4,17 +4,10 @@
  * secrets` means what the cluster's own RBAC would mean by it.
  */
 import { PortcullisError } from '../errors.ts';
+import type { KubernetesRequest } from '../engine/request.ts';
 
-export interface ResourceAttributes {
-  kind: 'resource';
-  verb: string;
-  apiGroup: string;
-  apiVersion: string;
-  resource: string;
-  subresource?: string;
-  namespace?: string;
-  name?: string;
-}
+/** The engine's Kubernetes request attributes, before subject, target and time are added. */
+export type ResourceAttributes = { kind: 'resource' } & Omit<KubernetesRequest, 'protocol' | 'subject' | 'target' | 'at'>;
 
 export interface NonResourceAttributes {
   kind: 'non-resource';
