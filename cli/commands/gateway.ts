@@ -28,6 +28,9 @@ export const gatewayOptions = {
   'git-path': { type: 'string' },
   'require-signed': { type: 'boolean' },
   'no-watch': { type: 'boolean' },
+  state: { type: 'string' },
+  replica: { type: 'string' },
+  'evidence-key': { type: 'string' },
 } as const;
 
 export const gatewayHelp = {
@@ -48,6 +51,9 @@ export const gatewayHelp = {
   'git-path': 'folder of the policy repo inside the git repository',
   'require-signed': 'with --git: only commits that `git verify-commit` accepts go live',
   'no-watch': 'do not reload when files under --policies change',
+  state: 'postgres:// URL of the state database shared by replicas (default: $PORTCULLIS_STATE, else files under --data-dir)',
+  replica: 'name stamped on this replica\'s evidence (default: hostname-pid)',
+  'evidence-key': 'PEM Ed25519 key that signs evidence checkpoints (default: a dev key under --data-dir); give every replica the same',
 };
 
 type Values = { [K in keyof typeof gatewayOptions]?: (typeof gatewayOptions)[K]['type'] extends 'boolean' ? boolean : string };
@@ -82,6 +88,11 @@ export async function runGateway(values: Values, log?: (event: string, fields?: 
   const git = values.git
     ? { url: values.git, branch: values.branch ?? 'main', pollMs: parseDuration(values.poll ?? '10s'), ...(values['git-path'] ? { path: values['git-path'] } : {}), requireSignedCommits: values['require-signed'] ?? false }
     : undefined;
+  // From the environment by default: a URL on the command line shows its password to `ps`.
+  const stateUrl = values.state ?? process.env.PORTCULLIS_STATE;
+  if (values.replica && !stateUrl) {
+    throw new PortcullisError('invalid_argument', '--replica needs --state: only replicas sharing a state database have names', { details: { hint: 'pass --state postgres://... or set PORTCULLIS_STATE' } });
+  }
   const runtime = await startGatewayRuntime({
     policies: values.policies ?? 'policies',
     ...(git ? { git } : {}),
@@ -89,6 +100,8 @@ export async function runGateway(values: Values, log?: (event: string, fields?: 
     dataDir: values['data-dir'] ?? '.portcullis',
     ...(identity ? { identity } : {}),
     ...(log ? { log } : {}),
+    ...(stateUrl ? { state: { postgres: stateUrl, ...(values.replica ? { replica: values.replica } : {}) } } : {}),
+    ...(values['evidence-key'] ? { evidence: { signingKeyFile: values['evidence-key'] } } : {}),
   });
   const tls = values['tls-cert'] && values['tls-key'] ? { cert: await readFile(values['tls-cert'], 'utf8'), key: await readFile(values['tls-key'], 'utf8') } : undefined;
   const pg = await startPostgresGateway(runtime.ctx, {
@@ -147,7 +160,7 @@ export default defineCommand(
   {
     name: 'gateway',
     summary: 'Run the gateway for a policy repo.',
-    usage: 'portcullis gateway [--policies DIR] [--pg-port 6432] [--tls-cert F --tls-key F] [--issuer I --audience A --jwks FILE|URL]',
+    usage: 'portcullis gateway [--policies DIR | --git URL] [--pg-port 6432] [--tls-cert F --tls-key F] [--issuer I --audience A --jwks FILE|URL] [--state postgres://... --replica NAME --evidence-key FILE]',
     options: gatewayOptions,
     help: gatewayHelp,
   },

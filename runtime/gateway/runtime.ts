@@ -13,7 +13,9 @@ import { shortRevision } from '../bundle/revision.ts';
 import { createTokenVerifier, type TokenVerifier, type JwksSource } from '../identity/verify.ts';
 import { resolveIdentity, type IdentitySpec } from '../identity/resolve.ts';
 import { ensureDevIssuer } from '../identity/dev-key.ts';
-import { FileEvidenceStore } from '../evidence/store.ts';
+import type { FileEvidenceStoreOptions } from '../evidence/store.ts';
+import { openEvidenceStore, storeProblem, type StateOptions } from '../state/evidence.ts';
+import { watchEvidenceStore } from '../state/watchdog.ts';
 import { Recorder } from '../recording/recorder.ts';
 import type { AuthenticatedSubject, GatewayContext } from './context.ts';
 import { watchPolicies } from '../gitops/watch.ts';
@@ -44,6 +46,10 @@ export interface GatewayRuntimeOptions {
   /** trusted token issuer; default: the development issuer under the data dir */
   identity?: IdentityProviderConfig;
   log?: (event: string, fields?: Record<string, unknown>) => void;
+  /** a PostgreSQL state database shared by replicas; default: the file store under dataDir */
+  state?: StateOptions;
+  /** evidence signing key and tuning (`openFile` is for fault-injection tests of the file store) */
+  evidence?: FileEvidenceStoreOptions;
 }
 
 export interface ReloadOutcome {
@@ -61,6 +67,9 @@ export interface RuntimeStatus {
   revision?: string;
   reloads: { ok: number; rejected: number };
   lastReload?: ReloadOutcome & { at: string };
+  /** the name stamped on this replica's evidence */
+  replica?: string;
+  evidence?: { store: 'file' | 'postgres'; healthy: boolean; error?: string };
 }
 
 export interface GatewayRuntime {
@@ -107,8 +116,9 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
   const log = opts.log ?? ((event, fields) => process.stderr.write(`${JSON.stringify({ ts: new Date().toISOString(), event, ...fields })}\n`));
 
   let live: Bundle | undefined;
-  const store = await FileEvidenceStore.open(join(dataDir, 'evidence'));
+  const { store, kind: storeKind, replica } = await openEvidenceStore(dataDir, opts.state, opts.evidence);
   const recorder = new Recorder(store);
+  const watchdog = watchEvidenceStore(store, { replica, log });
 
   const counts = { ok: 0, rejected: 0 };
   let lastReload: (ReloadOutcome & { at: string }) | undefined;
@@ -201,18 +211,22 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
     },
     status() {
       const healthy = store.healthy();
-      const reason = !live ? 'no valid policy bundle is live' : !healthy ? 'the evidence store is not writable' : undefined;
+      const problem = healthy ? undefined : storeProblem(store);
+      const reason = !live ? 'no valid policy bundle is live' : !healthy ? `the evidence store is not writable${problem ? `: ${problem}` : ''}` : undefined;
       return {
         ready: reason === undefined,
         ...(reason ? { reason } : {}),
         ...(live ? { revision: shortRevision(live.revision) } : {}),
         reloads: { ...counts },
         ...(lastReload ? { lastReload } : {}),
+        replica,
+        evidence: { store: storeKind, healthy, ...(problem ? { error: problem } : {}) },
       };
     },
     maskKey: await persistentKey(dataDir, 'mask.key'),
     async close() {
       if (poller) clearInterval(poller);
+      watchdog.close();
       await watcher?.close();
       await recorder.endAll('gateway-shutdown');
       await store.close();
