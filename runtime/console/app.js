@@ -210,7 +210,7 @@ async function renderSession(id) {
           r ? el('span', { class: 'muted' }, `${r.status}${r.durationMs !== undefined ? `, ${r.durationMs} ms` : ''}${r.rows !== undefined ? `, ${r.rows} rows` : ''}${r.maskedValues ? `, ${r.maskedValues} masked` : ''}`) : null,
         ),
         el('code', { class: 'stmt' }, t.summary),
-        el('div', { class: 'muted' }, t.reason, t.rules.length ? ` — ${t.rules.join(', ')}` : ''),
+        el('div', { class: 'muted' }, t.reason, t.rules.length && !t.rules.every((r) => t.reason.includes(r)) ? ` — ${t.rules.join(', ')}` : ''),
         r && r.error ? el('div', { class: 'error' }, `${r.error.code}: ${r.error.message}`) : null,
         r ? sampleTable(r.sample) : null,
       ),
