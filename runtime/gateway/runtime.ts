@@ -116,9 +116,10 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
   const log = opts.log ?? ((event, fields) => process.stderr.write(`${JSON.stringify({ ts: new Date().toISOString(), event, ...fields })}\n`));
 
   let live: Bundle | undefined;
-  const { store, kind: storeKind, replica } = await openEvidenceStore(dataDir, opts.state, opts.evidence);
+  const opened = await openEvidenceStore(dataDir, opts.state, opts.evidence);
+  const { kind: storeKind, replica } = opened;
+  const store = watchEvidenceStore(opened.store, { replica, log });
   const recorder = new Recorder(store);
-  const watchdog = watchEvidenceStore(store, { replica, log });
 
   const counts = { ok: 0, rejected: 0 };
   let lastReload: (ReloadOutcome & { at: string }) | undefined;
@@ -211,7 +212,7 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
     },
     status() {
       const healthy = store.healthy();
-      const problem = healthy ? undefined : storeProblem(store);
+      const problem = healthy ? undefined : storeProblem(store.inner);
       const reason = !live ? 'no valid policy bundle is live' : !healthy ? `the evidence store is not writable${problem ? `: ${problem}` : ''}` : undefined;
       return {
         ready: reason === undefined,
@@ -226,7 +227,6 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
     maskKey: await persistentKey(dataDir, 'mask.key'),
     async close() {
       if (poller) clearInterval(poller);
-      watchdog.close();
       await watcher?.close();
       await recorder.endAll('gateway-shutdown');
       await store.close();

@@ -1,46 +1,66 @@
 /**
- * Brings an unwritable evidence store back without a restart. While it is unhealthy the listeners
- * accept no sessions, so no request would ever retry the write: the watchdog does, by appending an
- * `evidence.resumed` record. The first record that gets through is that one, so the chain itself
- * says when evidence stopped and started again.
+ * Brings an unwritable evidence store back without a restart, and makes every outage part of the
+ * record. While the store is unhealthy the listeners accept no sessions, so no request would ever
+ * retry the write: the watchdog does, by appending an `evidence.resumed` record naming when writes
+ * first failed. The store is wrapped (rather than polled) so that even an outage shorter than the
+ * polling interval is seen and recorded.
  */
 import type { EvidenceStore } from '../evidence/store.ts';
 
 export const EVIDENCE_RESUMED = 'evidence.resumed';
 
-export interface Watchdog {
-  close(): void;
+export interface WatchedStore extends EvidenceStore {
+  /** the wrapped store, for its extras (head, publicKey, lastError) */
+  readonly inner: EvidenceStore;
 }
 
 export function watchEvidenceStore(
   store: EvidenceStore,
   opts: { replica: string; everyMs?: number; log: (event: string, fields?: Record<string, unknown>) => void },
-): Watchdog {
+): WatchedStore {
   let downSince: Date | undefined;
   let probing = false;
-  const timer = setInterval(() => {
-    if (store.healthy()) {
-      downSince = undefined;
-      return;
-    }
-    if (probing) return;
-    if (!downSince) {
-      downSince = new Date();
-      opts.log('evidence.unwritable', { replica: opts.replica });
-    }
+  let closed = false;
+
+  const noticeDown = () => {
+    if (downSince || closed) return;
+    downSince = new Date();
+    opts.log('evidence.unwritable', { replica: opts.replica });
+  };
+
+  const probe = () => {
+    if (!store.healthy()) noticeDown();
+    if (!downSince || probing || closed) return;
     probing = true;
     const since = downSince;
     store
-      .append(EVIDENCE_RESUMED, { replica: opts.replica, unwritableSince: since.toISOString(), detectedBy: 'watchdog' })
+      .append(EVIDENCE_RESUMED, { replica: opts.replica, unwritableSince: since.toISOString() })
       .then(
         ({ seq }) => {
           opts.log('evidence.resumed', { replica: opts.replica, seq, downMs: Date.now() - since.getTime() });
-          downSince = undefined;
+          if (downSince === since) downSince = undefined;
         },
         () => undefined,
       )
       .finally(() => (probing = false));
-  }, opts.everyMs ?? 500);
+  };
+  const timer = setInterval(probe, opts.everyMs ?? 500);
   timer.unref();
-  return { close: () => clearInterval(timer) };
+
+  return {
+    inner: store,
+    append(type, data) {
+      const result = store.append(type, data);
+      result.catch(() => {
+        if (!store.healthy()) noticeDown();
+      });
+      return result;
+    },
+    healthy: () => store.healthy(),
+    async close() {
+      closed = true;
+      clearInterval(timer);
+      await store.close();
+    },
+  };
 }
