@@ -1,10 +1,14 @@
 /**
  * The gateway under benchmark, as its own process so it gets a CPU of its own like PgBouncer does,
  * and so `node --cpu-prof` can profile it alone. It prints `{"port":N}` when ready; on SIGTERM it
- * prints its evidence-wait statistics and exits.
+ * prints its statistics and exits; on SIGUSR2 it prints them and starts counting afresh.
  *
  * Environment: BENCH_POLICIES, BENCH_DATA_DIR, and the target's password variable.
  */
+import { open } from 'node:fs/promises';
+import { Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { startGatewayRuntime } from '../runtime/gateway/runtime.ts';
 import { startPostgresGateway } from '../runtime/postgres/gateway/listener.ts';
 
@@ -38,15 +42,59 @@ recorder.recordDecision = async (d) => {
   }
 };
 
+// Counted at the prototypes so runtime code stays untouched: how many fdatasyncs the group commit
+// issues (and how long each takes), and how many socket writes a statement costs.
+const fsyncs: number[] = [];
+const probe = await open(join(tmpdir(), `pc-bench-probe-${process.pid}`), 'w');
+const fileHandleProto = Object.getPrototypeOf(probe) as { datasync(): Promise<void> };
+await probe.close();
+const datasync = fileHandleProto.datasync;
+// Diagnosis only (bench --diagnose): how fast would the gateway be if durability were free? Never a
+// mode to run for real: it breaks "audit before action".
+const skipFsync = process.env.BENCH_SKIP_FSYNC === '1';
+fileHandleProto.datasync = async function (this: unknown) {
+  if (skipFsync) return;
+  const t = performance.now();
+  try {
+    return await datasync.call(this);
+  } finally {
+    if (fsyncs.length < 2_000_000) fsyncs.push(performance.now() - t);
+  }
+};
+let socketWrites = 0;
+const socketWrite = Socket.prototype.write;
+Socket.prototype.write = function (this: Socket, ...args: unknown[]) {
+  socketWrites++;
+  return (socketWrite as (...a: unknown[]) => boolean).apply(this, args);
+} as typeof Socket.prototype.write;
+
 const pg = await startPostgresGateway(runtime.ctx, { host: '127.0.0.1', port: 0, plaintext: 'loopback', maskKey: runtime.maskKey });
 process.stdout.write(`${JSON.stringify({ port: pg.port })}\n`);
 
-function summary() {
-  const s = [...waits].sort((a, b) => a - b);
+function spread(xs: number[]) {
+  const s = [...xs].sort((a, b) => a - b);
   const at = (q: number) => s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? NaN;
-  const mean = s.reduce((a, b) => a + b, 0) / (s.length || 1);
-  return { decisions: s.length, evidenceWaitMs: { mean, p50: at(0.5), p90: at(0.9), p99: at(0.99) }, events: Object.fromEntries(events) };
+  return { mean: s.reduce((a, b) => a + b, 0) / (s.length || 1), p50: at(0.5), p90: at(0.9), p99: at(0.99) };
 }
+
+function summary() {
+  return {
+    decisions: waits.length,
+    evidenceWaitMs: spread(waits),
+    fsyncs: fsyncs.length,
+    fsyncMs: spread(fsyncs),
+    socketWrites,
+    events: Object.fromEntries(events),
+  };
+}
+
+// SIGUSR2: report and restart the counters, so each pgbench run gets its own numbers.
+process.on('SIGUSR2', () => {
+  process.stdout.write(`${JSON.stringify(summary())}\n`);
+  waits.length = 0;
+  fsyncs.length = 0;
+  socketWrites = 0;
+});
 
 process.once('SIGTERM', () => {
   void (async () => {

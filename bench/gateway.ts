@@ -14,9 +14,21 @@ import { issueToken } from '../runtime/identity/dev-key.ts';
 export const TARGET = 'bench-db';
 const PASSWORD_ENV = 'PORTCULLIS_BENCH_DB_PASSWORD';
 
+export interface Spread {
+  mean: number;
+  p50: number;
+  p90: number;
+  p99: number;
+}
+
 export interface GatewayStats {
   decisions: number;
-  evidenceWaitMs: { mean: number; p50: number; p90: number; p99: number };
+  evidenceWaitMs: Spread;
+  /** fdatasync calls of the evidence store, and each one's duration */
+  fsyncs: number;
+  fsyncMs: Spread;
+  /** writes on every socket of the gateway process (agent and backend sides) */
+  socketWrites: number;
   events: Record<string, number>;
 }
 
@@ -24,8 +36,10 @@ export interface BenchGateway {
   port: number;
   token: string;
   dataDir: string;
-  /** stops the process; returns its statistics (and the CPU profile's path when profiling) */
-  stop(): Promise<{ stats?: GatewayStats; profile?: string }>;
+  /** statistics since the previous snapshot */
+  snapshot(): Promise<GatewayStats>;
+  /** stops the process; returns its statistics since the last snapshot */
+  stop(): Promise<{ stats?: GatewayStats }>;
 }
 
 function policyRepo(backend: { port: number; database: string; user: string }): Record<string, string> {
@@ -77,7 +91,7 @@ spec:
 
 export async function startBenchGateway(
   backend: { port: number; database: string; user: string; password: string },
-  opts: { profileDir?: string },
+  opts: { profileDir?: string; skipFsync?: boolean },
 ): Promise<BenchGateway> {
   const root = await mkdtemp(join(tmpdir(), 'pc-bench-gateway-'));
   const policies = join(root, 'policies');
@@ -92,7 +106,7 @@ export async function startBenchGateway(
   const script = join(dirname(fileURLToPath(import.meta.url)), 'gateway-child.ts');
   const profile = opts.profileDir ? ['--cpu-prof', '--cpu-prof-dir', opts.profileDir] : [];
   const child: ChildProcess = spawn(process.execPath, [...profile, '--import', import.meta.resolve('tsx'), script], {
-    env: { ...process.env, BENCH_POLICIES: policies, BENCH_DATA_DIR: dataDir, [PASSWORD_ENV]: backend.password },
+    env: { ...process.env, BENCH_POLICIES: policies, BENCH_DATA_DIR: dataDir, [PASSWORD_ENV]: backend.password, BENCH_SKIP_FSYNC: opts.skipFsync ? '1' : '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
@@ -118,6 +132,11 @@ export async function startBenchGateway(
     port,
     token,
     dataDir,
+    async snapshot() {
+      const line = nextLine();
+      child.kill('SIGUSR2');
+      return JSON.parse(await line) as GatewayStats;
+    },
     async stop() {
       process.off('exit', kill);
       const statsLine = nextLine().catch(() => undefined);

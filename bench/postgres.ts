@@ -11,11 +11,13 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { startLocalPostgres, type LocalPostgres } from '../runtime/embedded/postgres.ts';
 import { startPgbouncer, type Bouncer } from './pgbouncer.ts';
-import { startBenchGateway, TARGET, type BenchGateway, type GatewayStats } from './gateway.ts';
+import { startBenchGateway, TARGET, type BenchGateway, type GatewayStats, type Spread } from './gateway.ts';
 import { pgbenchSelect, pgEnv, runTool, type Endpoint, type PgbenchMode, type PgbenchResult } from './pgbench.ts';
 import { fmt, median, progress, table } from './report.ts';
+import { formatProfile, latestProfile, summarise, type ProfileSummary } from './profile.ts';
+import { readFile } from 'node:fs/promises';
 
-export const paths = ['direct', 'pgbouncer', 'gateway'] as const;
+export const paths = ['direct', 'pgbouncer', 'gateway', 'gateway-nofsync'] as const;
 export type Path = (typeof paths)[number];
 const modes: PgbenchMode[] = ['simple', 'extended', 'prepared'];
 const DATABASE = 'bench';
@@ -29,6 +31,8 @@ export interface PostgresOptions {
   scale: number;
   /** write the gateway's CPU profile (node --cpu-prof) into this folder */
   profileDir?: string;
+  /** also run a second gateway whose evidence store skips fdatasync: separates CPU from durability wait */
+  diagnose?: boolean;
 }
 
 export interface ModeRow {
@@ -42,6 +46,8 @@ export interface ModeRow {
   /** µs per statement the gateway adds, from pgbench's average latency */
   addedMicrosVsDirect: number;
   addedMicrosVsPgbouncer: number;
+  /** the gateway's own counters during this mode's last run */
+  gateway?: GatewayStats;
 }
 
 export interface PostgresResult {
@@ -53,8 +59,7 @@ export interface PostgresResult {
   postgresVersion: number;
   pgbouncerInstalled: boolean;
   rows: ModeRow[];
-  gateway?: GatewayStats;
-  profile?: string;
+  profile?: { file: string; statements: number; summary: ProfileSummary };
 }
 
 /** The database pgbench fills, and the login the gateway holds (it may only read). */
@@ -100,29 +105,48 @@ export async function runPostgresBench(opts: PostgresOptions): Promise<PostgresR
     };
     stops.push(stopGateway);
 
-    const endpoints: Record<Path, Endpoint> = {
+    const active: Path[] = ['direct', 'pgbouncer', 'gateway'];
+    const endpoints: Partial<Record<Path, Endpoint>> = {
       direct: { host: '127.0.0.1', port: server.port, user: server.user, database: DATABASE, password: server.password },
       pgbouncer: { host: '127.0.0.1', port: bouncer.port, user: server.user, database: DATABASE, password: server.password },
       gateway: { host: '127.0.0.1', port: gateway.port, user: 'agent', database: TARGET, password: gateway.token },
     };
+    if (opts.diagnose) {
+      progress('postgres: starting a diagnostic gateway without fdatasync');
+      const nofsync = await startBenchGateway({ port: server.port, database: DATABASE, user: ROLE, password: gatewayPassword }, { skipFsync: true });
+      stops.push(() => nofsync.stop());
+      endpoints['gateway-nofsync'] = { host: '127.0.0.1', port: nofsync.port, user: 'agent', database: TARGET, password: nofsync.token };
+      active.push('gateway-nofsync');
+    }
     const load = { clients: opts.clients, threads: opts.threads, seconds: opts.seconds };
     // A short run through every path first: connections, caches and JIT settle before timing counts.
-    for (const p of paths) await pgbenchSelect(endpoints[p], 'simple', { ...load, seconds: 1 });
+    for (const p of active) await pgbenchSelect(endpoints[p]!, 'simple', { ...load, seconds: 1 });
+    let statements = (await gateway.snapshot()).decisions;
+    const gatewayStats: Partial<Record<PgbenchMode, GatewayStats>> = {};
 
     const runs = Object.fromEntries(modes.map((m) => [m, Object.fromEntries(paths.map((p) => [p, [] as PgbenchResult[]]))])) as Record<PgbenchMode, Record<Path, PgbenchResult[]>>;
     for (let r = 1; r <= opts.repeats; r++) {
       for (const mode of modes) {
         // Rotate which path goes first so none always runs on the freshest (or most tired) machine.
-        const order = paths.map((_, i) => paths[(i + r - 1) % paths.length]!);
+        const order = active.map((_, i) => active[(i + r - 1) % active.length]!);
         for (const p of order) {
           progress(`postgres: round ${r}/${opts.repeats}, ${mode}, ${p} (${opts.seconds}s)`);
-          runs[mode][p].push(await pgbenchSelect(endpoints[p], mode, load));
+          runs[mode][p].push(await pgbenchSelect(endpoints[p]!, mode, load));
+          if (p === 'gateway') {
+            gatewayStats[mode] = await gateway.snapshot();
+            statements += gatewayStats[mode].decisions;
+          }
         }
       }
     }
     await stopGateway();
+    statements += gatewayResult.stats?.decisions ?? 0;
+    let profile: PostgresResult['profile'];
+    const file = opts.profileDir ? await latestProfile(opts.profileDir) : undefined;
+    if (file) profile = { file, statements, summary: summarise(JSON.parse(await readFile(file, 'utf8'))) };
 
     const rows = modes.map((mode): ModeRow => {
+      // A path that did not run has no runs: its median is NaN and prints as '-'.
       const tps = Object.fromEntries(paths.map((p) => [p, median(runs[mode][p].map((x) => x.tps))])) as Record<Path, number>;
       const latencyMs = Object.fromEntries(paths.map((p) => [p, median(runs[mode][p].map((x) => x.latencyMs))])) as Record<Path, number>;
       return {
@@ -135,6 +159,7 @@ export async function runPostgresBench(opts: PostgresOptions): Promise<PostgresR
         pgbouncerVsDirect: tps.pgbouncer / tps.direct,
         addedMicrosVsDirect: (latencyMs.gateway - latencyMs.direct) * 1000,
         addedMicrosVsPgbouncer: (latencyMs.gateway - latencyMs.pgbouncer) * 1000,
+        ...(gatewayStats[mode] ? { gateway: gatewayStats[mode] } : {}),
       };
     });
     return {
@@ -144,8 +169,7 @@ export async function runPostgresBench(opts: PostgresOptions): Promise<PostgresR
       postgresVersion: server.majorVersion,
       pgbouncerInstalled: bouncer.installed,
       rows,
-      ...(gatewayResult.stats ? { gateway: gatewayResult.stats } : {}),
-      ...(opts.profileDir ? { profile: opts.profileDir } : {}),
+      ...(profile ? { profile } : {}),
     };
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => {});
@@ -165,15 +189,34 @@ export function formatPostgres(r: PostgresResult): string {
     fmt(x.addedMicrosVsDirect),
     fmt(x.addedMicrosVsPgbouncer),
   ]);
+  const diag = r.rows.some((x) => Number.isFinite(x.tps['gateway-nofsync']));
   const out = [
     `pgbench -S (select-only), ${r.clients} clients, ${r.threads} threads, ${r.seconds}s a run, median of ${r.repeats} interleaved runs, scale ${r.scale}, PostgreSQL ${r.postgresVersion}`,
     table(['mode', 'TPS direct', 'TPS PgBouncer', 'TPS gateway', 'gw/direct', 'gw/PgBouncer', 'PgB/direct', '+µs/stmt vs direct', '+µs/stmt vs PgB'], rows),
   ];
-  if (r.pgbouncerInstalled) out.push('', 'PgBouncer was not on PATH: the bench installed the Debian package.');
-  if (r.gateway) {
-    const w = r.gateway.evidenceWaitMs;
-    out.push('', `gateway: ${fmt(r.gateway.decisions)} decisions recorded; wait for the durable evidence record per statement: mean ${(w.mean * 1000).toFixed(0)} µs, p50 ${(w.p50 * 1000).toFixed(0)} µs, p90 ${(w.p90 * 1000).toFixed(0)} µs, p99 ${(w.p99 * 1000).toFixed(0)} µs`);
+  if (diag) {
+    out.push(
+      '',
+      'Diagnosis: the same gateway with fdatasync skipped (NOT a supported mode; it shows what durability costs)',
+      table(
+        ['mode', 'TPS gateway', 'TPS no-fsync', 'no-fsync/PgBouncer', '+µs/stmt vs direct'],
+        r.rows.map((x) => [x.mode, fmt(x.tps.gateway), fmt(x.tps['gateway-nofsync']), `${(x.tps['gateway-nofsync'] / x.tps.pgbouncer).toFixed(2)}x`, fmt((x.latencyMs['gateway-nofsync'] - x.latencyMs.direct) * 1000)]),
+      ),
+    );
   }
-  if (r.profile) out.push(`gateway CPU profile written to ${r.profile}`);
+  if (r.pgbouncerInstalled) out.push('', 'PgBouncer was not on PATH: the bench installed the Debian package.');
+  const us = (s: Spread) => `mean ${fmt(s.mean * 1000)} µs, p50 ${fmt(s.p50 * 1000)}, p90 ${fmt(s.p90 * 1000)}, p99 ${fmt(s.p99 * 1000)}`;
+  for (const row of r.rows) {
+    const g = row.gateway;
+    if (!g) continue;
+    out.push(
+      '',
+      `gateway, ${row.mode} (last run): ${fmt(g.decisions)} statements decided and recorded`,
+      `  wait for the durable evidence record per statement: ${us(g.evidenceWaitMs)}`,
+      `  evidence fdatasync: ${fmt(g.fsyncs)} calls, ${(g.decisions / Math.max(1, g.fsyncs)).toFixed(1)} statements per fsync, each ${us(g.fsyncMs)}`,
+      `  socket writes: ${(g.socketWrites / Math.max(1, g.decisions)).toFixed(2)} per statement`,
+    );
+  }
+  if (r.profile) out.push('', `gateway CPU profile: ${r.profile.file}`, formatProfile(r.profile.summary, r.profile.statements));
   return out.join('\n');
 }

@@ -2,7 +2,7 @@
  * `npm run bench`: the benchmarks, reported and never asserted. A slow number is information for
  * the reader; only a component that cannot start at all makes the exit status non-zero.
  *
- *   tsx bench/run.ts [--only engine|postgres|lint] [--duration 10] [--repeats 3] [--json] [--profile DIR]
+ *   tsx bench/run.ts [--only engine|postgres|lint] [--duration 10] [--repeats 3] [--json] [--profile DIR] [--diagnose]
  */
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { formatEngine, runEngineBench } from './engine.ts';
 import { formatPostgres, runPostgresBench } from './postgres.ts';
 
-const usage = 'usage: npm run bench -- [--only engine|postgres|lint] [--duration SECONDS] [--repeats N] [--clients N] [--json] [--profile DIR]';
+const usage = 'usage: npm run bench -- [--only engine|postgres|lint] [--duration SECONDS] [--repeats N] [--clients N] [--json] [--profile DIR] [--diagnose]';
 const suites = ['engine', 'postgres', 'lint'] as const;
 type Suite = (typeof suites)[number];
 
@@ -25,6 +25,7 @@ function options() {
         clients: { type: 'string', default: '8' },
         json: { type: 'boolean', default: false },
         profile: { type: 'string' },
+        diagnose: { type: 'boolean', default: false },
         help: { type: 'boolean', short: 'h', default: false },
       },
       strict: true,
@@ -47,6 +48,7 @@ function options() {
       clients: int('clients', values.clients!),
       json: values.json!,
       profile: values.profile ? resolve(values.profile) : undefined,
+      diagnose: values.diagnose!,
     };
   } catch (err) {
     process.stderr.write(`${(err as Error).message}\n${usage}\n`);
@@ -94,7 +96,7 @@ async function main(): Promise<number> {
   }
   if (wanted('postgres')) {
     await attempt('postgres', async () => {
-      const r = await runPostgresBench({ seconds: o.seconds, repeats: o.repeats, clients: o.clients, threads: 2, scale: 10, ...(o.profile ? { profileDir: o.profile } : {}) });
+      const r = await runPostgresBench({ seconds: o.seconds, repeats: o.repeats, clients: o.clients, threads: 2, scale: 10, ...(o.profile ? { profileDir: o.profile } : {}), diagnose: o.diagnose });
       results.postgres = r;
       print(formatPostgres(r));
     });
