@@ -10,21 +10,25 @@ import { PortcullisError } from '../../runtime/errors.ts';
 import { DEV_PUBLIC_KEY_FILE } from '../../runtime/evidence/keys.ts';
 import { verifyEvidence } from '../../runtime/evidence/verify.ts';
 import { evidenceLogPath } from '../../runtime/evidence/store.ts';
+import { verifyPostgresEvidence } from '../../runtime/evidence/postgres-verify.ts';
+import { describeStateUrl } from '../../runtime/evidence/postgres-url.ts';
 
 export default defineCommand(
   {
     name: 'evidence',
     summary: 'Verify the tamper-evident evidence log.',
-    usage: 'portcullis evidence verify [--data-dir .portcullis] [--key FILE] [--format text|json] [--require-signed-tail]',
+    usage: 'portcullis evidence verify [--data-dir .portcullis | --state postgres://...] [--key FILE]... [--format text|json] [--require-signed-tail]',
     options: {
       'data-dir': { type: 'string', default: '.portcullis' },
-      key: { type: 'string' },
+      state: { type: 'string' },
+      key: { type: 'string', multiple: true },
       format: { type: 'string', default: 'text' },
       'require-signed-tail': { type: 'boolean' },
     },
     help: {
       'data-dir': 'the gateway data directory; the log is <data-dir>/evidence/evidence.jsonl (default .portcullis)',
-      key: `PEM Ed25519 public key of the checkpoints (default <data-dir>/evidence/${DEV_PUBLIC_KEY_FILE})`,
+      state: 'verify the PostgreSQL evidence shared by replicas at this URL (default: $PORTCULLIS_STATE, else the file log)',
+      key: `PEM Ed25519 public key of the checkpoints; repeat for replicas with their own keys (default <data-dir>/evidence/${DEV_PUBLIC_KEY_FILE})`,
       format: 'text (default) or json',
       'require-signed-tail': 'fail when records after the last checkpoint are unsigned (a cleanly stopped gateway ends in one)',
     },
@@ -37,19 +41,25 @@ export default defineCommand(
     const format = values.format;
     if (format !== 'text' && format !== 'json') throw new PortcullisError('invalid_argument', `--format must be text or json, not '${format}'`);
     const dir = join(values['data-dir']!, 'evidence');
-    const keyFile = values.key ?? join(dir, DEV_PUBLIC_KEY_FILE);
-    let key: string;
-    try {
-      key = await readFile(keyFile, 'utf8');
-    } catch (cause) {
-      throw new PortcullisError('not_found', `cannot read the checkpoint key ${keyFile}`, {
-        cause,
-        details: { hint: values.key ? 'check the --key path' : 'pass --key with the public key the gateway signs checkpoints with' },
-      });
+    const keyFiles = values.key?.length ? values.key : [join(dir, DEV_PUBLIC_KEY_FILE)];
+    const keys: string[] = [];
+    for (const keyFile of keyFiles) {
+      try {
+        keys.push(await readFile(keyFile, 'utf8'));
+      } catch (cause) {
+        throw new PortcullisError('not_found', `cannot read the checkpoint key ${keyFile}`, {
+          cause,
+          details: { hint: values.key ? 'check the --key path' : 'pass --key with the public key the gateway signs checkpoints with' },
+        });
+      }
     }
-    const result = await verifyEvidence(dir, key, { requireSignedTail: Boolean(values['require-signed-tail']) });
+    const stateUrl = values.state ?? (process.env.PORTCULLIS_STATE || undefined);
+    const opts = { requireSignedTail: Boolean(values['require-signed-tail']) };
+    const where = stateUrl ? describeStateUrl(stateUrl) : evidenceLogPath(dir);
+    if (!stateUrl && keys.length > 1) throw new PortcullisError('invalid_argument', 'a file log is signed by one key; pass one --key');
+    const result = stateUrl ? await verifyPostgresEvidence(stateUrl, keys, opts) : await verifyEvidence(dir, keys[0] as string, opts);
     if (format === 'json') {
-      process.stdout.write(`${JSON.stringify({ log: evidenceLogPath(dir), ...result })}\n`);
+      process.stdout.write(`${JSON.stringify({ log: where, ...result })}\n`);
     } else if (result.ok) {
       const tail = result.unsignedTail > 0 ? `; ${result.unsignedTail} record${result.unsignedTail === 1 ? '' : 's'} after it not yet signed` : '';
       process.stdout.write(

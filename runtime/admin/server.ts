@@ -26,6 +26,8 @@ export interface AdminDeps {
   port: number;
   /** whether evidence can be written; default: the recorder's view of the evidence store */
   evidenceHealthy?: () => boolean;
+  /** the runtime's own readiness (GatewayRuntime.status), which names the store's problem; overrides the two checks above */
+  ready?: () => { ready: boolean; reason?: string };
 }
 
 export interface AdminServer {
@@ -108,6 +110,10 @@ export async function startAdminServer(ctx: GatewayContext, deps: AdminDeps): Pr
   };
 
   const ready = (): { ok: boolean; reasons: string[] } => {
+    if (deps.ready) {
+      const s = deps.ready();
+      return { ok: s.ready, reasons: s.ready ? [] : [s.reason ?? 'not ready'] };
+    }
     const reasons: string[] = [];
     if (!ctx.bundle()) reasons.push('no valid policy bundle is live');
     if (!evidenceHealthy()) reasons.push('the evidence store is not writable');
