@@ -136,7 +136,7 @@ describe.skipIf(!available)('web console in Chromium', () => {
     await page.screenshot({ path: `${ARTIFACTS}/console-bundles.png`, fullPage: true });
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.locator('#signin').waitFor();
-    expect(await page.evaluate(() => sessionStorage.getItem('portcullis.token'))).toBeNull();
+    expect(await page.evaluate('sessionStorage.getItem("portcullis.token")')).toBeNull();
     await page.close();
   });
 });
