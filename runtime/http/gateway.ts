@@ -18,6 +18,8 @@ import { recordResult } from './sessions.ts';
 import { Dispatchers } from './upstream.ts';
 import { proxyKubernetes } from '../kubernetes/proxy.ts';
 import { proxyUpgrade } from '../kubernetes/upgrade.ts';
+import { McpEndpoint } from '../mcp/endpoint.ts';
+import { isMcpTarget } from '../mcp/target.ts';
 
 export interface HttpGatewayOptions {
   host?: string;
@@ -39,7 +41,8 @@ export interface HttpGateway {
 export async function startHttpGateway(ctx: ListenerContext, opts: HttpGatewayOptions = {}): Promise<HttpGateway> {
   const dispatchers = new Dispatchers();
   const env: ProxyEnv = { dispatchers, maskKey: opts.maskKey ?? processMaskKey };
-  const handler = (req: IncomingMessage, res: ServerResponse) => void handleRequest(ctx, env, req, res);
+  const mcp = new McpEndpoint(ctx, { dispatchers, maskKey: env.maskKey });
+  const handler = (req: IncomingMessage, res: ServerResponse) => void handleRequest(ctx, env, req, res, mcp);
   const server: Server = opts.tls ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, handler) : createHttpServer(handler);
   // Headers arrive quickly from real clients; a slow trickle is an attack on the listener.
   server.headersTimeout = 30_000;
@@ -74,12 +77,13 @@ export async function startHttpGateway(ctx: ListenerContext, opts: HttpGatewayOp
       // exec streams and watches do not end by themselves
       for (const s of sockets) s.destroy();
       await closed;
+      await mcp.close();
       await dispatchers.close();
     },
   };
 }
 
-async function handleRequest(ctx: ListenerContext, env: ProxyEnv, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handleRequest(ctx: ListenerContext, env: ProxyEnv, req: IncomingMessage, res: ServerResponse, mcp: McpEndpoint): Promise<void> {
   const started = performance.now();
   const state: ExchangeState = { maskedValues: 0 };
   let format = formatFor(undefined, '');
@@ -88,9 +92,13 @@ async function handleRequest(ctx: ListenerContext, env: ProxyEnv, req: IncomingM
   try {
     const routed = route(req.url);
     format = formatFor(ctx.bundle(), routed.targetName);
-    const admitted = await admit(ctx, req, routed);
-    if (admitted.upstream.type === 'kubernetes') await proxyKubernetes(ctx, env, req, res, admitted, state);
-    else await proxyHttp(ctx, env, req, res, admitted, state);
+    // MCP sessions span many requests, so the endpoint records its own decisions and results
+    if (isMcpTarget(ctx.bundle(), routed.targetName)) await mcp.serve(req, res, routed);
+    else {
+      const admitted = await admit(ctx, req, routed);
+      if (admitted.upstream.type === 'kubernetes') await proxyKubernetes(ctx, env, req, res, admitted, state);
+      else await proxyHttp(ctx, env, req, res, admitted, state);
+    }
     status = res.statusCode;
   } catch (error) {
     failure = PortcullisError.from(error);
