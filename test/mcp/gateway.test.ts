@@ -76,8 +76,8 @@ async function connect(url: string, token: string): Promise<{ client: Client; tr
   return { client, transport };
 }
 
-function texts(result: { content?: unknown }): string[] {
-  return (result.content as { type: string; text?: string }[]).map((c) => c.text ?? '');
+function texts(result: unknown): string[] {
+  return ((result as { content: unknown }).content as { type: string; text?: string }[]).map((c) => c.text ?? '');
 }
 
 describe.each([
