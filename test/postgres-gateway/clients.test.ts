@@ -124,6 +124,21 @@ describe('node-postgres', () => {
     }
   });
 
+  test('large results arrive whole through backpressure, masked ones too', async () => {
+    const c = await pgConnect('tester');
+    try {
+      const plain = await c.query({ text: "SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 100000) g", rowMode: 'array' });
+      expect(plain.rows).toHaveLength(100_000);
+      expect(plain.rows[99_999]![0]).toBe(100_000);
+      const masked = await c.query({ text: 'SELECT c.email, c.ssn, g FROM customers c, generate_series(1, 2000) g', rowMode: 'array' });
+      expect(masked.rows.length).toBeGreaterThan(50_000);
+      expect(masked.rows.every((r: unknown[]) => r[1] === '***')).toBe(true);
+      expect(secrets.leak(JSON.stringify(masked.rows.slice(0, 200)))).toBeUndefined();
+    } finally {
+      await c.end();
+    }
+  });
+
   test('LISTEN/NOTIFY: notifications reach the listener', async () => {
     const a = await pgConnect('tester');
     const b = await pgConnect('tester');

@@ -30,7 +30,7 @@ describe('maxRows', () => {
   test('a simple query is truncated with a WARNING naming the rule; the tag says what was delivered', async () => {
     const c = await pgConnect('capped');
     const notices: { severity?: string; message: string }[] = [];
-    c.on('notice', (n) => notices.push({ message: n.message, ...(n.severity ? { severity: n.severity } : {}) }));
+    c.on('notice', (n) => notices.push({ message: n.message ?? '', ...(n.severity ? { severity: n.severity } : {}) }));
     try {
       const r = await c.query('SELECT id FROM orders ORDER BY id');
       expect(r.rows.map((x) => x.id)).toEqual([1, 2, 3]);
@@ -75,6 +75,26 @@ describe('maxRows', () => {
     const r = await psql(await gw.env('capped'), ['-c', 'SELECT id FROM orders']);
     expect(r.out).toMatch(/\(3 rows\)/);
     expect(r.out).toMatch(/WARNING: {2}portcullis: result truncated to 3/);
+  });
+});
+
+describe('backpressure', () => {
+  test('a client that stops reading a large masked result gets all of it once it reads again', async () => {
+    const c = await WireClient.login(gw.port, await gw.token('tester'));
+    try {
+      c.socket.pause();
+      c.send(query("SELECT c.email, c.ssn, repeat('x', 300) AS pad FROM customers c, generate_series(1, 1500) g"));
+      await new Promise((r) => setTimeout(r, 700));
+      c.socket.resume();
+      await c.readyCount(1, 20_000);
+      const rows = c.frames.filter((f) => f.code === 'D').length;
+      const total = Number(/SELECT (\d+)/.exec(c.frames.find((f) => f.code === 'C')!.body.toString())?.[1]);
+      expect(rows).toBe(total);
+      expect(rows).toBeGreaterThan(30_000);
+      expect(c.errors()).toEqual([]);
+    } finally {
+      c.close();
+    }
   });
 });
 

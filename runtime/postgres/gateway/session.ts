@@ -8,7 +8,7 @@
 import type { Socket } from 'node:net';
 import { FrontendParser, type FrontendMessage } from '../protocol/frontend.ts';
 import { BackendParser } from '../protocol/backend.ts';
-import { describe as describeMsg, execute as executeMsg, query as queryMsg } from '../protocol/serialize.ts';
+import { describe as describeMsg, execute as executeMsg, flush as flushMsg, query as queryMsg } from '../protocol/serialize.ts';
 import type { BackendConnection } from '../backend/connect.ts';
 import { PortcullisError } from '../../errors.ts';
 import { analyzeCached, type AnalyzedStatement } from '../../sql/analyze.ts';
@@ -27,6 +27,8 @@ import { formatDuration } from '../../engine/duration.ts';
 /** A portal name no client can have created: Execute on it fails without side effects. */
 const REFUSED_PORTAL = 'portcullis\u0001refused';
 const REFUSED_QUERY = 'PORTCULLIS_REFUSED';
+/** longest a result record waits for a decision record to share a group commit with */
+const RESULT_DELAY_MS = 25;
 
 export interface SessionOptions {
   ctx: GatewayContext;
@@ -58,6 +60,13 @@ export class PostgresSession {
   private workingClient = false;
   private workingBackend = false;
   private skipUntilSync = false;
+  /** the other side's socket buffer is full: reading is paused until it drains */
+  private clientBlocked = false;
+  private backendBlocked = false;
+  /** a frame that could not be parsed: the session ends once the messages before it are handled */
+  private malformed: PortcullisError | undefined;
+  /** called once every expected backend response has arrived (ending after a protocol error) */
+  private drained: (() => void) | undefined;
   private copyIn = false;
   private ended = false;
   private readonly statements = new Map<string, Prepared>();
@@ -69,6 +78,8 @@ export class PostgresSession {
   private readonly cursorBudgets = new Map<string, RowBudget>();
   private readonly timers: NodeJS.Timeout[] = [];
   private idleTimer: NodeJS.Timeout | undefined;
+  private pendingResults: { exec: ExecContext; status: 'ok' | 'error'; error?: { code: string; message: string } }[] = [];
+  private resultTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: SessionOptions) {
     this.responses = new ResponsePipeline(o.catalog, o.maskKey, {
@@ -120,12 +131,16 @@ export class PostgresSession {
   // ---- agent -> backend ------------------------------------------------------------------
 
   private onClientData(chunk: Buffer): void {
-    if (this.ended) return;
+    if (this.ended || this.malformed) return;
+    const parser = this.o.clientParser;
+    parser.push(chunk);
     try {
-      for (const m of this.o.clientParser.parse(chunk)) this.inbound.push(m);
+      for (let m = parser.next(); m; m = parser.next()) this.inbound.push(m);
     } catch (err) {
-      this.end('protocol-violation', errorFromPortcullis(PortcullisError.from(err, 'protocol_violation'), 'FATAL'));
-      return;
+      // Messages before the malformed one are handled first, as PostgreSQL would; the session ends
+      // when the worker reaches the bad one, and nothing after it is even parsed.
+      this.malformed = PortcullisError.from(err, 'protocol_violation');
+      this.o.client.pause();
     }
     if (this.inbound.length > 256) this.o.client.pause();
     void this.workClient();
@@ -140,6 +155,7 @@ export class PostgresSession {
         this.touch();
         await this.handle(m);
       }
+      if (this.malformed && !this.ended && this.inbound.length === 0) this.endAfterPending(this.malformed);
     } catch (err) {
       const e = PortcullisError.from(err);
       this.o.ctx.log('postgres.session.error', { sessionId: this.o.sessionId, code: e.code, message: e.message });
@@ -147,8 +163,22 @@ export class PostgresSession {
     } finally {
       this.workingClient = false;
       this.flushBackend();
-      if (!this.ended) this.o.client.resume();
+      if (!this.ended && !this.backendBlocked && !this.malformed) this.o.client.resume();
     }
+  }
+
+  /**
+   * End with a protocol error once the backend has answered what was already forwarded, so the
+   * client sees the results of its valid messages before the FATAL, as it would from PostgreSQL.
+   * A Flush makes the backend answer even messages not followed by Sync.
+   */
+  private endAfterPending(err: PortcullisError): void {
+    const final = () => this.end('protocol-violation', errorFromPortcullis(err, 'FATAL'));
+    if (this.responses.pending === 0) return final();
+    this.send(flushMsg());
+    this.flushBackend();
+    this.drained = final;
+    this.timers.push(setTimeout(final, 5000));
   }
 
   private send(buf: Buffer): void {
@@ -159,7 +189,15 @@ export class PostgresSession {
     if (this.toBackend.length === 0 || this.ended) return;
     const out = this.toBackend.length === 1 ? this.toBackend[0]! : Buffer.concat(this.toBackend);
     this.toBackend = [];
-    this.o.backend.socket.write(out);
+    // A backend slower than the client (a big COPY FROM STDIN): stop reading the client until it drains.
+    if (!this.o.backend.socket.write(out) && !this.backendBlocked) {
+      this.backendBlocked = true;
+      this.o.client.pause();
+      this.o.backend.socket.once('drain', () => {
+        this.backendBlocked = false;
+        if (!this.ended && !this.malformed && this.inbound.length <= 256) this.o.client.resume();
+      });
+    }
   }
 
   private async handle(m: FrontendMessage): Promise<void> {
@@ -356,6 +394,7 @@ export class PostgresSession {
     }
     let seq: number;
     try {
+      this.flushResults();
       ({ seq } = await ctx.recorder.recordDecision({ sessionId, request, decision }));
     } catch (err) {
       return new PortcullisError('failed_precondition', 'the evidence store cannot record this decision, so the statement is refused', { cause: err, details: { hint: 'the gateway recovers once evidence can be written again' } });
@@ -376,8 +415,27 @@ export class PostgresSession {
     this.skipUntilSync = true;
   }
 
+  /**
+   * Result records wait for the next decision (or a short timer, or the session's end) so both go to
+   * disk in one group commit: a result is written after the rows went out anyway, and a separate
+   * fsync for it would double the evidence cost of every statement.
+   */
   private finished(exec: ExecContext, status: 'ok' | 'error', error?: { code: string; message: string }): void {
     if (exec.seq === 0) return;
+    this.pendingResults.push({ exec, status, ...(error ? { error } : {}) });
+    this.resultTimer ??= setTimeout(() => this.flushResults(), RESULT_DELAY_MS);
+  }
+
+  private flushResults(): void {
+    if (this.resultTimer) clearTimeout(this.resultTimer);
+    this.resultTimer = undefined;
+    const pending = this.pendingResults;
+    if (pending.length === 0) return;
+    this.pendingResults = [];
+    for (const p of pending) this.recordResult(p.exec, p.status, p.error);
+  }
+
+  private recordResult(exec: ExecContext, status: 'ok' | 'error', error?: { code: string; message: string }): void {
     this.o.ctx.recorder
       .recordResult({
         sessionId: this.o.sessionId,
@@ -414,6 +472,7 @@ export class PostgresSession {
         await this.responses.handle(this.backendFrames.shift()!);
         if (this.toClient.length > 64) this.flushClient();
       }
+      if (this.drained && this.responses.pending === 0) this.drained();
     } catch (err) {
       const e = PortcullisError.from(err);
       this.o.ctx.log('postgres.session.error', { sessionId: this.o.sessionId, code: e.code, message: e.message });
@@ -421,7 +480,7 @@ export class PostgresSession {
     } finally {
       this.workingBackend = false;
       this.flushClient();
-      if (!this.ended) this.o.backend.socket.resume();
+      if (!this.ended && !this.clientBlocked) this.o.backend.socket.resume();
     }
   }
 
@@ -429,7 +488,17 @@ export class PostgresSession {
     if (this.toClient.length === 0) return;
     const out = this.toClient.length === 1 ? this.toClient[0]! : Buffer.concat(this.toClient);
     this.toClient = [];
-    if (!this.o.client.destroyed) this.o.client.write(out);
+    if (this.o.client.destroyed) return;
+    // A client reading slower than the backend sends: stop reading the backend until it drains,
+    // so a large result is never buffered whole in the gateway.
+    if (!this.o.client.write(out) && !this.clientBlocked && !this.ended) {
+      this.clientBlocked = true;
+      this.o.backend.socket.pause();
+      this.o.client.once('drain', () => {
+        this.clientBlocked = false;
+        if (!this.ended && this.backendFrames.length <= 4096) this.o.backend.socket.resume();
+      });
+    }
   }
 
   /** End the session once: optional final error to the agent, close both sides, record why. */
@@ -437,6 +506,8 @@ export class PostgresSession {
     if (this.ended) return;
     this.flushClient();
     this.ended = true;
+    // results before the session.end record that onEnd writes
+    this.flushResults();
     for (const t of this.timers) clearTimeout(t);
     if (this.idleTimer) clearTimeout(this.idleTimer);
     if (finalError && !this.o.client.destroyed) this.o.client.end(finalError);
