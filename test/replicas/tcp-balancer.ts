@@ -38,12 +38,14 @@ export async function startBalancer(upstreams: Upstream[], opts: { port?: number
   const accept = (client: Socket) => {
     track(client);
     client.pause();
+    // Its own walk from its own start: a shared cursor would let concurrent connections skip the live one.
+    const start = next++;
     const tryUpstream = (attempt: number) => {
       if (attempt >= upstreams.length || client.destroyed) {
         client.destroy();
         return;
       }
-      const u = upstreams[next++ % upstreams.length]!;
+      const u = upstreams[(start + attempt) % upstreams.length]!;
       const up = connect(u.port, u.host);
       const failed = () => {
         up.destroy();
