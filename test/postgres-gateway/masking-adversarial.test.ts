@@ -180,11 +180,12 @@ const SIMPLE: Record<string, [string, Outcome][]> = {
     ['BEGIN; DECLARE c5 CURSOR WITH HOLD FOR SELECT ssn FROM customers; COMMIT; FETCH ALL FROM c5; CLOSE c5', 'masked'],
   ],
   'copy to stdout': [
-    ['COPY customers TO STDOUT', 'any'],
-    ['COPY customers (email, ssn) TO STDOUT WITH (FORMAT csv)', 'any'],
-    ['COPY (SELECT * FROM customers) TO STDOUT', 'any'],
-    ['COPY (SELECT email FROM customer_contacts) TO STDOUT WITH (FORMAT binary)', 'any'],
-    ['COPY customers TO STDOUT WITH (FORMAT binary)', 'any'],
+    ['COPY customers TO STDOUT', 'refused'],
+    ['COPY customers (email, ssn) TO STDOUT WITH (FORMAT csv)', 'refused'],
+    ['COPY (SELECT * FROM customers) TO STDOUT', 'refused'],
+    ['COPY (SELECT email FROM customer_contacts) TO STDOUT WITH (FORMAT binary)', 'refused'],
+    ['COPY customers TO STDOUT WITH (FORMAT binary)', 'refused'],
+    ['COPY customers (id, name) TO STDOUT', 'masked'],
   ],
   'sql-level prepared statements': [
     ['PREPARE p1 AS SELECT * FROM customers WHERE id > $1; EXECUTE p1(0); DEALLOCATE p1', 'masked'],
