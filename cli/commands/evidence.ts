@@ -1,11 +1,12 @@
 /**
- * `portcullis evidence verify`: replays the evidence log against its hash chain and the Ed25519
+ * `portcullis evidence verify|report`. verify replays the evidence log against its hash chain and the Ed25519
  * checkpoint signatures and names the first record that was edited, removed or reordered. Exit 1
  * when the log fails, so a scheduled job or an auditor's script can rely on the status alone.
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { defineCommand } from '../command.ts';
+import { defineCommand, type Command } from '../command.ts';
+import { runEvidenceReport } from '../evidence-report.ts';
 import { PortcullisError } from '../../runtime/errors.ts';
 import { DEV_PUBLIC_KEY_FILE } from '../../runtime/evidence/keys.ts';
 import { verifyEvidence } from '../../runtime/evidence/verify.ts';
@@ -13,10 +14,10 @@ import { evidenceLogPath } from '../../runtime/evidence/store.ts';
 import { verifyPostgresEvidence } from '../../runtime/evidence/postgres-verify.ts';
 import { describeStateUrl } from '../../runtime/evidence/postgres-url.ts';
 
-export default defineCommand(
+const verify = defineCommand(
   {
     name: 'evidence',
-    summary: 'Verify the tamper-evident evidence log.',
+    summary: 'Verify the tamper-evident evidence log (and see `portcullis evidence report --help`).',
     usage: 'portcullis evidence verify [--data-dir .portcullis | --state postgres://...] [--key FILE]... [--format text|json] [--require-signed-tail]',
     options: {
       'data-dir': { type: 'string', default: '.portcullis' },
@@ -36,7 +37,7 @@ export default defineCommand(
   },
   async ({ values, positionals }) => {
     if (positionals[0] !== 'verify' || positionals.length > 1) {
-      throw new PortcullisError('invalid_argument', `unknown evidence subcommand '${positionals.join(' ')}'`, { details: { hint: 'use: portcullis evidence verify' } });
+      throw new PortcullisError('invalid_argument', `unknown evidence subcommand '${positionals.join(' ')}'`, { details: { hint: 'use: portcullis evidence verify, or portcullis evidence report' } });
     }
     const format = values.format;
     if (format !== 'text' && format !== 'json') throw new PortcullisError('invalid_argument', `--format must be text or json, not '${format}'`);
@@ -75,3 +76,10 @@ export default defineCommand(
     return result.ok ? 0 : 1;
   },
 );
+
+/** `report` has its own flags (cli/evidence-report.ts), so it is dispatched before verify's strict parse. */
+const evidence: Command = {
+  run: (argv) => (argv[0] === 'report' ? runEvidenceReport(argv.slice(1)) : verify.run(argv)),
+};
+
+export default evidence;
