@@ -42,7 +42,7 @@ export function timelineChart(commits: readonly CommitReport[], end: string): st
   const rowH = 24;
   const left = 120;
   const width = 720;
-  const axisW = width - left - 20;
+  const axisW = width - left - 40;
   const t0 = Math.min(...windows.map((w) => w.from));
   const t1 = Math.max(t0 + 1000, ...windows.map((w) => w.to));
   const xOf = (t: number) => left + ((t - t0) / (t1 - t0)) * axisW;
@@ -57,11 +57,17 @@ export function timelineChart(commits: readonly CommitReport[], end: string): st
       return `<rect x="${x.toFixed(1)}" y="${y}" width="${Math.max(2, xOf(w.to) - x).toFixed(1)}" height="${rowH - 8}" rx="3" fill="#3f51b5"${w.open ? ' fill-opacity="0.6"' : ''}><title>${esc(title)}</title></rect>`;
     })
     .join('');
+  // Tick labels as precise as the span needs: days apart show dates, seconds apart show milliseconds.
+  const span = t1 - t0;
+  const tickText = (t: number) => {
+    const iso = new Date(t).toISOString();
+    return span < 60_000 ? iso.slice(11, 23) : span < 86_400_000 ? iso.replace('T', ' ').slice(0, 16) : iso.slice(0, 10);
+  };
   const ticks = [0, 0.25, 0.5, 0.75, 1]
     .map((f) => {
-      const t = t0 + f * (t1 - t0);
+      const t = t0 + f * span;
       const x = left + f * axisW;
-      return `<line x1="${x.toFixed(1)}" x2="${x.toFixed(1)}" y1="10" y2="${height - 26}" stroke="#ddd"/><text x="${x.toFixed(1)}" y="${height - 10}" text-anchor="middle" class="small">${esc(new Date(t).toISOString().replace('T', ' ').slice(0, 19))}</text>`;
+      return `<line x1="${x.toFixed(1)}" x2="${x.toFixed(1)}" y1="10" y2="${height - 26}" stroke="#ddd"/><text x="${x.toFixed(1)}" y="${height - 10}" text-anchor="${f === 0 ? 'start' : f === 1 ? 'end' : 'middle'}" class="small">${esc(tickText(t))}</text>`;
     })
     .join('');
   return `<svg role="img" aria-label="When each commit was live" viewBox="0 0 ${width} ${height}" width="100%" style="max-width:${width}px">${ticks}${labels}${bars}</svg>`;
