@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Bundle } from '../bundle/model.ts';
 import { decide } from '../engine/decide.ts';
 import type { Mask } from '../engine/decision.ts';
+import type { McpRequest } from '../engine/request.ts';
 import { PortcullisError } from '../errors.ts';
 import type { ListenerContext } from '../http/context.ts';
 import { refusalOf } from '../http/problem.ts';
@@ -26,6 +27,7 @@ import { mcpMasker } from './masking.ts';
 import type { ToolDefinition } from './pinning.ts';
 import { planRequest } from './requests.ts';
 import { settleReview } from './review.ts';
+import { decideSql, sqlArgumentsOf, sqlRefusal } from './sql.ts';
 import { MAX_PENDING, type McpSession, type McpSessions, type RecordedExchange } from './sessions.ts';
 import type { McpTarget } from './target.ts';
 import { ask } from './upstream.ts';
@@ -98,6 +100,12 @@ export async function admitRequest(
     const refusal = await settleReview(request, decision);
     if (refusal) return refuse(refusal);
   }
+  let statements: RecordedExchange[] | undefined;
+  if (msg.method === 'tools/call') {
+    const checked = await checkSql(env, session, bundle, target, request, started);
+    if (checked instanceof PortcullisError) return refuse(checked);
+    statements = checked;
+  }
   if (msg.method === 'tools/call' && request.name !== undefined) {
     const changed = await checkDefinition(env, session, target, revision, request.name);
     if (changed) return refuse(changed);
@@ -111,8 +119,42 @@ export async function admitRequest(
     revision,
     exchange,
     ...(visibility ? { visibility } : {}),
+    ...(statements && statements.length > 0 ? { statements } : {}),
   });
   return undefined;
+}
+
+/**
+ * SQL in a tool's arguments, decided as the PostgreSQL gateway would (runtime/mcp/sql.ts). Each
+ * statement's decision is recorded before the call is forwarded; the first refusal refuses the call.
+ */
+async function checkSql(env: ExchangeEnv, session: McpSession, bundle: Bundle, target: McpTarget, call: McpRequest, started: number): Promise<RecordedExchange[] | PortcullisError> {
+  const configs = sqlArgumentsOf(bundle, target.name);
+  if (configs.length === 0) return [];
+  let checks;
+  try {
+    checks = decideSql(bundle, call, configs);
+  } catch (error) {
+    return PortcullisError.from(error, 'invalid_argument');
+  }
+  const recorded: RecordedExchange[] = [];
+  for (const c of checks) {
+    let exchange: RecordedExchange;
+    try {
+      exchange = await env.sessions.recordDecision(session, bundle, c.request, c.decision);
+    } catch (error) {
+      return PortcullisError.from(error);
+    }
+    const refusal =
+      c.decision.effect === 'deny' ? refusalOf(c.decision) : c.decision.effect === 'review' ? await settleReview(c.request, c.decision) : sqlRefusal(c);
+    if (refusal) {
+      const outcome = { durationMs: elapsed(started), maskedValues: 0, error: { code: refusal.code, message: refusal.message } };
+      for (const e of [...recorded, exchange]) await env.sessions.recordResult(e, outcome);
+      return refusal;
+    }
+    recorded.push(exchange);
+  }
+  return recorded;
 }
 
 function noteClient(session: McpSession, msg: JSONRPCRequest): void {
@@ -161,8 +203,11 @@ export async function completeResponse(env: ExchangeEnv, session: McpSession, ta
     return undefined;
   }
   session.pending.delete(key);
-  const outcome = (maskedValues: number, error?: { code: string; message: string }) =>
-    env.sessions.recordResult(p.exchange, { durationMs: elapsed(p.started), maskedValues, ...(error ? { error } : {}) });
+  const outcome = async (maskedValues: number, error?: { code: string; message: string }) => {
+    const o = { durationMs: elapsed(p.started), maskedValues, ...(error ? { error } : {}) };
+    await env.sessions.recordResult(p.exchange, o);
+    for (const e of p.statements ?? []) await env.sessions.recordResult(e, { ...o, maskedValues: 0 });
+  };
   try {
     if (isJSONRPCErrorResponse(msg)) {
       const masked = p.masker.value(msg.error);

@@ -5,10 +5,10 @@
  * returns undefined and the call goes ahead as an allow, otherwise its `error` is returned.
  */
 import type { Decision } from '../engine/decision.ts';
-import type { McpRequest } from '../engine/request.ts';
+import type { Request } from '../engine/request.ts';
 import type { PortcullisError } from '../errors.ts';
 import { refusalOf } from '../http/problem.ts';
 
-export async function settleReview(_request: McpRequest, decision: Decision): Promise<PortcullisError | undefined> {
+export async function settleReview(_request: Request, decision: Decision): Promise<PortcullisError | undefined> {
   return refusalOf(decision);
 }

@@ -12,7 +12,7 @@ import type { Socket } from 'node:net';
 import type { Bundle } from '../bundle/model.ts';
 import { sessionLimits } from '../engine/decide.ts';
 import type { Decision } from '../engine/decision.ts';
-import type { McpRequest } from '../engine/request.ts';
+import type { Request } from '../engine/request.ts';
 import { PortcullisError } from '../errors.ts';
 import type { ListenerContext, ListenerSubject } from '../http/context.ts';
 import type { McpMasker } from './masking.ts';
@@ -39,6 +39,8 @@ export interface Pending {
   /** the bundle revision the request was decided under, for tool pins */
   revision: string;
   exchange?: RecordedExchange;
+  /** SQL statements the call carries, recorded as postgres requests; they share its outcome */
+  statements?: RecordedExchange[];
 }
 
 export class McpSession {
@@ -138,7 +140,7 @@ export class McpSessions {
   }
 
   /** Audit before action: resolves once the decision is durable, else throws `failed_precondition`. */
-  async recordDecision(session: McpSession, bundle: Bundle, request: McpRequest, decision: Decision): Promise<RecordedExchange> {
+  async recordDecision(session: McpSession, bundle: Bundle, request: Request, decision: Decision): Promise<RecordedExchange> {
     if (!this.ctx.recorder.healthy()) {
       throw new PortcullisError('failed_precondition', 'the evidence store cannot record right now, so no request is let through');
     }
@@ -193,7 +195,8 @@ export class McpSessions {
     if (session.upstreamId !== undefined && this.byId.get(session.upstreamId) === session) this.byId.delete(session.upstreamId);
     const now = this.ctx.now().getTime();
     for (const p of session.pending.values()) {
-      await this.recordResult(p.exchange, { durationMs: now - p.started, maskedValues: 0, error: { code: 'no_response', message: `the session ended (${reason}) before the server answered` } });
+      const outcome = { durationMs: now - p.started, maskedValues: 0, error: { code: 'no_response', message: `the session ended (${reason}) before the server answered` } };
+      for (const e of [p.exchange, ...(p.statements ?? [])]) await this.recordResult(e, outcome);
     }
     session.pending.clear();
     if (!session.recorded) return;
