@@ -74,10 +74,8 @@ describe('SQL tool arguments', () => {
     h = await startHarness({ 'targets/all.yaml': TARGETS(server.url), 'policies/all.yaml': POLICIES }, { TEST_MCP_SQL_TOKEN: TOKEN, TEST_MCP_SQL_DB_PASSWORD: 'x' });
     const bundle = h.runtime.ctx.bundle()!;
     const located = bundle.targets.get('tools')!;
-    (bundle.targets as Map<string, typeof located>).set('tools', {
-      ...located,
-      doc: { ...located.doc, spec: { ...located.doc.spec, sql: [{ tool: 'run_sql', argument: '$.sql', target: 'shop-db' }] } as typeof located.doc.spec },
-    });
+    const spec: unknown = { ...located.doc.spec, sql: [{ tool: 'run_sql', argument: '$.sql', target: 'shop-db' }] };
+    (bundle.targets as Map<string, typeof located>).set('tools', { ...located, doc: { ...located.doc, spec: spec as typeof located.doc.spec } });
     client = new Client({ name: 'support-bot', version: '1' });
     const token = await h.token('support-agent');
     await client.connect(new StreamableHTTPClientTransport(new URL(`${h.gateway.url}/tools`), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
