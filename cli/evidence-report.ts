@@ -45,7 +45,7 @@ function command(deps: EvidenceReportDeps) {
     {
       name: 'evidence report',
       summary: 'Report the evidence per policy commit: when it was live, decisions, denials, approvals, masking, and the PR that introduced it.',
-      usage: 'portcullis evidence report [--data-dir .portcullis] [--commit SHA | --since DATE] [--format json|html] [--out FILE]',
+      usage: 'portcullis evidence report [--data-dir .portcullis] [--commit SHA] [--since DATE] [--format json|html] [--out FILE]',
       options: {
         'data-dir': { type: 'string', default: '.portcullis' },
         commit: { type: 'string' },
