@@ -83,14 +83,14 @@ describe('backpressure', () => {
     const c = await WireClient.login(gw.port, await gw.token('tester'));
     try {
       c.socket.pause();
-      c.send(query("SELECT c.email, c.ssn, repeat('x', 300) AS pad FROM customers c, generate_series(1, 1500) g"));
+      c.send(query("SELECT c.email, c.ssn, repeat('x', 300) AS pad FROM customers c, generate_series(1, 400) g"));
       await new Promise((r) => setTimeout(r, 700));
       c.socket.resume();
-      await c.readyCount(1, 20_000);
+      await c.readyCount(1, 25_000);
       const rows = c.frames.filter((f) => f.code === 'D').length;
       const total = Number(/SELECT (\d+)/.exec(c.frames.find((f) => f.code === 'C')!.body.toString())?.[1]);
       expect(rows).toBe(total);
-      expect(rows).toBeGreaterThan(30_000);
+      expect(rows).toBeGreaterThan(10_000);
       expect(c.errors()).toEqual([]);
     } finally {
       c.close();

@@ -7,8 +7,12 @@ import { BackendParser, decodeErrorFields, type BackendFrame } from '../../runti
 import { passwordMessage, startupMessage } from '../../runtime/postgres/protocol/serialize.ts';
 
 export class WireClient {
+  private chunks: Buffer[] = [];
   /** every byte received since connect, including startup */
-  received = Buffer.alloc(0);
+  get received(): Buffer {
+    if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks)];
+    return this.chunks[0] ?? Buffer.alloc(0);
+  }
   readonly frames: BackendFrame[] = [];
   closed = false;
   /** the BackendKeyData the gateway handed out at login */
@@ -18,7 +22,7 @@ export class WireClient {
 
   private constructor(readonly socket: Socket) {
     socket.on('data', (chunk: Buffer) => {
-      this.received = Buffer.concat([this.received, chunk]);
+      this.chunks.push(chunk);
       try {
         for (const f of this.parser.parse(chunk)) this.frames.push(f);
       } catch {
