@@ -4,12 +4,11 @@
  *
  *   tsx bench/run.ts [--only engine|postgres|lint] [--duration 10] [--repeats 3] [--json] [--profile DIR] [--diagnose]
  */
-import { existsSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatEngine, runEngineBench } from './engine.ts';
 import { formatPostgres, runPostgresBench } from './postgres.ts';
+import { formatLint, runLintSuite } from './lint-suite.ts';
 
 const usage = 'usage: npm run bench -- [--only engine|postgres|lint] [--duration SECONDS] [--repeats N] [--clients N] [--json] [--profile DIR] [--diagnose]';
 const suites = ['engine', 'postgres', 'lint'] as const;
@@ -56,19 +55,6 @@ function options() {
   }
 }
 
-/** bench/lint.ts is written separately; its contract is `runLintBench(opts)` and optionally `formatLint(result)`. */
-async function lintSuite(seconds: number): Promise<{ result: unknown; text: string } | undefined> {
-  const file = join(dirname(fileURLToPath(import.meta.url)), 'lint.ts');
-  if (!existsSync(file)) return undefined;
-  const mod = (await import(pathToFileURL(file).href)) as {
-    runLintBench?: (o: { seconds: number }) => Promise<unknown>;
-    formatLint?: (r: unknown) => string;
-  };
-  if (typeof mod.runLintBench !== 'function') throw new Error('bench/lint.ts does not export runLintBench()');
-  const result = await mod.runLintBench({ seconds });
-  return { result, text: mod.formatLint ? mod.formatLint(result) : JSON.stringify(result, null, 2) };
-}
-
 async function main(): Promise<number> {
   const o = options();
   const wanted = (s: Suite) => o.only === undefined || o.only === s;
@@ -103,14 +89,14 @@ async function main(): Promise<number> {
   }
   if (wanted('lint')) {
     await attempt('lint', async () => {
-      const r = await lintSuite(o.seconds);
+      const r = await runLintSuite();
       if (!r) {
         if (!o.json) process.stderr.write('bench lint: skipped (bench/lint.ts does not exist yet)\n');
         results.lint = { skipped: 'bench/lint.ts does not exist' };
         return;
       }
-      results.lint = r.result;
-      print(r.text);
+      results.lint = r;
+      print(formatLint(r));
     });
   }
   if (o.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
