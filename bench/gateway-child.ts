@@ -5,7 +5,7 @@
  *
  * Environment: BENCH_POLICIES, BENCH_DATA_DIR, and the target's password variable.
  */
-import { open } from 'node:fs/promises';
+import { open, unlink } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -45,9 +45,11 @@ recorder.recordDecision = async (d) => {
 // Counted at the prototypes so runtime code stays untouched: how many fdatasyncs the group commit
 // issues (and how long each takes), and how many socket writes a statement costs.
 const fsyncs: number[] = [];
-const probe = await open(join(tmpdir(), `pc-bench-probe-${process.pid}`), 'w');
+const probePath = join(tmpdir(), `pc-bench-probe-${process.pid}`);
+const probe = await open(probePath, 'w');
 const fileHandleProto = Object.getPrototypeOf(probe) as { datasync(): Promise<void> };
 await probe.close();
+await unlink(probePath);
 const datasync = fileHandleProto.datasync;
 // Diagnosis only (bench --diagnose): how fast would the gateway be if durability were free? Never a
 // mode to run for real: it breaks "audit before action".
