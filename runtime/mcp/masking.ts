@@ -14,6 +14,7 @@ import type { Mask } from '../engine/decision.ts';
 import { PortcullisError } from '../errors.ts';
 import { maskBody, isJsonType, type BodyMaskPolicy } from '../http/masking/body.ts';
 import { jsonMasker, type JsonMasker } from '../http/masking/json-mask.ts';
+import { setOwn } from '../http/masking/json-path.ts';
 import { fieldNamesOf } from '../http/proxy.ts';
 
 export interface McpMasker {
@@ -88,32 +89,46 @@ export function mcpMasker(masks: readonly Mask[], key: Buffer, target: string): 
       if (!textualMime(c.mimeType)) throw withheld(target, `resource ${String(c.uri)} is binary (${String(c.mimeType ?? 'no type')})`);
       c.blob = Buffer.from(text(Buffer.from(c.blob, 'base64').toString('utf8')), 'utf8').toString('base64');
     }
-    return c;
+    return envelope(c, ['text', 'blob']);
   };
 
   const contentBlock = (b: unknown): unknown => {
-    if (!isObj(b)) return b;
+    if (!isObj(b)) return envelope(b);
     switch (b.type) {
       case 'text':
         if (typeof b.text === 'string') b.text = text(b.text);
-        return b;
+        return envelope(b, ['text']);
       case 'resource':
         b.resource = resourceContents(b.resource);
-        return b;
+        return envelope(b, ['resource']);
       case 'image':
       case 'audio':
         throw withheld(target, `a ${b.type} content block cannot be read by the detectors`);
       default:
-        return b;
+        return envelope(b);
     }
   };
 
-  /** Every string the specific passes did not treat as a document goes through the detectors. */
-  const envelope = (value: unknown): unknown => {
+  /**
+   * The detectors over every string the document passes did not already mask (members in `done`):
+   * scrubbing masked output again could break it (a base64 blob looks like a token).
+   */
+  const envelope = (value: unknown, done: readonly string[] = []): unknown => {
     if (!scrubber.active) return value;
-    const m = scrubber.apply(value);
+    if (!isObj(value) || done.length === 0) {
+      const m = scrubber.apply(value);
+      count += m.count;
+      return m.value;
+    }
+    const rest: Obj = {};
+    const kept: Obj = {};
+    // setOwn: a member named __proto__ stays a member (and is scrubbed) instead of becoming a prototype
+    for (const [k, v] of Object.entries(value)) setOwn(done.includes(k) ? kept : rest, k, v);
+    const m = scrubber.apply(rest);
     count += m.count;
-    return m.value;
+    const out = m.value as Obj;
+    for (const [k, v] of Object.entries(kept)) setOwn(out, k, v);
+    return out;
   };
 
   const run = (f: () => unknown): { value: unknown; count: number } => {
@@ -135,15 +150,15 @@ export function mcpMasker(masks: readonly Mask[], key: Buffer, target: string): 
           case 'tools/call':
             if (Array.isArray(result.content)) result.content = result.content.map(contentBlock);
             if (result.structuredContent !== undefined) result.structuredContent = document(result.structuredContent);
-            return envelope(result);
+            return envelope(result, ['content', 'structuredContent']);
           case 'resources/read':
             if (Array.isArray(result.contents)) result.contents = result.contents.map(resourceContents);
-            return envelope(result);
+            return envelope(result, ['contents']);
           case 'prompts/get':
             if (Array.isArray(result.messages)) {
               for (const msg of result.messages) if (isObj(msg)) msg.content = contentBlock(msg.content);
             }
-            return envelope(result);
+            return envelope(result, ['messages']);
           default:
             return document(result);
         }
@@ -152,9 +167,10 @@ export function mcpMasker(masks: readonly Mask[], key: Buffer, target: string): 
     value(value) {
       if (!json.active) return { value, count: 0 };
       return run(() => {
-        if (isObj(value) && typeof value.message === 'string') value.message = text(value.message);
-        if (isObj(value) && value.data !== undefined) value.data = document(value.data);
-        return envelope(value);
+        if (!isObj(value)) return envelope(value);
+        if (typeof value.message === 'string') value.message = text(value.message);
+        if (value.data !== undefined) value.data = document(value.data);
+        return envelope(value, ['message', 'data']);
       });
     },
   };

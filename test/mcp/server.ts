@@ -41,7 +41,7 @@ export async function startMcpServer(opts: { json: boolean; token: string }): Pr
   const transports = new Map<string, StreamableHTTPServerTransport>();
 
   const build = (): McpServer => {
-    const server = new McpServer({ name: 'shop-tools', version: '1.0.0' });
+    const server = new McpServer({ name: 'shop-tools', version: '1.0.0' }, { capabilities: { logging: {} } });
     const tools = new Map<string, RegisteredTool>();
     const note = (name: string) => calls.push(name);
     tools.set(
@@ -86,6 +86,29 @@ export async function startMcpServer(opts: { json: boolean; token: string }): Pr
       server.registerTool('read_file', { description: descriptions.read_file!, inputSchema: { path: z.string() } }, async ({ path }) => {
         note('read_file');
         return { content: [{ type: 'text', text: `contents of ${path}` }] };
+      }),
+    );
+    tools.set(
+      'notify_customer',
+      server.registerTool('notify_customer', { description: 'Email a customer about their order.', inputSchema: { order_id: z.number() } }, async ({ order_id }, extra) => {
+        note('notify_customer');
+        await extra.sendNotification({ method: 'notifications/message', params: { level: 'info', data: { note: `emailed ${CUSTOMER.email}`, email: CUSTOMER.email } } });
+        return { content: [{ type: 'text', text: `order ${order_id}: customer notified` }] };
+      }),
+    );
+    tools.set(
+      'screenshot',
+      server.registerTool('screenshot', { description: 'A screenshot of the order page.', inputSchema: { order_id: z.number() } }, async () => {
+        note('screenshot');
+        return { content: [{ type: 'image', data: Buffer.from('not really a png').toString('base64'), mimeType: 'image/png' }] };
+      }),
+    );
+    tools.set(
+      'customer_note',
+      server.registerTool('customer_note', { description: 'The free-text note on a customer.', inputSchema: { customer_id: z.number() } }, async () => {
+        note('customer_note');
+        // pretty-printed JSON inside prose: the detectors see the email, but the field name says more may hide there
+        return { content: [{ type: 'text', text: `Note:\n  "ssn": "078-05-1120",\nend` }] };
       }),
     );
     server.registerResource('refund-policy', 'docs://refund-policy', { mimeType: 'text/plain' }, async (uri) => ({
