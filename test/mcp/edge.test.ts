@@ -212,7 +212,7 @@ spec:
   it('answers malformed bodies with JSON-RPC errors', async () => {
     const bad = await post('{not json');
     expect(bad.status).toBe(400);
-    expect((await bad.json()).error.code).toBe(-32700);
+    expect(((await bad.json()) as { error: { code: number } }).error.code).toBe(-32700);
     const wrong = await post({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { arguments: {} } });
     expect(messagesOf(await wrong.text())[0].error.code).toBe(-32602);
   });
