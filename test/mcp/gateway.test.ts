@@ -6,7 +6,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { join } from 'node:path';
+import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { toolFingerprint } from '../../runtime/mcp/pinning.ts';
+import { exportRecordings } from '../../runtime/recording/read.ts';
+import { replay } from '../../runtime/simulate/replay.ts';
+import { decide } from '../../runtime/engine/decide.ts';
 import { startHarness, type Harness } from '../http/harness.ts';
 import { CUSTOMER, startMcpServer, type TestMcpServer } from './server.ts';
 
@@ -98,7 +103,9 @@ describe.each([
     token = await h.token('support-agent');
     endpoint = `${h.gateway.url}/tools`;
     ({ client, transport } = await connect(endpoint, token));
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () => void listChanged++);
   });
+  let listChanged = 0;
 
   afterAll(async () => {
     await client?.close();
@@ -208,6 +215,8 @@ describe.each([
     expect(server.calls.length).toBe(before);
     const { tools } = await client.listTools();
     expect(tools.map((t) => t.name)).not.toContain('search_docs');
+    // the server announced the change on its standalone GET stream, through the gateway
+    await expect.poll(() => listChanged).toBeGreaterThan(0);
   });
 
   it('refuses a tool whose definition changed during the session', async () => {
@@ -241,5 +250,17 @@ describe.each([
     const deniedResult = results.find((r) => r.data.sessionId === denied.data.sessionId && r.data.seq === denied.data.seq)!;
     expect(deniedResult.data).toMatchObject({ status: 'error', error: { code: 'permission_denied' } });
     expect(decisions.some((r) => r.data.request.method === 'tools/list')).toBe(true);
+  });
+
+  it('replays the recorded MCP requests in the simulator with the same decisions', async () => {
+    const recordings = (await exportRecordings(join(h.dataDir, 'evidence'))).filter((r) => r.request.protocol === 'mcp');
+    expect(recordings.length).toBeGreaterThan(10);
+    const bundle = h.runtime.ctx.bundle()!;
+    // the simulator decides a recorded request with the engine alone: it must reach what the gateway did
+    for (const r of recordings) {
+      const again = decide(bundle, r.request);
+      expect([again.effect, again.rules.map((x) => x.rule)]).toEqual([r.decision.effect, r.decision.rules.map((x) => x.rule)]);
+    }
+    expect(replay(bundle, bundle, recordings).requests).toBe(recordings.length);
   });
 });
