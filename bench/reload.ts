@@ -23,7 +23,7 @@ import pg from 'pg';
 import { loadSampleData, startLocalPostgres } from '../runtime/embedded/postgres.ts';
 import { issueToken } from '../runtime/identity/dev-key.ts';
 import { readEvidence } from '../runtime/evidence/reader.ts';
-import { runGateway } from '../cli/commands/gateway.ts';
+import { gatewayOptions, runGateway } from '../cli/commands/gateway.ts';
 import { fmt, median, progress, table } from './report.ts';
 
 export interface ReloadBenchOptions {
@@ -157,8 +157,10 @@ export async function runReloadBench(opts: ReloadBenchOptions): Promise<ReloadRe
     await writeFile(flipFile, flipping(0));
 
     const dataDir = join(root, 'data');
+    // Only the PostgreSQL listener is measured; other listeners would only claim ports.
+    const off = Object.fromEntries(['http-port', 'admin-port'].filter((o) => o in gatewayOptions).map((o) => [o, 'off']));
     gw = await runGateway(
-      { policies: repo, 'data-dir': dataDir, 'pg-port': '0', 'http-port': 'off', 'no-watch': true, ...(state ? { state, replica: 'bench' } : {}) },
+      { policies: repo, 'data-dir': dataDir, 'pg-port': '0', ...off, 'no-watch': true, ...(state ? { state, replica: 'bench' } : {}) } as Parameters<typeof runGateway>[0],
       () => {},
     );
     if (!gw.runtime.ctx.bundle()) throw new Error(`the bench policy repo did not load: ${JSON.stringify(gw.runtime.status().lastReload)}`);

@@ -14,6 +14,7 @@ import { ensureDevIssuer, issueToken } from '../../runtime/identity/dev-key.ts';
 import { readPostgresEvidence, verifyPostgresEvidence } from '../../runtime/evidence/postgres-verify.ts';
 import { freePort } from '../harness/postgres.ts';
 import { startTsx, type RunningProcess } from '../harness/processes.ts';
+import { gatewayOptions } from '../../cli/commands/gateway.ts';
 import { policyRepo } from '../fail-closed/fixture.ts';
 import { startLoggedBackend, type LoggedBackend } from './backend.ts';
 import { createStateDatabase, type StateDatabase } from './state-db.ts';
@@ -59,7 +60,9 @@ function pgbench(env: NodeJS.ProcessEnv, script: string, args: string[]): Promis
 }
 
 async function startReplica(name: string, port: number, repo: string, dataDir: string, keyFile: string): Promise<RunningProcess> {
-  const p = await startTsx('cli/portcullis.ts', ['gateway', '--policies', repo, '--no-watch', '--data-dir', dataDir, '--pg-port', String(port), '--http-port', 'off', '--state', state.url, '--replica', name, '--evidence-key', keyFile]);
+  // Only the PostgreSQL listener: two replicas on one host would fight over the other default ports.
+  const off = ['http-port', 'admin-port'].filter((o) => o in gatewayOptions).flatMap((o) => [`--${o}`, 'off']);
+  const p = await startTsx('cli/portcullis.ts', ['gateway', '--policies', repo, '--no-watch', '--data-dir', dataDir, '--pg-port', String(port), ...off, '--state', state.url, '--replica', name, '--evidence-key', keyFile]);
   let exited = false;
   void p.exited.then(() => (exited = true));
   // The ready line goes to stderr (stdout stays free for the operator's pipes).
