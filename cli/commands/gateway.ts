@@ -7,6 +7,7 @@ import { defineCommand } from '../command.ts';
 import { startGatewayRuntime, type IdentityProviderConfig } from '../../runtime/gateway/runtime.ts';
 import { startPostgresGateway } from '../../runtime/postgres/gateway/listener.ts';
 import { startHttpGateway } from '../../runtime/http/gateway.ts';
+import { startAdminServer } from '../../runtime/admin/server.ts';
 import { PortcullisError } from '../../runtime/errors.ts';
 import { parseDuration } from '../../runtime/engine/duration.ts';
 
@@ -16,6 +17,9 @@ export const gatewayOptions = {
   host: { type: 'string', default: '127.0.0.1' },
   'pg-port': { type: 'string', default: '6432' },
   'http-port': { type: 'string', default: '8443' },
+  'admin-port': { type: 'string', default: '6480' },
+  'review-hold': { type: 'string', default: '0s' },
+  'approval-webhook': { type: 'string' },
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
   plaintext: { type: 'string', default: 'loopback' },
@@ -39,6 +43,9 @@ export const gatewayHelp = {
   host: 'address to listen on (default 127.0.0.1)',
   'pg-port': 'PostgreSQL listener port (default 6432; 0 picks a free port)',
   'http-port': 'HTTP, Kubernetes and MCP listener port (default 8443; HTTPS when --tls-cert is given; off disables it)',
+  'admin-port': 'health, readiness, metrics, the approvals API and the web console (default 6480; off disables it)',
+  'review-hold': 'how long a request needing review is held open waiting for approvers (default 0s: refuse at once with the approval id)',
+  'approval-webhook': 'URL that receives each new approval request and its outcome (Slack-compatible JSON)',
   'tls-cert': 'PEM certificate for TLS (SSLRequest)',
   'tls-key': 'PEM private key for TLS',
   plaintext: 'allow connections without TLS: loopback (default), always or never',
@@ -63,6 +70,8 @@ export interface RunningGateway {
   pgPort: number;
   /** base URL of the HTTP/Kubernetes/MCP listener; a target lives at `${httpUrl}/${target}` */
   httpUrl: string | undefined;
+  /** health, metrics, the approvals API and the console */
+  adminUrl: string | undefined;
   revision: string | undefined;
   stop(): Promise<void>;
 }
@@ -93,7 +102,13 @@ export async function runGateway(values: Values, log?: (event: string, fields?: 
   if (values.replica && !stateUrl) {
     throw new PortcullisError('invalid_argument', '--replica needs --state: only replicas sharing a state database have names', { details: { hint: 'pass --state postgres://... or set PORTCULLIS_STATE' } });
   }
+  const holdText = values['review-hold'] ?? '0s';
+  const reviewHoldMs = holdText === '0s' || holdText === '0' ? 0 : parseDuration(holdText);
+  const adminPortText = values['admin-port'] ?? '6480';
   const runtime = await startGatewayRuntime({
+    reviewHoldMs,
+    ...(values['approval-webhook'] ? { approvalWebhook: values['approval-webhook'] } : {}),
+    ...(adminPortText !== 'off' ? { consoleUrl: `http://${values.host ?? '127.0.0.1'}:${adminPortText}/` } : {}),
     policies: values.policies ?? 'policies',
     ...(git ? { git } : {}),
     watch: !values['no-watch'],
@@ -125,6 +140,23 @@ export async function runGateway(values: Values, log?: (event: string, fields?: 
           if (err.code === 'EADDRINUSE') throw new PortcullisError('unavailable', `port ${httpPortText} is already in use`, { details: { hint: 'pass --http-port with another port (or off), or stop the other process' } });
           throw err;
         });
+  const admin =
+    adminPortText === 'off'
+      ? undefined
+      : await startAdminServer(runtime.ctx, {
+          approvals: runtime.approvals,
+          metrics: runtime.metrics,
+          dataDir: runtime.dataDir,
+          host: values.host ?? '127.0.0.1',
+          port: Number(adminPortText),
+          ready: () => runtime.status(),
+        }).catch(async (err: NodeJS.ErrnoException) => {
+          await pg.close();
+          await http?.close();
+          await runtime.close();
+          if (err.code === 'EADDRINUSE') throw new PortcullisError('unavailable', `port ${adminPortText} is already in use`, { details: { hint: 'pass --admin-port with another port (or off), or stop the other process' } });
+          throw err;
+        });
   const bundle = runtime.ctx.bundle();
   const onHup = () => void runtime.reload();
   process.on('SIGHUP', onHup);
@@ -132,11 +164,13 @@ export async function runGateway(values: Values, log?: (event: string, fields?: 
     runtime,
     pgPort: pg.port,
     httpUrl: http?.url,
+    adminUrl: admin?.url,
     revision: bundle ? (bundle.revision.commit?.slice(0, 7) ?? bundle.revision.digest.slice(0, 12)) : undefined,
     async stop() {
       process.off('SIGHUP', onHup);
       await pg.close();
       await http?.close();
+      await admin?.close();
       await runtime.close();
     },
   };
@@ -166,7 +200,7 @@ export default defineCommand(
   },
   async ({ values }) => {
     const gw = await runGateway(values as Values);
-    process.stderr.write(`portcullis gateway ready: postgres on ${values.host}:${gw.pgPort}${gw.httpUrl ? `, http on ${gw.httpUrl}` : ''} (policy ${gw.revision ?? 'none: refusing all requests'})\n`);
+    process.stderr.write(`portcullis gateway ready: postgres on ${values.host}:${gw.pgPort}${gw.httpUrl ? `, http on ${gw.httpUrl}` : ''}${gw.adminUrl ? `, console on ${gw.adminUrl}` : ''} (policy ${gw.revision ?? 'none: refusing all requests'})\n`);
     return untilSignal(gw.stop);
   },
 );

@@ -182,7 +182,7 @@ export default defineCommand(
         'As the data agent:',
         `  ${conn(data.token)}`,
         '',
-        "  delete from orders where status = 'cancelled';       -- review: needs a DBA's approval",
+        "  delete from orders where status = 'cancelled';       -- review: opens an approval request for a DBA",
         '  drop table orders;                                   -- denied by agents-baseline/no-ddl',
         '',
         'The billing API as the support agent:',

@@ -4,6 +4,8 @@
  * for the next request and every decision is stamped with the revision that made it.
  */
 import type { Bundle } from '../bundle/model.ts';
+import type { ApprovalService } from '../approvals/types.ts';
+import type { GatewayMetrics } from '../metrics/gateway.ts';
 import type { Subject } from '../engine/request.ts';
 
 export interface AuthenticatedSubject extends Subject {
@@ -24,4 +26,9 @@ export interface GatewayContext {
   /** current time; tests may pin it */
   now(): Date;
   log(event: string, fields?: Record<string, unknown>): void;
+  /** the review flow; without it a `review` decision refuses */
+  approvals?: ApprovalService;
+  /** how long a gateway holds a request waiting for approvers (0: answer at once with the approval id) */
+  reviewHoldMs?: number;
+  metrics?: GatewayMetrics;
 }

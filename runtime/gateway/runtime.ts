@@ -19,6 +19,9 @@ import { watchEvidenceStore } from '../state/watchdog.ts';
 import { Recorder } from '../recording/recorder.ts';
 import type { AuthenticatedSubject, GatewayContext } from './context.ts';
 import { watchPolicies } from '../gitops/watch.ts';
+import { FileApprovalService, WebhookNotifier, combineNotifiers } from '../approvals/index.ts';
+import type { ApprovalService } from '../approvals/types.ts';
+import { GatewayMetrics } from '../metrics/gateway.ts';
 import { BranchFollower, type Snapshot } from '../gitops/follow.ts';
 
 export interface IdentityProviderConfig {
@@ -48,6 +51,12 @@ export interface GatewayRuntimeOptions {
   log?: (event: string, fields?: Record<string, unknown>) => void;
   /** a PostgreSQL state database shared by replicas; default: the file store under dataDir */
   state?: StateOptions;
+  /** POST each new approval request and its outcome here (Slack-compatible JSON) */
+  approvalWebhook?: string;
+  /** link approvers to the console in webhook messages */
+  consoleUrl?: string;
+  /** how long a review holds the agent's request waiting for approvers; default 0 (answer at once) */
+  reviewHoldMs?: number;
   /** evidence signing key and tuning (`openFile` is for fault-injection tests of the file store) */
   evidence?: FileEvidenceStoreOptions;
 }
@@ -74,6 +83,8 @@ export interface RuntimeStatus {
 
 export interface GatewayRuntime {
   ctx: GatewayContext;
+  approvals: ApprovalService;
+  metrics: GatewayMetrics;
   dataDir: string;
   /** load the policy repo again (git: fetch first); a bad bundle keeps the last good one live */
   reload(): Promise<ReloadOutcome>;
@@ -120,6 +131,16 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
   const { kind: storeKind, replica } = opened;
   const store = watchEvidenceStore(opened.store, { replica, log });
   const recorder = new Recorder(store);
+  const metrics: GatewayMetrics = new GatewayMetrics({
+    pendingApprovals: () => approvals.pendingCount(),
+    activeSessions: () => recorder.activeSessions().length,
+  });
+  const approvals: ApprovalService = await FileApprovalService.open({
+    dataDir,
+    evidence: store,
+    log,
+    notifier: combineNotifiers(opts.approvalWebhook ? new WebhookNotifier({ url: opts.approvalWebhook, ...(opts.consoleUrl ? { consoleUrl: opts.consoleUrl } : {}) }) : undefined, metrics.approvalNotifier()),
+  });
 
   const counts = { ok: 0, rejected: 0 };
   let lastReload: (ReloadOutcome & { at: string }) | undefined;
@@ -128,6 +149,7 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
   const reject = async (errors: string[], revision?: string): Promise<ReloadOutcome> => {
     lastReload = { ok: false, errors, ...(revision ? { revision } : {}), at: new Date().toISOString() };
     counts.rejected++;
+    metrics.observeReload(false);
     log('bundle.rejected', { errors: errors.length, first: errors[0], ...(revision ? { commit: revision } : {}) });
     await store.append('bundle.rejected', { errors, commit: revision ?? null, live: live ? live.revision : null }).catch(() => {});
     return { ok: false, errors, ...(revision ? { revision } : {}) };
@@ -155,6 +177,7 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
       if (snapshot) await follower!.accept(snapshot);
       lastReload = { ok: true, revision: shortRevision(live.revision), at: new Date().toISOString() };
       counts.ok++;
+      metrics.observeReload(true);
       log('bundle.loaded', { revision: shortRevision(live.revision), rules: live.index.ruleCount });
       await store.append('bundle.loaded', { revision: live.revision, previous: previous ? previous.revision : null, files: live.files.length }).catch(() => {});
       return { ok: true, revision: shortRevision(live.revision) };
@@ -201,10 +224,15 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
     recorder,
     now: () => new Date(),
     log,
+    approvals,
+    reviewHoldMs: opts.reviewHoldMs ?? 0,
+    metrics,
   };
 
   return {
     ctx,
+    approvals,
+    metrics,
     dataDir,
     reload: () => {
       follower?.forget();
@@ -229,6 +257,7 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
       if (poller) clearInterval(poller);
       await watcher?.close();
       await recorder.endAll('gateway-shutdown');
+      await approvals.close();
       await store.close();
     },
   };

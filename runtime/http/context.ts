@@ -24,4 +24,7 @@ export interface ListenerContext {
   recorder: SessionRecorder;
   now(): Date;
   log(event: string, fields?: Record<string, unknown>): void;
+  approvals?: import('../approvals/types.ts').ApprovalService;
+  reviewHoldMs?: number;
+  metrics?: import('../metrics/gateway.ts').GatewayMetrics;
 }

@@ -16,6 +16,7 @@ import { forward } from './forward.ts';
 import { jsonMasker } from './masking/json-mask.ts';
 import type { BodyMaskPolicy } from './masking/body.ts';
 import { parseJsonPath } from './masking/json-path.ts';
+import { settleReview } from '../gateway/review.ts';
 import { refusalOf } from './problem.ts';
 import { sendMasked, sendUnmasked } from './respond.ts';
 import { recordDecision, type RecordedExchange } from './sessions.ts';
@@ -69,7 +70,12 @@ export async function proxyHttp(
   state.exchange = await recordDecision(ctx, req.socket as Socket, bundle, subject, request, decision, {
     'user-agent': String(req.headers['user-agent'] ?? ''),
   });
-  if (decision.effect !== 'allow') throw refusalOf(decision);
+  if (decision.effect === 'review') {
+    // The agent may say why in an `X-Portcullis-Reason` header; approvers see it.
+    const reason = String(req.headers['x-portcullis-reason'] ?? '');
+    const refusal = await settleReview(ctx, { subject: request.subject, sessionId: state.exchange.sessionId, target: request.target, request, decision, ...(reason ? { reason } : {}) }, () => refusalOf(decision));
+    if (refusal) throw refusal;
+  } else if (decision.effect !== 'allow') throw refusalOf(decision);
 
   const masker = jsonMasker(decision.masks, env.maskKey);
   const res0 = await forward({ dispatchers: env.dispatchers, upstream, req, path, search: admitted.search, forMasking: masker.active });

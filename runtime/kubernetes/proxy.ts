@@ -15,6 +15,7 @@ import type { Admitted } from '../http/front.ts';
 import { forward } from '../http/forward.ts';
 import { jsonMasker } from '../http/masking/json-mask.ts';
 import { maskTextLine, type BodyMaskPolicy } from '../http/masking/body.ts';
+import { settleReview } from '../gateway/review.ts';
 import { refusalOf } from '../http/problem.ts';
 import { fieldNamesOf, type ExchangeState, type ProxyEnv } from '../http/proxy.ts';
 import { sendLineMasked, sendMasked, sendUnmasked } from '../http/respond.ts';
@@ -76,7 +77,10 @@ export async function decideKubernetes(
   const request = kubernetesRequestOf(attrs, admitted.subject, admitted.upstream.name, ctx.now().toISOString());
   const decision = decide(admitted.bundle, request);
   state.exchange = await recordDecision(ctx, socket, admitted.bundle, admitted.subject, request, decision, { 'user-agent': userAgent });
-  if (decision.effect !== 'allow') throw refusalOf(decision);
+  if (decision.effect === 'review') {
+    const refusal = await settleReview(ctx, { subject: request.subject, sessionId: state.exchange.sessionId, target: request.target, request, decision, reason: userAgent }, () => refusalOf(decision));
+    if (refusal) throw refusal;
+  } else if (decision.effect !== 'allow') throw refusalOf(decision);
   return { attrs, decision, path };
 }
 

@@ -152,13 +152,14 @@ describe('authentication and refusals', () => {
     expect(JSON.parse(r.body).detail).toMatch(/no rule allows DELETE/);
   });
 
-  it('refuses a review with 403 and an approval placeholder', async () => {
+  it('refuses a review with 403 and the id of the approval request it opened', async () => {
     const r = await curl([...auth(), '-X', 'POST', '--data', '{}', `${base}/api/refunds`]);
     expect(r.status).toBe(403);
     const p = JSON.parse(r.body);
     expect(p.code).toBe('review_required');
     expect(p.rules).toEqual(['api-access/refunds-need-finance']);
-    expect(p.approval).toEqual({ id: null, approverGroups: ['finance'], count: 1 });
+    expect(p.approval).toMatchObject({ id: expect.any(String), status: 'pending', approverGroups: ['finance'], count: 1 });
+    expect(p.detail).toContain(`waiting for approval ${p.approval.id}`);
   });
 
   it('refuses paths with encoded slashes and resolves dot segments before deciding', async () => {

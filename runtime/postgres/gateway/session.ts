@@ -22,6 +22,7 @@ import { ResponsePipeline } from './responses.ts';
 import { execContext, type ExecContext, type RowBudget } from './exec-context.ts';
 import { maskLookup } from './mask-plan.ts';
 import { errorFromPortcullis, fatal, refusalFor, unsafeForMasking } from './refusal.ts';
+import { settleReview } from '../../gateway/review.ts';
 import { formatDuration } from '../../engine/duration.ts';
 
 /** A portal name no client can have created: Execute on it fails without side effects. */
@@ -42,6 +43,8 @@ export interface SessionOptions {
   catalog: () => Promise<Catalog>;
   maskKey: Buffer;
   limits: SessionLimits;
+  /** what the agent says it is doing (application_name): shown to approvers */
+  reason?: string;
   onEnd(reason: string): void;
 }
 
@@ -377,9 +380,13 @@ export class PostgresSession {
     const masks = maskLookup(decision.masks);
     if (resolved instanceof PortcullisError) {
       refusal = resolved;
+    } else if (decision.effect === 'review') {
+      // An approval or grant for exactly this may let it through; then it is checked as an allow.
+      refusal = await settleReview(ctx, { subject: subjectOnly, sessionId, target, request, decision, ...(this.o.reason ? { reason: this.o.reason } : {}) }, () => refusalFor(decision, s.text));
     } else if (decision.effect !== 'allow') {
       refusal = refusalFor(decision, s.text);
-    } else {
+    }
+    if (!refusal && !(resolved instanceof PortcullisError)) {
       const catalog = await this.catalog();
       this.responses.masksActive = masksActiveOn(catalog, masks);
       let safety = checkMaskSafety(resolved, catalog, masks, { masksActive: this.responses.masksActive });
@@ -393,9 +400,11 @@ export class PostgresSession {
       } else if (safety.outputMasks) outputMasks = safety.outputMasks;
     }
     let seq: number;
+    const started = performance.now();
     try {
       this.flushResults();
       ({ seq } = await ctx.recorder.recordDecision({ sessionId, request, decision }));
+      ctx.metrics?.observeDecision({ effect: refusal ? (decision.effect === 'allow' ? 'deny' : decision.effect) : decision.effect, target, protocol: 'postgres', durationMs: performance.now() - started });
     } catch (err) {
       return new PortcullisError('failed_precondition', 'the evidence store cannot record this decision, so the statement is refused', { cause: err, details: { hint: 'the gateway recovers once evidence can be written again' } });
     }

@@ -1,0 +1,38 @@
+/**
+ * The one place every gateway settles a `review` decision: with the approval service, an approval
+ * or grant that covers this exact request lets it through; otherwise an approval request is opened
+ * (or found), the agent is held for a bounded time, and refused with the approval's id. Without an
+ * approval service a review simply refuses.
+ */
+import type { Decision } from '../engine/decision.ts';
+import type { Request, Subject } from '../engine/request.ts';
+import { PortcullisError } from '../errors.ts';
+import { shortRevision } from '../bundle/revision.ts';
+import { gateReview } from '../approvals/gate.ts';
+import type { ApprovalService } from '../approvals/types.ts';
+
+export interface ReviewSettings {
+  approvals?: ApprovalService;
+  reviewHoldMs?: number;
+}
+
+export interface ReviewCase {
+  subject: Subject;
+  sessionId: string;
+  target: string;
+  request: Request;
+  decision: Decision;
+  /** why the agent says it needs this: application_name, a header, a SQL comment */
+  reason?: string;
+}
+
+/** undefined: go ahead as allowed; else the refusal to send the agent. */
+export async function settleReview(settings: ReviewSettings, c: ReviewCase, withoutApprovals: () => PortcullisError): Promise<PortcullisError | undefined> {
+  const plain = withoutApprovals();
+  if (!settings.approvals) return plain;
+  const outcome = await gateReview(settings.approvals, c, { holdMs: settings.reviewHoldMs ?? 0, ...(c.reason ? { reason: c.reason } : {}) });
+  if (outcome.allowed) return undefined;
+  // The protocol's own refusal details (rules, revision, statement) plus the approval's id and status.
+  const e = outcome.error;
+  return new PortcullisError(e.code, `${e.message} (policy ${shortRevision(c.decision.revision)})`, { cause: e.cause, details: { ...plain.details, ...e.details } });
+}
