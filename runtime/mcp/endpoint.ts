@@ -75,7 +75,7 @@ export class McpEndpoint {
 
   private async post(call: Call): Promise<void> {
     const { req, res, target, session } = call;
-    const text = (await readLimited(req, target.upstream.maxBodyBytes, target.name)).toString('utf8');
+    const text = await readBody(req, target);
     let parsed;
     try {
       parsed = parseMessages(text);
@@ -265,6 +265,18 @@ export class McpEndpoint {
     discard(reply);
     await this.env.sessions.end(call.session, 'server-ended');
     sendJson(call.res, 404, errorResponse(null, new PortcullisError('not_found', 'session not found; initialize a new one', { details: { rpcCode: -32001 } })));
+  }
+}
+
+async function readBody(req: IncomingMessage, target: McpTarget): Promise<string> {
+  const limit = target.upstream.maxBodyBytes;
+  const tooLarge = () =>
+    new PortcullisError('resource_exhausted', `the request body is larger than ${limit} bytes, the most target ${target.name} accepts`, { details: { status: 413, limit } });
+  if (Number(req.headers['content-length'] ?? 0) > limit) throw tooLarge();
+  try {
+    return (await readLimited(req, limit, target.name)).toString('utf8');
+  } catch (error) {
+    throw PortcullisError.is(error, 'resource_exhausted') ? tooLarge() : error;
   }
 }
 
