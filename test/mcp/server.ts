@@ -16,7 +16,7 @@ export const CUSTOMER = { id: 7, name: 'Ada Lovelace', email: 'ada@example.com',
 export interface TestMcpServer {
   url: string;
   port: number;
-  /** Authorization headers the server received */
+  /** Authorization headers the server received ('' when none) */
   authorizations: string[];
   /** tools/call names that reached the server */
   calls: string[];
@@ -33,7 +33,7 @@ export const DESCRIPTIONS: Record<string, string> = {
   read_file: 'Read a file from the support share.',
 };
 
-export async function startMcpServer(opts: { json: boolean; token: string }): Promise<TestMcpServer> {
+export async function startMcpServer(opts: { json: boolean; token: string; stateless?: boolean; header?: string }): Promise<TestMcpServer> {
   const authorizations: string[] = [];
   const calls: string[] = [];
   const descriptions = { ...DESCRIPTIONS };
@@ -123,7 +123,8 @@ export async function startMcpServer(opts: { json: boolean; token: string }): Pr
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     authorizations.push(String(req.headers.authorization ?? ''));
-    if (req.headers.authorization !== `Bearer ${opts.token}`) {
+    const presented = opts.header ? req.headers[opts.header] : req.headers.authorization;
+    if (presented !== (opts.header ? opts.token : `Bearer ${opts.token}`)) {
       res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"unauthorized"}');
       return;
     }
@@ -132,6 +133,22 @@ export async function startMcpServer(opts: { json: boolean; token: string }): Pr
       const chunks: Buffer[] = [];
       for await (const c of req) chunks.push(c as Buffer);
       body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    }
+    if (opts.stateless) {
+      // stateless mode, as the SDK documents it: a fresh server and transport per request
+      if (req.method !== 'POST') {
+        res.writeHead(405).end();
+        return;
+      }
+      const t = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: opts.json });
+      const s = build();
+      res.on('close', () => {
+        void t.close();
+        void s.close();
+      });
+      await s.connect(t);
+      await t.handleRequest(req, res, body);
+      return;
     }
     const id = req.headers['mcp-session-id'];
     let transport = typeof id === 'string' ? transports.get(id) : undefined;
