@@ -136,6 +136,9 @@ export class McpEndpoint {
         this.answerLocally(call, local, parsed.batch);
         return;
       }
+      // a JSON answer carries every response of the POST; a request left unanswered never will be
+      const missing = requests.filter((r) => session.pending.has(idKey(r.id)));
+      if (missing.length > 0) out.push(...(await this.fail(session, missing, new PortcullisError('protocol_violation', `target ${target.name} did not answer the request`))));
       out.push(...local);
       const body = !parsed.batch && out.length === 1 ? out[0] : out;
       sendJson(res, 200, body, session);
