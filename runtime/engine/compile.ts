@@ -31,6 +31,8 @@ export interface TargetIndex {
   /** `i:<identity>` or `g:<group>` -> action (or `*`) -> rules in serial order */
   readonly bySubject: ReadonlyMap<string, ActionBuckets>;
   readonly limits: readonly { keys: readonly string[]; limits: SessionLimits }[];
+  /** some rule on this target has a time window: the same request may be decided differently later */
+  readonly timeDependent: boolean;
 }
 
 export interface CompiledIndex {
@@ -84,9 +86,9 @@ function ruleMasks(rule: Policy['spec']['rules'][number], ref: RuleRef, target: 
 }
 
 export function compileIndex(bundle: Compilable): CompiledIndex {
-  const targets = new Map<string, { name: string; type: TargetType; classificationMasks: Mask[]; bySubject: Map<string, ActionBuckets>; limits: { keys: string[]; limits: SessionLimits }[] }>();
+  const targets = new Map<string, { name: string; type: TargetType; classificationMasks: Mask[]; bySubject: Map<string, ActionBuckets>; limits: { keys: string[]; limits: SessionLimits }[]; timeDependent: boolean }>();
   for (const [name, t] of bundle.targets) {
-    targets.set(name, { name, type: t.doc.spec.type, classificationMasks: classificationMasks(t.doc), bySubject: new Map(), limits: [] });
+    targets.set(name, { name, type: t.doc.spec.type, classificationMasks: classificationMasks(t.doc), bySubject: new Map(), limits: [], timeDependent: false });
   }
   let serial = 0;
   let ruleCount = 0;
@@ -111,6 +113,7 @@ export function compileIndex(bundle: Compilable): CompiledIndex {
       const ruleSerial = serial++;
       for (const t of covered) {
         const idx = targets.get(t.doc.metadata.name)!;
+        if (rule.when?.time) idx.timeDependent = true;
         const review: ReviewRequirement | undefined = rule.review
           ? {
               rule: ref,

@@ -6,6 +6,21 @@
  */
 import { PortcullisError } from '../errors.ts';
 
+/**
+ * A value already encoded as canonical JSON. Gateways decide the same statement again and again;
+ * encoding its (immutable) decision once and splicing the text into every record keeps the cost of
+ * audit-before-action per statement small.
+ */
+export class CanonicalFragment {
+  readonly json: string;
+  constructor(value: unknown) {
+    this.json = canonical(value);
+  }
+  toJSON(): unknown {
+    return JSON.parse(this.json);
+  }
+}
+
 export function canonical(value: unknown): string {
   const out = encode(value, new Set());
   if (out === undefined) throw new PortcullisError('invalid_argument', 'cannot encode undefined as canonical JSON');
@@ -13,6 +28,7 @@ export function canonical(value: unknown): string {
 }
 
 function encode(value: unknown, seen: Set<object>): string | undefined {
+  if (value instanceof CanonicalFragment) return value.json;
   if (value !== null && typeof value === 'object' && typeof (value as { toJSON?: unknown }).toJSON === 'function') {
     value = (value as { toJSON: () => unknown }).toJSON();
   }

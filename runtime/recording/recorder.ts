@@ -20,6 +20,7 @@ import {
   type SessionStartData,
 } from './format.ts';
 import { boundSample } from './sample.ts';
+import type { CanonicalFragment } from '../evidence/canonical.ts';
 
 export interface EvidenceRef {
   /** seq and hash of the evidence record */
@@ -35,6 +36,8 @@ export interface RecordDecision {
   seq?: number;
   request: Request;
   decision: Decision;
+  /** the decision already encoded (a gateway caches it per statement); must encode `decision` */
+  encodedDecision?: CanonicalFragment;
 }
 
 export type RecordResult = Omit<ResultData, 'sample'> & { sample?: readonly unknown[] };
@@ -78,7 +81,7 @@ export class Recorder {
     const session = this.session(d.sessionId);
     const seq = d.seq ?? session.nextSeq;
     session.nextSeq = Math.max(session.nextSeq, seq + 1);
-    const data: DecisionData = { sessionId: d.sessionId, seq, request: d.request, decision: d.decision };
+    const data: DecisionData = { sessionId: d.sessionId, seq, request: d.request, decision: (d.encodedDecision ?? d.decision) as Decision };
     return { seq, ...(await this.append(DECISION, data)) };
   }
 

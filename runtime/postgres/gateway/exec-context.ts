@@ -5,6 +5,18 @@
 import type { Decision } from '../../engine/decision.ts';
 import type { OutputMask } from '../../sql/mask-safety.ts';
 import type { ColumnMasks, MaskPlan } from './mask-plan.ts';
+import type { FieldDescription } from '../protocol/backend.ts';
+
+/**
+ * A prepared statement's result columns, learnt once from a Describe(statement) the gateway sends
+ * right after the client's Parse: every Execute of it is then masked without a Describe of its own.
+ */
+export interface StatementShape {
+  /** undefined until the Describe answered; null when the statement returns no rows */
+  fields?: FieldDescription[] | null;
+  /** plans per mask set and result formats */
+  plans?: WeakMap<ColumnMasks, Map<string, MaskPlan>>;
+}
 
 export interface ExecContext {
   /** request number within the session (the decision record's seq) */
@@ -22,6 +34,9 @@ export interface ExecContext {
   truncated?: boolean;
   startedAt: number;
   plan?: MaskPlan;
+  /** extended protocol: the statement's shape and the portal's result formats make the plan */
+  shape?: StatementShape;
+  resultFormats?: readonly number[];
   rows: number;
   delivered: number;
   maskedValues: number;
@@ -54,6 +69,8 @@ export type Slot =
   | { kind: 'describe'; statement: boolean }
   /** a Describe(portal) the gateway injected before Execute: consumed to learn the result's columns */
   | { kind: 'plan'; exec: ExecContext }
+  /** a Describe(statement) the gateway injected after Parse: consumed to learn the statement's columns */
+  | { kind: 'shape'; shape: StatementShape }
   | { kind: 'execute'; exec: ExecContext }
   | { kind: 'sync' }
   | { kind: 'query'; statements: ExecContext[]; index: number; plan?: MaskPlan }

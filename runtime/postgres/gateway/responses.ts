@@ -101,7 +101,15 @@ export class ResponsePipeline {
         else if (frame.type !== 'NoData') this.unexpected(frame, slot);
         this.pop();
         return;
+      case 'shape':
+        if (frame.type === 'ParameterDescription') return;
+        if (frame.type === 'RowDescription') slot.shape.fields = decodeRowDescription(frame.body);
+        else if (frame.type === 'NoData') slot.shape.fields = null;
+        else this.unexpected(frame, slot);
+        this.pop();
+        return;
       case 'execute':
+        if (frame.type === 'DataRow' && !slot.exec.plan && slot.exec.shape) slot.exec.plan = await this.shapePlan(slot.exec);
         return this.result(frame, slot.exec, slot);
       case 'query': {
         const exec = slot.statements[slot.index];
@@ -116,6 +124,27 @@ export class ResponsePipeline {
       default:
         this.unexpected(frame, slot);
     }
+  }
+
+  /** The plan of an Execute from its statement's columns and the portal's result formats. */
+  private async shapePlan(exec: ExecContext): Promise<MaskPlan> {
+    const shape = exec.shape!;
+    const fields = shape.fields;
+    if (!fields) {
+      // Rows from a statement whose columns were never learnt: nothing proves them safe.
+      throw new PortcullisError('internal', 'rows arrived for a statement the gateway could not describe');
+    }
+    const formats = exec.resultFormats ?? [];
+    const key = formats.join(',');
+    shape.plans ??= new WeakMap();
+    let byFormats = shape.plans.get(exec.masks);
+    if (!byFormats) shape.plans.set(exec.masks, (byFormats = new Map()));
+    const hit = byFormats.get(key);
+    if (hit) return hit;
+    const withFormats = fields.map((f, i) => ({ ...f, format: formats.length === 0 ? 0 : formats.length === 1 ? formats[0]! : (formats[i] ?? 0) }));
+    const plan = await planFor(withFormats, await this.catalog(), exec.masks, exec.outputMasks);
+    byFormats.set(key, plan);
+    return plan;
   }
 
   private async plan(frame: BackendFrame, exec: ExecContext): Promise<MaskPlan> {

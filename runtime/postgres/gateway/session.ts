@@ -19,8 +19,11 @@ import type { Decision, SessionLimits } from '../../engine/decision.ts';
 import type { PostgresRequest } from '../../engine/request.ts';
 import type { AuthenticatedSubject, GatewayContext } from '../../gateway/context.ts';
 import { ResponsePipeline } from './responses.ts';
-import { execContext, type ExecContext, type RowBudget } from './exec-context.ts';
-import { maskLookup } from './mask-plan.ts';
+import { execContext, type ExecContext, type RowBudget, type StatementShape } from './exec-context.ts';
+import { maskLookup, type ColumnMasks } from './mask-plan.ts';
+import type { OutputMask } from '../../sql/mask-safety.ts';
+import type { Bundle } from '../../bundle/model.ts';
+import { CanonicalFragment } from '../../evidence/canonical.ts';
 import { errorFromPortcullis, fatal, refusalFor, unsafeForMasking } from './refusal.ts';
 import { settleReview } from '../../gateway/review.ts';
 import { formatDuration } from '../../engine/duration.ts';
@@ -48,9 +51,22 @@ export interface SessionOptions {
   onEnd(reason: string): void;
 }
 
-interface Prepared {
+interface Prepared extends StatementShape {
   sql: string;
   analysed?: AnalyzedStatement;
+}
+
+/** An allow decision for one statement, valid while the bundle and the catalog are the same. */
+interface Verdict {
+  bundle: Bundle;
+  catalogVersion: number;
+  resolved: AnalyzedStatement;
+  decision: Decision;
+  encoded: CanonicalFragment;
+  statement: CanonicalFragment;
+  masks: ColumnMasks;
+  masksActive: boolean;
+  outputMasks?: readonly OutputMask[];
 }
 
 export class PostgresSession {
@@ -73,6 +89,9 @@ export class PostgresSession {
   private copyIn = false;
   private ended = false;
   private readonly statements = new Map<string, Prepared>();
+  private readonly portalFormats = new Map<string, readonly number[]>();
+  /** per analysed statement (analysis results are shared per text), its last allow verdict */
+  private readonly verdicts = new WeakMap<AnalyzedStatement, Verdict>();
   private readonly portals = new Map<string, Prepared>();
   /** SQL-level PREPARE and DECLARE CURSOR, resolved when EXECUTE or FETCH refers to them */
   private readonly named = new Map<string, AnalyzedStatement>();
@@ -109,8 +128,16 @@ export class PostgresSession {
     this.onClientData(Buffer.alloc(0));
   }
 
+  private loadedCatalog: Catalog | undefined;
+
+  /** the catalog's version, or -1 before it loaded (no cached verdict is valid then) */
+  private catalogVersion(): number {
+    return this.loadedCatalog?.version ?? -1;
+  }
+
   private async catalog(): Promise<Catalog> {
     const c = await this.o.catalog();
+    this.loadedCatalog = c;
     return c;
   }
 
@@ -217,6 +244,7 @@ export class PostgresSession {
         const stmt = this.statements.get(m.statement);
         if (stmt) this.portals.set(m.portal, stmt);
         else this.portals.delete(m.portal);
+        this.portalFormats.set(m.portal, m.resultFormats);
         this.portalBudgets.set(m.portal, { rows: 0 });
         this.send(m.raw);
         this.responses.expect({ kind: 'bind' });
@@ -302,9 +330,13 @@ export class PostgresSession {
     if (analysed.length > 1) {
       return this.refuseExtended(new PortcullisError('invalid_argument', 'cannot insert multiple commands into a prepared statement'));
     }
-    this.statements.set(name, { sql, ...(analysed[0] ? { analysed: analysed[0] } : {}) });
+    const prepared: Prepared = { sql, ...(analysed[0] ? { analysed: analysed[0] } : {}) };
+    this.statements.set(name, prepared);
     this.send(raw);
     this.responses.expect({ kind: 'parse' });
+    // Learn the statement's result columns once, so no Execute of it needs a Describe of its own.
+    this.send(describeMsg('S', name));
+    this.responses.expect({ kind: 'shape', shape: prepared });
   }
 
   private async execute(portal: string, raw: Buffer): Promise<void> {
@@ -324,10 +356,10 @@ export class PostgresSession {
     this.remember(prepared.analysed);
     verdict.budget = this.portalBudgets.get(portal);
     this.attachBudget(prepared.analysed, verdict);
-    // Always learn the result's columns and formats just before it runs, whether or not the client
-    // asked: masking must not depend on the client having sent Describe.
-    this.send(describeMsg('P', portal));
-    this.responses.expect({ kind: 'plan', exec: verdict });
+    // The result's columns come from the statement's Describe (sent after its Parse) and its formats
+    // from the Bind: masking never depends on the client having sent Describe.
+    verdict.shape = prepared;
+    verdict.resultFormats = this.portalFormats.get(portal) ?? [];
     this.send(raw);
     this.responses.expect({ kind: 'execute', exec: verdict });
   }
@@ -366,12 +398,20 @@ export class PostgresSession {
     }
     const resolved = this.resolve(s, pending);
     const subjectOnly = { identity: subject.identity, groups: subject.groups };
+    const at = ctx.now().toISOString();
+    const hit = resolved instanceof PortcullisError ? undefined : this.cachedVerdict(s, resolved, bundle);
+    if (hit) {
+      // The same statement under the same bundle and catalog: the same decision, already encoded.
+      const request = { protocol: 'postgres', subject: subjectOnly, target, at, statement: hit.statement } as unknown as PostgresRequest;
+      this.responses.masksActive = hit.masksActive;
+      return this.record(request, hit.decision, undefined, hit.masks, hit.outputMasks, hit.encoded);
+    }
     const effective = resolved instanceof PortcullisError ? s : resolved;
     const request: PostgresRequest = {
       protocol: 'postgres',
       subject: subjectOnly,
       target,
-      at: ctx.now().toISOString(),
+      at,
       statement: { ...effective.statement, text: s.text },
     };
     let decision: Decision = decide(bundle, request);
@@ -397,13 +437,47 @@ export class PostgresSession {
       if (!safety.ok) {
         refusal = unsafeForMasking(safety.reason, decision);
         decision = { ...decision, effect: 'deny', reason: `refused by masking: ${safety.reason}` };
-      } else if (safety.outputMasks) outputMasks = safety.outputMasks;
+      } else {
+        if (safety.outputMasks) outputMasks = safety.outputMasks;
+        if (decision.effect === 'allow' && !bundle.index.targets.get(target)?.timeDependent) {
+          this.verdicts.set(s, {
+            bundle,
+            catalogVersion: catalog.version,
+            resolved,
+            decision,
+            encoded: new CanonicalFragment(decision),
+            statement: new CanonicalFragment(request.statement),
+            masks,
+            masksActive: this.responses.masksActive,
+            ...(outputMasks ? { outputMasks } : {}),
+          });
+        }
+      }
     }
+    return this.record(request, decision, refusal, masks, outputMasks);
+  }
+
+  /** A verdict for this statement still valid now: same bundle, same catalog, same resolution. */
+  private cachedVerdict(s: AnalyzedStatement, resolved: AnalyzedStatement, bundle: Bundle): Verdict | undefined {
+    const v = this.verdicts.get(s);
+    if (!v || v.bundle !== bundle || v.resolved !== resolved || v.catalogVersion !== this.catalogVersion()) return undefined;
+    return v;
+  }
+
+  private async record(
+    request: PostgresRequest,
+    decision: Decision,
+    refusal: PortcullisError | undefined,
+    masks: ColumnMasks,
+    outputMasks: readonly OutputMask[] | undefined,
+    encodedDecision?: CanonicalFragment,
+  ): Promise<ExecContext | PortcullisError> {
+    const { ctx, target, sessionId } = this.o;
     let seq: number;
     const started = performance.now();
     try {
       this.flushResults();
-      ({ seq } = await ctx.recorder.recordDecision({ sessionId, request, decision }));
+      ({ seq } = await ctx.recorder.recordDecision({ sessionId, request, decision, ...(encodedDecision ? { encodedDecision } : {}) }));
       ctx.metrics?.observeDecision({ effect: refusal ? (decision.effect === 'allow' ? 'deny' : decision.effect) : decision.effect, target, protocol: 'postgres', durationMs: performance.now() - started });
     } catch (err) {
       return new PortcullisError('failed_precondition', 'the evidence store cannot record this decision, so the statement is refused', { cause: err, details: { hint: 'the gateway recovers once evidence can be written again' } });
