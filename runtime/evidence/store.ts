@@ -21,6 +21,11 @@ import { CHECKPOINT, checkpointMessage, GENESIS, parseRecord, sealRecord, type E
 export interface EvidenceStore {
   /** resolves once the record is durable; rejects `failed_precondition` when it cannot be made so */
   append(type: string, data: unknown): Promise<{ seq: number; hash: string }>;
+  /**
+   * Two stages of one append: `written` once the record is in the operating system (it survives the
+   * gateway process dying), `durable` once it is on disk. Stores without the distinction omit it.
+   */
+  appendStaged?(type: string, data: unknown): StagedAppend;
   /** false after a failed write until a later write succeeds: the gateway refuses requests meanwhile */
   healthy(): boolean;
   close(): Promise<void>;
@@ -46,12 +51,18 @@ export function evidenceLogPath(dir: string): string {
   return join(dir, EVIDENCE_FILE);
 }
 
+export interface StagedAppend {
+  written: Promise<{ seq: number; hash: string }>;
+  durable: Promise<{ seq: number; hash: string }>;
+}
+
 interface Pending {
   type: string;
   ts: string;
   dataJson: string;
   resolve: (value: { seq: number; hash: string }) => void;
   reject: (error: unknown) => void;
+  written?: (value: { seq: number; hash: string }) => void;
 }
 
 /** How far back resume reads looking for the last checkpoint before it gives up and trusts the tail. */
@@ -134,7 +145,25 @@ export class FileEvidenceStore implements EvidenceStore {
     return this.key?.publicKey;
   }
 
+  appendStaged(type: string, data: unknown): StagedAppend {
+    let onWritten!: (v: { seq: number; hash: string }) => void;
+    let failWritten!: (e: unknown) => void;
+    const written = new Promise<{ seq: number; hash: string }>((resolve, reject) => {
+      onWritten = resolve;
+      failWritten = reject;
+    });
+    const durable = this.enqueue(type, data, onWritten);
+    durable.catch(failWritten);
+    // Nobody may be listening to one stage; an unobserved rejection must not crash the process.
+    written.catch(() => undefined);
+    return { written, durable };
+  }
+
   append(type: string, data: unknown): Promise<{ seq: number; hash: string }> {
+    return this.enqueue(type, data);
+  }
+
+  private enqueue(type: string, data: unknown, written?: (v: { seq: number; hash: string }) => void): Promise<{ seq: number; hash: string }> {
     if (this.closed) {
       return Promise.reject(new PortcullisError('failed_precondition', 'evidence store is not writable: it is closed'));
     }
@@ -149,7 +178,7 @@ export class FileEvidenceStore implements EvidenceStore {
       return Promise.reject(PortcullisError.from(error, 'invalid_argument'));
     }
     return new Promise((resolve, reject) => {
-      this.pending.push({ type, ts: new Date().toISOString(), dataJson, resolve, reject });
+      this.pending.push({ type, ts: new Date().toISOString(), dataJson, resolve, reject, ...(written ? { written } : {}) });
       this.schedule();
     });
   }
@@ -248,6 +277,7 @@ export class FileEvidenceStore implements EvidenceStore {
       if (lines.length === 0) return;
       const buf = Buffer.from(`${lines.join('\n')}\n`, 'utf8');
       await file.append(buf);
+      batch.forEach((p, i) => p.written?.(acks[i] as { seq: number; hash: string }));
       await file.sync();
       this.seq = seq;
       this.headHash = prev;

@@ -85,6 +85,26 @@ export class Recorder {
     return { seq, ...(await this.append(DECISION, data)) };
   }
 
+  /**
+   * A decision in two stages (see EvidenceStore.appendStaged): a gateway may forward a read-only
+   * statement once its record is written, and must hold the statement's results until `durable`.
+   */
+  recordDecisionStaged(d: RecordDecision): { written: Promise<{ seq: number } & EvidenceRef>; durable: Promise<void> } {
+    const session = this.session(d.sessionId);
+    const seq = d.seq ?? session.nextSeq;
+    session.nextSeq = Math.max(session.nextSeq, seq + 1);
+    const data: DecisionData = { sessionId: d.sessionId, seq, request: d.request, decision: (d.encodedDecision ?? d.decision) as Decision };
+    if (!this.store.appendStaged) {
+      const durable = this.store.append(DECISION, data);
+      return { written: durable.then(({ seq: evidenceSeq, hash }) => ({ seq, evidenceSeq, hash })), durable: durable.then(() => undefined) };
+    }
+    const staged = this.store.appendStaged(DECISION, data);
+    return {
+      written: staged.written.then(({ seq: evidenceSeq, hash }) => ({ seq, evidenceSeq, hash })),
+      durable: staged.durable.then(() => undefined),
+    };
+  }
+
   async recordResult(r: RecordResult): Promise<EvidenceRef> {
     this.session(r.sessionId);
     const { sample, ...rest } = r;

@@ -56,6 +56,17 @@ export function watchEvidenceStore(
       });
       return result;
     },
+    ...(store.appendStaged
+      ? {
+          appendStaged(type: string, data: unknown) {
+            const staged = store.appendStaged!(type, data);
+            staged.durable.catch(() => {
+              if (!store.healthy()) noticeDown();
+            });
+            return staged;
+          },
+        }
+      : {}),
     healthy: () => store.healthy(),
     async close() {
       closed = true;

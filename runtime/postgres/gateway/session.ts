@@ -46,6 +46,8 @@ export interface SessionOptions {
   catalog: () => Promise<Catalog>;
   maskKey: Buffer;
   limits: SessionLimits;
+  /** run reads while their evidence is flushed, holding their rows until it is durable (default true) */
+  earlyReads?: boolean;
   /** what the agent says it is doing (application_name): shown to approvers */
   reason?: string;
   onEnd(reason: string): void;
@@ -92,6 +94,9 @@ export class PostgresSession {
   private readonly portalFormats = new Map<string, readonly number[]>();
   /** per analysed statement (analysis results are shared per text), its last allow verdict */
   private readonly verdicts = new WeakMap<AnalyzedStatement, Verdict>();
+  /** the durable stage of the last read forwarded early; the agent gets no bytes before it */
+  private durableGate: Promise<void> | undefined;
+  private gateWaiting = false;
   private readonly portals = new Map<string, Prepared>();
   /** SQL-level PREPARE and DECLARE CURSOR, resolved when EXECUTE or FETCH refers to them */
   private readonly named = new Map<string, AnalyzedStatement>();
@@ -404,7 +409,7 @@ export class PostgresSession {
       // The same statement under the same bundle and catalog: the same decision, already encoded.
       const request = { protocol: 'postgres', subject: subjectOnly, target, at, statement: hit.statement } as unknown as PostgresRequest;
       this.responses.masksActive = hit.masksActive;
-      return this.record(request, hit.decision, undefined, hit.masks, hit.outputMasks, hit.encoded);
+      return this.record(request, hit.decision, undefined, hit.masks, hit.outputMasks, hit.encoded, readOnly(hit.resolved));
     }
     const effective = resolved instanceof PortcullisError ? s : resolved;
     const request: PostgresRequest = {
@@ -454,7 +459,7 @@ export class PostgresSession {
         }
       }
     }
-    return this.record(request, decision, refusal, masks, outputMasks);
+    return this.record(request, decision, refusal, masks, outputMasks, undefined, !refusal && !(resolved instanceof PortcullisError) && readOnly(resolved));
   }
 
   /** A verdict for this statement still valid now: same bundle, same catalog, same resolution. */
@@ -471,13 +476,24 @@ export class PostgresSession {
     masks: ColumnMasks,
     outputMasks: readonly OutputMask[] | undefined,
     encodedDecision?: CanonicalFragment,
+    early = false,
   ): Promise<ExecContext | PortcullisError> {
     const { ctx, target, sessionId } = this.o;
     let seq: number;
     const started = performance.now();
     try {
       this.flushResults();
-      ({ seq } = await ctx.recorder.recordDecision({ sessionId, request, decision, ...(encodedDecision ? { encodedDecision } : {}) }));
+      const entry = { sessionId, request, decision, ...(encodedDecision ? { encodedDecision } : {}) };
+      if (early && this.o.earlyReads !== false) {
+        // A read changes nothing: it may run once its record is written (it survives the gateway
+        // dying) while the disk flush completes; its rows are held until the record is durable.
+        const staged = ctx.recorder.recordDecisionStaged(entry);
+        ({ seq } = await staged.written);
+        this.durableGate = staged.durable;
+        staged.durable.catch(() => undefined);
+      } else {
+        ({ seq } = await ctx.recorder.recordDecision(entry));
+      }
       ctx.metrics?.observeDecision({ effect: refusal ? (decision.effect === 'allow' ? 'deny' : decision.effect) : decision.effect, target, protocol: 'postgres', durationMs: performance.now() - started });
     } catch (err) {
       return new PortcullisError('failed_precondition', 'the evidence store cannot record this decision, so the statement is refused', { cause: err, details: { hint: 'the gateway recovers once evidence can be written again' } });
@@ -568,7 +584,27 @@ export class PostgresSession {
   }
 
   private flushClient(): void {
-    if (this.toClient.length === 0) return;
+    if (this.toClient.length === 0 || this.ended) return;
+    const gate = this.durableGate;
+    if (gate) {
+      // Results of a statement forwarded before its record was on disk wait until it is.
+      if (!this.gateWaiting) {
+        this.gateWaiting = true;
+        gate.then(
+          () => {
+            this.gateWaiting = false;
+            if (this.durableGate === gate) this.durableGate = undefined;
+            this.flushClient();
+          },
+          () => {
+            this.gateWaiting = false;
+            this.toClient = [];
+            this.end('evidence-failed', fatal('failed_precondition', 'the evidence record of a statement could not be made durable, so its results are withheld', 'reconnect once the gateway can write evidence again'));
+          },
+        );
+      }
+      return;
+    }
     const out = this.toClient.length === 1 ? this.toClient[0]! : Buffer.concat(this.toClient);
     this.toClient = [];
     if (this.o.client.destroyed) return;
@@ -587,17 +623,40 @@ export class PostgresSession {
   /** End the session once: optional final error to the agent, close both sides, record why. */
   end(reason: string, finalError?: Buffer): void {
     if (this.ended) return;
-    this.flushClient();
+    const gate = this.durableGate;
+    if (!gate) this.flushClient();
     this.ended = true;
     // results before the session.end record that onEnd writes
     this.flushResults();
     for (const t of this.timers) clearTimeout(t);
     if (this.idleTimer) clearTimeout(this.idleTimer);
-    if (finalError && !this.o.client.destroyed) this.o.client.end(finalError);
-    else this.o.client.end();
-    void this.o.backend.close().catch(() => {});
-    this.o.onEnd(reason);
+    const finish = (withheld: boolean) => {
+      if (!withheld && this.toClient.length > 0 && !this.o.client.destroyed) this.o.client.write(Buffer.concat(this.toClient));
+      this.toClient = [];
+      if (finalError && !this.o.client.destroyed) this.o.client.end(finalError);
+      else this.o.client.end();
+      void this.o.backend.close().catch(() => {});
+      this.o.onEnd(reason);
+    };
+    // Answers held for a durable record still go out first when it becomes durable; never before.
+    if (gate) gate.then(() => finish(false), () => finish(true));
+    else finish(false);
   }
+}
+
+/**
+ * A statement that cannot change anything: a plain SELECT with no function calls (a function may
+ * write, or call nextval) and no row locks.
+ */
+function readOnly(s: AnalyzedStatement): boolean {
+  const st = s.statement;
+  return (
+    st.class === 'select' &&
+    !s.executes &&
+    st.relations.every((r) => r.access === 'read') &&
+    (st.functions?.length ?? 0) === 0 &&
+    !/\bfor\s+(update|share|no\s+key\s+update|key\s+share)\b/i.test(s.text)
+  );
 }
 
 function emptyDecision(): Decision {
