@@ -20,6 +20,8 @@ const events = new Map<string, number>();
 const runtime = await startGatewayRuntime({
   policies,
   dataDir,
+  // The supported durability levels (gateway --evidence-durability): fsync (default) or write.
+  evidence: { durability: process.env.BENCH_DURABILITY === 'write' ? 'write' : 'fsync' },
   // Per-session log lines would be the loudest thing in the run; count them instead.
   log: (event, fields) => {
     events.set(event, (events.get(event) ?? 0) + 1);

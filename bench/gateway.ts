@@ -91,7 +91,7 @@ spec:
 
 export async function startBenchGateway(
   backend: { port: number; database: string; user: string; password: string },
-  opts: { profileDir?: string; skipFsync?: boolean },
+  opts: { profileDir?: string; skipFsync?: boolean; durability?: 'fsync' | 'write' },
 ): Promise<BenchGateway> {
   const root = await mkdtemp(join(tmpdir(), 'pc-bench-gateway-'));
   const policies = join(root, 'policies');
@@ -106,7 +106,7 @@ export async function startBenchGateway(
   const script = join(dirname(fileURLToPath(import.meta.url)), 'gateway-child.ts');
   const profile = opts.profileDir ? ['--cpu-prof', '--cpu-prof-dir', opts.profileDir] : [];
   const child: ChildProcess = spawn(process.execPath, [...profile, '--import', import.meta.resolve('tsx'), script], {
-    env: { ...process.env, BENCH_POLICIES: policies, BENCH_DATA_DIR: dataDir, [PASSWORD_ENV]: backend.password, BENCH_SKIP_FSYNC: opts.skipFsync ? '1' : '0' },
+    env: { ...process.env, BENCH_POLICIES: policies, BENCH_DATA_DIR: dataDir, [PASSWORD_ENV]: backend.password, BENCH_SKIP_FSYNC: opts.skipFsync ? '1' : '0', BENCH_DURABILITY: opts.durability ?? 'fsync' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';

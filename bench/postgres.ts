@@ -17,7 +17,7 @@ import { fmt, median, progress, table } from './report.ts';
 import { formatProfile, latestProfile, summarise, type ProfileSummary } from './profile.ts';
 import { readFile } from 'node:fs/promises';
 
-export const paths = ['direct', 'pgbouncer', 'gateway', 'gateway-nofsync'] as const;
+export const paths = ['direct', 'pgbouncer', 'gateway', 'gateway-write', 'gateway-nofsync'] as const;
 export type Path = (typeof paths)[number];
 const modes: PgbenchMode[] = ['simple', 'extended', 'prepared'];
 const DATABASE = 'bench';
@@ -105,11 +105,15 @@ export async function runPostgresBench(opts: PostgresOptions): Promise<PostgresR
     };
     stops.push(stopGateway);
 
-    const active: Path[] = ['direct', 'pgbouncer', 'gateway'];
+    progress('postgres: starting a second gateway with --evidence-durability write');
+    const writeMode = await startBenchGateway({ port: server.port, database: DATABASE, user: ROLE, password: gatewayPassword }, { durability: 'write' });
+    stops.push(() => writeMode.stop());
+    const active: Path[] = ['direct', 'pgbouncer', 'gateway', 'gateway-write'];
     const endpoints: Partial<Record<Path, Endpoint>> = {
       direct: { host: '127.0.0.1', port: server.port, user: server.user, database: DATABASE, password: server.password },
       pgbouncer: { host: '127.0.0.1', port: bouncer.port, user: server.user, database: DATABASE, password: server.password },
       gateway: { host: '127.0.0.1', port: gateway.port, user: 'agent', database: TARGET, password: gateway.token },
+      'gateway-write': { host: '127.0.0.1', port: writeMode.port, user: 'agent', database: TARGET, password: writeMode.token },
     };
     if (opts.diagnose) {
       progress('postgres: starting a diagnostic gateway without fdatasync');
@@ -190,10 +194,21 @@ export function formatPostgres(r: PostgresResult): string {
     fmt(x.addedMicrosVsPgbouncer),
   ]);
   const diag = r.rows.some((x) => Number.isFinite(x.tps['gateway-nofsync']));
+  const write = r.rows.some((x) => Number.isFinite(x.tps['gateway-write']));
   const out = [
     `pgbench -S (select-only), ${r.clients} clients, ${r.threads} threads, ${r.seconds}s a run, median of ${r.repeats} interleaved runs, scale ${r.scale}, PostgreSQL ${r.postgresVersion}`,
     table(['mode', 'TPS direct', 'TPS PgBouncer', 'TPS gateway', 'gw/direct', 'gw/PgBouncer', 'PgB/direct', '+µs/stmt vs direct', '+µs/stmt vs PgB'], rows),
   ];
+  if (write) {
+    out.push(
+      '',
+      'The gateway with --evidence-durability write (records reach the OS before the statement runs, the disk right after)',
+      table(
+        ['mode', 'TPS gateway (fsync)', 'TPS gateway (write)', 'write/direct', 'write/PgBouncer', '+µs/stmt vs PgB'],
+        r.rows.map((x) => [x.mode, fmt(x.tps.gateway), fmt(x.tps['gateway-write']), `${(x.tps['gateway-write'] / x.tps.direct).toFixed(2)}x`, `${(x.tps['gateway-write'] / x.tps.pgbouncer).toFixed(2)}x`, fmt((x.latencyMs['gateway-write'] - x.latencyMs.pgbouncer) * 1000)]),
+      ),
+    );
+  }
   if (diag) {
     out.push(
       '',

@@ -19,6 +19,7 @@ export const gatewayOptions = {
   'http-port': { type: 'string', default: '8443' },
   'admin-port': { type: 'string', default: '6480' },
   'review-hold': { type: 'string', default: '0s' },
+  'evidence-durability': { type: 'string', default: 'fsync' },
   'approval-webhook': { type: 'string' },
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
@@ -45,6 +46,7 @@ export const gatewayHelp = {
   'http-port': 'HTTP, Kubernetes and MCP listener port (default 8443; HTTPS when --tls-cert is given; off disables it)',
   'admin-port': 'health, readiness, metrics, the approvals API and the web console (default 6480; off disables it)',
   'review-hold': 'how long a request needing review is held open waiting for approvers (default 0s: refuse at once with the approval id)',
+  'evidence-durability': 'fsync (default): each decision is on disk before its statement runs; write: in the OS (survives a gateway crash), flushed to disk right after',
   'approval-webhook': 'URL that receives each new approval request and its outcome (Slack-compatible JSON)',
   'tls-cert': 'PEM certificate for TLS (SSLRequest)',
   'tls-key': 'PEM private key for TLS',
@@ -102,6 +104,8 @@ export async function runGateway(values: Values, log?: (event: string, fields?: 
   if (values.replica && !stateUrl) {
     throw new PortcullisError('invalid_argument', '--replica needs --state: only replicas sharing a state database have names', { details: { hint: 'pass --state postgres://... or set PORTCULLIS_STATE' } });
   }
+  const durability = values['evidence-durability'] ?? 'fsync';
+  if (durability !== 'fsync' && durability !== 'write') throw new PortcullisError('invalid_argument', `--evidence-durability must be fsync or write, not '${durability}'`);
   const holdText = values['review-hold'] ?? '0s';
   const reviewHoldMs = holdText === '0s' || holdText === '0' ? 0 : parseDuration(holdText);
   const adminPortText = values['admin-port'] ?? '6480';
@@ -116,7 +120,7 @@ export async function runGateway(values: Values, log?: (event: string, fields?: 
     ...(identity ? { identity } : {}),
     ...(log ? { log } : {}),
     ...(stateUrl ? { state: { postgres: stateUrl, ...(values.replica ? { replica: values.replica } : {}) } } : {}),
-    ...(values['evidence-key'] ? { evidence: { signingKeyFile: values['evidence-key'] } } : {}),
+    evidence: { durability, ...(values['evidence-key'] ? { signingKeyFile: values['evidence-key'] } : {}) },
   });
   const tls = values['tls-cert'] && values['tls-key'] ? { cert: await readFile(values['tls-cert'], 'utf8'), key: await readFile(values['tls-key'], 'utf8') } : undefined;
   const pg = await startPostgresGateway(runtime.ctx, {
