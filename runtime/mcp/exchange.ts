@@ -97,7 +97,7 @@ export async function admitRequest(
   };
   if (decision.effect === 'deny') return refuse(refusalOf(decision));
   if (decision.effect === 'review') {
-    const refusal = await settleReview(request, decision);
+    const refusal = await settleReview(env.ctx, exchange.sessionId, request, decision);
     if (refusal) return refuse(refusal);
   }
   let statements: RecordedExchange[] | undefined;
@@ -146,7 +146,7 @@ async function checkSql(env: ExchangeEnv, session: McpSession, bundle: Bundle, t
       return PortcullisError.from(error);
     }
     const refusal =
-      c.decision.effect === 'deny' ? refusalOf(c.decision) : c.decision.effect === 'review' ? await settleReview(c.request, c.decision) : sqlRefusal(c);
+      c.decision.effect === 'deny' ? refusalOf(c.decision) : c.decision.effect === 'review' ? await settleReview(env.ctx, exchange.sessionId, c.request, c.decision) : sqlRefusal(c);
     if (refusal) {
       const outcome = { durationMs: elapsed(started), maskedValues: 0, error: { code: refusal.code, message: refusal.message } };
       for (const e of [...recorded, exchange]) await env.sessions.recordResult(e, outcome);

@@ -184,8 +184,8 @@ spec:
     await expect(client.callTool({ name: 'customer_note', arguments: { customer_id: 7 } })).rejects.toThrow(/masked field name/);
   });
 
-  it('refuses review decisions until approvals are wired, naming the approvers', async () => {
-    await expect(client.callTool({ name: 'delete_customer', arguments: { customer_id: 7 } })).rejects.toThrow(/needs approval by 1 of group finance \(rule edge\/refunds-need-finance\)/);
+  it('holds review decisions for an approval, naming the request and the approvers', async () => {
+    await expect(client.callTool({ name: 'delete_customer', arguments: { customer_id: 7 } })).rejects.toThrow(/waiting for approval ap-[0-9a-f]+: needs 1 of finance \(rule edge\/refunds-need-finance\)/);
   });
 
   it('refuses a call to a tool the server does not list', async () => {
