@@ -198,6 +198,17 @@ export interface Mcp {
   }[];
   classification?: Classifications;
   suppress?: Suppression[];
+  /**
+   * Tool arguments that carry SQL: each statement is decided as a request on the named postgres target
+   */
+  sql?: {
+    tool: string;
+    argument: string;
+    /**
+     * A DNS-label-like name: lowercase letters, digits, '.', '_' and '-'
+     */
+    target: string;
+  }[];
 }
 
 /**

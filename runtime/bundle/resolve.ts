@@ -99,6 +99,16 @@ export function resolveReferences(refs: References): Diagnostic[] {
     });
   }
 
+  for (const t of refs.targets.values()) {
+    const spec = t.doc.spec;
+    if (spec.type !== 'mcp') continue;
+    (('sql' in spec ? spec.sql : undefined) ?? []).forEach((s, i) => {
+      const db = refs.targets.get(s.target);
+      if (!db) err(t.origin, `/spec/sql/${i}/target`, `unknown target '${s.target}'`, suggest(s.target, refs.targets.keys()));
+      else if (db.doc.spec.type !== 'postgres') err(t.origin, `/spec/sql/${i}/target`, `target '${s.target}' is ${db.doc.spec.type}; SQL arguments are decided on a postgres target`);
+    });
+  }
+
   for (const inv of refs.invariants) {
     const scope = inv.doc.spec.scope;
     checkSubjects(inv.origin, '/spec/scope/subjects', scope.subjects ?? []);
