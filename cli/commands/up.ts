@@ -16,8 +16,9 @@ import { runGateway, untilSignal } from './gateway.ts';
 import { ensureLocalTls } from '../../runtime/embedded/tls.ts';
 import { startDemoBilling, type DemoApi } from '../../runtime/embedded/demo/billing.ts';
 import { startApiServer } from '../../runtime/embedded/demo/kubernetes.ts';
+import { startMcpServer } from '../../runtime/embedded/demo/mcp.ts';
 import { kubeconfigYaml } from './kubeconfig.ts';
-import type { Http, Kubernetes } from '../../schema/types.ts';
+import type { Http, Kubernetes, Mcp } from '../../schema/types.ts';
 import { PortcullisError } from '../../runtime/errors.ts';
 
 async function secret(dataDir: string, name: string): Promise<string> {
@@ -78,6 +79,7 @@ export default defineCommand(
       'data-dir': { type: 'string', default: '.portcullis' },
       'pg-port': { type: 'string', default: '6432' },
       'http-port': { type: 'string', default: '8443' },
+      'admin-port': { type: 'string', default: '6480' },
       'token-ttl': { type: 'string', default: '1h' },
     },
     help: {
@@ -85,6 +87,7 @@ export default defineCommand(
       'data-dir': 'embedded database, evidence and keys (default: .portcullis)',
       'pg-port': 'port of the PostgreSQL gateway (default 6432)',
       'http-port': 'port of the HTTPS gateway for HTTP, Kubernetes and MCP targets (default 8443)',
+      'admin-port': 'port of the console, approvals API, health and metrics (default 6480)',
       'token-ttl': 'lifetime of the printed tokens (default 1h)',
     },
   },
@@ -126,13 +129,14 @@ export default defineCommand(
     const stopDemos = () => Promise.allSettled(demos.map((d) => d.close()));
     for (const t of bundle.targets.values()) {
       const spec = t.doc.spec;
-      if (spec.type !== 'http' && spec.type !== 'kubernetes') continue;
-      const url = new URL((spec as Http | Kubernetes).url);
-      const bearer = (spec as Http | Kubernetes).auth?.bearer;
+      if (spec.type !== 'http' && spec.type !== 'kubernetes' && spec.type !== 'mcp') continue;
+      const url = new URL((spec as Http | Kubernetes | Mcp).url);
+      const bearer = (spec as Http | Kubernetes | Mcp).auth?.bearer;
       if (!['127.0.0.1', 'localhost'].includes(url.hostname) || !bearer || !('env' in bearer)) continue;
       const token = await secret(dataDir, `${t.doc.metadata.name}.token`);
       process.env[bearer.env] = token;
-      const start = spec.type === 'http' ? startDemoBilling : startApiServer;
+      const start =
+        spec.type === 'http' ? startDemoBilling : spec.type === 'kubernetes' ? startApiServer : (o: { port: number; token: string }) => startMcpServer({ ...o, json: false });
       const demo = await start({ port: Number(url.port), token }).catch((err: NodeJS.ErrnoException) => {
         say(`  (demo upstream for ${t.doc.metadata.name} not started: ${err.code === 'EADDRINUSE' ? `port ${url.port} is in use` : err.message})`);
         return undefined;
@@ -146,6 +150,7 @@ export default defineCommand(
       'data-dir': dataDir,
       'pg-port': values['pg-port']!,
       'http-port': values['http-port']!,
+      'admin-port': values['admin-port']!,
       'tls-cert': tls.certFile,
       'tls-key': tls.keyFile,
       host: '127.0.0.1',
@@ -195,6 +200,10 @@ export default defineCommand(
         `  kubectl --kubeconfig ${rel(kubeconfig)} delete pod web-1 -n shop         # Forbidden: platform-read/no-deletes`,
         `  kubectl --kubeconfig ${rel(kubeconfig)} get secret db-password -n shop   # Forbidden: needs an SRE's review`,
         '',
+        'MCP tools as the support agent (the SDK client in docs/examples/mcp-agent.ts):',
+        `  NODE_EXTRA_CA_CERTS=${rel(tls.caFile)} PORTCULLIS_TOKEN="$TOKEN" npx tsx docs/examples/mcp-agent.ts ${gw.httpUrl}/tools-mcp`,
+        '',
+        `Approvals, sessions and metrics: ${gw.adminUrl ?? '(admin port off)'} — sign in with: npx portcullis token issue --subject alice --data-dir ${rel(dataDir)}`,
         'More tokens: npx portcullis token issue --subject ops-agent --ttl 15m',
         'Stop with Ctrl-C.',
         '',

@@ -36,7 +36,7 @@ describe('portcullis up', () => {
     await chmod(dir, 0o711);
     await cp('policies', join(dir, 'policies'), { recursive: true });
     await retarget(join(dir, 'policies'));
-    const up = await startTsx('cli/portcullis.ts', ['up', '--policies', join(dir, 'policies'), '--data-dir', join(dir, 'data'), '--pg-port', '0', '--http-port', '0'], {
+    const up = await startTsx('cli/portcullis.ts', ['up', '--policies', join(dir, 'policies'), '--data-dir', join(dir, 'data'), '--pg-port', '0', '--http-port', '0', '--admin-port', '0'], {
       readyLine: 'Stop with Ctrl-C.',
       timeoutMs: 60_000,
     });
@@ -69,6 +69,12 @@ describe('portcullis up', () => {
     expect(pods.stdout).toContain('web-1');
     const del = await sh('bash', ['-c', line(out, /kubectl .* delete pod/)]).catch((e: { stderr: string }) => e);
     expect(del.stderr).toContain('Forbidden');
+
+    const mcp = await sh('bash', ['-c', `${token}; ${line(out, /NODE_EXTRA_CA_CERTS=.*mcp-agent\.ts/)}`]);
+    expect(mcp.stdout).toContain('tools I may call: lookup_order, search_docs');
+    expect(mcp.stdout).toMatch(/lookup_order: .*a\*\*\*@example\.com/);
+    expect(mcp.stdout).not.toContain('ada@example.com');
+    expect(mcp.stdout).toMatch(/run_sql: .*denied by rule/);
 
     await up.stop();
     expect(await up.exited).toBe(0);

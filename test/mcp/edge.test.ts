@@ -12,7 +12,7 @@ import type { Mask } from '../../runtime/engine/decision.ts';
 import { mcpMasker } from '../../runtime/mcp/masking.ts';
 import { formatSse, parseSse, type SseEvent } from '../../runtime/mcp/sse.ts';
 import { startHarness, type Harness } from '../http/harness.ts';
-import { CUSTOMER, startMcpServer, type TestMcpServer } from './server.ts';
+import { CUSTOMER, startMcpServer, type TestMcpServer } from '../../runtime/embedded/demo/mcp.ts';
 
 async function events(chunks: string[], limit = 1 << 20): Promise<SseEvent[]> {
   const out: SseEvent[] = [];

@@ -13,7 +13,7 @@ import { exportRecordings } from '../../runtime/recording/read.ts';
 import { replay } from '../../runtime/simulate/replay.ts';
 import { decide } from '../../runtime/engine/decide.ts';
 import { startHarness, type Harness } from '../http/harness.ts';
-import { CUSTOMER, startMcpServer, type TestMcpServer } from './server.ts';
+import { CUSTOMER, startMcpServer, type TestMcpServer } from '../../runtime/embedded/demo/mcp.ts';
 
 const UPSTREAM_TOKEN = 'upstream-secret-for-mcp';
 

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { startHarness, type Harness } from '../http/harness.ts';
-import { CUSTOMER, startMcpServer, type TestMcpServer } from './server.ts';
+import { CUSTOMER, startMcpServer, type TestMcpServer } from '../../runtime/embedded/demo/mcp.ts';
 
 const TOKEN = 'upstream-secret-stateless';
 

@@ -33,7 +33,7 @@ export const DESCRIPTIONS: Record<string, string> = {
   read_file: 'Read a file from the support share.',
 };
 
-export async function startMcpServer(opts: { json: boolean; token: string; stateless?: boolean; header?: string }): Promise<TestMcpServer> {
+export async function startMcpServer(opts: { json: boolean; token: string; stateless?: boolean; header?: string; port?: number }): Promise<TestMcpServer> {
   const authorizations: string[] = [];
   const calls: string[] = [];
   const descriptions = { ...DESCRIPTIONS };
@@ -177,7 +177,10 @@ export async function startMcpServer(opts: { json: boolean; token: string; state
       if (!res.headersSent) res.writeHead(500).end(String(error));
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(opts.port ?? 0, '127.0.0.1', resolve);
+  });
   const port = (server.address() as AddressInfo).port;
   return {
     url: `http://127.0.0.1:${port}/mcp`,
