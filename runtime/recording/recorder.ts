@@ -94,15 +94,12 @@ export class Recorder {
     const seq = d.seq ?? session.nextSeq;
     session.nextSeq = Math.max(session.nextSeq, seq + 1);
     const data: DecisionData = { sessionId: d.sessionId, seq, request: d.request, decision: (d.encodedDecision ?? d.decision) as Decision };
-    if (!this.store.appendStaged) {
-      const durable = this.store.append(DECISION, data);
-      return { written: durable.then(({ seq: evidenceSeq, hash }) => ({ seq, evidenceSeq, hash })), durable: durable.then(() => undefined) };
-    }
-    const staged = this.store.appendStaged(DECISION, data);
-    return {
-      written: staged.written.then(({ seq: evidenceSeq, hash }) => ({ seq, evidenceSeq, hash })),
-      durable: staged.durable.then(() => undefined),
-    };
+    const staged = this.store.appendStaged?.(DECISION, data) ?? ((p) => ({ written: p, durable: p }))(this.store.append(DECISION, data));
+    const written = staged.written.then(({ seq: evidenceSeq, hash }) => ({ seq, evidenceSeq, hash }));
+    const durable = staged.durable.then(() => undefined);
+    // A caller whose `written` failed never looks at `durable`: its rejection is expected, not lost.
+    durable.catch(() => undefined);
+    return { written, durable };
   }
 
   async recordResult(r: RecordResult): Promise<EvidenceRef> {
