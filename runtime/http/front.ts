@@ -46,7 +46,12 @@ export function formatFor(bundle: Bundle | undefined, targetName: string): Error
   return bundle && upstreamOf(bundle, targetName)?.type === 'kubernetes' ? 'kubernetes' : 'problem';
 }
 
-export async function admit(ctx: ListenerContext, req: IncomingMessage, routed: Routed): Promise<Admitted> {
+/**
+ * What every request on this listener passes first, whatever its target type: a live bundle (fail
+ * closed), then a bearer token the gateway verifies. Before the target, so an anonymous caller cannot
+ * probe target names.
+ */
+export async function authenticateRequest(ctx: ListenerContext, req: IncomingMessage): Promise<{ bundle: Bundle; subject: ListenerSubject }> {
   const bundle = ctx.bundle();
   if (!bundle) {
     throw new PortcullisError('failed_precondition', 'the gateway has no valid policy bundle, so every request is refused', {
@@ -59,9 +64,8 @@ export async function admit(ctx: ListenerContext, req: IncomingMessage, routed: 
       details: { tokenPresented: false, hint: 'mint one with `portcullis token issue --subject NAME`' },
     });
   }
-  let subject: ListenerSubject;
   try {
-    subject = await ctx.authenticate(token);
+    return { bundle, subject: await ctx.authenticate(token) };
   } catch (error) {
     const e = PortcullisError.from(error, 'unauthenticated', 'the token was refused');
     if (e.code === 'unauthenticated') {
@@ -69,6 +73,10 @@ export async function admit(ctx: ListenerContext, req: IncomingMessage, routed: 
     }
     throw new PortcullisError(e.code, e.message, { cause: e, details: { status: e.code === 'internal' ? 500 : 503 } });
   }
+}
+
+export async function admit(ctx: ListenerContext, req: IncomingMessage, routed: Routed): Promise<Admitted> {
+  const { bundle, subject } = await authenticateRequest(ctx, req);
   const upstream = upstreamOf(bundle, routed.targetName);
   if (!upstream) {
     throw new PortcullisError('not_found', `no HTTP or Kubernetes target named ${JSON.stringify(routed.targetName)}`, {
