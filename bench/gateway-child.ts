@@ -44,6 +44,20 @@ recorder.recordDecision = async (d) => {
   }
 };
 
+// Reads go through the staged path (forwarded once written, rows held until durable): time until durable.
+const recordDecisionStaged = recorder.recordDecisionStaged.bind(recorder);
+recorder.recordDecisionStaged = (d) => {
+  const t = performance.now();
+  const staged = recordDecisionStaged(d);
+  staged.durable.then(
+    () => {
+      if (waits.length < 2_000_000) waits.push(performance.now() - t);
+    },
+    () => undefined,
+  );
+  return staged;
+};
+
 // Counted at the prototypes so runtime code stays untouched: how many fdatasyncs the group commit
 // issues (and how long each takes), and how many socket writes a statement costs.
 const fsyncs: number[] = [];

@@ -36,6 +36,8 @@ export interface BenchGateway {
   port: number;
   token: string;
   dataDir: string;
+  /** the gateway process's id (for CPU accounting) */
+  pid: number;
   /** statistics since the previous snapshot */
   snapshot(): Promise<GatewayStats>;
   /** stops the process; returns its statistics since the last snapshot */
@@ -132,6 +134,7 @@ export async function startBenchGateway(
     port,
     token,
     dataDir,
+    pid: child.pid!,
     async snapshot() {
       const line = nextLine();
       child.kill('SIGUSR2');

@@ -96,7 +96,9 @@ export async function runPostgresBench(opts: PostgresOptions): Promise<PostgresR
     stops.push(() => bouncer.stop());
 
     progress('postgres: starting the gateway');
-    const gateway: BenchGateway = await startBenchGateway({ port: server.port, database: DATABASE, user: ROLE, password: gatewayPassword }, opts.profileDir ? { profileDir: opts.profileDir } : {});
+    // BENCH_PROFILE_DURABILITY=write profiles the --evidence-durability write gateway instead (CPU-bound, no fsync wait).
+    const profileWrite = process.env.BENCH_PROFILE_DURABILITY === 'write';
+    const gateway: BenchGateway = await startBenchGateway({ port: server.port, database: DATABASE, user: ROLE, password: gatewayPassword }, opts.profileDir && !profileWrite ? { profileDir: opts.profileDir } : {});
     let gatewayStopped = false;
     const stopGateway = async () => {
       if (gatewayStopped) return;
@@ -106,8 +108,14 @@ export async function runPostgresBench(opts: PostgresOptions): Promise<PostgresR
     stops.push(stopGateway);
 
     progress('postgres: starting a second gateway with --evidence-durability write');
-    const writeMode = await startBenchGateway({ port: server.port, database: DATABASE, user: ROLE, password: gatewayPassword }, { durability: 'write' });
-    stops.push(() => writeMode.stop());
+    const writeMode = await startBenchGateway({ port: server.port, database: DATABASE, user: ROLE, password: gatewayPassword }, { durability: 'write', ...(opts.profileDir && profileWrite ? { profileDir: opts.profileDir } : {}) });
+    let writeStopped = false;
+    const stopWrite = async () => {
+      if (writeStopped) return;
+      writeStopped = true;
+      await writeMode.stop();
+    };
+    stops.push(stopWrite);
     const active: Path[] = ['direct', 'pgbouncer', 'gateway', 'gateway-write'];
     const endpoints: Partial<Record<Path, Endpoint>> = {
       direct: { host: '127.0.0.1', port: server.port, user: server.user, database: DATABASE, password: server.password },
@@ -144,6 +152,7 @@ export async function runPostgresBench(opts: PostgresOptions): Promise<PostgresR
       }
     }
     await stopGateway();
+    if (profileWrite) await stopWrite();
     statements += gatewayResult.stats?.decisions ?? 0;
     let profile: PostgresResult['profile'];
     const file = opts.profileDir ? await latestProfile(opts.profileDir) : undefined;

@@ -22,16 +22,16 @@ export class CanonicalFragment {
 }
 
 export function canonical(value: unknown): string {
-  const out = encode(value, new Set());
+  const out = encode(value, []);
   if (out === undefined) throw new PortcullisError('invalid_argument', 'cannot encode undefined as canonical JSON');
   return out;
 }
 
-function encode(value: unknown, seen: Set<object>): string | undefined {
-  if (value instanceof CanonicalFragment) return value.json;
-  if (value !== null && typeof value === 'object' && typeof (value as { toJSON?: unknown }).toJSON === 'function') {
-    value = (value as { toJSON: () => unknown }).toJSON();
-  }
+/**
+ * `stack` holds the objects being encoded on the path from the root (for cycle detection): records
+ * are a few levels deep, so a linear scan of a small array beats a Set's hashing.
+ */
+function encode(value: unknown, stack: object[]): string | undefined {
   switch (typeof value) {
     case 'string':
       return JSON.stringify(value);
@@ -47,20 +47,43 @@ function encode(value: unknown, seen: Set<object>): string | undefined {
       throw new PortcullisError('invalid_argument', 'canonical JSON cannot hold a bigint; convert it to a string');
   }
   if (value === null) return 'null';
-  const obj = value as object;
-  if (seen.has(obj)) throw new PortcullisError('invalid_argument', 'canonical JSON cannot hold a circular structure');
-  seen.add(obj);
+  if (value instanceof CanonicalFragment) return value.json;
+  if (typeof (value as { toJSON?: unknown }).toJSON === 'function') {
+    // toJSON may return anything, a primitive included: encode its result from the top.
+    return encodeConverted((value as { toJSON: () => unknown }).toJSON(), stack);
+  }
+  return encodeObject(value as object, stack);
+}
+
+function encodeObject(obj: object, stack: object[]): string {
+  if (stack.includes(obj)) throw new PortcullisError('invalid_argument', 'canonical JSON cannot hold a circular structure');
+  stack.push(obj);
   try {
     if (Array.isArray(obj)) {
-      return `[${obj.map((item) => encode(item, seen) ?? 'null').join(',')}]`;
+      let out = '[';
+      for (let i = 0; i < obj.length; i++) {
+        if (i > 0) out += ',';
+        out += encode(obj[i], stack) ?? 'null';
+      }
+      return `${out}]`;
     }
-    const parts: string[] = [];
-    for (const key of Object.keys(obj).sort()) {
-      const encoded = encode((obj as Record<string, unknown>)[key], seen);
-      if (encoded !== undefined) parts.push(`${JSON.stringify(key)}:${encoded}`);
+    const keys = Object.keys(obj).sort();
+    let out = '{';
+    let first = true;
+    for (const key of keys) {
+      const encoded = encode((obj as Record<string, unknown>)[key], stack);
+      if (encoded === undefined) continue;
+      out += first ? `${JSON.stringify(key)}:${encoded}` : `,${JSON.stringify(key)}:${encoded}`;
+      first = false;
     }
-    return `{${parts.join(',')}}`;
+    return `${out}}`;
   } finally {
-    seen.delete(obj);
+    stack.pop();
   }
+}
+
+/** The result of a toJSON is encoded as it is: like JSON.stringify, its own toJSON is not called. */
+function encodeConverted(value: unknown, stack: object[]): string | undefined {
+  if (value !== null && typeof value === 'object') return encodeObject(value, stack);
+  return encode(value, stack);
 }

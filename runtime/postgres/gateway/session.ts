@@ -445,7 +445,7 @@ export class PostgresSession {
       } else {
         if (safety.outputMasks) outputMasks = safety.outputMasks;
         if (decision.effect === 'allow' && !bundle.index.targets.get(target)?.timeDependent) {
-          this.verdicts.set(s, {
+          const verdict: Verdict = {
             bundle,
             catalogVersion: catalog.version,
             resolved,
@@ -455,7 +455,11 @@ export class PostgresSession {
             masks,
             masksActive: this.responses.masksActive,
             ...(outputMasks ? { outputMasks } : {}),
-          });
+          };
+          this.verdicts.set(s, verdict);
+          // The record splices the fragments just encoded instead of encoding the same values again.
+          const encodedRequest = { ...request, statement: verdict.statement } as unknown as PostgresRequest;
+          return this.record(encodedRequest, decision, undefined, masks, outputMasks, verdict.encoded, readOnly(resolved));
         }
       }
     }
