@@ -64,7 +64,7 @@ export function decide(bundle: Bundle, request: Request): Decision {
 
   // Order by names, not by position in files: permuting rules or files must not change a decision.
   const rules = [...deciding.values()].sort(byName);
-  const masks = collectMasks(target, [...matchedAll.values()]).sort(byMask);
+  const masks = collectMasks(target, [...matchedAll.values()]);
   const refs: RuleRef[] = rules.map((r) => r.ref);
   const decision: Decision = { effect, rules: refs, masks, reason: '', revision };
   if (effect === 'review') {
@@ -75,7 +75,7 @@ export function decide(bundle: Bundle, request: Request): Decision {
     decision.reason =
       refs.length > 0
         ? `denied by rule ${names(refs)}`
-        : `no rule allows ${uncovered.join(', ')} for ${request.subject.identity} on ${target.name}${unmet.length ? ` (${unique(unmet).join('; ')})` : ''}`;
+        : `no rule allows ${uncovered.join(', ')} for ${request.subject.identity} on ${target.name}${unmet.length ? ` (${unique(unmet).sort().join("; ")})` : ''}`;
   } else {
     decision.reason = `allowed by rule ${names(refs)}`;
     if (maxRows !== undefined) decision.maxRows = maxRows;
@@ -147,10 +147,22 @@ function matchingRules(target: TargetIndex, keys: string[], item: Item, input: C
   return out;
 }
 
+const sortedClassifications = new WeakMap<TargetIndex, readonly Mask[]>();
+
 function collectMasks(target: TargetIndex, rules: CompiledRule[]): Mask[] {
+  // Most decisions only carry the target's classifications: sort those once per bundle.
+  if (!rules.some((r) => r.masks.length > 0)) {
+    let sorted = sortedClassifications.get(target);
+    if (!sorted) sortedClassifications.set(target, (sorted = dedupe(target.classificationMasks).sort(byMask)));
+    return sorted as Mask[];
+  }
+  return dedupe([...target.classificationMasks, ...rules.flatMap((r) => r.masks)]).sort(byMask);
+}
+
+function dedupe(masks: readonly Mask[]): Mask[] {
   const out: Mask[] = [];
   const seen = new Set<string>();
-  for (const m of [...target.classificationMasks, ...rules.flatMap((r) => r.masks)]) {
+  for (const m of masks) {
     const key = `${m.kind}\0${m.pattern}\0${m.strategy}\0${m.source}`;
     if (seen.has(key)) continue;
     seen.add(key);

@@ -55,6 +55,9 @@ export function compileMatcher(patterns: readonly string[] | undefined, type: Ta
     else exact.add(type === 'postgres' ? normaliseRelationPattern(p) : p);
   }
   const re = globs.length > 0 ? new RegExp(`^(?:${globs.join('|')})$`) : undefined;
+  // V8 compiles a regular expression on its first use: pay that when the bundle is compiled, not
+  // on the first request that happens to reach a rarely used rule.
+  re?.test('');
   return { test: (v) => exact.has(v) || (re?.test(v) ?? false), any: false };
 }
 
