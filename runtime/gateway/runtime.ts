@@ -21,6 +21,7 @@ import type { AuthenticatedSubject, GatewayContext } from './context.ts';
 import { watchPolicies } from '../gitops/watch.ts';
 import { FileApprovalService, WebhookNotifier, combineNotifiers } from '../approvals/index.ts';
 import type { ApprovalService } from '../approvals/types.ts';
+import { PostgresApprovalService } from '../approvals/postgres-service.ts';
 import { GatewayMetrics } from '../metrics/gateway.ts';
 import { BranchFollower, type Snapshot } from '../gitops/follow.ts';
 
@@ -135,12 +136,11 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
     pendingApprovals: () => approvals.pendingCount(),
     activeSessions: () => recorder.activeSessions().length,
   });
-  const approvals: ApprovalService = await FileApprovalService.open({
-    dataDir,
-    evidence: store,
-    log,
-    notifier: combineNotifiers(opts.approvalWebhook ? new WebhookNotifier({ url: opts.approvalWebhook, ...(opts.consoleUrl ? { consoleUrl: opts.consoleUrl } : {}) }) : undefined, metrics.approvalNotifier()),
-  });
+  const approvalNotifier = combineNotifiers(opts.approvalWebhook ? new WebhookNotifier({ url: opts.approvalWebhook, ...(opts.consoleUrl ? { consoleUrl: opts.consoleUrl } : {}) }) : undefined, metrics.approvalNotifier());
+  // Replicas share approvals and grants through the state database, as they share evidence.
+  const approvals: ApprovalService = opts.state
+    ? await PostgresApprovalService.open({ url: opts.state.postgres, replica, evidence: store, log, notifier: approvalNotifier })
+    : await FileApprovalService.open({ dataDir, evidence: store, log, notifier: approvalNotifier });
 
   const counts = { ok: 0, rejected: 0 };
   let lastReload: (ReloadOutcome & { at: string }) | undefined;
