@@ -4,6 +4,7 @@
  * and `prev` is the previous record's hash, so editing, removing or reordering any record breaks
  * every hash after it; checkpoints sign the head so the chain cannot simply be recomputed.
  */
+import * as nodeCrypto from 'node:crypto';
 import { createHash } from 'node:crypto';
 import { canonical } from './canonical.ts';
 
@@ -35,8 +36,12 @@ function hashInput(seq: number, ts: string, type: string, dataJson: string, prev
   return `{"data":${dataJson},"prev":${JSON.stringify(prev)},"seq":${seq},"ts":${JSON.stringify(ts)},"type":${JSON.stringify(type)}}`;
 }
 
+/** One-shot hashing (Node >= 20.12) skips the Hash object: about twice as fast for a record's size. */
+const oneShot = (nodeCrypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash;
+
 export function sha256Hex(text: string): string {
-  return createHash('sha256').update(text, 'utf8').digest('hex');
+  // Strings are hashed as UTF-8 either way.
+  return oneShot ? oneShot('sha256', text, 'hex') : createHash('sha256').update(text, 'utf8').digest('hex');
 }
 
 /** Builds a record line (without the trailing newline) and its hash. */
