@@ -2,16 +2,17 @@
  * `npm run bench`: the benchmarks, reported and never asserted. A slow number is information for
  * the reader; only a component that cannot start at all makes the exit status non-zero.
  *
- *   tsx bench/run.ts [--only engine|postgres|lint] [--duration 10] [--repeats 3] [--json] [--profile DIR] [--diagnose]
+ *   tsx bench/run.ts [--only engine|postgres|http|lint] [--duration 10] [--repeats 3] [--json] [--profile DIR] [--diagnose]
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { formatEngine, runEngineBench } from './engine.ts';
 import { formatPostgres, runPostgresBench } from './postgres.ts';
 import { formatLint, runLintSuite } from './lint-suite.ts';
+import { formatHttp, runHttpBench } from './http.ts';
 
-const usage = 'usage: npm run bench -- [--only engine|postgres|lint] [--duration SECONDS] [--repeats N] [--clients N] [--json] [--profile DIR] [--diagnose]';
-const suites = ['engine', 'postgres', 'lint'] as const;
+const usage = 'usage: npm run bench -- [--only engine|postgres|http|lint] [--duration SECONDS] [--repeats N] [--clients N] [--json] [--profile DIR] [--diagnose]';
+const suites = ['engine', 'postgres', 'http', 'lint'] as const;
 type Suite = (typeof suites)[number];
 
 function options() {
@@ -85,6 +86,13 @@ async function main(): Promise<number> {
       const r = await runPostgresBench({ seconds: o.seconds, repeats: o.repeats, clients: o.clients, threads: 2, scale: 10, ...(o.profile ? { profileDir: o.profile } : {}), diagnose: o.diagnose });
       results.postgres = r;
       print(formatPostgres(r));
+    });
+  }
+  if (wanted('http')) {
+    await attempt('http', async () => {
+      const r = await runHttpBench({ seconds: o.seconds, repeats: o.repeats, connections: o.clients, threads: 2 });
+      results.http = r;
+      print(formatHttp(r));
     });
   }
   if (wanted('lint')) {
