@@ -122,6 +122,16 @@ describe('two replicas on one PostgreSQL state database', () => {
     expect(consumed).toHaveLength(1);
   });
 
+  it('the same request asked on both replicas at once is one approval request', async () => {
+    const sql = 'DELETE FROM orders WHERE id = 109';
+    const [viaA, viaB] = await Promise.all([
+      a.approvals.request(ask(a, sql, { review: ONE_SHOT, sessionId: 'sess-a4' })),
+      b.approvals.request(ask(b, `  ${sql} ;`, { review: ONE_SHOT, sessionId: 'sess-b4' })),
+    ]);
+    expect(viaB.id).toBe(viaA.id);
+    expect((await b.approvals.list({ status: 'pending' })).filter((r) => r.summary === sql)).toHaveLength(1);
+  });
+
   it('an approver counts once, even approving on both replicas at once', async () => {
     const sql = 'DELETE FROM orders WHERE id = 103';
     const r = await a.approvals.request(ask(a, sql, { review: { ...ONE_SHOT, count: 2 } }));
@@ -176,5 +186,17 @@ describe('two replicas on one PostgreSQL state database', () => {
     const expired: unknown[] = [];
     for await (const rec of readPostgresEvidence(url, { types: ['grant.expired'] })) if ((rec.data as { id: string }).id === grant!.id) expired.push(rec);
     expect(expired).toHaveLength(1);
+  });
+
+  it('a session grant ends when its replica restarts (under the same name), and the other replica sees that', async () => {
+    const sql = 'DELETE FROM orders WHERE id = 110';
+    const session = { review: { grantTtlMs: 60_000, grantScope: 'session' as const }, sessionId: 'sess-a5' };
+    const r = await a.approvals.request(ask(a, sql, session));
+    const approved = await b.approvals.approve(r.id, await signIn(b, 'alice'));
+    expect(await b.approvals.check(ask(b, sql, session))).toBe('grant');
+    await a.close();
+    a = await startGatewayRuntime({ policies: join(dir, 'policies'), watch: false, dataDir: join(dir, 'gw-a'), state: { postgres: url, replica: 'gw-a' }, log: () => {} });
+    expect(await b.approvals.check(ask(b, sql, session))).toBeUndefined();
+    expect((await b.approvals.grants()).find((g) => g.id === approved.grantId)).toMatchObject({ endReason: 'gateway-restart' });
   });
 });
