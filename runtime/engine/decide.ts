@@ -75,7 +75,7 @@ export function decide(bundle: Bundle, request: Request): Decision {
     decision.reason =
       refs.length > 0
         ? `denied by rule ${names(refs)}`
-        : `no rule allows ${uncovered.join(', ')} for ${request.subject.identity} on ${target.name}${unmet.length ? ` (${unique(unmet).sort().join("; ")})` : ''}`;
+        : `no rule allows ${uncovered.join(', ')} for ${request.subject.identity} on ${target.name}${unmet.length ? ` (${unique(unmet).sort().join('; ')})` : ''}`;
   } else {
     decision.reason = `allowed by rule ${names(refs)}`;
     if (maxRows !== undefined) decision.maxRows = maxRows;
