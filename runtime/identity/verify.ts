@@ -73,9 +73,12 @@ function show(value: unknown): string {
 }
 
 /** A key resolver for a JWKS file that re-reads the file whenever it changes on disk (key rotation). */
-function fileKeySet(path: string): JWTVerifyGetKey {
-  let loaded: { stamp: string; resolve: JWTVerifyGetKey } | undefined;
+function fileKeySet(path: string, onReload: () => void): JWTVerifyGetKey {
+  let loaded: { stamp: string; resolve: JWTVerifyGetKey; checkedAt: number; kids: Set<string | undefined> } | undefined;
   return async (header, token) => {
+    // The file is checked at most once a second (a stat per request is measurable), and at once for
+    // a key id the loaded set does not have: that is what a rotation looks like to an agent.
+    if (loaded && loaded.kids.has(header.kid) && Date.now() - loaded.checkedAt < 1000) return loaded.resolve(header, token);
     let stamp: string;
     try {
       const st = await stat(path);
@@ -83,11 +86,14 @@ function fileKeySet(path: string): JWTVerifyGetKey {
     } catch (cause) {
       throw new PortcullisError('failed_precondition', `cannot read the JWKS file ${path}`, { cause });
     }
-    if (loaded?.stamp !== stamp) {
+    if (loaded?.stamp === stamp) loaded.checkedAt = Date.now();
+    else {
       let parsed: { keys: JWK[] };
       try {
         parsed = JSON.parse(await readFile(path, 'utf8')) as { keys: JWK[] };
-        loaded = { stamp, resolve: createLocalJWKSet(parsed) };
+        loaded = { stamp, resolve: createLocalJWKSet(parsed), checkedAt: Date.now(), kids: new Set(parsed.keys.map((k) => k.kid)) };
+        // Tokens verified with the old set are verified again: a key removed from the set revokes them.
+        onReload();
       } catch (cause) {
         throw new PortcullisError('failed_precondition', `the JWKS file ${path} is not a valid JSON Web Key Set`, { cause });
       }
@@ -96,9 +102,9 @@ function fileKeySet(path: string): JWTVerifyGetKey {
   };
 }
 
-function keyResolver(source: JwksSource): JWTVerifyGetKey {
+function keyResolver(source: JwksSource, onReload: () => void): JWTVerifyGetKey {
   if ('keys' in source) return createLocalJWKSet({ keys: source.keys });
-  if ('file' in source) return fileKeySet(source.file);
+  if ('file' in source) return fileKeySet(source.file, onReload);
   let url: URL;
   try {
     url = new URL(source.url);
@@ -129,10 +135,26 @@ export function createTokenVerifier(opts: TokenVerifierOptions): TokenVerifier {
   }
   const issuers = Array.isArray(opts.issuer) ? opts.issuer : [opts.issuer];
   const tolerance = opts.clockToleranceSec ?? 30;
-  const getKey = keyResolver(opts.jwks);
+  const verified = new Map<string, VerifiedToken>();
+  const getKey = keyResolver(opts.jwks, () => verified.clear());
   const now = opts.now ?? (() => new Date());
 
+  // HTTP agents present the same token on every request: its signature and claims were checked the
+  // first time, and only time can change the answer (expiry), so a verified token is remembered
+  // until it expires. Failures are never cached.
   async function verify(token: string): Promise<VerifiedToken> {
+    const hit = typeof token === 'string' ? verified.get(token) : undefined;
+    if (hit) {
+      if (hit.expiresAt.getTime() > now().getTime()) return hit;
+      verified.delete(token);
+    }
+    const result = await verifyUncached(token);
+    if (verified.size >= 10_000) verified.delete(verified.keys().next().value as string);
+    verified.set(token, result);
+    return result;
+  }
+
+  async function verifyUncached(token: string): Promise<VerifiedToken> {
     if (typeof token !== 'string' || token.length === 0) {
       throw refuse('no token was presented; send a bearer token (mint one with `portcullis token issue --subject NAME`)');
     }

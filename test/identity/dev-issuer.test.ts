@@ -75,4 +75,30 @@ describe('dev issuer', () => {
   });
 });
 
+describe('verified tokens are remembered, never beyond what verification would say', () => {
+  it('refuses a remembered token once it expires, and once its key leaves the key set', async () => {
+    const dir = await dataDir();
+    const file = join(dir, 'jwks.json');
+    const k1 = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
+    await writeFile(file, JSON.stringify({ keys: [{ ...(await exportJWK(k1.publicKey)), kid: 'one' }] }));
+    let clock = new Date();
+    const verifier = createTokenVerifier({ issuer: 'i', audience: 'a', jwks: { file }, clockToleranceSec: 0, now: () => clock });
+    const token = await new SignJWT({}).setProtectedHeader({ alg: 'EdDSA', kid: 'one' }).setIssuer('i').setAudience('a').setSubject('s').setExpirationTime('5m').sign(k1.privateKey);
+    await expect(verifier.verify(token)).resolves.toMatchObject({ subject: 's' });
+    await expect(verifier.verify(token)).resolves.toMatchObject({ subject: 's' });
+    clock = new Date(clock.getTime() + 6 * 60_000);
+    await expect(verifier.verify(token)).rejects.toMatchObject({ code: 'unauthenticated', message: expect.stringContaining('expired') });
+
+    clock = new Date();
+    const fresh = await new SignJWT({}).setProtectedHeader({ alg: 'EdDSA', kid: 'one' }).setIssuer('i').setAudience('a').setSubject('s').setExpirationTime('5m').sign(k1.privateKey);
+    await expect(verifier.verify(fresh)).resolves.toMatchObject({ subject: 's' });
+    const k2 = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
+    await writeFile(file, JSON.stringify({ keys: [{ ...(await exportJWK(k2.publicKey)), kid: 'two' }] }));
+    // a token under the new key makes the verifier look at the file again; the old key is gone
+    const other = await new SignJWT({}).setProtectedHeader({ alg: 'EdDSA', kid: 'two' }).setIssuer('i').setAudience('a').setSubject('t').setExpirationTime('5m').sign(k2.privateKey);
+    await expect(verifier.verify(other)).resolves.toMatchObject({ subject: 't' });
+    await expect(verifier.verify(fresh)).rejects.toMatchObject({ code: 'unauthenticated' });
+  });
+});
+
 type CryptoKeyLike = Parameters<SignJWT['sign']>[0];
