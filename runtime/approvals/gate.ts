@@ -11,6 +11,8 @@ export interface ReviewGateOptions {
   holdMs: number;
   /** why the agent says it needs this (e.g. application_name, a SQL comment, a header) */
   reason?: string;
+  /** told before the hold starts, so the agent can be shown which approval it waits for */
+  onHold?: (approval: ApprovalRequest) => void;
 }
 
 export type ReviewOutcome =
@@ -22,7 +24,10 @@ export async function gateReview(approvals: ApprovalService, input: ReviewInput,
     const covered = await approvals.check(input);
     if (covered) return { allowed: true, via: covered };
     let approval = await approvals.request({ ...input, ...(opts.reason ? { reason: opts.reason } : {}) });
-    if (approval.status === 'pending' && opts.holdMs > 0) approval = await approvals.waitFor(approval.id, opts.holdMs);
+    if (approval.status === 'pending' && opts.holdMs > 0) {
+      opts.onHold?.(approval);
+      approval = await approvals.waitFor(approval.id, opts.holdMs);
+    }
     if (approval.status === 'approved') {
       const now = await approvals.check(input);
       if (now) return { allowed: true, via: now, approvalId: approval.id };

@@ -24,13 +24,19 @@ export interface ReviewCase {
   decision: Decision;
   /** why the agent says it needs this: application_name, a header, a SQL comment */
   reason?: string;
+  /** the request is about to be held for approvers: tell the agent which approval it waits for */
+  onHold?: (approval: { id: string; approverGroups: readonly string[]; count: number }) => void;
 }
 
 /** undefined: go ahead as allowed; else the refusal to send the agent. */
 export async function settleReview(settings: ReviewSettings, c: ReviewCase, withoutApprovals: () => PortcullisError): Promise<PortcullisError | undefined> {
   const plain = withoutApprovals();
   if (!settings.approvals) return plain;
-  const outcome = await gateReview(settings.approvals, c, { holdMs: settings.reviewHoldMs ?? 0, ...(c.reason ? { reason: c.reason } : {}) });
+  const outcome = await gateReview(settings.approvals, c, {
+    holdMs: settings.reviewHoldMs ?? 0,
+    ...(c.reason ? { reason: c.reason } : {}),
+    ...(c.onHold ? { onHold: c.onHold } : {}),
+  });
   if (outcome.allowed) return undefined;
   // The protocol's own refusal details (rules, revision, statement) plus the approval's id and status.
   const e = outcome.error;

@@ -54,7 +54,21 @@ describe('portcullis up', () => {
     expect(masked).not.toContain('ada.lovelace@example.com');
     expect(await psql(supportPsql!, "update orders set status = 'refunded' where id = 1")).toContain('denied by rule support-read/no-writes');
     expect(await psql(supportPsql!, 'select upper(ssn) from customers')).toContain('flows into an expression');
-    expect(await psql(dataPsql!, "delete from orders where status = 'cancelled'")).toMatch(/waiting for approval ap-[0-9a-f]+: needs 1 of dba/);
+    // The README's review flow: the statement waits, an approver approves, the statement completes.
+    const held = psql(dataPsql!, "delete from orders where status = 'cancelled'");
+    const admin = line(out, /^Approvals, sessions and metrics: /).match(/http:\/\/[^\s]+/)![0];
+    const alice = (await sh('npx', ['tsx', 'cli/portcullis.ts', 'token', 'issue', '--subject', 'alice', '--data-dir', join(dir, 'data')])).stdout.trim();
+    const approvals = ['tsx', 'cli/portcullis.ts', 'approvals'];
+    let pending: { id: string }[] = [];
+    for (let i = 0; i < 100 && pending.length === 0; i++) {
+      pending = JSON.parse((await sh('npx', [...approvals, 'list', '--status', 'pending', '--format', 'json', '--admin', admin, '--token', alice])).stdout).approvals;
+      if (pending.length === 0) await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(pending).toHaveLength(1);
+    await sh('npx', [...approvals, 'approve', pending[0]!.id, '--admin', admin, '--token', alice]);
+    const completed = await held;
+    expect(completed).toMatch(/NOTICE: {2}portcullis: waiting up to 2m for approval ap-[0-9a-f]+ by 1 of dba/);
+    expect(completed).toContain('DELETE');
     expect(await psql(dataPsql!, 'drop table orders')).toContain('denied by rule agents-baseline/no-ddl');
 
     const token = line(out, /^\s*TOKEN='/);

@@ -8,7 +8,7 @@
 import type { Socket } from 'node:net';
 import { FrontendParser, type FrontendMessage } from '../protocol/frontend.ts';
 import { BackendParser } from '../protocol/backend.ts';
-import { describe as describeMsg, execute as executeMsg, flush as flushMsg, query as queryMsg } from '../protocol/serialize.ts';
+import { describe as describeMsg, execute as executeMsg, flush as flushMsg, noticeResponse, query as queryMsg } from '../protocol/serialize.ts';
 import type { BackendConnection } from '../backend/connect.ts';
 import { PortcullisError } from '../../errors.ts';
 import { analyzeCached, type AnalyzedStatement } from '../../sql/analyze.ts';
@@ -427,7 +427,19 @@ export class PostgresSession {
       refusal = resolved;
     } else if (decision.effect === 'review') {
       // An approval or grant for exactly this may let it through; then it is checked as an allow.
-      refusal = await settleReview(ctx, { subject: subjectOnly, sessionId, target, request, decision, ...(this.o.reason ? { reason: this.o.reason } : {}) }, () => refusalFor(decision, s.text));
+      const onHold = (a: { id: string; approverGroups: readonly string[]; count: number }) => {
+        // Shown by psql while the statement waits: which approval, and where approvers act.
+        this.toClient.push(
+          noticeResponse({
+            severity: 'NOTICE',
+            code: '00000',
+            message: `portcullis: waiting up to ${formatDuration(ctx.reviewHoldMs ?? 0)} for approval ${a.id} by ${a.count} of ${a.approverGroups.join(', ')}`,
+            hint: `an approver runs \`portcullis approvals approve ${a.id}\` or uses the console`,
+          }),
+        );
+        this.flushClient();
+      };
+      refusal = await settleReview(ctx, { subject: subjectOnly, sessionId, target, request, decision, onHold, ...(this.o.reason ? { reason: this.o.reason } : {}) }, () => refusalFor(decision, s.text));
     } else if (decision.effect !== 'allow') {
       refusal = refusalFor(decision, s.text);
     }
