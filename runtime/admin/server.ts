@@ -27,7 +27,7 @@ export interface AdminDeps {
   /** whether evidence can be written; default: the recorder's view of the evidence store */
   evidenceHealthy?: () => boolean;
   /** the runtime's own readiness (GatewayRuntime.status), which names the store's problem; overrides the two checks above */
-  ready?: () => { ready: boolean; reason?: string };
+  ready?: () => { ready: boolean; reason?: string; lastReload?: { ok: boolean; revision?: string; errors?: string[] } };
 }
 
 export interface AdminServer {
@@ -109,10 +109,13 @@ export async function startAdminServer(ctx: GatewayContext, deps: AdminDeps): Pr
     throw new PortcullisError('not_found', `no ${method} ${url.pathname} in the admin API`);
   };
 
-  const ready = (): { ok: boolean; reasons: string[] } => {
+  const ready = (): { ok: boolean; reasons: string[]; notes?: string[] } => {
     if (deps.ready) {
       const s = deps.ready();
-      return { ok: s.ready, reasons: s.ready ? [] : [s.reason ?? 'not ready'] };
+      // Still ready on the last good bundle, but a rejected change is worth saying out loud.
+      const last = s.lastReload;
+      const notes = last && !last.ok ? [`last reload rejected${last.revision ? ` (commit ${last.revision})` : ''}: ${last.errors?.[0] ?? 'see the gateway log'}`] : [];
+      return { ok: s.ready, reasons: s.ready ? [] : [s.reason ?? 'not ready'], notes };
     }
     const reasons: string[] = [];
     if (!ctx.bundle()) reasons.push('no valid policy bundle is live');
@@ -131,7 +134,8 @@ export async function startAdminServer(ctx: GatewayContext, deps: AdminDeps): Pr
           return sendText(res, 200, 'ok\n');
         case '/readyz': {
           const r = ready();
-          return sendText(res, r.ok ? 200 : 503, r.ok ? 'ready\n' : `not ready: ${r.reasons.join('; ')}\n`);
+          const notes = r.notes?.length ? `${r.notes.join('\n')}\n` : '';
+          return sendText(res, r.ok ? 200 : 503, (r.ok ? 'ready\n' : `not ready: ${r.reasons.join('; ')}\n`) + notes);
         }
         case '/metrics':
           return sendText(res, 200, await deps.metrics.render(), PROMETHEUS_CONTENT_TYPE);

@@ -7,6 +7,7 @@ import { startGatewayRuntime, type GatewayRuntime } from '../../runtime/gateway/
 import { decide } from '../../runtime/engine/decide.ts';
 import { buildRequests } from '../../runtime/requests/build.ts';
 import { readEvidence } from '../../runtime/evidence/reader.ts';
+import { startAdminServer } from '../../runtime/admin/server.ts';
 
 const open: GatewayRuntime[] = [];
 afterEach(async () => {
@@ -109,5 +110,17 @@ describe('following a git branch', () => {
     await until('the rejection', () => runtime.status().reloads.rejected > 0, 4000);
     expect(runtime.ctx.bundle()!.revision.commit).toBe(c2);
     expect(runtime.status().lastReload).toMatchObject({ ok: false, revision: git(work, 'rev-parse', '--short=7', 'HEAD') });
+
+    // The operator sees it where operators look: /readyz (still serving the last good commit) and /metrics.
+    const admin = await startAdminServer(runtime.ctx, { approvals: runtime.approvals, metrics: runtime.metrics, dataDir: runtime.dataDir, host: '127.0.0.1', port: 0, ready: () => runtime.status() });
+    try {
+      const base = admin.url.replace(/\/$/, '');
+      const readyz = await fetch(`${base}/readyz`);
+      expect(readyz.status).toBe(200);
+      expect(await readyz.text()).toMatch(new RegExp(`last reload rejected \\(commit ${git(work, 'rev-parse', '--short=7', 'HEAD')}\\): .*support\\.yaml`));
+      expect(await (await fetch(`${base}/metrics`)).text()).toMatch(/portcullis_bundle_reloads_total\{result="rejected"\} 1/);
+    } finally {
+      await admin.close();
+    }
   });
 });
