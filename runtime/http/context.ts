@@ -14,7 +14,7 @@ export interface ListenerSubject extends Subject {
   expiresAt?: Date;
 }
 
-export type SessionRecorder = Pick<Recorder, 'healthy' | 'startSession' | 'recordDecision' | 'recordResult' | 'endSession'>;
+export type SessionRecorder = Pick<Recorder, 'healthy' | 'startSession' | 'recordDecision' | 'recordDecisionStaged' | 'recordResult' | 'endSession'>;
 
 export interface ListenerContext {
   /** the live bundle, or undefined when none is valid (every request is then refused) */

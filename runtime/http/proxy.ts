@@ -6,6 +6,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import type { Dispatcher } from 'undici';
 import { decide } from '../engine/decide.ts';
 import type { Mask } from '../engine/decision.ts';
 import type { HttpRequest } from '../engine/request.ts';
@@ -13,12 +14,12 @@ import { normalisePath, parseQuery } from '../requests/http.ts';
 import type { ListenerContext } from './context.ts';
 import type { Admitted } from './front.ts';
 import { forward } from './forward.ts';
-import { jsonMasker } from './masking/json-mask.ts';
+import { jsonMasker, type JsonMasker } from './masking/json-mask.ts';
 import type { BodyMaskPolicy } from './masking/body.ts';
 import { parseJsonPath } from './masking/json-path.ts';
 import { settleReview } from '../gateway/review.ts';
 import { refusalOf } from './problem.ts';
-import { sendMasked, sendUnmasked } from './respond.ts';
+import { discard, sendMasked, sendUnmasked } from './respond.ts';
 import { recordDecision, type RecordedExchange } from './sessions.ts';
 import type { Dispatchers } from './upstream.ts';
 
@@ -67,9 +68,20 @@ export async function proxyHttp(
     query: parseQuery(admitted.search),
   };
   const decision = decide(bundle, request);
-  state.exchange = await recordDecision(ctx, req.socket as Socket, bundle, subject, request, decision, {
-    'user-agent': String(req.headers['user-agent'] ?? ''),
-  });
+  // A safe request without a body changes nothing upstream: it goes out once its record is written
+  // (it survives the gateway dying) while the disk flush completes, and the answer is held until the
+  // record is durable. Everything else waits for the flush before it is forwarded.
+  const staged = decision.effect === 'allow' && (method === 'GET' || method === 'HEAD') && !hasRequestBody(req);
+  state.exchange = await recordDecision(
+    ctx,
+    req.socket as Socket,
+    bundle,
+    subject,
+    request,
+    decision,
+    () => ({ 'user-agent': String(req.headers['user-agent'] ?? '') }),
+    staged,
+  );
   if (decision.effect === 'review') {
     // The agent may say why in an `X-Portcullis-Reason` header; approvers see it.
     const reason = String(req.headers['x-portcullis-reason'] ?? '');
@@ -77,19 +89,71 @@ export async function proxyHttp(
     if (refusal) throw refusal;
   } else if (decision.effect !== 'allow') throw refusalOf(decision);
 
-  const masker = jsonMasker(decision.masks, env.maskKey);
-  const res0 = await forward({ dispatchers: env.dispatchers, upstream, req, path, search: admitted.search, forMasking: masker.active });
-  if (!masker.active) {
-    await sendUnmasked(res, res0, upstream, method);
+  const masking = maskingFor(decision.masks, env.maskKey);
+  const durable = state.exchange.durable;
+  if (!durable) {
+    const res0 = await forward({ dispatchers: env.dispatchers, upstream, req, path, search: admitted.search, forMasking: masking.masker.active });
+    if (!masking.masker.active) await sendUnmasked(res, res0, upstream, method);
+    else state.maskedValues = await sendMasked(res, res0, upstream, method, bodyPolicy(upstream, masking));
     return;
   }
-  const policy: BodyMaskPolicy = {
+  // Staged: not one byte of the answer (nor of an error about it) before the record is durable.
+  const hold = async (body?: Dispatcher.ResponseData['body']) => {
+    try {
+      await durable;
+    } catch (error) {
+      if (body) discard(body);
+      if (!res.headersSent) res.setHeader('connection', 'close');
+      throw error;
+    }
+  };
+  try {
+    const res0 = await forward({ dispatchers: env.dispatchers, upstream, req, path, search: admitted.search, forMasking: masking.masker.active });
+    if (!masking.masker.active) await sendUnmasked(res, res0, upstream, method, () => hold(res0.body));
+    else state.maskedValues = await sendMasked(res, res0, upstream, method, bodyPolicy(upstream, masking), () => hold(res0.body));
+  } catch (error) {
+    // an upstream failure is answered only once the record is durable; if it cannot be, the 503 wins
+    if (!res.headersSent) await hold();
+    throw error;
+  }
+}
+
+function hasRequestBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+interface Masking {
+  masker: JsonMasker;
+  fieldNames: string[];
+}
+
+/** Compiled maskers by masking key and mask list: a target's masks are the same request after request. */
+const maskingCache = new WeakMap<Buffer, Map<string, Masking>>();
+const MASKING_CACHE_MAX = 256;
+
+export function maskingFor(masks: readonly Mask[], key: Buffer): Masking {
+  let byMasks = maskingCache.get(key);
+  if (!byMasks) maskingCache.set(key, (byMasks = new Map()));
+  let id = '';
+  for (const m of masks) id += `${m.kind}\0${m.pattern}\0${m.strategy}\n`;
+  let masking = byMasks.get(id);
+  if (!masking) {
+    if (byMasks.size >= MASKING_CACHE_MAX) byMasks.clear();
+    masking = { masker: jsonMasker(masks, key), fieldNames: fieldNamesOf(masks) };
+    byMasks.set(id, masking);
+  }
+  return masking;
+}
+
+function bodyPolicy(upstream: Admitted['upstream'], masking: Masking): BodyMaskPolicy {
+  const masker = masking.masker;
+  return {
     target: upstream.name,
     transform: (v) => masker.apply(v),
     scrub: masker.scrub,
-    fieldNames: fieldNamesOf(decision.masks),
+    fieldNames: masking.fieldNames,
     passUnmaskedContentTypes: upstream.passUnmaskedContentTypes,
     limit: upstream.maxBodyBytes,
   };
-  state.maskedValues = await sendMasked(res, res0, upstream, method, policy);
 }

@@ -46,7 +46,11 @@ function baseHeaders(res: Dispatcher.ResponseData, up: Upstream) {
   return headers;
 }
 
-export async function sendUnmasked(out: ServerResponse, res: Dispatcher.ResponseData, up: Upstream, method: string): Promise<void> {
+/** What must settle before the first byte of an answer goes to the agent (a staged record's durability). */
+export type Hold = () => Promise<void>;
+
+export async function sendUnmasked(out: ServerResponse, res: Dispatcher.ResponseData, up: Upstream, method: string, hold?: Hold): Promise<void> {
+  if (hold) await hold();
   out.writeHead(res.statusCode, baseHeaders(res, up));
   if (hasNoBody(method, res.statusCode)) {
     discard(res.body);
@@ -57,10 +61,11 @@ export async function sendUnmasked(out: ServerResponse, res: Dispatcher.Response
 }
 
 /** Buffer, decode, mask, send. Returns how many values were masked. */
-export async function sendMasked(out: ServerResponse, res: Dispatcher.ResponseData, up: Upstream, method: string, policy: BodyMaskPolicy): Promise<number> {
+export async function sendMasked(out: ServerResponse, res: Dispatcher.ResponseData, up: Upstream, method: string, policy: BodyMaskPolicy, hold?: Hold): Promise<number> {
   const headers = baseHeaders(res, up);
   if (hasNoBody(method, res.statusCode) || (res.statusCode >= 300 && res.statusCode < 400)) {
     // no body to mask; a redirect's body is not data the agent needs, so it is dropped
+    if (hold) await hold();
     discard(res.body);
     for (const h of REPRESENTATION) delete headers[h];
     if (method !== 'HEAD') headers['content-length'] = '0';
@@ -85,6 +90,8 @@ export async function sendMasked(out: ServerResponse, res: Dispatcher.ResponseDa
   for (const h of REPRESENTATION) delete headers[h];
   headers['content-length'] = String(masked.body.length);
   headers['x-portcullis-masked'] = String(masked.count);
+  // the body was read and masked while the record was flushed; only now may it go out
+  if (hold) await hold();
   out.writeHead(res.statusCode, headers);
   out.end(masked.body);
   return masked.count;

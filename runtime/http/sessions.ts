@@ -20,6 +20,12 @@ const perSocket = new WeakMap<Socket, SocketSessions>();
 export interface RecordedExchange {
   sessionId: string;
   seq: number;
+  /**
+   * Staged recording only: settles once the decision record is durable. The record was written
+   * (the operating system has it) before the request went upstream; nothing of the answer may reach
+   * the agent before this resolves, and if it rejects the answer is withheld (503, connection closed).
+   */
+  durable?: Promise<void>;
 }
 
 function sessionsOf(ctx: ListenerContext, socket: Socket): SocketSessions {
@@ -39,7 +45,11 @@ function sessionsOf(ctx: ListenerContext, socket: Socket): SocketSessions {
   return s;
 }
 
-/** Audit before action: resolves once the decision is durable, else throws `failed_precondition`. */
+/**
+ * Audit before action: resolves once the decision is durable, else throws `failed_precondition`.
+ * `staged` (safe requests only): resolves once the record is written, with `durable` to hold the
+ * answer on, the way the PostgreSQL gateway runs a read while its record is flushed.
+ */
 export async function recordDecision(
   ctx: ListenerContext,
   socket: Socket,
@@ -47,7 +57,8 @@ export async function recordDecision(
   subject: ListenerSubject,
   request: HttpRequest | KubernetesRequest,
   decision: Decision,
-  attributes: Record<string, string>,
+  attributes: Record<string, string> | (() => Record<string, string>),
+  staged = false,
 ): Promise<RecordedExchange> {
   if (!ctx.recorder.healthy()) {
     throw new PortcullisError('failed_precondition', 'the evidence store cannot record right now, so no request is let through', {
@@ -69,7 +80,7 @@ export async function recordDecision(
         protocol: request.protocol,
         client: { address: socket.remoteAddress ?? 'unknown', ...(socket.remotePort ? { port: socket.remotePort } : {}) },
         revision: bundle.revision,
-        attributes,
+        attributes: typeof attributes === 'function' ? attributes() : attributes,
       })
       .then((r) => r.sessionId);
     sessions.byKey.set(key, id);
@@ -77,6 +88,19 @@ export async function recordDecision(
   }
   try {
     const sessionId = await id;
+    if (staged) {
+      const recorded = ctx.recorder.recordDecisionStaged({ sessionId, request, decision });
+      const { seq } = await recorded.written;
+      const durable = recorded.durable.catch((error: unknown) => {
+        throw new PortcullisError('failed_precondition', 'the decision could not be made durable, so the answer is withheld', {
+          cause: error,
+          details: { status: 503 },
+        });
+      });
+      // observed by the caller before it answers; never an unhandled rejection meanwhile
+      durable.catch(() => undefined);
+      return { sessionId, seq, durable };
+    }
     const { seq } = await ctx.recorder.recordDecision({ sessionId, request, decision });
     return { sessionId, seq };
   } catch (error) {

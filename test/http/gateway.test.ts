@@ -371,3 +371,98 @@ describe('evidence', () => {
     expect(denied!.data.decision.rules[0].rule).toBe('no-admin');
   });
 });
+
+describe('staged recording of safe requests', () => {
+  type Staged = ReturnType<Harness['runtime']['ctx']['recorder']['recordDecisionStaged']>;
+  /** Wraps the recorder so the test decides when a staged record becomes durable (or fails to). */
+  function gateDurability(): { calls: () => number; release: () => void; fail: (e: Error) => void; restore: () => void } {
+    const recorder = h.runtime.ctx.recorder;
+    const original = recorder.recordDecisionStaged;
+    let release!: () => void;
+    let fail!: (e: Error) => void;
+    const gate = new Promise<void>((resolve, reject) => {
+      release = resolve;
+      fail = reject;
+    });
+    gate.catch(() => undefined);
+    let calls = 0;
+    recorder.recordDecisionStaged = (d): Staged => {
+      calls++;
+      const staged = original.call(recorder, d);
+      const durable = staged.durable.then(() => gate);
+      durable.catch(() => undefined);
+      return { written: staged.written, durable };
+    };
+    return { calls: () => calls, release, fail, restore: () => (recorder.recordDecisionStaged = original) };
+  }
+
+  it('forwards a GET once its record is written, and holds the answer until the record is durable', async () => {
+    const g = gateDurability();
+    try {
+      const before = up.seen.length;
+      let answered = false;
+      const pending = request(`${base}/api/invoices/7?staged=1`, { headers: { authorization: `Bearer ${token}` } }).then(async (r) => {
+        answered = true;
+        return { status: r.statusCode, body: await r.body.text() };
+      });
+      // the upstream has the request while the agent has nothing yet
+      for (let i = 0; i < 100 && !up.seen.slice(before).some((s) => s.url === '/base/invoices/7?staged=1'); i++) await new Promise((r) => setTimeout(r, 10));
+      expect(up.seen.slice(before).some((s) => s.url === '/base/invoices/7?staged=1')).toBe(true);
+      await new Promise((r) => setTimeout(r, 150));
+      expect(answered).toBe(false);
+      expect(g.calls()).toBe(1);
+      g.release();
+      const r = await pending;
+      expect(r.status).toBe(200);
+      expect(r.body).not.toContain('billing@example.com');
+      const decision = (await h.evidence(['decision'])).find((x) => x.data.request.path === '/invoices/7' && x.data.request.query?.staged);
+      expect(decision).toBeDefined();
+    } finally {
+      g.restore();
+    }
+  });
+
+  it('answers 503 and closes the connection when the record cannot be made durable; no byte of the answer leaves', async () => {
+    const g = gateDurability();
+    try {
+      const pending = curl([...auth(), `${base}/api/users?fail=1`]);
+      await new Promise((r) => setTimeout(r, 200));
+      g.fail(new Error('disk gone'));
+      const r = await pending;
+      expect(r.status).toBe(503);
+      expect(r.headers['connection']).toBe('close');
+      for (const s of SECRETS) expect(r.body).not.toContain(s);
+      expect(r.body).not.toContain('"users"');
+      expect(JSON.parse(r.body)).toMatchObject({ status: 503 });
+    } finally {
+      g.restore();
+    }
+  });
+
+  it('holds an upstream failure too until the record is durable', async () => {
+    const g = gateDurability();
+    try {
+      let answered = false;
+      const pending = curl([...auth(), `${base}/down/anything`]).then((r) => ((answered = true), r));
+      await new Promise((r) => setTimeout(r, 200));
+      expect(answered).toBe(false);
+      g.release();
+      expect((await pending).status).toBe(502);
+    } finally {
+      g.restore();
+    }
+  });
+
+  it('waits for durability before forwarding anything that is not a bodiless GET or HEAD', async () => {
+    const g = gateDurability();
+    try {
+      const r = await curl([...auth(), '-X', 'POST', '-H', 'content-type: application/json', '--data', '{"a":1}', `${base}/api/echo`]);
+      expect(r.status).toBe(200);
+      const withBody = await curl([...auth(), '-X', 'GET', '-H', 'content-type: application/json', '--data', '{"a":1}', `${base}/api/echo`]);
+      expect(withBody.status).toBe(200);
+      expect(g.calls()).toBe(0);
+    } finally {
+      g.restore();
+    }
+  });
+});
