@@ -5,7 +5,7 @@
 import type { ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
-import type { Transform } from 'node:stream';
+import type { Readable, Transform } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { PortcullisError } from '../errors.ts';
 import { agentResponseHeaders, headerText } from './headers.ts';
@@ -57,7 +57,41 @@ export async function sendUnmasked(out: ServerResponse, res: Dispatcher.Response
     out.end();
     return;
   }
-  await pipeline(res.body, out);
+  await pipeTo(res.body, out);
+}
+
+/**
+ * stream.pipeline's contract for one source and the agent's response, without its per-call
+ * AbortController and end-of-stream machinery (a measurable share of a small proxied request):
+ * resolves when the response finished; an error on either side destroys both and rejects.
+ */
+export function pipeTo(src: Readable, out: ServerResponse): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    let settled = false;
+    const settle = (error?: Error) => {
+      if (settled) return;
+      settled = true;
+      src.off('error', onSrcError);
+      out.off('error', onOutError);
+      out.off('finish', onFinish);
+      out.off('close', onClose);
+      if (!error) return resolve();
+      src.on('error', () => {});
+      src.unpipe(out);
+      src.destroy();
+      if (!out.destroyed) out.destroy();
+      reject(error);
+    };
+    const onSrcError = (e: Error) => settle(e);
+    const onOutError = (e: Error) => settle(e);
+    const onFinish = () => settle();
+    const onClose = () => settle(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    src.on('error', onSrcError);
+    out.on('error', onOutError);
+    out.on('finish', onFinish);
+    out.on('close', onClose);
+    src.pipe(out);
+  });
 }
 
 /** Buffer, decode, mask, send. Returns how many values were masked. */

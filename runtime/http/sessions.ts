@@ -10,6 +10,47 @@ import type { HttpRequest, KubernetesRequest } from '../engine/request.ts';
 import { PortcullisError } from '../errors.ts';
 import type { Bundle } from '../bundle/model.ts';
 import type { ListenerContext, ListenerSubject } from './context.ts';
+import { CanonicalFragment } from '../evidence/canonical.ts';
+
+/**
+ * A target's requests get the same few decisions over and over (same rules, masks and reason). Like
+ * the PostgreSQL gateway's verdict cache, each distinct decision of a bundle is encoded once and the
+ * text spliced into its records; a cached encoding is reused only for a decision equal in every field.
+ */
+const encodedDecisions = new WeakMap<Bundle, Map<string, { decision: Decision; encoded: CanonicalFragment }>>();
+const ENCODED_DECISIONS_MAX = 1024;
+
+function sameItems<T>(a: readonly T[], b: readonly T[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function sameDecision(a: Decision, b: Decision): boolean {
+  const keys = Object.keys(a);
+  if (keys.length !== Object.keys(b).length) return false;
+  for (const k of keys) {
+    const x = (a as unknown as Record<string, unknown>)[k];
+    const y = (b as unknown as Record<string, unknown>)[k];
+    if (x === y) continue;
+    if (Array.isArray(x) && Array.isArray(y) && sameItems(x, y)) continue;
+    return false;
+  }
+  return true;
+}
+
+export function encodedDecision(bundle: Bundle, decision: Decision): CanonicalFragment {
+  let cache = encodedDecisions.get(bundle);
+  if (!cache) encodedDecisions.set(bundle, (cache = new Map()));
+  const hit = cache.get(decision.reason);
+  if (hit && sameDecision(hit.decision, decision)) return hit.encoded;
+  const encoded = new CanonicalFragment(decision);
+  if (cache.size >= ENCODED_DECISIONS_MAX) cache.clear();
+  // a snapshot, so a caller changing its decision later cannot make the cached text stale
+  cache.set(decision.reason, { decision: { ...decision, rules: [...decision.rules], masks: [...decision.masks] }, encoded });
+  return encoded;
+}
 
 interface SocketSessions {
   byKey: Map<string, Promise<string>>;
@@ -88,8 +129,9 @@ export async function recordDecision(
   }
   try {
     const sessionId = await id;
+    const entry = { sessionId, request, decision, encodedDecision: encodedDecision(bundle, decision) };
     if (staged) {
-      const recorded = ctx.recorder.recordDecisionStaged({ sessionId, request, decision });
+      const recorded = ctx.recorder.recordDecisionStaged(entry);
       const { seq } = await recorded.written;
       const durable = recorded.durable.catch((error: unknown) => {
         throw new PortcullisError('failed_precondition', 'the decision could not be made durable, so the answer is withheld', {
@@ -101,7 +143,7 @@ export async function recordDecision(
       durable.catch(() => undefined);
       return { sessionId, seq, durable };
     }
-    const { seq } = await ctx.recorder.recordDecision({ sessionId, request, decision });
+    const { seq } = await ctx.recorder.recordDecision(entry);
     return { sessionId, seq };
   } catch (error) {
     throw new PortcullisError('failed_precondition', 'the decision could not be recorded, so the request is refused', {

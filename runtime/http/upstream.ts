@@ -28,14 +28,27 @@ export interface Upstream {
   tls: Tls | undefined;
 }
 
+/** A bundle never changes once loaded: its targets' proxy views are built once, on first use. */
+const upstreams = new WeakMap<Bundle, Map<string, Upstream | undefined>>();
+
 /** The proxy's view of a target, or undefined when the bundle has no HTTP/Kubernetes target of that name. */
 export function upstreamOf(bundle: Bundle, name: string): Upstream | undefined {
+  let byName = upstreams.get(bundle);
+  if (!byName) upstreams.set(bundle, (byName = new Map()));
+  if (byName.has(name)) return byName.get(name);
+  const up = buildUpstream(bundle, name);
+  // only names the bundle has are remembered, so probing random names cannot grow the map
+  if (bundle.targets.has(name)) byName.set(name, up);
+  return up;
+}
+
+function buildUpstream(bundle: Bundle, name: string): Upstream | undefined {
   const located = bundle.targets.get(name);
   if (!located) return undefined;
   const spec = located.doc.spec;
   if (spec.type !== 'http' && spec.type !== 'kubernetes') return undefined;
   const url = new URL(spec.url);
-  return {
+  return Object.freeze({
     name,
     type: spec.type,
     origin: url.origin,
@@ -50,7 +63,7 @@ export function upstreamOf(bundle: Bundle, name: string): Upstream | undefined {
     passUnmaskedContentTypes: spec.type === 'http' ? (spec.passUnmaskedContentTypes ?? []) : [],
     auth: spec.auth,
     tls: spec.tls,
-  };
+  });
 }
 
 /** The headers that carry the target's own credential. */
@@ -81,8 +94,12 @@ export async function upstreamTls(up: Upstream): Promise<{ ca?: string; serverna
 /** One connection pool per target and TLS setting; redirects are never followed (undici's default). */
 export class Dispatchers {
   private readonly pools = new Map<string, Agent>();
+  /** plain-HTTP targets need no TLS material: their pool is found without building a key */
+  private plain = new WeakMap<Upstream, Agent>();
 
   async get(up: Upstream): Promise<Dispatcher> {
+    const known = this.plain.get(up);
+    if (known) return known;
     const tls = up.origin.startsWith('https:') ? await upstreamTls(up) : undefined;
     const key = `${up.name}\0${up.origin}\0${JSON.stringify(tls ?? {})}`;
     let agent = this.pools.get(key);
@@ -90,12 +107,14 @@ export class Dispatchers {
       agent = new Agent({ connect: tls ?? {}, keepAliveTimeout: 10_000 });
       this.pools.set(key, agent);
     }
+    if (!tls) this.plain.set(up, agent);
     return agent;
   }
 
   async close(): Promise<void> {
     const all = [...this.pools.values()];
     this.pools.clear();
+    this.plain = new WeakMap();
     await Promise.allSettled(all.map((a) => a.close()));
   }
 }
