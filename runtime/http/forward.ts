@@ -11,7 +11,11 @@ import { credentialHeaders, upstreamError, type Dispatchers, type Upstream } fro
 import { upstreamRequestHeaders } from './headers.ts';
 
 /** Re-encode a normalised path: segments percent-encoded except the characters RFC 3986 lets be. */
+const UNRESERVED_PATH = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/]*$/;
+
 export function encodePath(path: string): string {
+  // the common path has nothing to encode: every character is one the encoding leaves as it is
+  if (UNRESERVED_PATH.test(path)) return path;
   return path
     .split('/')
     .map((seg) => encodeURIComponent(seg).replace(/%(21|24|26|27|28|29|2A|2B|2C|3B|3D|3A|40)/gi, (_m, hex: string) => String.fromCharCode(parseInt(hex, 16))))
@@ -20,6 +24,7 @@ export function encodePath(path: string): string {
 
 /** The query exactly as parseQuery saw it, re-serialised, so upstream and policy read the same pairs. */
 export function encodeQuery(search: string): string {
+  if (search === '') return '';
   const s = new URLSearchParams(search).toString();
   return s ? `?${s}` : '';
 }

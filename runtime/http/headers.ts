@@ -11,8 +11,11 @@ const HOP_BY_HOP = new Set([
 ]);
 
 /** Headers named by `Connection: a, b` are hop-by-hop too. */
-function connectionListed(headers: IncomingHttpHeaders | Record<string, unknown>): Set<string> {
+const NONE: ReadonlySet<string> = new Set();
+
+function connectionListed(headers: IncomingHttpHeaders | Record<string, unknown>): ReadonlySet<string> {
   const raw = headers['connection'];
+  if (raw === undefined) return NONE;
   const text = Array.isArray(raw) ? raw.join(',') : typeof raw === 'string' ? raw : '';
   return new Set(text.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean));
 }
@@ -30,7 +33,8 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, opts: Upst
   const listed = connectionListed(incoming);
   const credentialNames = new Set(Object.keys(opts.credential).map((k) => k.toLowerCase()));
   const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(incoming)) {
+  for (const name of Object.keys(incoming)) {
+    const value = incoming[name];
     if (value === undefined) continue;
     const n = name.toLowerCase();
     if (n === 'host' || n === 'authorization') continue;
@@ -52,7 +56,8 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, opts: Upst
 export function agentResponseHeaders(upstream: Record<string, string | string[] | undefined>): OutgoingHttpHeaders {
   const listed = connectionListed(upstream);
   const out: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(upstream)) {
+  for (const name of Object.keys(upstream)) {
+    const value = upstream[name];
     if (value === undefined) continue;
     const n = name.toLowerCase();
     if (HOP_BY_HOP.has(n) || listed.has(n)) continue;

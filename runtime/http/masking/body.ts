@@ -5,6 +5,7 @@
  * unless the target lists the content type in `passUnmaskedContentTypes` — and even then a body
  * that is really JSON (a content type that lies) is masked as JSON, never passed through.
  */
+import type { Readable } from 'node:stream';
 import { brotliDecompressSync, gunzipSync, inflateRawSync, inflateSync } from 'node:zlib';
 import { PortcullisError } from '../../errors.ts';
 import { mediaType } from '../headers.ts';
@@ -40,20 +41,50 @@ function refuse(target: string, message: string, cause?: unknown): PortcullisErr
 
 /** Read a stream into memory, refusing past `limit` bytes (before reading when the length says so). */
 export async function readLimited(body: AsyncIterable<Buffer | Uint8Array | string>, limit: number, target: string): Promise<Buffer> {
+  const stream = body as Partial<Readable>;
+  // A Node stream (undici's body) is read by its events: an async iterator costs promises per chunk.
+  if (typeof stream.on === 'function' && typeof stream.destroy === 'function') return readStream(stream as Readable, limit, target);
   const parts: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {
     const b = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     size += b.length;
-    if (size > limit) {
-      const stream = body as { destroy?: () => void; on?: (e: string, f: () => void) => void };
-      stream.on?.('error', () => {});
-      stream.destroy?.();
-      throw tooLarge(target, limit);
-    }
+    if (size > limit) throw tooLarge(target, limit);
     parts.push(b);
   }
   return Buffer.concat(parts, size);
+}
+
+function readStream(stream: Readable, limit: number, target: string): Promise<Buffer> {
+  return new Promise<Buffer>((resolve, reject) => {
+    const parts: Buffer[] = [];
+    let size = 0;
+    const done = (error: unknown, value?: Buffer) => {
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('error', onError);
+      stream.off('close', onClose);
+      if (error === undefined) resolve(value as Buffer);
+      else {
+        stream.on('error', () => {});
+        stream.destroy();
+        reject(error);
+      }
+    };
+    const onData = (chunk: Buffer | Uint8Array | string) => {
+      const b = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+      size += b.length;
+      if (size > limit) return done(tooLarge(target, limit));
+      parts.push(b);
+    };
+    const onEnd = () => done(undefined, parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, size));
+    const onError = (error: Error) => done(error);
+    const onClose = () => done(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    stream.on('data', onData);
+    stream.on('end', onEnd);
+    stream.on('error', onError);
+    stream.on('close', onClose);
+  });
 }
 
 export function tooLarge(target: string, limit: number): PortcullisError {
@@ -64,6 +95,7 @@ export function tooLarge(target: string, limit: number): PortcullisError {
 
 /** Undo Content-Encoding (listed in the order applied); the output is bounded against bombs. */
 export function decodeContent(buf: Buffer, encoding: string | undefined, limit: number, target: string): Buffer {
+  if (encoding === undefined || encoding === '') return buf;
   const codings = (encoding ?? '').split(',').map((s) => s.trim().toLowerCase()).filter((s) => s && s !== 'identity');
   let out = buf;
   for (const coding of codings.reverse()) {
