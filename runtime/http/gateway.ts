@@ -14,7 +14,7 @@ import { admit, formatFor, route } from './front.ts';
 import { sendError, writeSocketError } from './problem.ts';
 import { proxyHttp, type ExchangeState, type ProxyEnv } from './proxy.ts';
 import { processMaskKey } from './masking/values.ts';
-import { recordResult } from './sessions.ts';
+import { flushResults, recordResult } from './sessions.ts';
 import { Dispatchers } from './upstream.ts';
 import { proxyKubernetes } from '../kubernetes/proxy.ts';
 import { proxyUpgrade } from '../kubernetes/upgrade.ts';
@@ -77,6 +77,7 @@ export async function startHttpGateway(ctx: ListenerContext, opts: HttpGatewayOp
       // exec streams and watches do not end by themselves
       for (const s of sockets) s.destroy();
       await closed;
+      await flushResults(ctx);
       await mcp.close();
       await dispatchers.close();
     },

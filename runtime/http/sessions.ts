@@ -75,6 +75,8 @@ function sessionsOf(ctx: ListenerContext, socket: Socket): SocketSessions {
     const created: SocketSessions = { byKey: new Map() };
     perSocket.set(socket, created);
     socket.once('close', () => {
+      // the connection's results belong before its sessions' ends
+      void flushResults(ctx);
       for (const id of created.byKey.values()) {
         id.then((sessionId) => ctx.recorder.endSession({ sessionId, reason: 'client-closed' })).catch((error: unknown) =>
           ctx.log('http.session-end-failed', { error: String(error) }),
@@ -130,6 +132,7 @@ export async function recordDecision(
   try {
     const sessionId = await id;
     const entry = { sessionId, request, decision, encodedDecision: encodedDecision(bundle, decision) };
+    void flushResults(ctx);
     if (staged) {
       const recorded = ctx.recorder.recordDecisionStaged(entry);
       const { seq } = await recorded.written;
@@ -160,23 +163,56 @@ export interface ExchangeOutcome {
   error?: PortcullisError;
 }
 
-/** The outcome; logged, never thrown: the agent already has its answer. */
+/** longest a result record waits for a decision record to share a group commit with */
+const RESULT_DELAY_MS = 10;
+
+type ResultRecord = Parameters<ListenerContext['recorder']['recordResult']>[0];
+
+interface ResultQueue {
+  items: ResultRecord[];
+  timer: NodeJS.Timeout | undefined;
+}
+
+const resultQueues = new WeakMap<ListenerContext, ResultQueue>();
+
+/**
+ * Appends the results waiting in the queue; resolves once they are recorded (failures are logged).
+ * Called synchronously before each decision record, so results and the next decision go to disk in
+ * one group commit, as the PostgreSQL gateway does: a result is written after the agent has its
+ * answer anyway, and a write and flush of its own would hold up the next decision behind it.
+ */
+export function flushResults(ctx: ListenerContext): Promise<void> {
+  const q = resultQueues.get(ctx);
+  if (!q || q.items.length === 0) return Promise.resolve();
+  if (q.timer) clearTimeout(q.timer);
+  q.timer = undefined;
+  const items = q.items.splice(0);
+  return Promise.all(
+    items.map((r) =>
+      ctx.recorder.recordResult(r).then(
+        () => undefined,
+        (error: unknown) => ctx.log('http.result-not-recorded', { error: String(error) }),
+      ),
+    ),
+  ).then(() => undefined);
+}
+
+/** The outcome; logged, never thrown: the agent already has its answer. Written with the next decision. */
 export async function recordResult(ctx: ListenerContext, exchange: RecordedExchange | undefined, outcome: ExchangeOutcome): Promise<void> {
   if (!exchange) return;
-  try {
-    await ctx.recorder.recordResult({
-      sessionId: exchange.sessionId,
-      seq: exchange.seq,
-      status: outcome.error || outcome.status >= 400 ? 'error' : 'ok',
-      durationMs: outcome.durationMs,
-      maskedValues: outcome.maskedValues,
-      ...(outcome.error
-        ? { error: { code: outcome.error.code, message: outcome.error.message } }
-        : outcome.status >= 400
-          ? { error: { code: `http_${outcome.status}`, message: `upstream answered ${outcome.status}` } }
-          : {}),
-    });
-  } catch (error) {
-    ctx.log('http.result-not-recorded', { error: String(error) });
-  }
+  let q = resultQueues.get(ctx);
+  if (!q) resultQueues.set(ctx, (q = { items: [], timer: undefined }));
+  q.items.push({
+    sessionId: exchange.sessionId,
+    seq: exchange.seq,
+    status: outcome.error || outcome.status >= 400 ? 'error' : 'ok',
+    durationMs: outcome.durationMs,
+    maskedValues: outcome.maskedValues,
+    ...(outcome.error
+      ? { error: { code: outcome.error.code, message: outcome.error.message } }
+      : outcome.status >= 400
+        ? { error: { code: `http_${outcome.status}`, message: `upstream answered ${outcome.status}` } }
+        : {}),
+  });
+  q.timer ??= setTimeout(() => void flushResults(ctx), RESULT_DELAY_MS);
 }

@@ -10,6 +10,7 @@ import { promisify } from 'node:util';
 import { startGatewayRuntime, type GatewayRuntime } from '../../runtime/gateway/runtime.ts';
 import { startHttpGateway, type HttpGateway } from '../../runtime/http/gateway.ts';
 import { issueToken } from '../../runtime/identity/dev-key.ts';
+import { flushResults } from '../../runtime/http/sessions.ts';
 import { readEvidence } from '../../runtime/evidence/index.ts';
 
 export const run = promisify(execFile);
@@ -81,6 +82,8 @@ export async function startHarness(files: Record<string, string>, env: Record<st
       return (await issueToken({ dataDir, subject, ttl })).token;
     },
     async evidence(types) {
+      // results wait briefly to share a group commit with the next decision; the test wants them now
+      await flushResults(runtime.ctx);
       const out: { type: string; data: any }[] = [];
       for await (const r of readEvidence(join(dataDir, 'evidence'), types ? { types } : {})) out.push({ type: r.type, data: r.data });
       return out;
