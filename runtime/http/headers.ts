@@ -52,15 +52,19 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, opts: Upst
   return out;
 }
 
-/** Response headers for the agent: hop-by-hop removed; the body-describing ones are the caller's. */
-export function agentResponseHeaders(upstream: Record<string, string | string[] | undefined>): OutgoingHttpHeaders {
+/**
+ * Response headers for the agent: hop-by-hop removed; the body-describing ones are the caller's.
+ * `drop`: further (lower-case) names to leave out, e.g. the ones masking invalidates; leaving them
+ * out here keeps the object fast (a `delete` afterwards would not).
+ */
+export function agentResponseHeaders(upstream: Record<string, string | string[] | undefined>, drop?: ReadonlySet<string>): OutgoingHttpHeaders {
   const listed = connectionListed(upstream);
   const out: OutgoingHttpHeaders = {};
   for (const name of Object.keys(upstream)) {
     const value = upstream[name];
     if (value === undefined) continue;
     const n = name.toLowerCase();
-    if (HOP_BY_HOP.has(n) || listed.has(n)) continue;
+    if (HOP_BY_HOP.has(n) || listed.has(n) || drop?.has(n)) continue;
     out[n] = value;
   }
   return out;

@@ -15,6 +15,7 @@ import type { Upstream } from './upstream.ts';
 
 /** Headers that describe the exact bytes; masking changes the bytes, so they no longer hold. */
 const REPRESENTATION = ['content-length', 'content-encoding', 'etag', 'content-md5', 'digest', 'content-digest', 'repr-digest', 'accept-ranges', 'content-range'];
+const REPRESENTATION_SET: ReadonlySet<string> = new Set(REPRESENTATION);
 
 /** Drop an upstream body we will not send; its abort error is expected and must not go unhandled. */
 export function discard(body: Dispatcher.ResponseData['body']): void {
@@ -39,8 +40,8 @@ export function rewriteLocation(location: string, up: Upstream): string {
   return location;
 }
 
-function baseHeaders(res: Dispatcher.ResponseData, up: Upstream) {
-  const headers = agentResponseHeaders(res.headers as Record<string, string | string[] | undefined>);
+function baseHeaders(res: Dispatcher.ResponseData, up: Upstream, withoutRepresentation = false) {
+  const headers = agentResponseHeaders(res.headers as Record<string, string | string[] | undefined>, withoutRepresentation ? REPRESENTATION_SET : undefined);
   const location = headerText(res.headers['location']);
   if (location) headers['location'] = rewriteLocation(location, up);
   return headers;
@@ -96,12 +97,12 @@ export function pipeTo(src: Readable, out: ServerResponse): Promise<void> {
 
 /** Buffer, decode, mask, send. Returns how many values were masked. */
 export async function sendMasked(out: ServerResponse, res: Dispatcher.ResponseData, up: Upstream, method: string, policy: BodyMaskPolicy, hold?: Hold): Promise<number> {
-  const headers = baseHeaders(res, up);
+  // every path below sends other bytes than the upstream's (or none): its representation headers go
+  const headers = baseHeaders(res, up, true);
   if (hasNoBody(method, res.statusCode) || (res.statusCode >= 300 && res.statusCode < 400)) {
     // no body to mask; a redirect's body is not data the agent needs, so it is dropped
     if (hold) await hold();
     discard(res.body);
-    for (const h of REPRESENTATION) delete headers[h];
     if (method !== 'HEAD') headers['content-length'] = '0';
     out.writeHead(res.statusCode, headers);
     out.end();
@@ -121,7 +122,6 @@ export async function sendMasked(out: ServerResponse, res: Dispatcher.ResponseDa
   const raw = await readLimited(res.body, policy.limit, up.name);
   const decoded = decodeContent(raw, headerText(res.headers['content-encoding']), policy.limit, up.name);
   const masked = maskBody(decoded, res.headers['content-type'], policy);
-  for (const h of REPRESENTATION) delete headers[h];
   headers['content-length'] = String(masked.body.length);
   headers['x-portcullis-masked'] = String(masked.count);
   // the body was read and masked while the record was flushed; only now may it go out
@@ -152,8 +152,7 @@ export async function sendLineMasked(
 ): Promise<LineStreamStats> {
   const stats: LineStreamStats = { lines: 0, masked: 0 };
   const decoder = decoderFor(headerText(res.headers['content-encoding']), up.name);
-  const headers = baseHeaders(res, up);
-  for (const h of REPRESENTATION) delete headers[h];
+  const headers = baseHeaders(res, up, true);
   out.writeHead(res.statusCode, headers);
   out.flushHeaders();
   const masker = lineMasker(maskLine, limit, up.name, stats);
