@@ -2,7 +2,7 @@
  * `npm run bench`: the benchmarks, reported and never asserted. A slow number is information for
  * the reader; only a component that cannot start at all makes the exit status non-zero.
  *
- *   tsx bench/run.ts [--only engine|postgres|http|lint] [--duration 10] [--repeats 3] [--json] [--profile DIR] [--diagnose]
+ *   tsx bench/run.ts [--only engine|postgres|http|lint|simulate|reload] [--duration 10] [--repeats 3] [--json] [--profile DIR] [--diagnose]
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -10,9 +10,11 @@ import { formatEngine, runEngineBench } from './engine.ts';
 import { formatPostgres, runPostgresBench } from './postgres.ts';
 import { formatLint, runLintSuite } from './lint-suite.ts';
 import { formatHttp, runHttpBench } from './http.ts';
+import { benchSimulate, formatSimulate } from './simulate.ts';
+import { formatReload, runReloadBench } from './reload.ts';
 
-const usage = 'usage: npm run bench -- [--only engine|postgres|http|lint] [--duration SECONDS] [--repeats N] [--clients N] [--json] [--profile DIR] [--diagnose]';
-const suites = ['engine', 'postgres', 'http', 'lint'] as const;
+const usage = 'usage: npm run bench -- [--only engine|postgres|http|lint|simulate|reload] [--duration SECONDS] [--repeats N] [--clients N] [--json] [--profile DIR] [--diagnose]';
+const suites = ['engine', 'postgres', 'http', 'lint', 'simulate', 'reload'] as const;
 type Suite = (typeof suites)[number];
 
 function options() {
@@ -105,6 +107,20 @@ async function main(): Promise<number> {
       }
       results.lint = r;
       print(formatLint(r));
+    });
+  }
+  if (wanted('simulate')) {
+    await attempt('simulate', async () => {
+      const r = await benchSimulate({ repeats: Math.max(1, Math.min(o.repeats, 3)) });
+      results.simulate = r;
+      print(formatSimulate(r));
+    });
+  }
+  if (wanted('reload')) {
+    await attempt('reload', async () => {
+      const r = await runReloadBench({ clients: 4, reloads: 100, rate: 10 });
+      results.reload = r;
+      print(formatReload(r));
     });
   }
   if (o.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);
