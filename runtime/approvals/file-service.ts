@@ -8,13 +8,12 @@
  * an in-process queue is all the locking this store needs; several replicas need the PostgreSQL store.
  */
 import { EventEmitter } from 'node:events';
-import { randomBytes } from 'node:crypto';
 import { PortcullisError } from '../errors.ts';
 import type { EvidenceStore } from '../evidence/store.ts';
 import type { RuleRef } from '../engine/decision.ts';
 import type { AuthenticatedSubject } from '../gateway/context.ts';
 import { requestHash, summarize } from './request-hash.ts';
-import { assertMayDecide } from './rules.ts';
+import { approvalStep, assertMayDecide, MAX_NOTE, newId, type EvidenceEntry } from './rules.ts';
 import { readState, statePath, writeState } from './state-file.ts';
 import type { ApprovalEvent, ApprovalFilter, ApprovalNotifier, ApprovalRequest, ApprovalService, CheckResult, Grant, ReviewInput } from './types.ts';
 
@@ -35,14 +34,11 @@ export interface FileApprovalServiceOptions {
   log?: (event: string, fields?: Record<string, unknown>) => void;
 }
 
-type EvidenceEntry = [type: string, data: unknown];
 
 const MAX_REASON = 500;
-const MAX_NOTE = 1000;
 const MAX_WAIT_MS = 30 * 60_000;
 
 const sameRule = (a: RuleRef, b: RuleRef) => a.policy === b.policy && a.rule === b.rule;
-const newId = (prefix: string) => `${prefix}-${randomBytes(6).toString('hex')}`;
 const clone = <T>(v: T): T => structuredClone(v);
 
 export class FileApprovalService implements ApprovalService {
@@ -165,40 +161,7 @@ export class FileApprovalService implements ApprovalService {
   async approve(id: string, approver: AuthenticatedSubject, note?: string): Promise<ApprovalRequest> {
     const out = await this.exclusive(async () => {
       const now = this.now();
-      const current = this.mustGet(id);
-      assertMayDecide(current, approver, now, 'approve');
-      const at = new Date(now).toISOString();
-      const trimmed = note?.trim().slice(0, MAX_NOTE);
-      const approvals = [...current.approvals, { identity: approver.identity, at, ...(trimmed ? { note: trimmed } : {}) }];
-      const complete = approvals.length >= current.count;
-      let next: ApprovalRequest = { ...current, approvals };
-      const records: EvidenceEntry[] = [[
-        'approval.approved',
-        { id, approver: approver.identity, approverGroups: approver.groups, ...(trimmed ? { note: trimmed } : {}), approvals: approvals.length, count: current.count, complete },
-      ]];
-      let grant: Grant | undefined;
-      if (complete) {
-        next = { ...next, status: 'approved', decidedAt: at };
-        if (current.grantTtlMs !== undefined) {
-          const scope = current.grantScope ?? 'rule';
-          grant = {
-            id: newId('gr'),
-            approvalId: id,
-            identity: current.requester.identity,
-            target: current.target,
-            rule: current.rule,
-            scope,
-            ...(scope === 'session' ? { sessionId: current.requester.sessionId } : {}),
-            openedAt: at,
-            expiresAt: new Date(now + current.grantTtlMs).toISOString(),
-          };
-          next = { ...next, grantId: grant.id };
-          records.push(['grant.opened', grant]);
-        } else {
-          // The agent retries after approval; give it a fresh window from now, not from its first ask.
-          next = { ...next, expiresAt: new Date(now + this.approvedUseTtlMs).toISOString() };
-        }
-      }
+      const { next, complete, grant, records } = approvalStep(this.mustGet(id), approver, now, this.approvedUseTtlMs, note);
       await this.commit(records, [next], grant ? [grant] : []);
       return { request: next, complete, grant };
     });

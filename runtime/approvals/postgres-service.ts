@@ -10,14 +10,13 @@
  * with NOTIFY (delivered at COMMIT), which wakes `waitFor` on every replica.
  */
 import { EventEmitter } from 'node:events';
-import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { PortcullisError } from '../errors.ts';
 import type { EvidenceStore } from '../evidence/store.ts';
 import { describeStateUrl, isConfigurationError } from '../evidence/postgres-url.ts';
 import type { AuthenticatedSubject } from '../gateway/context.ts';
 import { requestHash, summarize } from './request-hash.ts';
-import { assertMayDecide } from './rules.ts';
+import { approvalStep, assertMayDecide, MAX_NOTE, newId, type EvidenceEntry } from './rules.ts';
 import { NotifyListener } from './postgres-notify.ts';
 import { addApproval, ensureApprovalSchema, GRANTS, loadGrants, loadRequests, REQUESTS, saveGrant, saveRequest, SETTLED_CHANNEL } from './postgres-rows.ts';
 import type { ApprovalEvent, ApprovalFilter, ApprovalNotifier, ApprovalRequest, ApprovalService, CheckResult, Grant, ReviewInput } from './types.ts';
@@ -44,16 +43,13 @@ export interface PostgresApprovalServiceOptions {
   log?: (event: string, fields?: Record<string, unknown>) => void;
 }
 
-type EvidenceEntry = [type: string, data: unknown];
 type Tx = pg.PoolClient;
 
 const MAX_REASON = 500;
-const MAX_NOTE = 1000;
 const MAX_WAIT_MS = 30 * 60_000;
 /** A waiter re-reads this often even without a notification, in case the LISTEN connection was down. */
 const WAIT_POLL_MS = 2000;
 
-const newId = (prefix: string) => `${prefix}-${randomBytes(6).toString('hex')}`;
 const iso = (ms: number) => new Date(ms).toISOString();
 
 export class PostgresApprovalService implements ApprovalService {
@@ -214,40 +210,7 @@ export class PostgresApprovalService implements ApprovalService {
     const out = await this.tx(async (c) => {
       const now = this.now();
       const current = await this.lockRequest(c, id);
-      assertMayDecide(current, approver, now, 'approve');
-      const at = iso(now);
-      const trimmed = note?.trim().slice(0, MAX_NOTE);
-      const action = { identity: approver.identity, at, ...(trimmed ? { note: trimmed } : {}) };
-      const approvals = [...current.approvals, action];
-      const complete = approvals.length >= current.count;
-      let next: ApprovalRequest = { ...current, approvals };
-      const records: EvidenceEntry[] = [[
-        'approval.approved',
-        { id, approver: approver.identity, approverGroups: approver.groups, ...(trimmed ? { note: trimmed } : {}), approvals: approvals.length, count: current.count, complete },
-      ]];
-      let grant: Grant | undefined;
-      if (complete) {
-        next = { ...next, status: 'approved', decidedAt: at };
-        if (current.grantTtlMs !== undefined) {
-          const scope = current.grantScope ?? 'rule';
-          grant = {
-            id: newId('gr'),
-            approvalId: id,
-            identity: current.requester.identity,
-            target: current.target,
-            rule: current.rule,
-            scope,
-            ...(scope === 'session' ? { sessionId: current.requester.sessionId } : {}),
-            openedAt: at,
-            expiresAt: iso(now + current.grantTtlMs),
-          };
-          next = { ...next, grantId: grant.id };
-          records.push(['grant.opened', grant]);
-        } else {
-          // The agent retries after approval; give it a fresh window from now, not from its first ask.
-          next = { ...next, expiresAt: iso(now + this.approvedUseTtlMs) };
-        }
-      }
+      const { next, action, approvals, complete, grant, records } = approvalStep(current, approver, now, this.approvedUseTtlMs, note);
       await this.record(records);
       await addApproval(c, id, action, approvals.length);
       await saveRequest(c, next, this.replica);

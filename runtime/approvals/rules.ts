@@ -4,7 +4,65 @@
  */
 import { PortcullisError } from '../errors.ts';
 import type { AuthenticatedSubject } from '../gateway/context.ts';
-import type { ApprovalRequest } from './types.ts';
+import { randomBytes } from 'node:crypto';
+import type { ApprovalRequest, Grant } from './types.ts';
+
+export type EvidenceEntry = [type: string, data: unknown];
+export const MAX_NOTE = 1000;
+export const newId = (prefix: string): string => `${prefix}-${randomBytes(6).toString('hex')}`;
+
+export interface ApprovalStep {
+  next: ApprovalRequest;
+  /** the approver's own entry, as stored */
+  action: { identity: string; at: string; note?: string };
+  approvals: ApprovalRequest['approvals'];
+  complete: boolean;
+  grant?: Grant;
+  records: EvidenceEntry[];
+}
+
+/**
+ * One approval of a request, whatever stores it: the new state, the grant it opens when it is the
+ * last approval needed, and the evidence records to write. Both approval services call this, so the
+ * rules of approving live in one place.
+ */
+export function approvalStep(current: ApprovalRequest, approver: AuthenticatedSubject, now: number, approvedUseTtlMs: number, note?: string): ApprovalStep {
+  assertMayDecide(current, approver, now, 'approve');
+  const at = new Date(now).toISOString();
+  const trimmed = note?.trim().slice(0, MAX_NOTE);
+  const action = { identity: approver.identity, at, ...(trimmed ? { note: trimmed } : {}) };
+  const approvals = [...current.approvals, action];
+  const complete = approvals.length >= current.count;
+  let next: ApprovalRequest = { ...current, approvals };
+  const records: EvidenceEntry[] = [[
+    'approval.approved',
+    { id: current.id, approver: approver.identity, approverGroups: approver.groups, ...(trimmed ? { note: trimmed } : {}), approvals: approvals.length, count: current.count, complete },
+  ]];
+  let grant: Grant | undefined;
+  if (complete) {
+    next = { ...next, status: 'approved', decidedAt: at };
+    if (current.grantTtlMs !== undefined) {
+      const scope = current.grantScope ?? 'rule';
+      grant = {
+        id: newId('gr'),
+        approvalId: current.id,
+        identity: current.requester.identity,
+        target: current.target,
+        rule: current.rule,
+        scope,
+        ...(scope === 'session' ? { sessionId: current.requester.sessionId } : {}),
+        openedAt: at,
+        expiresAt: new Date(now + current.grantTtlMs).toISOString(),
+      };
+      next = { ...next, grantId: grant.id };
+      records.push(['grant.opened', grant]);
+    } else {
+      // The agent retries after approval; give it a fresh window from now, not from its first ask.
+      next = { ...next, expiresAt: new Date(now + approvedUseTtlMs).toISOString() };
+    }
+  }
+  return { next, action, approvals, complete, ...(grant ? { grant } : {}), records };
+}
 
 /** Throws unless `approver` may approve or deny `request` now. */
 export function assertMayDecide(request: ApprovalRequest, approver: AuthenticatedSubject, now: number, verb: 'approve' | 'deny'): void {
