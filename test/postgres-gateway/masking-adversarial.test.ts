@@ -4,7 +4,7 @@
  * gateway masked the result or refused the statement.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { bind, describe as describeMsg, execute, parse, query, sync, flush, close as closeMsg } from '../../runtime/postgres/protocol/serialize.ts';
+import { bind, execute, parse, query, sync, flush, close as closeMsg } from '../../runtime/postgres/protocol/serialize.ts';
 import { decodeDataRow, decodeErrorFields } from '../../runtime/postgres/protocol/backend.ts';
 import { createScratchDatabase } from '../harness/postgres.ts';
 import { startGatewayFixture, psql, type GatewayFixture } from './fixture.ts';
