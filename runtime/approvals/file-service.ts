@@ -12,8 +12,8 @@ import { PortcullisError } from '../errors.ts';
 import type { EvidenceStore } from '../evidence/store.ts';
 import type { RuleRef } from '../engine/decision.ts';
 import type { AuthenticatedSubject } from '../gateway/context.ts';
-import { requestHash, summarize } from './request-hash.ts';
-import { approvalStep, assertMayDecide, MAX_NOTE, newId, type EvidenceEntry } from './rules.ts';
+import { requestHash } from './request-hash.ts';
+import { approvalStep, denialReason, denialStep, requestStep, reviewOf, type EvidenceEntry } from './rules.ts';
 import { readState, statePath, writeState } from './state-file.ts';
 import type { ApprovalEvent, ApprovalFilter, ApprovalNotifier, ApprovalRequest, ApprovalService, CheckResult, Grant, ReviewInput } from './types.ts';
 
@@ -35,7 +35,6 @@ export interface FileApprovalServiceOptions {
 }
 
 
-const MAX_REASON = 500;
 const MAX_WAIT_MS = 30 * 60_000;
 
 const sameRule = (a: RuleRef, b: RuleRef) => a.policy === b.policy && a.rule === b.rule;
@@ -90,10 +89,7 @@ export class FileApprovalService implements ApprovalService {
   }
 
   async request(input: ReviewInput & { reason?: string }): Promise<ApprovalRequest> {
-    const review = input.decision.review;
-    if (input.decision.effect !== 'review' || !review) {
-      throw new PortcullisError('invalid_argument', `only a review decision needs an approval (this one is ${input.decision.effect})`);
-    }
+    const review = reviewOf(input);
     const hash = requestHash(input.request);
     const created = await this.exclusive(async () => {
       const now = this.now();
@@ -102,28 +98,8 @@ export class FileApprovalService implements ApprovalService {
           return { request: r, fresh: false };
         }
       }
-      const reason = input.reason?.trim().slice(0, MAX_REASON);
-      const r: ApprovalRequest = {
-        id: newId('ap'),
-        status: 'pending',
-        createdAt: new Date(now).toISOString(),
-        expiresAt: new Date(now + this.requestTtlMs).toISOString(),
-        requester: { identity: input.subject.identity, groups: [...input.subject.groups], sessionId: input.sessionId },
-        target: input.target,
-        protocol: input.request.protocol,
-        summary: summarize(input.request),
-        requestHash: hash,
-        request: input.request,
-        rule: review.rule,
-        approverGroups: [...review.approverGroups],
-        count: Math.max(1, review.count),
-        ...(review.grantTtlMs !== undefined ? { grantTtlMs: review.grantTtlMs, grantScope: review.grantScope ?? 'rule' } : {}),
-        revision: input.decision.revision,
-        ...(reason ? { reason } : {}),
-        approvals: [],
-      };
-      const { request: _req, approvals: _a, status: _s, ...recorded } = r;
-      await this.commit([['approval.requested', recorded]], [r], []);
+      const { request: r, records } = requestStep(input, review, hash, now, this.requestTtlMs);
+      await this.commit(records, [r], []);
       return { request: r, fresh: true };
     });
     if (created.fresh) this.announce({ kind: 'requested', request: clone(created.request) });
@@ -173,15 +149,11 @@ export class FileApprovalService implements ApprovalService {
   }
 
   async deny(id: string, approver: AuthenticatedSubject, reason: string): Promise<ApprovalRequest> {
-    const why = typeof reason === 'string' ? reason.trim().slice(0, MAX_NOTE) : '';
-    if (!why) throw new PortcullisError('invalid_argument', 'a denial needs a reason', { details: { hint: 'say why, e.g. --reason "not during the freeze"' } });
+    const why = denialReason(reason);
     const denied = await this.exclusive(async () => {
       const now = this.now();
-      const current = this.mustGet(id);
-      assertMayDecide(current, approver, now, 'deny');
-      const at = new Date(now).toISOString();
-      const next: ApprovalRequest = { ...current, status: 'denied', decidedAt: at, denial: { identity: approver.identity, at, reason: why } };
-      await this.commit([['approval.denied', { id, approver: approver.identity, approverGroups: approver.groups, reason: why }]], [next], []);
+      const { next, records } = denialStep(this.mustGet(id), approver, now, why);
+      await this.commit(records, [next], []);
       return next;
     });
     this.settled.emit(id);

@@ -15,8 +15,8 @@ import { PortcullisError } from '../errors.ts';
 import type { EvidenceStore } from '../evidence/store.ts';
 import { describeStateUrl, isConfigurationError } from '../evidence/postgres-url.ts';
 import type { AuthenticatedSubject } from '../gateway/context.ts';
-import { requestHash, summarize } from './request-hash.ts';
-import { approvalStep, assertMayDecide, MAX_NOTE, newId, type EvidenceEntry } from './rules.ts';
+import { requestHash } from './request-hash.ts';
+import { approvalStep, denialReason, denialStep, requestStep, reviewOf, type EvidenceEntry } from './rules.ts';
 import { NotifyListener } from './postgres-notify.ts';
 import { addApproval, ensureApprovalSchema, GRANTS, loadGrants, loadRequests, REQUESTS, saveGrant, saveRequest, SETTLED_CHANNEL } from './postgres-rows.ts';
 import type { ApprovalEvent, ApprovalFilter, ApprovalNotifier, ApprovalRequest, ApprovalService, CheckResult, Grant, ReviewInput } from './types.ts';
@@ -45,7 +45,6 @@ export interface PostgresApprovalServiceOptions {
 
 type Tx = pg.PoolClient;
 
-const MAX_REASON = 500;
 const MAX_WAIT_MS = 30 * 60_000;
 /** A waiter re-reads this often even without a notification, in case the LISTEN connection was down. */
 const WAIT_POLL_MS = 2000;
@@ -131,10 +130,7 @@ export class PostgresApprovalService implements ApprovalService {
   }
 
   async request(input: ReviewInput & { reason?: string }): Promise<ApprovalRequest> {
-    const review = input.decision.review;
-    if (input.decision.effect !== 'review' || !review) {
-      throw new PortcullisError('invalid_argument', `only a review decision needs an approval (this one is ${input.decision.effect})`);
-    }
+    const review = reviewOf(input);
     const hash = requestHash(input.request);
     const created = await this.tx(async (c) => {
       const now = this.now();
@@ -147,28 +143,8 @@ export class PostgresApprovalService implements ApprovalService {
         'ORDER BY r.created_ms LIMIT 1',
       );
       if (open) return { request: open, fresh: false };
-      const reason = input.reason?.trim().slice(0, MAX_REASON);
-      const r: ApprovalRequest = {
-        id: newId('ap'),
-        status: 'pending',
-        createdAt: iso(now),
-        expiresAt: iso(now + this.requestTtlMs),
-        requester: { identity: input.subject.identity, groups: [...input.subject.groups], sessionId: input.sessionId },
-        target: input.target,
-        protocol: input.request.protocol,
-        summary: summarize(input.request),
-        requestHash: hash,
-        request: input.request,
-        rule: review.rule,
-        approverGroups: [...review.approverGroups],
-        count: Math.max(1, review.count),
-        ...(review.grantTtlMs !== undefined ? { grantTtlMs: review.grantTtlMs, grantScope: review.grantScope ?? 'rule' } : {}),
-        revision: input.decision.revision,
-        ...(reason ? { reason } : {}),
-        approvals: [],
-      };
-      const { request: _req, approvals: _a, status: _s, ...recorded } = r;
-      await this.record([['approval.requested', recorded]]);
+      const { request: r, records } = requestStep(input, review, hash, now, this.requestTtlMs);
+      await this.record(records);
       await saveRequest(c, r, this.replica);
       return { request: r, fresh: true };
     });
@@ -224,15 +200,11 @@ export class PostgresApprovalService implements ApprovalService {
   }
 
   async deny(id: string, approver: AuthenticatedSubject, reason: string): Promise<ApprovalRequest> {
-    const why = typeof reason === 'string' ? reason.trim().slice(0, MAX_NOTE) : '';
-    if (!why) throw new PortcullisError('invalid_argument', 'a denial needs a reason', { details: { hint: 'say why, e.g. --reason "not during the freeze"' } });
+    const why = denialReason(reason);
     const denied = await this.tx(async (c) => {
       const now = this.now();
-      const current = await this.lockRequest(c, id);
-      assertMayDecide(current, approver, now, 'deny');
-      const at = iso(now);
-      const next: ApprovalRequest = { ...current, status: 'denied', decidedAt: at, denial: { identity: approver.identity, at, reason: why } };
-      await this.record([['approval.denied', { id, approver: approver.identity, approverGroups: approver.groups, reason: why }]]);
+      const { next, records } = denialStep(await this.lockRequest(c, id), approver, now, why);
+      await this.record(records);
       await saveRequest(c, next, this.replica);
       await this.settled(c, id);
       return next;

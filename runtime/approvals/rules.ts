@@ -5,10 +5,63 @@
 import { PortcullisError } from '../errors.ts';
 import type { AuthenticatedSubject } from '../gateway/context.ts';
 import { randomBytes } from 'node:crypto';
-import type { ApprovalRequest, Grant } from './types.ts';
+import type { ApprovalRequest, Grant, ReviewInput } from './types.ts';
+import type { ReviewRequirement } from '../engine/decision.ts';
+import { summarize } from './request-hash.ts';
 
 export type EvidenceEntry = [type: string, data: unknown];
 export const MAX_NOTE = 1000;
+const MAX_REASON = 500;
+
+/** The review requirement of a decision; asking for an approval of anything else is a caller bug. */
+export function reviewOf(input: ReviewInput): ReviewRequirement {
+  const review = input.decision.review;
+  if (input.decision.effect !== 'review' || !review) {
+    throw new PortcullisError('invalid_argument', `only a review decision needs an approval (this one is ${input.decision.effect})`);
+  }
+  return review;
+}
+
+/** A new pending approval request, and the evidence record that announces it. */
+export function requestStep(input: ReviewInput & { reason?: string }, review: ReviewRequirement, hash: string, now: number, requestTtlMs: number): { request: ApprovalRequest; records: EvidenceEntry[] } {
+  const reason = input.reason?.trim().slice(0, MAX_REASON);
+  const request: ApprovalRequest = {
+    id: newId('ap'),
+    status: 'pending',
+    createdAt: new Date(now).toISOString(),
+    expiresAt: new Date(now + requestTtlMs).toISOString(),
+    requester: { identity: input.subject.identity, groups: [...input.subject.groups], sessionId: input.sessionId },
+    target: input.target,
+    protocol: input.request.protocol,
+    summary: summarize(input.request),
+    requestHash: hash,
+    request: input.request,
+    rule: review.rule,
+    approverGroups: [...review.approverGroups],
+    count: Math.max(1, review.count),
+    ...(review.grantTtlMs !== undefined ? { grantTtlMs: review.grantTtlMs, grantScope: review.grantScope ?? 'rule' } : {}),
+    revision: input.decision.revision,
+    ...(reason ? { reason } : {}),
+    approvals: [],
+  };
+  const { request: _req, approvals: _a, status: _s, ...recorded } = request;
+  return { request, records: [['approval.requested', recorded]] };
+}
+
+/** A denial needs a reason; checked before any state is touched. */
+export function denialReason(reason: unknown): string {
+  const why = typeof reason === 'string' ? reason.trim().slice(0, MAX_NOTE) : '';
+  if (!why) throw new PortcullisError('invalid_argument', 'a denial needs a reason', { details: { hint: 'say why, e.g. --reason "not during the freeze"' } });
+  return why;
+}
+
+/** A denial of a request (final), and its evidence record. */
+export function denialStep(current: ApprovalRequest, approver: AuthenticatedSubject, now: number, why: string): { next: ApprovalRequest; records: EvidenceEntry[] } {
+  assertMayDecide(current, approver, now, 'deny');
+  const at = new Date(now).toISOString();
+  const next: ApprovalRequest = { ...current, status: 'denied', decidedAt: at, denial: { identity: approver.identity, at, reason: why } };
+  return { next, records: [['approval.denied', { id: current.id, approver: approver.identity, approverGroups: approver.groups, reason: why }]] };
+}
 export const newId = (prefix: string): string => `${prefix}-${randomBytes(6).toString('hex')}`;
 
 export interface ApprovalStep {
