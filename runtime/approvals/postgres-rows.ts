@@ -7,6 +7,7 @@
  * in their own table whose primary key (request, approver) makes counting one approver twice
  * impossible even if a caller forgot the rule check.
  */
+import { applySchema } from '../evidence/postgres-schema.ts';
 import type pg from 'pg';
 import type { ApprovalRequest, ApproverAction, Grant } from './types.ts';
 
@@ -62,15 +63,7 @@ CREATE INDEX IF NOT EXISTS ${GRANTS}_live ON ${GRANTS} (identity, target) WHERE 
 `;
 
 export async function ensureApprovalSchema(client: pg.ClientBase): Promise<void> {
-  await client.query('BEGIN');
-  try {
-    await client.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
-    await client.query(DDL);
-    await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  }
+  await applySchema(client, SCHEMA_LOCK, DDL);
 }
 
 const ms = (iso: string | undefined) => (iso === undefined ? null : Date.parse(iso));

@@ -38,10 +38,15 @@ INSERT INTO ${HEAD_TABLE} (id, seq, hash, checkpoint_at_ms) VALUES (true, 0, '${
 `;
 
 export async function ensureEvidenceSchema(client: pg.Client): Promise<void> {
+  await applySchema(client, SCHEMA_LOCK, DDL);
+}
+
+/** Runs DDL once per state database even when several replicas start together (an advisory lock). */
+export async function applySchema(client: pg.ClientBase, lockKey: number, ddl: string): Promise<void> {
   await client.query('BEGIN');
   try {
-    await client.query('SELECT pg_advisory_xact_lock($1)', [SCHEMA_LOCK]);
-    await client.query(DDL);
+    await client.query('SELECT pg_advisory_xact_lock($1)', [lockKey]);
+    await client.query(ddl);
     await client.query('COMMIT');
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);

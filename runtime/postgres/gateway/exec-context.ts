@@ -67,8 +67,6 @@ export type Slot =
   | { kind: 'parse' | 'bind' | 'close' }
   /** a Describe the client sent: forwarded as is */
   | { kind: 'describe'; statement: boolean }
-  /** a Describe(portal) the gateway injected before Execute: consumed to learn the result's columns */
-  | { kind: 'plan'; exec: ExecContext }
   /** a Describe(statement) the gateway injected after Parse: consumed to learn the statement's columns */
   | { kind: 'shape'; shape: StatementShape }
   | { kind: 'execute'; exec: ExecContext }

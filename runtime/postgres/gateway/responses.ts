@@ -4,7 +4,7 @@
  * which statement a row belongs to, which columns to mask, and which errors are its own refusals.
  */
 import type { BackendFrame } from '../protocol/backend.ts';
-import { decodeCommandComplete, decodeErrorFields, decodeRowDescription } from '../protocol/backend.ts';
+import { decodeCommandComplete, decodeDataRow, decodeErrorFields, decodeRowDescription } from '../protocol/backend.ts';
 import { commandComplete, errorResponse, noticeResponse, type ErrorFields } from '../protocol/serialize.ts';
 import { PortcullisError } from '../../errors.ts';
 import { scrubText } from '../../masking/detectors.ts';
@@ -96,11 +96,6 @@ export class ResponsePipeline {
         this.pop();
         this.sink.toClient(frame.raw);
         return;
-      case 'plan':
-        if (frame.type === 'RowDescription') slot.exec.plan = await this.plan(frame, slot.exec);
-        else if (frame.type !== 'NoData') this.unexpected(frame, slot);
-        this.pop();
-        return;
       case 'shape':
         if (frame.type === 'ParameterDescription') return;
         if (frame.type === 'RowDescription') slot.shape.fields = decodeRowDescription(frame.body);
@@ -165,7 +160,7 @@ export class ResponsePipeline {
         const plan = exec.plan;
         if (!plan || plan.masked.length === 0) {
           if (exec.sample.length < SAMPLE_ROWS && plan) {
-            exec.sample.push(sampleRow(maskRow(frame.raw, { fields: plan.fields, masked: [] }, this.maskKey).values, plan.fields));
+            exec.sample.push(sampleRow(decodeDataRow(frame.body), plan.fields));
           }
           this.sink.toClient(frame.raw);
           return;
