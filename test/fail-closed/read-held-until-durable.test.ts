@@ -1,0 +1,46 @@
+/**
+ * A read runs as soon as its decision record is written, and its rows wait in the gateway until the
+ * record is on disk. When the disk flush fails, the agent must get none of them.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { openLogFile, type OpenLogFile } from '../../runtime/evidence/log-file.ts';
+import { backendLog, backendLogSize, failure, marker, startGateway, type Gateway } from './fixture.ts';
+
+const gateways: Gateway[] = [];
+afterAll(async () => {
+  await Promise.allSettled(gateways.map((g) => g.close()));
+});
+
+describe('a read whose evidence never reaches the disk', () => {
+  it('ran in the backend, but not one of its rows reaches the agent; the session ends with 57P03', async () => {
+    let flushFails = false;
+    // Writes succeed (the record is in the OS) while every fdatasync fails: a dying disk.
+    const openFile: OpenLogFile = async (path) => {
+      const f = await openLogFile(path);
+      return {
+        ...f,
+        async sync() {
+          if (flushFails) throw Object.assign(new Error('input/output error'), { code: 'EIO' });
+          return f.sync();
+        },
+      };
+    };
+    const gw = await startGateway({ runtime: { evidence: { openFile } } });
+    gateways.push(gw);
+    const session = await gw.connect();
+    const rowsSeen: unknown[] = [];
+    (session as unknown as { connection: { on(e: string, f: (m: unknown) => void): void } }).connection.on('dataRow', (m) => rowsSeen.push(m));
+    expect((await session.query('select id from products order by id limit 1')).rows).toHaveLength(1);
+    rowsSeen.length = 0;
+
+    const logStart = await backendLogSize();
+    const secret = marker('withheld');
+    flushFails = true;
+    const refused = await failure(session.query(`select '${secret}' as m, id from products limit 3`));
+    expect(refused).toMatchObject({ code: '57P03', severity: 'FATAL' });
+    expect(refused.message).toMatch(/could not be made durable, so its results are withheld/);
+    expect(rowsSeen).toEqual([]);
+    // The statement did run (it was forwarded once written): the hold is what kept its rows back.
+    expect(await backendLog(logStart)).toContain(secret);
+  });
+});
