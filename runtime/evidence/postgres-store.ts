@@ -18,6 +18,7 @@ import { CHECKPOINT, checkpointMessage, GENESIS, sealRecord } from './record.ts'
 import type { EvidenceStore } from './store.ts';
 import { ensureEvidenceSchema, EVIDENCE_TABLE, HEAD_TABLE } from './postgres-schema.ts';
 import { describeStateUrl, isConfigurationError } from './postgres-url.ts';
+import { GroupCommit, type Pending } from './group-commit.ts';
 
 export interface PostgresEvidenceStoreOptions {
   /** postgres://user:password@host:port/database of the state database */
@@ -36,13 +37,6 @@ export interface PostgresEvidenceStoreOptions {
   timeoutMs?: number;
 }
 
-interface Pending {
-  type: string;
-  ts: string;
-  dataJson: string;
-  resolve: (value: { seq: number; hash: string }) => void;
-  reject: (error: unknown) => void;
-}
 
 interface Head {
   seq: number;
@@ -61,10 +55,7 @@ export class PostgresEvidenceStore implements EvidenceStore {
   private client: pg.Client | undefined;
   private connecting: Promise<pg.Client> | undefined;
   private schemaReady = false;
-  private pending: Pending[] = [];
-  private flushing: Promise<void> | undefined;
-  private scheduled = false;
-  private checkpointWanted = false;
+  private readonly commits: GroupCommit;
   /** what this replica last saw of the head: enough to know whether its own records await a signature */
   private seen: Head = { seq: 0, hash: GENESIS, sinceCheckpoint: 0, checkpointAtMs: Date.now() };
   private ok = true;
@@ -82,7 +73,7 @@ export class PostgresEvidenceStore implements EvidenceStore {
       checkpointIntervalMs: opts.checkpointIntervalMs ?? 1000,
       groupCommitWindowMs: opts.groupCommitWindowMs ?? 0,
       timeoutMs: opts.timeoutMs ?? 5000,
-    };
+    };    this.commits = new GroupCommit({ windowMs: this.opts.groupCommitWindowMs, write: (batch) => this.writeBatch(batch), healthy: () => this.ok });
   }
 
   /**
@@ -144,17 +135,13 @@ export class PostgresEvidenceStore implements EvidenceStore {
     } catch (error) {
       return Promise.reject(PortcullisError.from(error, 'invalid_argument'));
     }
-    return new Promise((resolve, reject) => {
-      this.pending.push({ type, ts: new Date().toISOString(), dataJson, resolve, reject });
-      this.schedule();
-    });
+    return this.commits.add({ type, dataJson });
   }
 
   /** Signs the head now if anything is unsigned, and waits until that is durable. */
   async checkpoint(): Promise<void> {
-    this.checkpointWanted = true;
-    this.schedule();
-    await this.idle();
+    this.commits.requestCheckpoint();
+    await this.commits.idle();
   }
 
   async close(): Promise<void> {
@@ -162,7 +149,7 @@ export class PostgresEvidenceStore implements EvidenceStore {
     if (this.timer) clearInterval(this.timer);
     if (this.client || this.connecting) await this.checkpoint().catch(() => undefined);
     this.closed = true;
-    await this.idle();
+    await this.commits.idle();
     const client = this.client ?? (await this.connecting?.catch(() => undefined));
     this.client = undefined;
     await client?.end().catch(() => undefined);
@@ -176,45 +163,14 @@ export class PostgresEvidenceStore implements EvidenceStore {
     return { ...data, replica: this.replica };
   }
 
-  private async idle(): Promise<void> {
-    while (this.flushing || this.scheduled) {
-      if (this.flushing) await this.flushing;
-      else await new Promise((r) => setImmediate(r));
-    }
-  }
-
   private tick(): void {
     if (this.ok && this.seen.sinceCheckpoint > 0 && Date.now() - this.seen.checkpointAtMs >= this.opts.checkpointIntervalMs) {
-      this.checkpointWanted = true;
-      this.schedule();
-    }
-  }
-
-  private schedule(): void {
-    if (this.flushing || this.scheduled) return;
-    this.scheduled = true;
-    const run = () => {
-      this.scheduled = false;
-      this.flushing = this.flushLoop().finally(() => {
-        this.flushing = undefined;
-        if (this.pending.length > 0) this.schedule();
-      });
-    };
-    if (this.opts.groupCommitWindowMs > 0) setTimeout(run, this.opts.groupCommitWindowMs);
-    else setImmediate(run);
-  }
-
-  private async flushLoop(): Promise<void> {
-    while (this.pending.length > 0 || this.checkpointWanted) {
-      const batch = this.pending.splice(0);
-      await this.writeBatch(batch);
-      if (batch.length === 0 && !this.ok) break; // a failed checkpoint-only batch: the next tick retries
+      this.commits.requestCheckpoint();
     }
   }
 
   private async writeBatch(batch: Pending[]): Promise<void> {
-    const wantCheckpoint = this.checkpointWanted;
-    this.checkpointWanted = false;
+    const wantCheckpoint = this.commits.takeCheckpoint();
     let client: pg.Client | undefined;
     try {
       client = await this.connection();
@@ -270,7 +226,7 @@ export class PostgresEvidenceStore implements EvidenceStore {
       // the server rolls back an uncommitted batch when the session ends, and a fresh one starts clean.
       if (client) this.drop(client);
       this.markDown(error);
-      if (wantCheckpoint) this.checkpointWanted = true;
+      if (wantCheckpoint) this.commits.retryCheckpoint();
       const failure = new PortcullisError('failed_precondition', `evidence store is not writable: ${this.problem}`, {
         cause: error,
         details: { hint: 'check that the PostgreSQL state database is up and reachable; requests are refused until evidence can be written' },

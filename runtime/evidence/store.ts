@@ -16,6 +16,7 @@ import { ensureDevSigningKey, loadSigningKey, signMessage, type SigningKey } fro
 import { acquireLock } from './lock.ts';
 import { openLogFile, syncDirectory, type LogFile, type OpenLogFile } from './log-file.ts';
 import { CHECKPOINT, checkpointMessage, GENESIS, parseRecord, sealRecord, type EvidenceRecord } from './record.ts';
+import { GroupCommit, type Pending } from './group-commit.ts';
 
 /** What the gateway needs from any evidence backend (a PostgreSQL one can implement the same). */
 export interface EvidenceStore {
@@ -62,14 +63,6 @@ export interface StagedAppend {
   durable: Promise<{ seq: number; hash: string }>;
 }
 
-interface Pending {
-  type: string;
-  ts: string;
-  dataJson: string;
-  resolve: (value: { seq: number; hash: string }) => void;
-  reject: (error: unknown) => void;
-  written?: (value: { seq: number; hash: string }) => void;
-}
 
 /** How far back resume reads looking for the last checkpoint before it gives up and trusts the tail. */
 const MAX_TAIL_SCAN = 64 << 20;
@@ -93,10 +86,7 @@ export class FileEvidenceStore implements EvidenceStore {
   private size = 0;
   private sinceCheckpoint = 0;
   private lastCheckpointAt = Date.now();
-  private pending: Pending[] = [];
-  private flushing: Promise<void> | undefined;
-  private scheduled = false;
-  private checkpointWanted = false;
+  private readonly commits: GroupCommit;
   private recoveredBytes = 0;
   private ok = true;
   private closed = false;
@@ -113,7 +103,7 @@ export class FileEvidenceStore implements EvidenceStore {
       durability: opts.durability ?? 'fsync',
       openFile: opts.openFile ?? openLogFile,
       ...(opts.signingKeyFile !== undefined ? { signingKeyFile: opts.signingKeyFile } : {}),
-    };
+    };    this.commits = new GroupCommit({ windowMs: this.opts.groupCommitWindowMs, write: (batch) => this.writeBatch(batch), healthy: () => this.ok });
   }
 
   /**
@@ -184,17 +174,13 @@ export class FileEvidenceStore implements EvidenceStore {
     } catch (error) {
       return Promise.reject(PortcullisError.from(error, 'invalid_argument'));
     }
-    return new Promise((resolve, reject) => {
-      this.pending.push({ type, ts: new Date().toISOString(), dataJson, resolve, reject, ...(written ? { written } : {}) });
-      this.schedule();
-    });
+    return this.commits.add({ type, dataJson, ...(written ? { written } : {}) });
   }
 
   /** Signs the head now (if anything is unsigned) and waits for it to be durable. */
   async checkpoint(): Promise<void> {
-    this.checkpointWanted = true;
-    this.schedule();
-    await this.idle();
+    this.commits.requestCheckpoint();
+    await this.commits.idle();
   }
 
   async close(): Promise<void> {
@@ -203,7 +189,7 @@ export class FileEvidenceStore implements EvidenceStore {
     // A cleanly closed log ends in a checkpoint, so `verify --require-signed-tail` can tell a cut tail.
     await this.checkpoint().catch(() => undefined);
     this.closed = true;
-    await this.idle();
+    await this.commits.idle();
     const file = this.file;
     this.file = undefined;
     // durability 'write' acknowledged records before they reached the disk: they must before closing
@@ -213,50 +199,14 @@ export class FileEvidenceStore implements EvidenceStore {
     this.unlock = undefined;
   }
 
-  private async idle(): Promise<void> {
-    while (this.flushing || this.scheduled) {
-      if (this.flushing) await this.flushing;
-      else await new Promise((r) => setImmediate(r));
-    }
-  }
-
   private tick(): void {
     if (this.sinceCheckpoint > 0 && Date.now() - this.lastCheckpointAt >= this.opts.checkpointIntervalMs) {
-      this.checkpointWanted = true;
-      this.schedule();
-    }
-  }
-
-  private schedule(): void {
-    if (this.flushing || this.scheduled) return;
-    this.scheduled = true;
-    const run = () => {
-      this.scheduled = false;
-      this.flushing = this.flushLoop().finally(() => {
-        this.flushing = undefined;
-        // appends that arrived during the last write of the loop's final iteration
-        if (this.pending.length > 0) this.schedule();
-      });
-    };
-    // Without a window, a batch is whatever was appended in this turn of the event loop (and, while
-    // an fsync runs, everything appended meanwhile): setImmediate runs once the I/O callbacks of this
-    // poll phase are done, so statements of several sessions that arrived together share one write
-    // (and one fsync), at the cost of no timer wait for a lone statement.
-    if (this.opts.groupCommitWindowMs > 0) setTimeout(run, this.opts.groupCommitWindowMs);
-    else setImmediate(run);
-  }
-
-  private async flushLoop(): Promise<void> {
-    while (this.pending.length > 0 || this.checkpointWanted) {
-      const batch = this.pending.splice(0);
-      await this.writeBatch(batch);
-      if (batch.length === 0 && !this.ok) break; // a failed checkpoint-only batch: retry on the next tick
+      this.commits.requestCheckpoint();
     }
   }
 
   private async writeBatch(batch: Pending[]): Promise<void> {
-    const wantCheckpoint = this.checkpointWanted;
-    this.checkpointWanted = false;
+    const wantCheckpoint = this.commits.takeCheckpoint();
     try {
       if (!this.file) await this.attach();
       const file = this.file as LogFile;
@@ -303,7 +253,7 @@ export class FileEvidenceStore implements EvidenceStore {
       batch.forEach((p, i) => p.resolve(acks[i] as { seq: number; hash: string }));
     } catch (error) {
       this.ok = false;
-      if (wantCheckpoint) this.checkpointWanted = true;
+      if (wantCheckpoint) this.commits.retryCheckpoint();
       await this.detach();
       const failure = PortcullisError.is(error, 'tampered')
         ? error

@@ -1,0 +1,91 @@
+/**
+ * Group commit, shared by the file and the PostgreSQL evidence stores: appends that arrive while a
+ * batch is being written, or in the same turn of the event loop, go out together as the next batch
+ * (one write and one flush for many decisions).
+ */
+export interface Pending {
+  type: string;
+  ts: string;
+  dataJson: string;
+  resolve: (value: { seq: number; hash: string }) => void;
+  reject: (error: unknown) => void;
+  /** the record reached the operating system (file store, durability staging) */
+  written?: (value: { seq: number; hash: string }) => void;
+}
+
+export interface GroupCommitOptions {
+  /** wait this long to gather a batch; 0 gathers what this turn of the event loop appended */
+  windowMs: number;
+  /** writes one batch (possibly empty, for a checkpoint); resolves or rejects every entry itself */
+  write(batch: Pending[]): Promise<void>;
+  /** after a failed checkpoint-only batch the loop stops; the store's timer retries later */
+  healthy(): boolean;
+}
+
+export class GroupCommit {
+  private pending: Pending[] = [];
+  private flushing: Promise<void> | undefined;
+  private scheduled = false;
+  /** a checkpoint is to be written with the next batch, even an empty one */
+  private checkpoint = false;
+
+  constructor(private readonly opts: GroupCommitOptions) {}
+
+  add(entry: Omit<Pending, 'resolve' | 'reject' | 'ts'>): Promise<{ seq: number; hash: string }> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ ...entry, ts: new Date().toISOString(), resolve, reject });
+      this.schedule();
+    });
+  }
+
+  requestCheckpoint(): void {
+    this.checkpoint = true;
+    this.schedule();
+  }
+
+  /** Whether this batch should carry a checkpoint; asking clears the request. */
+  takeCheckpoint(): boolean {
+    const wanted = this.checkpoint;
+    this.checkpoint = false;
+    return wanted;
+  }
+
+  /** A batch whose checkpoint could not be written asks for it again. */
+  retryCheckpoint(): void {
+    this.checkpoint = true;
+  }
+
+  async idle(): Promise<void> {
+    while (this.flushing || this.scheduled) {
+      if (this.flushing) await this.flushing;
+      else await new Promise((r) => setImmediate(r));
+    }
+  }
+
+  private schedule(): void {
+    if (this.flushing || this.scheduled) return;
+    this.scheduled = true;
+    const run = () => {
+      this.scheduled = false;
+      this.flushing = this.loop().finally(() => {
+        this.flushing = undefined;
+        // appends that arrived during the last write of the loop's final iteration
+        if (this.pending.length > 0) this.schedule();
+      });
+    };
+    // Without a window, a batch is whatever was appended in this turn of the event loop (and, while a
+    // batch is written, everything appended meanwhile): setImmediate runs once the I/O callbacks of
+    // this poll phase are done, so statements of several sessions that arrived together share one
+    // write, at the cost of no timer wait for a lone statement.
+    if (this.opts.windowMs > 0) setTimeout(run, this.opts.windowMs);
+    else setImmediate(run);
+  }
+
+  private async loop(): Promise<void> {
+    while (this.pending.length > 0 || this.checkpoint) {
+      const batch = this.pending.splice(0);
+      await this.opts.write(batch);
+      if (batch.length === 0 && !this.opts.healthy()) break;
+    }
+  }
+}
