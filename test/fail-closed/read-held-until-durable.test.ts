@@ -43,4 +43,22 @@ describe('a read whose evidence never reaches the disk', () => {
     // The statement did run (it was forwarded once written): the hold is what kept its rows back.
     expect(await backendLog(logStart)).toContain(secret);
   });
+
+  it('a SELECT that takes row locks is not a read: it waits for the disk and never reaches the backend', async () => {
+    let flushFails = false;
+    const openFile: OpenLogFile = async (path) => {
+      const f = await openLogFile(path);
+      return { ...f, async sync() { if (flushFails) throw Object.assign(new Error('input/output error'), { code: 'EIO' }); return f.sync(); } };
+    };
+    const gw = await startGateway({ runtime: { evidence: { openFile } } });
+    gateways.push(gw);
+    const session = await gw.connect();
+    const logStart = await backendLogSize();
+    flushFails = true;
+    // A comment between FOR and UPDATE: still a row lock to PostgreSQL, so still not a read.
+    const locking = marker('locking');
+    const refused = await failure(session.query(`select '${locking}' as m from products for /* x */ update`));
+    expect(refused).toMatchObject({ code: '57P03', severity: 'ERROR' });
+    expect(await backendLog(logStart)).not.toContain(locking);
+  });
 });

@@ -12,6 +12,7 @@ import { describe as describeMsg, execute as executeMsg, flush as flushMsg, noti
 import type { BackendConnection } from '../backend/connect.ts';
 import { PortcullisError } from '../../errors.ts';
 import { analyzeCached, type AnalyzedStatement } from '../../sql/analyze.ts';
+import { walk } from '../../sql/ast.ts';
 import { checkMaskSafety, masksActiveOn } from '../../sql/mask-safety.ts';
 import type { Catalog } from '../../sql/catalog.ts';
 import { decide } from '../../engine/decide.ts';
@@ -660,19 +661,26 @@ export class PostgresSession {
   }
 }
 
+const readOnlyCache = new WeakMap<AnalyzedStatement, boolean>();
+
 /**
  * A statement that cannot change anything: a plain SELECT with no function calls (a function may
- * write, or call nextval) and no row locks.
+ * write, or call nextval) and no row locks (FOR UPDATE/SHARE anywhere in the parse tree — the text
+ * cannot be trusted for that: `FOR /* … *\/ UPDATE` is a lock too). Analyses are shared per text, so
+ * the answer is remembered per analysis.
  */
 function readOnly(s: AnalyzedStatement): boolean {
+  const known = readOnlyCache.get(s);
+  if (known !== undefined) return known;
   const st = s.statement;
-  return (
-    st.class === 'select' &&
-    !s.executes &&
-    st.relations.every((r) => r.access === 'read') &&
-    (st.functions?.length ?? 0) === 0 &&
-    !/\bfor\s+(update|share|no\s+key\s+update|key\s+share)\b/i.test(s.text)
-  );
+  let locks = false;
+  walk(s.ast, (node) => {
+    if (node.type === 'LockingClause') locks = true;
+    return !locks;
+  });
+  const answer = st.class === 'select' && !s.executes && st.relations.every((r) => r.access === 'read') && (st.functions?.length ?? 0) === 0 && !locks;
+  readOnlyCache.set(s, answer);
+  return answer;
 }
 
 function emptyDecision(): Decision {
