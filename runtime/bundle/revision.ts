@@ -17,15 +17,9 @@ export function gitState(dir: string): { commit: string | null; dirty: boolean }
   }
 }
 
-/** JSON with sorted keys and no whitespace: the same content always hashes the same. */
-export function canonicalJson(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  const entries = Object.entries(value as Record<string, unknown>)
-    .filter(([, v]) => v !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
-}
+/** JSON with sorted keys and no whitespace: the same content always hashes the same (one encoder, the evidence log's). */
+export { canonical as canonicalJson } from '../evidence/canonical.ts';
+import { canonical as canonicalJson } from '../evidence/canonical.ts';
 
 export function digestOf(documents: readonly unknown[]): string {
   // Documents are sorted by their canonical form so file order and layout do not change the digest.
