@@ -33,6 +33,8 @@ export interface TargetIndex {
   readonly limits: readonly { keys: readonly string[]; limits: SessionLimits }[];
   /** some rule on this target has a time window: the same request may be decided differently later */
   readonly timeDependent: boolean;
+  /** some rule on this target matches the statement's text: decisions cannot be shared between texts */
+  readonly textDependent: boolean;
 }
 
 export interface CompiledIndex {
@@ -86,9 +88,9 @@ function ruleMasks(rule: Policy['spec']['rules'][number], ref: RuleRef, target: 
 }
 
 export function compileIndex(bundle: Compilable): CompiledIndex {
-  const targets = new Map<string, { name: string; type: TargetType; classificationMasks: Mask[]; bySubject: Map<string, ActionBuckets>; limits: { keys: string[]; limits: SessionLimits }[]; timeDependent: boolean }>();
+  const targets = new Map<string, { name: string; type: TargetType; classificationMasks: Mask[]; bySubject: Map<string, ActionBuckets>; limits: { keys: string[]; limits: SessionLimits }[]; timeDependent: boolean; textDependent: boolean }>();
   for (const [name, t] of bundle.targets) {
-    targets.set(name, { name, type: t.doc.spec.type, classificationMasks: classificationMasks(t.doc), bySubject: new Map(), limits: [], timeDependent: false });
+    targets.set(name, { name, type: t.doc.spec.type, classificationMasks: classificationMasks(t.doc), bySubject: new Map(), limits: [], timeDependent: false, textDependent: false });
   }
   let serial = 0;
   let ruleCount = 0;
@@ -114,6 +116,7 @@ export function compileIndex(bundle: Compilable): CompiledIndex {
       for (const t of covered) {
         const idx = targets.get(t.doc.metadata.name)!;
         if (rule.when?.time) idx.timeDependent = true;
+        if (rule.when?.statementPattern !== undefined) idx.textDependent = true;
         const review: ReviewRequirement | undefined = rule.review
           ? {
               rule: ref,

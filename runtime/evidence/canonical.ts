@@ -19,6 +19,33 @@ export class CanonicalFragment {
   toJSON(): unknown {
     return JSON.parse(this.json);
   }
+
+  /** Text the caller built from canonical pieces (a cached prefix, a fresh string, a cached suffix). */
+  static ofCanonical(json: string): CanonicalFragment {
+    const f = Object.create(CanonicalFragment.prototype) as { json: string };
+    f.json = json;
+    return f as CanonicalFragment;
+  }
+}
+
+/**
+ * A value encoded once with one string member left open: `fill(s)` is canonical(value with that
+ * member set to s), for the price of encoding s alone. Gateways record the same analysed statement
+ * under many texts (literals that differ), so the rest of it is encoded once.
+ */
+export class CanonicalWithSlot {
+  private readonly before: string;
+  private readonly after: string;
+  constructor(value: Record<string, unknown>, member: string) {
+    const mark = `\u0000portcullis-slot-${Math.random().toString(36).slice(2)}\u0000`;
+    const parts = canonical({ ...value, [member]: mark }).split(JSON.stringify(mark));
+    if (parts.length !== 2) throw new PortcullisError('internal', 'canonical slot marker is not unique');
+    this.before = parts[0]!;
+    this.after = parts[1]!;
+  }
+  fill(text: string): CanonicalFragment {
+    return CanonicalFragment.ofCanonical(this.before + JSON.stringify(text) + this.after);
+  }
 }
 
 export function canonical(value: unknown): string {

@@ -11,6 +11,8 @@ import { PortcullisError } from '../errors.ts';
 import type { PostgresStatement, RelationAccess, StatementClass } from '../engine/request.ts';
 import { defElemTrue, dottedName, list, nodeOf, normalize, str, stringValue, unwrap, walk, type Fields } from './ast.ts';
 import { isAdminFunction } from './functions.ts';
+import { literalShape } from './literal-shape.ts';
+import { instantiate, makeTemplate, type ShapeTemplate } from './shape-template.ts';
 
 // The WASM module must be loaded before parseSync works; loading once at import keeps analyzeSql
 // synchronous for every caller.
@@ -47,6 +49,12 @@ export interface AnalyzedStatement {
   copy?: CopyInfo;
   /** functions that made the statement admin */
   adminFunctions?: readonly string[];
+  /**
+   * Set when this analysis was not parsed but taken from an earlier string that differs only in
+   * value-free integer literals (shape-template.ts): `ast` is that string's tree, `text` this one's.
+   * What was decided for the template holds for this statement, unless a rule reads the text.
+   */
+  template?: AnalyzedStatement;
 }
 
 const WRITE_CLASSES: Record<string, StatementClass> = {
@@ -60,6 +68,9 @@ const GUARDED_PARAMETERS = new Set([
   'idle_session_timeout', 'transaction_timeout', 'row_security', 'allow_system_table_mods',
   'local_preload_libraries', 'session_preload_libraries', 'ignore_system_indexes', 'zero_damaged_pages',
   'temp_file_limit', 'work_mem', 'maintenance_work_mem', 'default_tablespace', 'temp_tablespaces',
+  // How the backend reads the bytes of a query: changed, it would lex strings (and so everything
+  // after them) differently from the gateway's parser, which reads UTF-8 with conforming strings.
+  'standard_conforming_strings', 'backslash_quote', 'client_encoding',
 ]);
 const GUARDED_PREFIXES = ['log_', 'debug_', 'track_', 'pg_stat_statements.', 'auto_explain.'];
 
@@ -403,6 +414,7 @@ export class Lru<K, V> {
 }
 
 const cache = new Lru<string, readonly AnalyzedStatement[]>(2000);
+const shapes = new Lru<string, ShapeTemplate>(2000);
 /** Longer strings are analysed every time: they are rarely repeated and would crowd the cache. */
 const MAX_CACHED_LENGTH = 16 * 1024;
 
@@ -414,7 +426,14 @@ export function analyzeCached(sql: string): readonly AnalyzedStatement[] {
   if (sql.length > MAX_CACHED_LENGTH) return analyzeSql(sql);
   const hit = cache.get(sql);
   if (hit) return hit;
+  // The same statement with other numbers in it: no parse (and no cache entry per number).
+  const shape = literalShape(sql);
+  const template = shape && shapes.get(shape.key);
+  const reused = template && instantiate(template, sql, shape);
+  if (reused) return [reused];
   const result = analyzeSql(sql);
   cache.set(sql, result);
+  const made = shape && makeTemplate(sql, shape, result);
+  if (made) shapes.set(made.key, made);
   return result;
 }

@@ -24,7 +24,7 @@ import { execContext, type ExecContext, type RowBudget, type StatementShape } fr
 import { maskLookup, type ColumnMasks } from './mask-plan.ts';
 import type { OutputMask } from '../../sql/mask-safety.ts';
 import type { Bundle } from '../../bundle/model.ts';
-import { CanonicalFragment } from '../../evidence/canonical.ts';
+import { CanonicalFragment, CanonicalWithSlot } from '../../evidence/canonical.ts';
 import { errorFromPortcullis, fatal, refusalFor, unsafeForMasking } from './refusal.ts';
 import { settleReview } from '../../gateway/review.ts';
 import { formatDuration } from '../../engine/duration.ts';
@@ -66,7 +66,8 @@ interface Verdict {
   resolved: AnalyzedStatement;
   decision: Decision;
   encoded: CanonicalFragment;
-  statement: CanonicalFragment;
+  /** the request's statement, encoded but for its text (one verdict serves texts of one shape) */
+  statement: CanonicalWithSlot;
   masks: ColumnMasks;
   masksActive: boolean;
   outputMasks?: readonly OutputMask[];
@@ -405,10 +406,11 @@ export class PostgresSession {
     const resolved = this.resolve(s, pending);
     const subjectOnly = { identity: subject.identity, groups: subject.groups };
     const at = ctx.now().toISOString();
-    const hit = resolved instanceof PortcullisError ? undefined : this.cachedVerdict(s, resolved, bundle);
+    const key = this.verdictKey(s, bundle);
+    const hit = resolved instanceof PortcullisError ? undefined : this.cachedVerdict(key, s, resolved, bundle);
     if (hit) {
       // The same statement under the same bundle and catalog: the same decision, already encoded.
-      const request = { protocol: 'postgres', subject: subjectOnly, target, at, statement: hit.statement } as unknown as PostgresRequest;
+      const request = { protocol: 'postgres', subject: subjectOnly, target, at, statement: hit.statement.fill(s.text) } as unknown as PostgresRequest;
       this.responses.masksActive = hit.masksActive;
       return this.record(request, hit.decision, undefined, hit.masks, hit.outputMasks, hit.encoded, readOnly(hit.resolved));
     }
@@ -461,17 +463,17 @@ export class PostgresSession {
           const verdict: Verdict = {
             bundle,
             catalogVersion: catalog.version,
-            resolved,
+            resolved: resolved === s ? key : resolved,
             decision,
             encoded: new CanonicalFragment(decision),
-            statement: new CanonicalFragment(request.statement),
+            statement: new CanonicalWithSlot(request.statement as unknown as Record<string, unknown>, 'text'),
             masks,
             masksActive: this.responses.masksActive,
             ...(outputMasks ? { outputMasks } : {}),
           };
-          this.verdicts.set(s, verdict);
+          this.verdicts.set(key, verdict);
           // The record splices the fragments just encoded instead of encoding the same values again.
-          const encodedRequest = { ...request, statement: verdict.statement } as unknown as PostgresRequest;
+          const encodedRequest = { ...request, statement: verdict.statement.fill(s.text) } as unknown as PostgresRequest;
           return this.record(encodedRequest, decision, undefined, masks, outputMasks, verdict.encoded, readOnly(resolved));
         }
       }
@@ -479,10 +481,19 @@ export class PostgresSession {
     return this.record(request, decision, refusal, masks, outputMasks, undefined, !refusal && !(resolved instanceof PortcullisError) && readOnly(resolved));
   }
 
+  /**
+   * Verdicts are kept per analysis; a statement analysed from a template (the same statement with
+   * other numbers in value-free places) shares its template's, unless a rule on the target matches
+   * statement text, which differs between the two.
+   */
+  private verdictKey(s: AnalyzedStatement, bundle: Bundle): AnalyzedStatement {
+    return s.template && !bundle.index.targets.get(this.o.target)?.textDependent ? s.template : s;
+  }
+
   /** A verdict for this statement still valid now: same bundle, same catalog, same resolution. */
-  private cachedVerdict(s: AnalyzedStatement, resolved: AnalyzedStatement, bundle: Bundle): Verdict | undefined {
-    const v = this.verdicts.get(s);
-    if (!v || v.bundle !== bundle || v.resolved !== resolved || v.catalogVersion !== this.catalogVersion()) return undefined;
+  private cachedVerdict(key: AnalyzedStatement, s: AnalyzedStatement, resolved: AnalyzedStatement, bundle: Bundle): Verdict | undefined {
+    const v = this.verdicts.get(key);
+    if (!v || v.bundle !== bundle || v.resolved !== (resolved === s ? key : resolved) || v.catalogVersion !== this.catalogVersion()) return undefined;
     return v;
   }
 

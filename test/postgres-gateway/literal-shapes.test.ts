@@ -1,0 +1,116 @@
+/**
+ * Statements that differ only in numbers share one analysis and one verdict in the gateway (no parse
+ * per literal). Through the real gateway: a number that changes what is read is never shared, the
+ * evidence holds each statement's own text, a rule matching statement text sees every text, and the
+ * settings that would make the backend read bytes differently from the gateway are refused.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import pg from 'pg';
+import { startGatewayFixture, type GatewayFixture } from './fixture.ts';
+import { loadSecrets, type Secrets } from './secrets.ts';
+
+const PATTERN_POLICY = `apiVersion: portcullis.dev/v1
+kind: Identity
+metadata: { name: patterned }
+spec: { kind: agent, match: { subject: patterned }, groups: [patterned] }
+---
+apiVersion: portcullis.dev/v1
+kind: Policy
+metadata: { name: test-patterned }
+spec:
+  subjects: [{ group: patterned }]
+  targets: [shop-db]
+  rules:
+    - id: customer-one-only
+      effect: allow
+      actions: [select]
+      resources: [customers]
+      when: { statementPattern: "^select name from customers where id = 1$" }
+`;
+
+let gw: GatewayFixture;
+let secrets: Secrets;
+beforeAll(async () => {
+  [gw, secrets] = await Promise.all([startGatewayFixture({ files: { 'policies/patterned.yaml': PATTERN_POLICY } }), loadSecrets()]);
+});
+afterAll(async () => {
+  await gw?.close();
+});
+
+async function connect(subject: string): Promise<pg.Client> {
+  const c = new pg.Client(await gw.conn(subject));
+  await c.connect();
+  return c;
+}
+
+async function outcome(c: pg.Client, sql: string): Promise<{ rows: unknown[][] } | { code: string; message: string }> {
+  try {
+    const r = await c.query({ text: sql, rowMode: 'array' });
+    return { rows: r.rows as unknown[][] };
+  } catch (e) {
+    const err = e as { code: string; message: string };
+    return { code: err.code, message: err.message };
+  }
+}
+
+describe('statements of one literal shape', () => {
+  test('ORDER BY a position is never shared: sorting by a classified column is refused after an allowed sibling', async () => {
+    const c = await connect('tester');
+    try {
+      for (let id = 1; id <= 3; id++) {
+        const ok = await outcome(c, `select id, name, email from customers where id > ${id} order by 2`);
+        expect('rows' in ok && ok.rows.length > 0, JSON.stringify(ok)).toBe(true);
+        expect(secrets.leak(JSON.stringify(ok))).toBeUndefined();
+      }
+      const refused = await outcome(c, 'select id, name, email from customers where id > 4 order by 3');
+      expect(refused).toMatchObject({ code: '42501' });
+      expect((refused as { message: string }).message).toMatch(/ORDER BY/);
+    } finally {
+      await c.end();
+    }
+  });
+
+  test('each statement is recorded with its own text, masked like the first', async () => {
+    const c = await connect('tester');
+    const texts = [1, 2, 3, 4, 5].map((id) => `select id, email from customers where id = ${id}`);
+    try {
+      for (const [i, sql] of texts.entries()) {
+        const r = await outcome(c, sql);
+        expect('rows' in r && r.rows[0]![0], sql).toBe(i + 1);
+        expect(secrets.leak(JSON.stringify(r)), sql).toBeUndefined();
+      }
+    } finally {
+      await c.end();
+    }
+    const recorded = (await gw.evidence(['decision'])).map((r) => r.data.request.statement.text as string);
+    expect(recorded.filter((t) => texts.includes(t))).toEqual(texts);
+  });
+
+  test('a rule matching statement text decides every text itself', async () => {
+    const c = await connect('patterned');
+    try {
+      expect(await outcome(c, 'select name from customers where id = 1')).toMatchObject({ rows: [[expect.any(String)]] });
+      for (const id of [2, 10, 1000]) {
+        expect(await outcome(c, `select name from customers where id = ${id}`), `id = ${id}`).toMatchObject({ code: '42501' });
+      }
+      expect(await outcome(c, 'select name from customers where id = 1')).toMatchObject({ rows: [[expect.any(String)]] });
+    } finally {
+      await c.end();
+    }
+  });
+
+  test.each([
+    'set standard_conforming_strings = off',
+    "set client_encoding = 'SJIS'",
+    "set names 'BIG5'",
+    'set backslash_quote = on',
+  ])('%s is refused: the backend would lex queries differently from the gateway', async (sql) => {
+    const c = await connect('tester');
+    try {
+      expect(await outcome(c, sql)).toMatchObject({ code: '42501' });
+      expect(await outcome(c, 'show standard_conforming_strings')).toMatchObject({ rows: [['on']] });
+    } finally {
+      await c.end();
+    }
+  });
+});
