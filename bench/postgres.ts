@@ -11,13 +11,14 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { startLocalPostgres, type LocalPostgres } from '../runtime/embedded/postgres.ts';
 import { startPgbouncer, type Bouncer } from './pgbouncer.ts';
+import { startPassthrough } from './passthrough.ts';
 import { startBenchGateway, TARGET, type BenchGateway, type GatewayStats, type Spread } from './gateway.ts';
 import { pgbenchSelect, pgEnv, runTool, type Endpoint, type PgbenchMode, type PgbenchResult } from './pgbench.ts';
 import { fmt, median, progress, table } from './report.ts';
 import { formatProfile, latestProfile, summarise, type ProfileSummary } from './profile.ts';
 import { readFile } from 'node:fs/promises';
 
-export const paths = ['direct', 'pgbouncer', 'gateway', 'gateway-write', 'gateway-nofsync'] as const;
+export const paths = ['direct', 'pgbouncer', 'gateway', 'gateway-write', 'gateway-nofsync', 'passthrough'] as const;
 export type Path = (typeof paths)[number];
 const modes: PgbenchMode[] = ['simple', 'extended', 'prepared'];
 const DATABASE = 'bench';
@@ -129,6 +130,11 @@ export async function runPostgresBench(opts: PostgresOptions): Promise<PostgresR
       stops.push(() => nofsync.stop());
       endpoints['gateway-nofsync'] = { host: '127.0.0.1', port: nofsync.port, user: 'agent', database: TARGET, password: nofsync.token };
       active.push('gateway-nofsync');
+      progress('postgres: starting a bare Node.js passthrough (the hop without the gateway)');
+      const passthrough = await startPassthrough(server.port);
+      stops.push(() => passthrough.stop());
+      endpoints.passthrough = { host: '127.0.0.1', port: passthrough.port, user: server.user, database: DATABASE, password: server.password };
+      active.push('passthrough');
     }
     const load = { clients: opts.clients, threads: opts.threads, seconds: opts.seconds };
     // A short run through every path first: connections, caches and JIT settle before timing counts.
@@ -221,10 +227,10 @@ export function formatPostgres(r: PostgresResult): string {
   if (diag) {
     out.push(
       '',
-      'Diagnosis: the same gateway with fdatasync skipped (NOT a supported mode; it shows what durability costs)',
+      'Diagnosis: the same gateway with fdatasync skipped (NOT a supported mode; it shows what durability costs), and a bare Node.js passthrough (the hop alone)',
       table(
-        ['mode', 'TPS gateway', 'TPS no-fsync', 'no-fsync/PgBouncer', '+µs/stmt vs direct'],
-        r.rows.map((x) => [x.mode, fmt(x.tps.gateway), fmt(x.tps['gateway-nofsync']), `${(x.tps['gateway-nofsync'] / x.tps.pgbouncer).toFixed(2)}x`, fmt((x.latencyMs['gateway-nofsync'] - x.latencyMs.direct) * 1000)]),
+        ['mode', 'TPS gateway', 'TPS no-fsync', 'no-fsync/PgBouncer', '+µs/stmt vs direct', 'TPS passthrough', 'passthrough/PgBouncer'],
+        r.rows.map((x) => [x.mode, fmt(x.tps.gateway), fmt(x.tps['gateway-nofsync']), `${(x.tps['gateway-nofsync'] / x.tps.pgbouncer).toFixed(2)}x`, fmt((x.latencyMs['gateway-nofsync'] - x.latencyMs.direct) * 1000), fmt(x.tps.passthrough), `${(x.tps.passthrough / x.tps.pgbouncer).toFixed(2)}x`]),
       ),
     );
   }
