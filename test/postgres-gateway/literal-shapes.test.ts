@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import pg from 'pg';
-import { startGatewayFixture, type GatewayFixture } from './fixture.ts';
+import { psql, startGatewayFixture, type GatewayFixture } from './fixture.ts';
 import { loadSecrets, type Secrets } from './secrets.ts';
 
 const PATTERN_POLICY = `apiVersion: portcullis.dev/v1
@@ -112,5 +112,14 @@ describe('statements of one literal shape', () => {
     } finally {
       await c.end();
     }
+  });
+
+  test('a client_encoding other than UTF-8 is refused at startup', async () => {
+    const env = await gw.env('tester');
+    const sjis = await psql({ ...env, PGCLIENTENCODING: 'SJIS' }, ['-c', 'select 1']);
+    expect(sjis.code).not.toBe(0);
+    expect(sjis.stderr).toMatch(/client_encoding SJIS is not supported/);
+    const utf8 = await psql({ ...env, PGCLIENTENCODING: 'UTF8' }, ['-At', '-c', 'select 1']);
+    expect(utf8.stdout.trim()).toBe('1');
   });
 });

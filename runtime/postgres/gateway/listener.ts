@@ -95,6 +95,12 @@ export async function startPostgresGateway(ctx: GatewayContext, opts: PostgresGa
       throw new PortcullisError('unauthenticated', 'this gateway requires TLS: the token would travel in clear text', { details: { hint: 'connect with sslmode=require' } });
     }
 
+    // The gateway parses queries as UTF-8; a backend reading them in another encoding (SJIS, BIG5:
+    // a backslash or quote byte inside a character) would see other statements than were decided.
+    const encoding = params.get('client_encoding');
+    if (encoding !== undefined && !/^\s*(utf-?8|unicode)\s*$/i.test(encoding)) {
+      throw new PortcullisError('invalid_argument', `client_encoding ${encoding} is not supported: the gateway reads every query as UTF-8`, { details: { hint: 'connect with client_encoding=UTF8 (PGCLIENTENCODING=UTF8)' } });
+    }
     socket.write(authenticationCleartextPassword());
     const password = await reader.next(timeout);
     if (password.type !== 'Password') throw new PortcullisError('protocol_violation', `expected the password message, got ${password.type}`);
