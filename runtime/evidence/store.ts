@@ -67,6 +67,8 @@ export interface StagedAppend {
 /** How far back resume reads looking for the last checkpoint before it gives up and trusts the tail. */
 const MAX_TAIL_SCAN = 64 << 20;
 const TAIL_CHUNK = 1 << 16;
+/** fdatasyncs that may run at once; more adds little and costs CPU on small machines */
+const MAX_FLUSHES_IN_FLIGHT = 3;
 
 /** Filesystem errors that mean "cannot write here right now", as opposed to a bug or tampering. */
 function describeFsError(error: unknown): string {
@@ -84,7 +86,19 @@ export class FileEvidenceStore implements EvidenceStore {
   private headHash = GENESIS;
   /** bytes known durable; a failed batch is cut back to this */
   private size = 0;
+  /** records written since the last checkpoint record (written, not necessarily flushed yet) */
   private sinceCheckpoint = 0;
+  /** the chain's head and the file's size after the last write; seq/headHash/size are the durable ones */
+  private written = { seq: 0, hash: GENESIS, size: 0 };
+  /** the last batch's settlement: true once it and everything before it is durable */
+  private flushed: Promise<boolean> = Promise.resolve(true);
+  private readonly inFlight: Promise<boolean>[] = [];
+  /** bumped by every failure: flushes of batches written before it cannot acknowledge */
+  private epoch = 0;
+  /** the file being cut back after a failure; reopening waits for it */
+  private detaching: Promise<void> = Promise.resolve();
+  /** the record of a recovered partial line is written and waits for its flush */
+  private recoveredWritten = false;
   private lastCheckpointAt = Date.now();
   private readonly commits: GroupCommit;
   private recoveredBytes = 0;
@@ -181,6 +195,7 @@ export class FileEvidenceStore implements EvidenceStore {
   async checkpoint(): Promise<void> {
     this.commits.requestCheckpoint();
     await this.commits.idle();
+    await this.drainFlushes();
   }
 
   async close(): Promise<void> {
@@ -190,6 +205,7 @@ export class FileEvidenceStore implements EvidenceStore {
     await this.checkpoint().catch(() => undefined);
     this.closed = true;
     await this.commits.idle();
+    await this.drainFlushes();
     const file = this.file;
     this.file = undefined;
     // durability 'write' acknowledged records before they reached the disk: they must before closing
@@ -205,17 +221,28 @@ export class FileEvidenceStore implements EvidenceStore {
     }
   }
 
+  /**
+   * Writes a batch and starts its flush without waiting for the flushes before it: fdatasync calls
+   * overlap (the disk serves them together), so a statement arriving during a flush gets a flush of
+   * its own at once instead of waiting for the running one to end first. A batch is acknowledged
+   * once its own flush and every earlier batch's have succeeded; when one fails, it and every batch
+   * written after it are refused and cut from the file.
+   */
   private async writeBatch(batch: Pending[]): Promise<void> {
     const wantCheckpoint = this.commits.takeCheckpoint();
+    let carriedRecovered = false;
     try {
-      if (!this.file) await this.attach();
+      if (!this.file) {
+        await this.detaching;
+        await this.attach();
+      }
       const file = this.file as LogFile;
       const key = this.key as SigningKey;
       const now = new Date();
       const lines: string[] = [];
       const acks: { seq: number; hash: string }[] = [];
-      let seq = this.seq;
-      let prev = this.headHash;
+      let seq = this.written.seq;
+      let prev = this.written.hash;
       const add = (type: string, ts: string, dataJson: string) => {
         seq++;
         const sealed = sealRecord(seq, ts, type, dataJson, prev);
@@ -224,8 +251,9 @@ export class FileEvidenceStore implements EvidenceStore {
         return { seq, hash: sealed.hash };
       };
       let unsigned = this.sinceCheckpoint;
-      if (this.recoveredBytes > 0) {
+      if (this.recoveredBytes > 0 && !this.recoveredWritten) {
         add(RECOVERED, now.toISOString(), canonical({ droppedBytes: this.recoveredBytes, reason: 'incomplete last line (interrupted write)' }));
+        carriedRecovered = true;
         unsigned++;
       }
       for (const p of batch) acks.push(add(p.type, p.ts, p.dataJson));
@@ -241,28 +269,82 @@ export class FileEvidenceStore implements EvidenceStore {
       const buf = Buffer.from(`${lines.join('\n')}\n`, 'utf8');
       await file.append(buf);
       batch.forEach((p, i) => p.written?.(acks[i] as { seq: number; hash: string }));
-      if (this.opts.durability === 'write') this.syncSoon(file);
-      else await file.sync();
-      this.seq = seq;
-      this.headHash = prev;
-      this.size += buf.length;
-      this.recoveredBytes = 0;
+      this.written = { seq, hash: prev, size: this.written.size + buf.length };
+      if (carriedRecovered) this.recoveredWritten = true;
       this.sinceCheckpoint = due ? 0 : unsigned;
       if (due) this.lastCheckpointAt = now.getTime();
-      this.ok = true;
-      batch.forEach((p, i) => p.resolve(acks[i] as { seq: number; hash: string }));
+      const head = this.written;
+      const commit = () => {
+        this.seq = head.seq;
+        this.headHash = head.hash;
+        this.size = head.size;
+        if (carriedRecovered) {
+          this.recoveredBytes = 0;
+          this.recoveredWritten = false;
+        }
+        this.ok = true;
+        batch.forEach((p, i) => p.resolve(acks[i] as { seq: number; hash: string }));
+      };
+      if (this.opts.durability === 'write') {
+        this.syncSoon(file);
+        commit();
+        return;
+      }
+      const epoch = this.epoch;
+      const before = this.flushed;
+      const flush = file.sync().then(
+        () => undefined,
+        (error: unknown) => error ?? new Error('fdatasync failed'),
+      );
+      const settled = (async (): Promise<boolean> => {
+        const error = await flush;
+        const earlierOk = await before;
+        if (error === undefined && earlierOk && epoch === this.epoch) {
+          commit();
+          return true;
+        }
+        // Only the first failure cuts the file back; later batches were written on top of it.
+        if (epoch === this.epoch) await this.fail(error ?? new Error('an earlier evidence batch failed'), wantCheckpoint);
+        this.reject(batch, error ?? new Error('an earlier evidence batch could not be made durable'));
+        return false;
+      })();
+      this.flushed = settled;
+      this.inFlight.push(settled);
+      void settled.finally(() => this.inFlight.splice(this.inFlight.indexOf(settled), 1));
+      // Bounded overlap: past the limit, the next batch waits for the oldest flush.
+      while (this.inFlight.length >= MAX_FLUSHES_IN_FLIGHT) await this.inFlight[0];
     } catch (error) {
-      this.ok = false;
-      if (wantCheckpoint) this.commits.retryCheckpoint();
-      await this.detach();
-      const failure = PortcullisError.is(error, 'tampered')
-        ? error
-        : new PortcullisError('failed_precondition', `evidence store is not writable: ${describeFsError(error)} (${this.path})`, {
-            cause: error,
-            details: { hint: 'check that the evidence directory exists, is writable and its disk is not full; requests are refused until it is' },
-          });
-      for (const p of batch) p.reject(failure);
+      await this.fail(error, wantCheckpoint);
+      this.reject(batch, error);
     }
+  }
+
+  /** A write or flush failed: stop acknowledging, forget the unflushed tail and cut the file back. */
+  private async fail(error: unknown, hadCheckpoint: boolean): Promise<void> {
+    void error;
+    this.epoch++;
+    this.ok = false;
+    if (hadCheckpoint) this.commits.retryCheckpoint();
+    this.recoveredWritten = false;
+    // batches written from now on start a fresh chain of flushes on a reopened file
+    this.flushed = Promise.resolve(true);
+    this.detaching = this.detach();
+    await this.detaching;
+  }
+
+  private reject(batch: Pending[], error: unknown): void {
+    const failure = PortcullisError.is(error, 'tampered')
+      ? error
+      : new PortcullisError('failed_precondition', `evidence store is not writable: ${describeFsError(error)} (${this.path})`, {
+          cause: error,
+          details: { hint: 'check that the evidence directory exists, is writable and its disk is not full; requests are refused until it is' },
+        });
+    for (const p of batch) p.reject(failure);
+  }
+
+  /** Every batch written so far is durable (or failed). */
+  private async drainFlushes(): Promise<void> {
+    while (this.inFlight.length > 0) await Promise.allSettled([...this.inFlight]);
   }
 
   private syncing = false;
@@ -316,6 +398,7 @@ export class FileEvidenceStore implements EvidenceStore {
       this.size = size - tail.partialBytes;
       this.seq = state.seq;
       this.headHash = state.hash;
+      this.written = { seq: state.seq, hash: state.hash, size: this.size };
       this.sinceCheckpoint = state.sinceCheckpoint;
       this.recoveredBytes += tail.partialBytes;
     } catch (error) {

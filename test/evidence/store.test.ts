@@ -179,6 +179,76 @@ describe('FileEvidenceStore', () => {
     expect((await verifyEvidence(d, store.publicKey()!, { requireSignedTail: true })).ok).toBe(true);
   });
 
+  it('overlaps flushes: a batch does not wait for the running flush before starting its own', async () => {
+    const d = await dir();
+    let running = 0;
+    let most = 0;
+    const slow: OpenLogFile = async (path) => {
+      const f = await openLogFile(path);
+      return {
+        ...f,
+        async sync() {
+          running++;
+          most = Math.max(most, running);
+          try {
+            await new Promise((r) => setTimeout(r, 20));
+            await f.sync();
+          } finally {
+            running--;
+          }
+        },
+      };
+    };
+    const store = await FileEvidenceStore.open(d, { openFile: slow, checkpointIntervalMs: 60_000 });
+    const acks: Promise<{ seq: number }>[] = [];
+    for (let i = 0; i < 6; i++) {
+      acks.push(store.append('x', { i }));
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    const seqs = (await Promise.all(acks)).map((a) => a.seq);
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    expect(most).toBeGreaterThanOrEqual(2);
+    await store.close();
+    expect((await verifyEvidence(d, store.publicKey()!, { requireSignedTail: true })).ok).toBe(true);
+  });
+
+  it('a failed flush also refuses every batch written after it, even one whose own flush succeeded', async () => {
+    const d = await dir();
+    let failFirst: ((e: Error) => void) | undefined;
+    let armed = false;
+    const faulty: OpenLogFile = async (path) => {
+      const f = await openLogFile(path);
+      return {
+        ...f,
+        async sync() {
+          if (armed) {
+            armed = false;
+            await f.sync();
+            return new Promise<void>((_, reject) => (failFirst = reject));
+          }
+          return f.sync();
+        },
+      };
+    };
+    const store = await FileEvidenceStore.open(d, { openFile: faulty, checkpointIntervalMs: 60_000 });
+    await store.append('x', { i: 0 });
+    armed = true;
+    const first = store.append('x', { lost: 1 });
+    await new Promise((r) => setTimeout(r, 10));
+    const second = store.append('x', { lost: 2 });
+    // the second batch's own flush is done; it still waits for the first
+    await new Promise((r) => setTimeout(r, 30));
+    failFirst!(Object.assign(new Error('i/o error'), { code: 'EIO' }));
+    const results = await Promise.allSettled([first, second]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    const after = await store.append('x', { after: 1 });
+    expect(after.seq).toBe(2);
+    await store.close();
+    const records = await readRecords(d);
+    expect(records.filter((r) => r.type === 'x').map((r) => r.data)).toEqual([{ i: 0 }, { after: 1 }]);
+    expect((await verifyEvidence(d, store.publicKey()!, { requireSignedTail: true })).ok).toBe(true);
+  });
+
   it('writes a checkpoint after the interval even when idle', async () => {
     const d = await dir();
     const store = await FileEvidenceStore.open(d, { checkpointEvery: 1000, checkpointIntervalMs: 20 });
