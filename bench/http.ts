@@ -5,6 +5,10 @@
  * target without classification (masking off), so the masking cost shows on its own, and the masked
  * target on a second gateway with `--evidence-durability write` (no fdatasync wait per request), so
  * the durability wait shows apart from CPU.
+ * node-proxy: a bare Node.js reverse proxy (bench/http-proxy-child.ts, its own process) that forwards
+ * as the gateway does (node:http in, the gateway's undici Agent options out, body streamed) with no
+ * token, policy, evidence or masking: the ceiling of any Node.js HTTP proxy on this machine, so the
+ * gateway rows can be read against it as well as against direct.
  * Runs are interleaved and repeated; the median is kept. Reported, never asserted.
  *
  * The gateway runs in a child process (this file with BENCH_HTTP_CHILD=1), so it has a CPU of its
@@ -25,7 +29,7 @@ import { parseArgs } from 'node:util';
 import { issueToken } from '../runtime/identity/dev-key.ts';
 import { fmt, median, progress, table } from './report.ts';
 
-export const httpPaths = ['direct', 'gateway', 'gateway-nomask', 'gateway-write'] as const;
+export const httpPaths = ['direct', 'node-proxy', 'gateway', 'gateway-nomask', 'gateway-write'] as const;
 export type HttpPath = (typeof httpPaths)[number];
 
 const MASKED = 'bench-api';
@@ -68,6 +72,12 @@ export interface HttpResult {
   gatewayVsDirect: number;
   nomaskVsDirect: number;
   writeVsDirect: number;
+  /** the bare Node.js proxy over direct: the most any Node.js HTTP proxy reaches on this machine */
+  nodeProxyVsDirect: number;
+  /** the gateway rows over the bare Node.js proxy: the share of that ceiling the gateway keeps */
+  gatewayVsNodeProxy: number;
+  nomaskVsNodeProxy: number;
+  writeVsNodeProxy: number;
   /** µs a request the gateway adds over direct, from wrk's mean latency */
   addedMicros: number;
   addedMicrosNomask: number;
@@ -172,8 +182,23 @@ async function startGatewayChild(policies: string, dataDir: string, durability: 
   // BENCH_HTTP_PROFILE=DIR: the fsync gateway writes its V8 CPU profile there (summarise with bench/profile.ts).
   const profileDir = durability === 'fsync' ? process.env.BENCH_HTTP_PROFILE : undefined;
   const profile = profileDir ? ['--cpu-prof', '--cpu-prof-dir', profileDir] : [];
-  const child: ChildProcess = spawn(process.execPath, [...profile, '--import', import.meta.resolve('tsx'), fileURLToPath(import.meta.url)], {
-    env: { ...process.env, BENCH_HTTP_CHILD: '1', BENCH_POLICIES: policies, BENCH_DATA_DIR: dataDir, BENCH_DURABILITY: durability },
+  return startChild('gateway', [...profile, fileURLToPath(import.meta.url)], {
+    BENCH_HTTP_CHILD: '1',
+    BENCH_POLICIES: policies,
+    BENCH_DATA_DIR: dataDir,
+    BENCH_DURABILITY: durability,
+  });
+}
+
+/** The node-proxy path: bench/http-proxy-child.ts in front of the same upstream. */
+function startNodeProxyChild(upstream: string): Promise<Child> {
+  return startChild('node-proxy', [fileURLToPath(new URL('./http-proxy-child.ts', import.meta.url))], { BENCH_UPSTREAM: upstream });
+}
+
+/** A tsx child that prints `{"port":N}` when ready and closes on SIGTERM. */
+async function startChild(what: string, args: string[], env: Record<string, string>): Promise<Child> {
+  const child: ChildProcess = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), ...args], {
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
@@ -185,7 +210,7 @@ async function startGatewayChild(policies: string, dataDir: string, durability: 
   const first = await Promise.race([
     new Promise<string>((r) => lines.once('line', r)),
     exited.then(() => {
-      throw new Error(`the gateway process exited before it was ready:\n${stderr.trim()}`);
+      throw new Error(`the ${what} process exited before it was ready:\n${stderr.trim()}`);
     }),
   ]).catch((err) => {
     kill();
@@ -224,6 +249,9 @@ export async function runHttpBench(opts: HttpBenchOptions): Promise<HttpResult> 
     await mkdir(dataDir, { recursive: true });
     const { token } = await issueToken({ dataDir, subject: 'bench-agent', ttl: '4h' });
 
+    progress('http: starting the bare Node.js proxy (node-proxy)');
+    const nodeProxy = await startNodeProxyChild(upstream.url);
+    stops.push(() => nodeProxy.stop());
     progress('http: starting the gateway');
     const gateway = await startGatewayChild(policies, dataDir, 'fsync');
     stops.push(() => gateway.stop());
@@ -236,12 +264,13 @@ export async function runHttpBench(opts: HttpBenchOptions): Promise<HttpResult> 
     const gw = `http://127.0.0.1:${gateway.port}`;
     const urls: Record<HttpPath, string> = {
       direct: `${upstream.url}${PATH}`,
+      'node-proxy': `http://127.0.0.1:${nodeProxy.port}${PATH}`,
       gateway: `${gw}/${MASKED}${PATH}`,
       'gateway-nomask': `${gw}/${PLAIN}${PATH}`,
       'gateway-write': `http://127.0.0.1:${writeMode.port}/${MASKED}${PATH}`,
     };
     const bearer = [`Authorization: Bearer ${token}`];
-    const headers: Record<HttpPath, string[]> = { direct: [], gateway: bearer, 'gateway-nomask': bearer, 'gateway-write': bearer };
+    const headers: Record<HttpPath, string[]> = { direct: [], 'node-proxy': [], gateway: bearer, 'gateway-nomask': bearer, 'gateway-write': bearer };
 
     // A bench that measured refusals would be worse than none: both targets must answer, one masked.
     const check = async (p: HttpPath) => {
@@ -250,6 +279,7 @@ export async function runHttpBench(opts: HttpBenchOptions): Promise<HttpResult> 
       if (res.status !== 200) throw new Error(`${p}: ${res.status} ${text.slice(0, 300)}`);
       return text;
     };
+    if ((await check('node-proxy')) !== DOCUMENT) throw new Error('the bare Node.js proxy changed the body');
     const maskedSample = await check('gateway');
     const plainSample = await check('gateway-nomask');
     if ((await check('gateway-write')) !== maskedSample) throw new Error('the write-durability gateway answered differently');
@@ -284,6 +314,10 @@ export async function runHttpBench(opts: HttpBenchOptions): Promise<HttpResult> 
       gatewayVsDirect: rps.gateway / rps.direct,
       nomaskVsDirect: rps['gateway-nomask'] / rps.direct,
       writeVsDirect: rps['gateway-write'] / rps.direct,
+      nodeProxyVsDirect: rps['node-proxy'] / rps.direct,
+      gatewayVsNodeProxy: rps.gateway / rps['node-proxy'],
+      nomaskVsNodeProxy: rps['gateway-nomask'] / rps['node-proxy'],
+      writeVsNodeProxy: rps['gateway-write'] / rps['node-proxy'],
       addedMicros: (latencyMs.gateway - latencyMs.direct) * 1000,
       addedMicrosNomask: (latencyMs['gateway-nomask'] - latencyMs.direct) * 1000,
       maskedSample,
@@ -297,6 +331,7 @@ export async function runHttpBench(opts: HttpBenchOptions): Promise<HttpResult> 
 export function formatHttp(r: HttpResult): string {
   const label: Record<HttpPath, string> = {
     direct: 'direct',
+    'node-proxy': 'node-proxy (bare Node.js proxy)',
     gateway: 'gateway, masking on',
     'gateway-nomask': 'gateway, masking off',
     'gateway-write': 'gateway, masking on, durability write',
@@ -305,6 +340,7 @@ export function formatHttp(r: HttpResult): string {
     label[p],
     fmt(r.rps[p]),
     p === 'direct' ? '-' : `${(r.rps[p] / r.rps.direct).toFixed(2)}x`,
+    p === 'direct' || p === 'node-proxy' ? '-' : `${(r.rps[p] / r.rps['node-proxy']).toFixed(2)}x`,
     fmt(r.latencyMs[p] * 1000),
     p === 'direct' ? '-' : fmt((r.latencyMs[p] - r.latencyMs.direct) * 1000),
     fmt(r.p99Ms[p] * 1000),
@@ -314,7 +350,10 @@ export function formatHttp(r: HttpResult): string {
   return [
     `HTTP: wrk -t ${r.threads} -c ${r.connections} -d ${r.seconds}s, GET of a ${r.responseBytes}-byte JSON document, median of ${r.repeats}` +
       (r.wrkInstalled ? ' (wrk was installed with apt-get for this run)' : ''),
-    table(['path', 'RPS', 'vs direct', 'latency µs', '+µs vs direct', 'p99 µs', 'errors'], rows),
+    table(['path', 'RPS', 'vs direct', 'vs node-proxy', 'latency µs', '+µs vs direct', 'p99 µs', 'errors'], rows),
+    `vs node-proxy: RPS over node-proxy's, a bare reverse proxy in its own process forwarding as the gateway does (node:http, undici Agent, streamed body) ` +
+      `with no token, policy, evidence or masking; its ${r.nodeProxyVsDirect.toFixed(2)}x direct is the ceiling of any Node.js HTTP proxy here, ` +
+      `so 0.5x direct would need the gateway at ${(0.5 / r.nodeProxyVsDirect).toFixed(2)}x node-proxy`,
     `masking costs ${fmt(maskCost)} µs a request (masked ${fmt(r.rps.gateway)} vs unmasked ${fmt(r.rps['gateway-nomask'])} RPS); the masked target answered ${r.maskedSample}`,
   ].join('\n');
 }
