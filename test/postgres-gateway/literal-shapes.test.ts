@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import pg from 'pg';
 import { psql, startGatewayFixture, type GatewayFixture } from './fixture.ts';
+import { createScratchDatabase, pgClient } from '../harness/postgres.ts';
 import { loadSecrets, type Secrets } from './secrets.ts';
 
 const PATTERN_POLICY = `apiVersion: portcullis.dev/v1
@@ -30,11 +31,23 @@ spec:
 
 let gw: GatewayFixture;
 let secrets: Secrets;
+let scratch: Awaited<ReturnType<typeof createScratchDatabase>>;
 beforeAll(async () => {
-  [gw, secrets] = await Promise.all([startGatewayFixture({ files: { 'policies/patterned.yaml': PATTERN_POLICY } }), loadSecrets()]);
+  scratch = await createScratchDatabase('gwlex');
+  // Defaults a DBA might set: the gateway pins its own values at startup, which take precedence.
+  const admin = await pgClient(scratch.name);
+  try {
+    await admin.query(`alter database ${scratch.name} set standard_conforming_strings = off`);
+    await admin.query(`alter database ${scratch.name} set client_encoding = 'LATIN1'`);
+    await admin.query(`create function flip_strings() returns int language plpgsql as $$ begin perform set_config('standard_conforming_strings', 'off', false); return 1; end $$`);
+  } finally {
+    await admin.end();
+  }
+  [gw, secrets] = await Promise.all([startGatewayFixture({ scratch: scratch.name, files: { 'policies/patterned.yaml': PATTERN_POLICY } }), loadSecrets()]);
 });
 afterAll(async () => {
   await gw?.close();
+  await scratch?.drop();
 });
 
 async function connect(subject: string): Promise<pg.Client> {
@@ -121,5 +134,30 @@ describe('statements of one literal shape', () => {
     expect(sjis.stderr).toMatch(/client_encoding SJIS is not supported/);
     const utf8 = await psql({ ...env, PGCLIENTENCODING: 'UTF8' }, ['-At', '-c', 'select 1']);
     expect(utf8.stdout.trim()).toBe('1');
+  });
+
+  test("the backend session lexes as the gateway parses, whatever the database's defaults", async () => {
+    const c = new pg.Client(await gw.conn('tester', 'scratch-db'));
+    await c.connect();
+    try {
+      expect(await outcome(c, 'show standard_conforming_strings')).toMatchObject({ rows: [['on']] });
+      expect(await outcome(c, 'show client_encoding')).toMatchObject({ rows: [['UTF8']] });
+    } finally {
+      await c.end();
+    }
+  });
+
+  test('a function that turns standard_conforming_strings off ends the session', async () => {
+    // plain-db: the same database without classified columns, where user functions may run
+    const c = new pg.Client(await gw.conn('tester', 'plain-db'));
+    const ended = new Promise<Error>((resolve) => c.on('error', resolve));
+    await c.connect();
+    const r = await outcome(c, 'select flip_strings()');
+    const error = 'code' in r ? r : await ended;
+    expect(error.message).toMatch(/standard_conforming_strings changed to off/);
+    await expect(c.query('select 1')).rejects.toThrow();
+    await c.end().catch(() => undefined);
+    const ends = (await gw.evidence(['session.end'])).map((e) => e.data.reason);
+    expect(ends).toContain('backend-setting-changed');
   });
 });

@@ -3,8 +3,9 @@
  * the gateway expects next (a FIFO of slots, one per forwarded message), so the gateway always knows
  * which statement a row belongs to, which columns to mask, and which errors are its own refusals.
  */
+import { lexingHazard } from './lexing.ts';
 import type { BackendFrame } from '../protocol/backend.ts';
-import { decodeCommandComplete, decodeDataRow, decodeErrorFields, decodeRowDescription } from '../protocol/backend.ts';
+import { decodeCommandComplete, decodeDataRow, decodeErrorFields, decodeParameterStatus, decodeRowDescription } from '../protocol/backend.ts';
 import { commandComplete, errorResponse, noticeResponse, type ErrorFields } from '../protocol/serialize.ts';
 import { PortcullisError } from '../../errors.ts';
 import { scrubText } from '../../masking/detectors.ts';
@@ -63,7 +64,17 @@ export class ResponsePipeline {
       case 'NoticeResponse':
         this.sink.toClient(this.scrubbed('N', frame.body));
         return;
-      case 'ParameterStatus':
+      case 'ParameterStatus': {
+        const setting = decodeParameterStatus(frame.body);
+        const hazard = lexingHazard(setting.name, setting.value);
+        if (hazard) {
+          throw new PortcullisError('failed_precondition', `${hazard}: the gateway would no longer parse queries the way the backend reads them, so the session ends`, {
+            details: { hint: 'reconnect; do not change client_encoding or standard_conforming_strings through the gateway' },
+          });
+        }
+        this.sink.toClient(frame.raw);
+        return;
+      }
       case 'NotificationResponse':
         this.sink.toClient(frame.raw);
         return;

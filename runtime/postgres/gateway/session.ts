@@ -603,7 +603,8 @@ export class PostgresSession {
     } catch (err) {
       const e = PortcullisError.from(err);
       this.o.ctx.log('postgres.session.error', { sessionId: this.o.sessionId, code: e.code, message: e.message });
-      this.end('error', fatal('internal', 'the gateway lost track of the backend protocol and closed the session (fail closed)'));
+      if (e.code === 'failed_precondition') this.end('backend-setting-changed', errorFromPortcullis(e, 'FATAL'));
+      else this.end('error', fatal('internal', 'the gateway lost track of the backend protocol and closed the session (fail closed)'));
     } finally {
       this.workingBackend = false;
       this.flushClient();

@@ -2,6 +2,7 @@
  * Per-target runtime state of the PostgreSQL gateway: how to reach the backend with the held
  * credential, and the catalog slice masking needs (cached per target, refreshed on unknown OIDs).
  */
+import { PINNED_SETTINGS } from './lexing.ts';
 import type { Located, Target } from '../../bundle/model.ts';
 import type { Postgres } from '../../../schema/types.ts';
 import { resolveSecret } from '../../gateway/secrets.ts';
@@ -29,6 +30,8 @@ export async function backendOptions(name: string, spec: Postgres, clientParams:
     if (v !== undefined) startupParams[p] = v;
   }
   startupParams.application_name = `portcullis${startupParams.application_name ? `:${startupParams.application_name}` : ''}`.slice(0, 63);
+  // Startup parameters override role and database defaults: the backend lexes as the gateway parses.
+  Object.assign(startupParams, PINNED_SETTINGS);
   const tls = spec.tls?.mode && spec.tls.mode !== 'disable'
     ? {
         mode: spec.tls.mode,
