@@ -51,7 +51,7 @@ export interface AnalyzedStatement {
   adminFunctions?: readonly string[];
   /**
    * Set when this analysis was not parsed but taken from an earlier string that differs only in
-   * value-free integer literals (shape-template.ts): `ast` is that string's tree, `text` this one's.
+   * value-free literals (shape-template.ts): `ast` is that string's tree, `text` this one's.
    * What was decided for the template holds for this statement, unless a rule reads the text.
    */
   template?: AnalyzedStatement;

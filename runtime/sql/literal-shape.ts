@@ -1,6 +1,6 @@
 /**
- * The literal shape of a query string: the text with every unsigned integer literal cut out, and
- * the cut-out digits. Agents (and drivers that interpolate, and pgbench in simple mode) send the
+ * The literal shape of a query string: the text with every unsigned integer literal and every plain
+ * '...' string literal cut out, and the cut-out literals. Agents (and drivers that interpolate, and pgbench in simple mode) send the
  * same statement again and again with other numbers in it; two strings of one shape lex into the
  * same tokens but for the values of those literals, so the analysis of one holds for the other
  * wherever the literals sit in positions the analysis never looks into (see shape-template.ts).
@@ -13,15 +13,21 @@
  */
 
 export interface LiteralShape {
-  /** the text with each literal replaced by NUL (which no query string contains) */
+  /** the text with each number replaced by U+0000 and each string by U+0001 (no query holds either) */
   key: string;
-  /** each literal's digits, in order */
+  /** each literal as written (digits, or a string with its quotes), in order */
   values: string[];
   /** each literal's character offset (the same as its byte offset: the text is ASCII) */
   starts: number[];
 }
 
-const NUL = '\u0000';
+const NUMBER = '\u0000';
+const STRING = '\u0001';
+
+/** Control characters other than tab and line ends: never in SQL worth a template (and not in a key). */
+function control(c: number): boolean {
+  return c < 32 && c !== 9 && c !== 10 && c !== 13;
+}
 
 function isDigit(c: number): boolean {
   return c >= 48 && c <= 57;
@@ -50,13 +56,20 @@ export function literalShape(sql: string): LiteralShape | undefined {
   let i = 0;
   while (i < n) {
     const c = sql.charCodeAt(i);
-    if (c >= 128 || c === 0 || c === 92 /* \ */) return undefined;
+    if (c >= 128 || control(c) || c === 92 /* \ */) return undefined;
     if (c === 39 /* ' */) {
       // E'..', U&'..' and friends: the prefix letter is part of the token before the quote.
       const before = i > 0 ? sql.charCodeAt(i - 1) : 32;
       if (before === 38 /* & */ || before === 69 || before === 101 /* E e */) return undefined;
       const end = quoted(sql, i, 39);
       if (end < 0) return undefined;
+      // B'..', X'..', N'..' (a letter before the quote) are other tokens: kept as written
+      if (!isIdentCont(before)) {
+        key += sql.slice(copied, i) + STRING;
+        copied = end;
+        values.push(sql.slice(i, end));
+        starts.push(i);
+      }
       i = end;
       continue;
     }
@@ -68,7 +81,7 @@ export function literalShape(sql: string): LiteralShape | undefined {
     }
     if (c === 45 /* - */ && sql.charCodeAt(i + 1) === 45) {
       while (i < n && sql.charCodeAt(i) !== 10 && sql.charCodeAt(i) !== 13) {
-        if (sql.charCodeAt(i) >= 128 || sql.charCodeAt(i) === 0) return undefined;
+        if (sql.charCodeAt(i) >= 128 || control(sql.charCodeAt(i))) return undefined;
         i++;
       }
       continue;
@@ -109,7 +122,7 @@ export function literalShape(sql: string): LiteralShape | undefined {
       for (let k = start; k < i; k++) if (!isDigit(sql.charCodeAt(k))) plain = false;
       // 12, not 1.5, 1e3, 0x1f, 1_000 or .5: those stay part of the shape, digits and all.
       if (plain) {
-        key += sql.slice(copied, start) + NUL;
+        key += sql.slice(copied, start) + NUMBER;
         copied = i;
         values.push(sql.slice(start, i));
         starts.push(start);
@@ -128,7 +141,7 @@ function quoted(sql: string, open: number, quote: number): number {
   for (;;) {
     if (i >= sql.length) return -1;
     const c = sql.charCodeAt(i);
-    if (c >= 128 || c === 0 || c === 92) return -1;
+    if (c >= 128 || control(c) || c === 92) return -1;
     if (c === quote) {
       if (sql.charCodeAt(i + 1) === quote) {
         i += 2;
@@ -146,7 +159,7 @@ function blockComment(sql: string, open: number): number {
   let i = open;
   while (i < sql.length) {
     const c = sql.charCodeAt(i);
-    if (c >= 128 || c === 0) return -1;
+    if (c >= 128 || control(c)) return -1;
     if (c === 47 && sql.charCodeAt(i + 1) === 42) {
       depth++;
       i += 2;
@@ -169,6 +182,6 @@ function dollarQuoted(sql: string, open: number): number {
   const tag = sql.slice(open, i + 1);
   const close = sql.indexOf(tag, i + 1);
   if (close < 0) return -1;
-  for (let k = i + 1; k < close; k++) if (sql.charCodeAt(k) >= 128 || sql.charCodeAt(k) === 0) return -1;
+  for (let k = i + 1; k < close; k++) if (sql.charCodeAt(k) >= 128 || control(sql.charCodeAt(k))) return -1;
   return close + tag.length;
 }

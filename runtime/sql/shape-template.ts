@@ -2,13 +2,15 @@
  * Reusing one statement's analysis for another string of the same literal shape (literal-shape.ts).
  *
  * The scanner alone is not trusted: a template is made only from a string the real parser has just
- * analysed, and a literal becomes a wildcard only where that parse tree shows an integer constant
- * starting exactly there, compared with a plain column (`col = 5`, `5 < col`, `col IN (1, 2)`,
- * `col BETWEEN 1 AND 9`). Nothing in the analysis, the decision or the mask-safety check reads the
- * value of such a constant; a value anywhere else (ORDER BY 2 names an output column, LIMIT,
- * a function argument, a cast, a type modifier, a negative number) must match the template digit for
- * digit. Changing only digit runs between the same surrounding characters cannot move a token
- * boundary, so the other string parses into the same tree but for those constants' values (a value
+ * analysed, and a literal becomes a wildcard only where that parse tree shows a constant (a number
+ * or a string) starting exactly there, compared with a plain column (`col = 5`, `5 < col`,
+ * `name = 'x'`, `col IN (1, 2)`, `col BETWEEN 1 AND 9`). Nothing in the analysis, the decision or
+ * the mask-safety check reads the value of such a constant; a literal anywhere else (ORDER BY 2 names
+ * an output column, LIMIT, a function argument such as set_config's, a cast, a typed literal like
+ * date '...', a type modifier, a negative number, LIKE) must match the template character for
+ * character. Changing only a literal token between the same surrounding characters, for another token
+ * of the same kind as the scanner lexes it exactly as PostgreSQL does, cannot move any other token
+ * boundary, so the other string parses into the same tree but for those constants' values (a number
  * too large for int4 becomes a numeric constant: the same place in the same tree).
  */
 import type { AnalyzedStatement } from './analyze.ts';
@@ -19,18 +21,19 @@ const COMPARISONS = new Set(['=', '<>', '!=', '<', '>', '<=', '>=']);
 
 export interface ShapeTemplate {
   readonly key: string;
-  /** per literal: undefined where any digits may stand, else the digits that must */
+  /** per literal: undefined where any literal of its kind may stand, else the text that must */
   readonly fixed: readonly (string | undefined)[];
   readonly analysis: AnalyzedStatement;
   /** characters after the statement's text (the trailing `;` and spaces), none of them a literal */
   readonly tail: number;
 }
 
-function integerConstantAt(node: unknown): number | undefined {
+function constantAt(node: unknown): number | undefined {
   const c = nodeOf(node, 'A_Const');
   if (!c || c['isnull'] === true) return undefined;
-  // ival {} is 0; fval is an integer too large for int4 (the scanner only cuts plain digit runs)
-  if (!isObject(c['ival']) && !isObject(c['fval'])) return undefined;
+  // ival {} is 0; fval is an integer too large for int4 (the scanner only cuts plain digit runs);
+  // sval a string (the scanner only cuts '...' strings without a prefix or a backslash)
+  if (!isObject(c['ival']) && !isObject(c['fval']) && !isObject(c['sval'])) return undefined;
   return typeof c['location'] === 'number' ? c['location'] : undefined;
 }
 
@@ -44,11 +47,11 @@ function items(node: unknown): unknown[] {
   return l ? list(l['items']) : list(node);
 }
 
-/** Offsets of integer constants whose value no analysis reads. */
+/** Offsets of constants (numbers, strings) whose value no analysis reads. */
 export function valueFreeConstants(ast: unknown): Set<number> {
   const out = new Set<number>();
   const add = (node: unknown) => {
-    const at = integerConstantAt(node);
+    const at = constantAt(node);
     if (at !== undefined) out.add(at);
   };
   walk(ast, (node) => {

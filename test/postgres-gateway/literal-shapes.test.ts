@@ -99,6 +99,27 @@ describe('statements of one literal shape', () => {
     expect(recorded.filter((t) => texts.includes(t))).toEqual(texts);
   });
 
+  test('strings too: each text recorded as sent, an escaped quote is still one string', async () => {
+    const c = await connect('tester');
+    const names = ['Ada Lovelace', "x' or 'a'='a", 'nobody'];
+    const texts = names.map((n) => `select id, email from customers where name = '${n.replace(/'/g, "''")}'`);
+    try {
+      const results = [];
+      for (const sql of texts) {
+        const r = await outcome(c, sql);
+        expect('rows' in r, sql).toBe(true);
+        expect(secrets.leak(JSON.stringify(r)), sql).toBeUndefined();
+        results.push((r as { rows: unknown[][] }).rows.length);
+      }
+      // the quote-laden name matches no customer: it was a string to PostgreSQL, not a condition
+      expect(results[1]).toBe(0);
+    } finally {
+      await c.end();
+    }
+    const recorded = (await gw.evidence(['decision'])).map((r) => r.data.request.statement.text as string);
+    expect(recorded.filter((t) => texts.includes(t))).toEqual(texts);
+  });
+
   test('a rule matching statement text decides every text itself', async () => {
     const c = await connect('patterned');
     try {
