@@ -135,7 +135,7 @@ export class PostgresEvidenceStore implements EvidenceStore {
     } catch (error) {
       return Promise.reject(PortcullisError.from(error, 'invalid_argument'));
     }
-    return this.commits.add({ type, dataJson });
+    return this.commits.add(type, dataJson);
   }
 
   /** Signs the head now if anything is unsigned, and waits until that is durable. */

@@ -188,7 +188,7 @@ export class FileEvidenceStore implements EvidenceStore {
     } catch (error) {
       return Promise.reject(PortcullisError.from(error, 'invalid_argument'));
     }
-    return this.commits.add({ type, dataJson, ...(written ? { written } : {}) });
+    return this.commits.add(type, dataJson, written);
   }
 
   /** Signs the head now (if anything is unsigned) and waits for it to be durable. */

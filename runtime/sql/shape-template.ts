@@ -98,5 +98,10 @@ export function instantiate(t: ShapeTemplate, sql: string, shape: LiteralShape):
   }
   const a = t.analysis;
   const text = sql.slice(a.offset, sql.length - t.tail);
-  return { ...a, text, statement: { ...a.statement, text }, template: a };
+  const s: AnalyzedStatement = Object.assign({}, a);
+  s.text = text;
+  s.statement = Object.assign({}, a.statement);
+  s.statement.text = text;
+  s.template = a;
+  return s;
 }

@@ -511,7 +511,7 @@ export class PostgresSession {
     const started = performance.now();
     try {
       this.flushResults();
-      const entry = { sessionId, request, decision, ...(encodedDecision ? { encodedDecision } : {}) };
+      const entry = { sessionId, request, decision, encodedDecision };
       if (early && this.o.earlyReads !== false) {
         // A read changes nothing: it may run once its record is written (it survives the gateway
         // dying) while the disk flush completes; its rows are held until the record is durable.
@@ -549,7 +549,7 @@ export class PostgresSession {
    */
   private finished(exec: ExecContext, status: 'ok' | 'error', error?: { code: string; message: string }): void {
     if (exec.seq === 0) return;
-    this.pendingResults.push({ exec, status, ...(error ? { error } : {}) });
+    this.pendingResults.push({ exec, status, error });
     this.resultTimer ??= setTimeout(() => this.flushResults(), RESULT_DELAY_MS);
   }
 
@@ -572,7 +572,7 @@ export class PostgresSession {
         rows: exec.delivered,
         maskedValues: exec.maskedValues,
         sample: exec.sample,
-        ...(error ? { error } : {}),
+        error,
       })
       .catch((e: unknown) => this.o.ctx.log('postgres.record-result.failed', { sessionId: this.o.sessionId, error: String(e) }));
   }
