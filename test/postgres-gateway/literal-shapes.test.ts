@@ -181,4 +181,19 @@ describe('statements of one literal shape', () => {
     const ends = (await gw.evidence(['session.end'])).map((e) => e.data.reason);
     expect(ends).toContain('backend-setting-changed');
   });
+
+  test("the gateway's catalog connection is named apart from agent sessions", async () => {
+    const c = new pg.Client(await gw.conn('tester', 'scratch-db'));
+    await c.connect();
+    const admin = await pgClient(scratch.name);
+    try {
+      await outcome(c, 'select 1');
+      const names = (await admin.query('select application_name from pg_stat_activity where datname = $1', [scratch.name])).rows.map((r) => r.application_name as string);
+      expect(names).toContain('portcullis-catalog');
+      expect(names).toContain('portcullis');
+    } finally {
+      await admin.end();
+      await c.end();
+    }
+  });
 });

@@ -23,13 +23,13 @@ export function postgresSpec(target: Located<Target> | undefined, name: string):
   return spec as Postgres;
 }
 
-export async function backendOptions(name: string, spec: Postgres, clientParams: Map<string, string>): Promise<ConnectBackendOptions> {
+export async function backendOptions(name: string, spec: Postgres, clientParams: Map<string, string>, applicationName?: string): Promise<ConnectBackendOptions> {
   const startupParams: Record<string, string> = {};
   for (const p of passThroughParams) {
     const v = clientParams.get(p);
     if (v !== undefined) startupParams[p] = v;
   }
-  startupParams.application_name = `portcullis${startupParams.application_name ? `:${startupParams.application_name}` : ''}`.slice(0, 63);
+  startupParams.application_name = applicationName ?? `portcullis${startupParams.application_name ? `:${startupParams.application_name}` : ''}`.slice(0, 63);
   // Startup parameters override role and database defaults: the backend lexes as the gateway parses.
   Object.assign(startupParams, PINNED_SETTINGS);
   const tls = spec.tls?.mode && spec.tls.mode !== 'disable'
@@ -69,7 +69,8 @@ export class CatalogCache {
     const entry: CatalogEntry = { key, catalog: Promise.resolve(undefined as unknown as Catalog) };
     const query = async (sql: string) => {
       if (!entry.connection || entry.connection.socket.destroyed) {
-        entry.connection = await connectBackend(await backendOptions(name, spec, new Map()));
+        // Named apart from agent sessions (portcullis:<application_name>) in pg_stat_activity and logs.
+        entry.connection = await connectBackend(await backendOptions(name, spec, new Map(), 'portcullis-catalog'));
       }
       const r = await simpleQuery(entry.connection, sql);
       return r.rows.map((row) => Object.fromEntries(r.fields.map((f, i) => [f.name, row[i] ?? null])));
