@@ -272,6 +272,30 @@ describe('masking JSON responses', () => {
     expect(JSON.parse(r.body)).toEqual({ email: '***', name: 'd' });
   });
 
+  it('keeps every number it does not mask exactly as the upstream wrote it', async () => {
+    const r = await curl([...auth(), `${base}/api/numbers`]);
+    expect(r.status).toBe(200);
+    expect(r.body).not.toContain('n@example.com');
+    for (const kept of ['"id":12345678901234567890', '"amount":1.10', '"huge":1e400', '"neg":-0', '"exp":1E2', '[9007199254740993,', '"v":2.50', '"s":"12345678901234567890"', '"plain":42']) {
+      expect(r.body).toContain(kept);
+    }
+    expect(JSON.parse(r.body).email).toBe('***');
+  });
+
+  it('masks a number too large for a double without a digit of it left', async () => {
+    const r = await curl([...auth(), `${base}/api/numbers-masked`]);
+    expect(r.body).not.toMatch(/9876543210/);
+    expect(JSON.parse(r.body)).toEqual({ card_number: '***', name: 'm' });
+  });
+
+  it('honours no number marker an upstream writes itself', async () => {
+    const r = await curl([...auth(), `${base}/api/numbers-forged`]);
+    const body = JSON.parse(r.body);
+    expect(body.card_number).toBe('***');
+    // the upstream's own string stays a string: it is not turned into the masked number
+    expect(body.note).toBe('\u000098765432109876543210');
+  });
+
   it('masks unicode-escaped keys', async () => {
     const r = await curl([...auth(), `${base}/api/escaped`]);
     expect(r.body).not.toContain('escaped@example.com');

@@ -5,6 +5,7 @@
  * unless the target lists the content type in `passUnmaskedContentTypes` — and even then a body
  * that is really JSON (a content type that lies) is masked as JSON, never passed through.
  */
+import { protectNumbers, restoreNumbers } from './exact-numbers.ts';
 import type { Readable } from 'node:stream';
 import { brotliDecompressSync, gunzipSync, inflateRawSync, inflateSync } from 'node:zlib';
 import { PortcullisError } from '../../errors.ts';
@@ -142,14 +143,16 @@ function text(buf: Buffer): string {
 
 function maskJsonText(source: string, policy: BodyMaskPolicy): MaskedBody {
   let parsed: unknown;
+  const exact = protectNumbers(source);
   try {
-    parsed = JSON.parse(source);
+    parsed = JSON.parse(exact);
   } catch (error) {
     throw refuse(policy.target, 'the body is not valid JSON', error);
   }
   try {
     const { value, count } = policy.transform(parsed);
-    return { body: Buffer.from(JSON.stringify(value) ?? 'null'), count };
+    const json = JSON.stringify(value) ?? 'null';
+    return { body: Buffer.from(exact === source ? json : restoreNumbers(json)), count };
   } catch (error) {
     // e.g. nesting deeper than the stack: fail closed
     throw refuse(policy.target, 'the JSON body could not be masked', error);

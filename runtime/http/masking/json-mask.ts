@@ -10,6 +10,7 @@
 import type { Mask, MaskStrategy } from '../../engine/decision.ts';
 import { applyJsonPath, parseJsonPath, setOwn, type Step } from './json-path.ts';
 import { maskJsonValue, scrubText } from './values.ts';
+import { markedNumber } from './exact-numbers.ts';
 
 const strictness: Record<MaskStrategy, number> = { partial: 0, hash: 1, redact: 2, null: 3 };
 
@@ -81,6 +82,8 @@ function settle(node: unknown, key: Buffer, counted: () => void): unknown {
 
 /** Like the shared scrubJson, but writes members with setOwn so a `__proto__` key stays a member. */
 function scrubAll(node: unknown, counted: (n: number) => void): unknown {
+  // a number kept exactly is still a number: detectors read strings only
+  if (markedNumber(node) !== undefined) return node;
   if (typeof node === 'string') {
     const { text, count } = scrubText(node);
     if (count > 0) counted(count);

@@ -10,6 +10,7 @@ import { randomBytes } from 'node:crypto';
 import type { MaskStrategy } from '../../engine/decision.ts';
 import { maskValue as maskTyped, TypeOids } from '../../masking/strategies.ts';
 import { scrubText as scrubShared } from '../../masking/detectors.ts';
+import { markedNumber, restoreNumbers } from './exact-numbers.ts';
 
 /** Used when the gateway passes no key: hashes are then stable only for this process's life. */
 export const processMaskKey = randomBytes(32);
@@ -18,10 +19,11 @@ export function maskJsonValue(value: unknown, strategy: MaskStrategy, key: Buffe
   if (value === null || value === undefined) return null;
   if (strategy === 'null') return null;
   if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') {
-    const out = maskTyped(Buffer.from(String(value), 'utf8'), TypeOids.text, 0, strategy, key);
+    // a number kept exactly (exact-numbers.ts) is masked as the text the upstream wrote
+    const out = maskTyped(Buffer.from(markedNumber(value) ?? String(value), 'utf8'), TypeOids.text, 0, strategy, key);
     return out === null ? null : out.toString('utf8');
   }
-  const out = maskTyped(Buffer.from(JSON.stringify(value), 'utf8'), TypeOids.json, 0, strategy, key);
+  const out = maskTyped(Buffer.from(restoreNumbers(JSON.stringify(value)), 'utf8'), TypeOids.json, 0, strategy, key);
   return out === null ? null : (JSON.parse(out.toString('utf8')) as unknown);
 }
 
