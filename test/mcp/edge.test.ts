@@ -67,6 +67,16 @@ describe('MCP result masking', () => {
     expect(count).toBe(10);
   });
 
+  it('keeps the numbers of a JSON text block it does not mask exactly as the tool wrote them', () => {
+    const doc = '{"id":12345678901234567890,"price":1.10,"email":"ada@example.com","ssn":98765432109876543210}';
+    const { value } = masker.result('tools/call', { content: [{ type: 'text', text: doc }] });
+    const text = (value as { content: { text: string }[] }).content[0]!.text;
+    expect(text).toContain('"id":12345678901234567890');
+    expect(text).toContain('"price":1.10');
+    expect(text).not.toMatch(/ada@example\.com|9876543210/);
+    expect(JSON.parse(text).ssn).toBe('***');
+  });
+
   it('scrubs a member named __proto__ instead of losing or leaking it', () => {
     const result = JSON.parse('{"content":[],"__proto__":{"note":"ada@example.com"}}') as unknown;
     const { value } = masker.result('tools/call', result);
