@@ -38,6 +38,12 @@ export interface TokenVerifierOptions {
   maxTtlSec?: number;
   /** for tests: the instant to verify at */
   now?: () => Date;
+  /**
+   * A key set fetched from a URL, and every token verified with it, is trusted this long before the
+   * set is fetched again (default 60 s): a key the issuer removes stops being accepted within about
+   * twice this, even for tokens verified before.
+   */
+  remoteRefreshMs?: number;
 }
 
 export interface VerifiedToken {
@@ -102,7 +108,7 @@ function fileKeySet(path: string, onReload: () => void): JWTVerifyGetKey {
   };
 }
 
-function keyResolver(source: JwksSource, onReload: () => void): JWTVerifyGetKey {
+function keyResolver(source: JwksSource, onReload: () => void, refreshMs: number): JWTVerifyGetKey {
   if ('keys' in source) return createLocalJWKSet({ keys: source.keys });
   if ('file' in source) return fileKeySet(source.file, onReload);
   let url: URL;
@@ -113,7 +119,7 @@ function keyResolver(source: JwksSource, onReload: () => void): JWTVerifyGetKey 
   }
   // jose caches the set, refetches on an unknown kid at most once per cooldown (key rotation without
   // letting a flood of bogus kids hammer the issuer).
-  const remote = createRemoteJWKSet(url, { cooldownDuration: 30_000, cacheMaxAge: 600_000, timeoutDuration: 5_000 });
+  const remote = createRemoteJWKSet(url, { cooldownDuration: Math.min(30_000, refreshMs), cacheMaxAge: refreshMs, timeoutDuration: 5_000 });
   return async (header, token) => {
     try {
       return await remote(header, token);
@@ -135,9 +141,12 @@ export function createTokenVerifier(opts: TokenVerifierOptions): TokenVerifier {
   }
   const issuers = Array.isArray(opts.issuer) ? opts.issuer : [opts.issuer];
   const tolerance = opts.clockToleranceSec ?? 30;
-  const verified = new Map<string, VerifiedToken>();
-  const getKey = keyResolver(opts.jwks, () => verified.clear());
+  const verified = new Map<string, { token: VerifiedToken; until: number }>();
+  const refreshMs = opts.remoteRefreshMs ?? 60_000;
+  const getKey = keyResolver(opts.jwks, () => verified.clear(), refreshMs);
   const now = opts.now ?? (() => new Date());
+  // A local set is watched (a change clears the cache); a remote one can only be fetched again.
+  const trustFor = 'url' in opts.jwks ? refreshMs : Infinity;
 
   // HTTP agents present the same token on every request: its signature and claims were checked the
   // first time, and only time can change the answer (expiry), so a verified token is remembered
@@ -145,12 +154,12 @@ export function createTokenVerifier(opts: TokenVerifierOptions): TokenVerifier {
   async function verify(token: string): Promise<VerifiedToken> {
     const hit = typeof token === 'string' ? verified.get(token) : undefined;
     if (hit) {
-      if (hit.expiresAt.getTime() > now().getTime()) return hit;
+      if (hit.token.expiresAt.getTime() > now().getTime() && Date.now() < hit.until) return hit.token;
       verified.delete(token);
     }
     const result = await verifyUncached(token);
     if (verified.size >= 10_000) verified.delete(verified.keys().next().value as string);
-    verified.set(token, result);
+    verified.set(token, { token: result, until: Date.now() + trustFor });
     return result;
   }
 

@@ -30,4 +30,19 @@ describe('JWKS from a URL', () => {
     const down = createTokenVerifier({ issuer: 'i', audience: 'a', jwks: { url: 'http://127.0.0.1:9/jwks.json' } });
     await expect(down.verify(token)).rejects.toMatchObject({ code: 'unavailable' });
   });
+
+  it('stops accepting a token, verified before, once the issuer removes its key', async () => {
+    const { publicKey, privateKey } = await generateKeyPair('ES256', { extractable: true });
+    const k1 = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256' };
+    let keys: unknown[] = [k1];
+    server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys })));
+    await new Promise<void>((r) => server?.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`;
+    const verifier = createTokenVerifier({ issuer: 'i', audience: 'a', jwks: { url }, remoteRefreshMs: 100 });
+    const token = await new SignJWT({}).setProtectedHeader({ alg: 'ES256', kid: 'k1' }).setIssuer('i').setAudience('a').setSubject('s').setExpirationTime('5m').sign(privateKey);
+    await expect(verifier.verify(token)).resolves.toMatchObject({ subject: 's' });
+    keys = [];
+    await new Promise((r) => setTimeout(r, 250));
+    await expect(verifier.verify(token)).rejects.toMatchObject({ code: 'unauthenticated' });
+  });
 });
