@@ -8,8 +8,10 @@
  * This scanner must never see a digit run as a literal where PostgreSQL's lexer sees something else
  * (part of an identifier, a string, a comment, a parameter, a float). Where it is not sure it gives
  * up (undefined), and the string is parsed in full like any other. It is deliberately narrower than
- * PostgreSQL: ASCII only, no backslash anywhere in a string (escape strings, and plain strings when a
- * session turns standard_conforming_strings off, would end elsewhere), no Unicode-escape strings.
+ * PostgreSQL: non-ASCII text only inside quotes and comments (outside, PostgreSQL reads it as part of
+ * an identifier; the gateway pins the session to UTF-8, so a multibyte character never hides a quote
+ * byte), no backslash anywhere in a string (escape strings would end elsewhere), no Unicode-escape
+ * strings.
  */
 
 export interface LiteralShape {
@@ -17,7 +19,7 @@ export interface LiteralShape {
   key: string;
   /** each literal as written (digits, or a string with its quotes), in order */
   values: string[];
-  /** each literal's character offset (the same as its byte offset: the text is ASCII) */
+  /** each literal's character offset (the parser's locations count UTF-8 bytes) */
   starts: number[];
 }
 
@@ -81,7 +83,7 @@ export function literalShape(sql: string): LiteralShape | undefined {
     }
     if (c === 45 /* - */ && sql.charCodeAt(i + 1) === 45) {
       while (i < n && sql.charCodeAt(i) !== 10 && sql.charCodeAt(i) !== 13) {
-        if (sql.charCodeAt(i) >= 128 || control(sql.charCodeAt(i))) return undefined;
+        if (control(sql.charCodeAt(i))) return undefined;
         i++;
       }
       continue;
@@ -141,7 +143,7 @@ function quoted(sql: string, open: number, quote: number): number {
   for (;;) {
     if (i >= sql.length) return -1;
     const c = sql.charCodeAt(i);
-    if (c >= 128 || control(c) || c === 92) return -1;
+    if (control(c) || c === 92) return -1;
     if (c === quote) {
       if (sql.charCodeAt(i + 1) === quote) {
         i += 2;
@@ -159,7 +161,7 @@ function blockComment(sql: string, open: number): number {
   let i = open;
   while (i < sql.length) {
     const c = sql.charCodeAt(i);
-    if (c >= 128 || control(c)) return -1;
+    if (control(c)) return -1;
     if (c === 47 && sql.charCodeAt(i + 1) === 42) {
       depth++;
       i += 2;
@@ -182,6 +184,6 @@ function dollarQuoted(sql: string, open: number): number {
   const tag = sql.slice(open, i + 1);
   const close = sql.indexOf(tag, i + 1);
   if (close < 0) return -1;
-  for (let k = i + 1; k < close; k++) if (sql.charCodeAt(k) >= 128 || control(sql.charCodeAt(k))) return -1;
+  for (let k = i + 1; k < close; k++) if (control(sql.charCodeAt(k))) return -1;
   return close + tag.length;
 }

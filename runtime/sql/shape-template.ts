@@ -84,7 +84,10 @@ export function makeTemplate(sql: string, shape: LiteralShape, analysed: readonl
   // every literal inside the statement's own text, so the text of another string is found by position
   if (shape.starts.some((at, i) => at < s.offset || at + shape.values[i]!.length > end)) return undefined;
   const free = valueFreeConstants(s.ast);
-  const fixed = shape.starts.map((at, i) => (free.has(at) ? undefined : shape.values[i]));
+  // the parse tree's locations count UTF-8 bytes, the shape's characters
+  const ascii = !/[^\x00-\x7f]/.test(sql);
+  const byteAt = (at: number) => (ascii ? at : Buffer.byteLength(sql.slice(0, at), 'utf8'));
+  const fixed = shape.starts.map((at, i) => (free.has(byteAt(at)) ? undefined : shape.values[i]));
   if (fixed.every((v) => v !== undefined)) return undefined;
   return { key: shape.key, fixed, analysis: s, tail: sql.length - end };
 }

@@ -101,7 +101,7 @@ describe('statements of one literal shape', () => {
 
   test('strings too: each text recorded as sent, an escaped quote is still one string', async () => {
     const c = await connect('tester');
-    const names = ['Ada Lovelace', "x' or 'a'='a", 'nobody'];
+    const names = ['Ada Lovelace', "x' or 'a'='a", 'nobody', 'José Ñúñez'];
     const texts = names.map((n) => `select id, email from customers where name = '${n.replace(/'/g, "''")}'`);
     try {
       const results = [];

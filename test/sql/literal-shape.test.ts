@@ -22,6 +22,10 @@ describe('literalShape', () => {
     expect(literalShape('select * from t where a in (1,22, 333) and b<5')!.values).toEqual(['1', '22', '333', '5']);
   });
 
+  it('takes non-ASCII text inside quotes and comments', () => {
+    expect(literalShape("select 1 /* ü */ from t where name = 'José' and \"Straße\" = 7")!.values).toEqual(['1', "'José'", '7']);
+  });
+
   it("cuts out plain strings, quotes and all, marked apart from numbers", () => {
     const s = literalShape("select * from t where name = 'it''s 42' and id = 42")!;
     expect(s.values).toEqual(["'it''s 42'", '42']);
@@ -48,7 +52,7 @@ describe('literalShape', () => {
     ['a backslash (escape strings, standard_conforming_strings off)', "select 1 from t where a = 'x\\' and b = 2"],
     ['an escape string', "select 1 where 'a' = E'b'"],
     ['a Unicode-escape string', "select 1 where 'a' = U&'b'"],
-    ['non-ASCII text', "select 1 where name = 'José'"],
+    ['non-ASCII text outside quotes (part of an identifier to PostgreSQL)', 'select café1 from t where id = 1'],
     ['a control character', "select 1 where name = 'a\u0001b'"],
     ['an unterminated string', "select 1 where a = 'x"],
     ['an unterminated comment', 'select 1 /* x'],
@@ -119,6 +123,8 @@ const CORPUS = [
   "select name from customers where name = '1' and id = '2'",
   "update orders set status = 'shipped' where id = 7",
   "select name from customers where name::text = 'n'",
+  "select id from customers where name = 'José' and id = 3 order by 1",
+  "select id /* ünïcode */ from customers where name = 'Ĳssel' and email = 'ü@example.com'",
 ];
 
 function digitsIn(sql: string): number {
@@ -129,7 +135,7 @@ function digitsIn(sql: string): number {
 function literalsFor(sql: string): fc.Arbitrary<string[]> {
   const digits = fc.oneof(fc.integer({ min: 0, max: 12 }).map(String), fc.bigInt({ min: 0n, max: 10n ** 25n }).map(String), fc.constantFrom('0', '007', '2147483648'));
   const text = fc
-    .oneof(fc.string({ maxLength: 12 }), fc.constantFrom("'", "''", '--', '/*', '*/', '$$', ') or true or (', "x' or 'a'='a", '\\', 'é'))
+    .oneof(fc.string({ maxLength: 12 }), fc.string({ unit: 'grapheme', maxLength: 6 }), fc.constantFrom("'", "''", '--', '/*', '*/', '$$', ') or true or (', "x' or 'a'='a", '\\', 'é', 'José', '日本語', '😀', "'é'"))
     .map((v) => `'${v.replace(/'/g, "''")}'`);
   const shape = literalShape(sql)!;
   return fc.tuple(...shape.values.map((v) => (v.startsWith("'") ? text : digits)));
