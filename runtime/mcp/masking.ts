@@ -10,7 +10,7 @@
  * payloads (images, audio, non-text blobs) cannot be read by the detectors, so with any mask
  * active they are refused rather than passed.
  */
-import { protectNumbers, restoreNumbers } from '../http/masking/exact-numbers.ts';
+import { parseExact, type ExactJson } from '../http/masking/exact-numbers.ts';
 import type { Mask } from '../engine/decision.ts';
 import { PortcullisError } from '../errors.ts';
 import { maskBody, isJsonType, type BodyMaskPolicy } from '../http/masking/body.ts';
@@ -60,19 +60,17 @@ export function mcpMasker(masks: readonly Mask[], key: Buffer, target: string): 
 
   const text = (source: string): string => {
     if (/^\s*[[{]/.test(source)) {
-      let parsed: unknown;
-      // numbers it does not mask leave exactly as the tool wrote them (exact-numbers.ts)
-      const exact = protectNumbers(source);
+      let parsed: ExactJson | undefined;
       try {
-        parsed = JSON.parse(exact);
+        // numbers it does not mask leave exactly as the tool wrote them
+        parsed = parseExact(source);
       } catch {
         parsed = undefined;
       }
       if (parsed !== undefined) {
-        const m = json.apply(parsed);
+        const m = json.apply(parsed.value);
         count += m.count;
-        const out = JSON.stringify(m.value);
-        return exact === source ? out : restoreNumbers(out);
+        return parsed.write(JSON.stringify(m.value));
       }
     }
     const m = maskBody(Buffer.from(source, 'utf8'), 'text/plain', policy);

@@ -296,6 +296,13 @@ describe('masking JSON responses', () => {
     expect(body.note).toBe('\u000098765432109876543210');
   });
 
+  it('still scrubs a string that starts with U+0000, whatever it looks like', async () => {
+    const r = await curl([...auth(), `${base}/api/numbers-nul`]);
+    expect(r.status).toBe(200);
+    expect(r.body).not.toContain('123-45-6789');
+    expect(JSON.parse(r.body).note).toMatch(/^\u0000 ssn /);
+  });
+
   it('masks unicode-escaped keys', async () => {
     const r = await curl([...auth(), `${base}/api/escaped`]);
     expect(r.body).not.toContain('escaped@example.com');

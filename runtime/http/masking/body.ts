@@ -5,7 +5,7 @@
  * unless the target lists the content type in `passUnmaskedContentTypes` — and even then a body
  * that is really JSON (a content type that lies) is masked as JSON, never passed through.
  */
-import { protectNumbers, restoreNumbers } from './exact-numbers.ts';
+import { parseExact, type ExactJson } from './exact-numbers.ts';
 import type { Readable } from 'node:stream';
 import { brotliDecompressSync, gunzipSync, inflateRawSync, inflateSync } from 'node:zlib';
 import { PortcullisError } from '../../errors.ts';
@@ -142,17 +142,15 @@ function text(buf: Buffer): string {
 }
 
 function maskJsonText(source: string, policy: BodyMaskPolicy): MaskedBody {
-  let parsed: unknown;
-  const exact = protectNumbers(source);
+  let parsed: ExactJson;
   try {
-    parsed = JSON.parse(exact);
+    parsed = parseExact(source);
   } catch (error) {
     throw refuse(policy.target, 'the body is not valid JSON', error);
   }
   try {
-    const { value, count } = policy.transform(parsed);
-    const json = JSON.stringify(value) ?? 'null';
-    return { body: Buffer.from(exact === source ? json : restoreNumbers(json)), count };
+    const { value, count } = policy.transform(parsed.value);
+    return { body: Buffer.from(parsed.write(JSON.stringify(value) ?? 'null')), count };
   } catch (error) {
     // e.g. nesting deeper than the stack: fail closed
     throw refuse(policy.target, 'the JSON body could not be masked', error);

@@ -3,19 +3,37 @@
  * 12345678901234567890 into 12345678901234567000, 1.10 into 1.1 and 1e400 into Infinity (which
  * JSON.stringify writes as null): a gateway that re-serialises a masked document must not change the
  * values it does not mask. Numbers whose text would not survive are carried through the parsed tree
- * as strings holding U+0000 and the number's text, and written back as that text.
+ * as marked strings (U+0000, a random per-process tag, the number's text) and written back as that
+ * text.
  *
- * The marker cannot be forged: the protection is used only when the document holds no `\u0000`
- * escape (the only way JSON can carry U+0000), so every such string in the tree is one of ours. A
- * document that does hold one is parsed as before, numbers and all.
+ * The marker cannot be forged: the tag is a secret of this process, and the protection is used only
+ * for a document holding no `\u0000` escape at all. Code that treats marked strings specially (the
+ * maskers skip them when scrubbing strings) must ask `markedNumber`, which knows the tag.
  */
+import { randomBytes } from 'node:crypto';
 
-const MARK = '\u0000';
+const TAG = randomBytes(12).toString('hex');
+/** the marked string's JSON text starts with this: `"\u0000<tag>:` */
+const MARK = `\u0000${TAG}:`;
 const NUMBER = /-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?/y;
-const MARKED = /"\\u0000(-?[0-9][0-9.eE+-]*)"/g;
+const MARKED = new RegExp(`"\\\\u0000${TAG}:(-?[0-9][0-9.eE+-]*)"`, 'g');
+
+export interface ExactJson {
+  /** the parsed document; throws like JSON.parse on invalid JSON */
+  value: unknown;
+  /** JSON.stringify's output for (a masked copy of) that document, with the numbers written back */
+  write(json: string): string;
+}
+
+/** JSON.parse that keeps every number's text; `write` turns serialised output back into exact JSON. */
+export function parseExact(source: string): ExactJson {
+  const text = protectNumbers(source);
+  const value: unknown = JSON.parse(text);
+  return { value, write: text === source ? (json) => json : restoreNumbers };
+}
 
 /** The text with every number that JSON.parse would not keep exactly turned into a marked string. */
-export function protectNumbers(source: string): string {
+function protectNumbers(source: string): string {
   if (/\\u0000/i.test(source)) return source;
   let out = '';
   let copied = 0;
@@ -40,7 +58,7 @@ export function protectNumbers(source: string): string {
       if (!m || m[0].length === 0) return source; // not JSON: JSON.parse will say so
       const text = m[0];
       if (String(Number(text)) !== text) {
-        out += `${source.slice(copied, i)}"\\u0000${text}"`;
+        out += `${source.slice(copied, i)}"\\u0000${TAG}:${text}"`;
         copied = i + text.length;
       }
       i += text.length;
@@ -58,5 +76,5 @@ export function restoreNumbers(json: string): string {
 
 /** The number text a marked string holds, or undefined for any other value. */
 export function markedNumber(value: unknown): string | undefined {
-  return typeof value === 'string' && value.charCodeAt(0) === 0 && value.startsWith(MARK) ? value.slice(1) : undefined;
+  return typeof value === 'string' && value.startsWith(MARK) ? value.slice(MARK.length) : undefined;
 }
