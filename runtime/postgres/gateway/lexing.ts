@@ -10,12 +10,17 @@ export const PINNED_SETTINGS: Readonly<Record<string, string>> = {
   standard_conforming_strings: 'on',
 };
 
+/** UTF8, utf-8, unicode: the spellings PostgreSQL accepts for the one encoding the gateway parses. */
+export function isUtf8(encoding: string): boolean {
+  return /^\s*(utf-?8|unicode)\s*$/i.test(encoding);
+}
+
 /** Why a reported backend setting makes the gateway's parse unsafe, or undefined when it does not. */
 export function lexingHazard(name: string, value: string): string | undefined {
   if (name === 'standard_conforming_strings' && value.toLowerCase() !== 'on') {
     return `the backend session's standard_conforming_strings changed to ${value}`;
   }
-  if (name === 'client_encoding' && !/^(utf-?8|unicode)$/i.test(value.trim())) {
+  if (name === 'client_encoding' && !isUtf8(value)) {
     return `the backend session's client_encoding changed to ${value}`;
   }
   return undefined;

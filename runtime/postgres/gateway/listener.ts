@@ -3,6 +3,7 @@
  * by the startup `database`, the backend reached with the credential the gateway holds. A client
  * gets a protocol-native FATAL error for every way this can fail, never a dropped connection.
  */
+import { isUtf8 } from './lexing.ts';
 import { createServer, type Server, type Socket } from 'node:net';
 import { TLSSocket, createSecureContext, type SecureContext } from 'node:tls';
 import { randomInt, randomUUID } from 'node:crypto';
@@ -98,7 +99,7 @@ export async function startPostgresGateway(ctx: GatewayContext, opts: PostgresGa
     // The gateway parses queries as UTF-8; a backend reading them in another encoding (SJIS, BIG5:
     // a backslash or quote byte inside a character) would see other statements than were decided.
     const encoding = params.get('client_encoding');
-    if (encoding !== undefined && !/^\s*(utf-?8|unicode)\s*$/i.test(encoding)) {
+    if (encoding !== undefined && !isUtf8(encoding)) {
       throw new PortcullisError('invalid_argument', `client_encoding ${encoding} is not supported: the gateway reads every query as UTF-8`, { details: { hint: 'connect with client_encoding=UTF8 (PGCLIENTENCODING=UTF8)' } });
     }
     socket.write(authenticationCleartextPassword());
