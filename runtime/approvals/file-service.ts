@@ -15,23 +15,11 @@ import type { AuthenticatedSubject } from '../gateway/context.ts';
 import { requestHash } from './request-hash.ts';
 import { approvalStep, denialReason, denialStep, requestStep, reviewOf, type EvidenceEntry } from './rules.ts';
 import { readState, statePath, writeState } from './state-file.ts';
+import { serviceSettings, type ApprovalServiceOptions } from './settings.ts';
 import type { ApprovalEvent, ApprovalFilter, ApprovalNotifier, ApprovalRequest, ApprovalService, CheckResult, Grant, ReviewInput } from './types.ts';
 
-export interface FileApprovalServiceOptions {
+export interface FileApprovalServiceOptions extends ApprovalServiceOptions {
   dataDir: string;
-  /** the gateway's evidence store (the service never opens its own: one writer per log) */
-  evidence: Pick<EvidenceStore, 'append'>;
-  notifier?: ApprovalNotifier;
-  /** how long a request waits for approvers; default 15 minutes */
-  requestTtlMs?: number;
-  /** how long an approved one-shot request may be retried before it lapses; default 15 minutes */
-  approvedUseTtlMs?: number;
-  /** how often lapsed requests and grants are recorded as expired; default 1 s */
-  sweepIntervalMs?: number;
-  /** decided requests and ended grants are dropped from the state file after this; default 7 days */
-  retainMs?: number;
-  now?: () => number;
-  log?: (event: string, fields?: Record<string, unknown>) => void;
 }
 
 
@@ -59,13 +47,7 @@ export class FileApprovalService implements ApprovalService {
 
   private constructor(opts: FileApprovalServiceOptions) {
     this.path = statePath(opts.dataDir);
-    this.evidence = opts.evidence;
-    this.notifier = opts.notifier;
-    this.now = opts.now ?? Date.now;
-    this.log = opts.log ?? (() => {});
-    this.requestTtlMs = opts.requestTtlMs ?? 15 * 60_000;
-    this.approvedUseTtlMs = opts.approvedUseTtlMs ?? 15 * 60_000;
-    this.retainMs = opts.retainMs ?? 7 * 24 * 3600_000;
+    ({ evidence: this.evidence, notifier: this.notifier, now: this.now, log: this.log, requestTtlMs: this.requestTtlMs, approvedUseTtlMs: this.approvedUseTtlMs, retainMs: this.retainMs } = serviceSettings(opts));
     this.settled.setMaxListeners(0);
   }
 
@@ -82,7 +64,7 @@ export class FileApprovalService implements ApprovalService {
       const grants = ended.map((g) => ({ ...g, endedAt: at, endReason: 'gateway-restart' as const }));
       await service.commit(grants.map((g) => ['grant.expired', { id: g.id, approvalId: g.approvalId, reason: g.endReason }]), [], grants);
     });
-    const interval = opts.sweepIntervalMs ?? 1000;
+    const interval = serviceSettings(opts).sweepIntervalMs;
     service.timer = setInterval(() => void service.sweep().catch((e: unknown) => service.log('approvals.sweep.failed', { error: String(e) })), interval);
     service.timer.unref();
     return service;

@@ -18,29 +18,17 @@ import type { AuthenticatedSubject } from '../gateway/context.ts';
 import { requestHash } from './request-hash.ts';
 import { approvalStep, denialReason, denialStep, requestStep, reviewOf, type EvidenceEntry } from './rules.ts';
 import { NotifyListener } from './postgres-notify.ts';
+import { serviceSettings, type ApprovalServiceOptions } from './settings.ts';
 import { addApproval, ensureApprovalSchema, GRANTS, loadGrants, loadRequests, REQUESTS, saveGrant, saveRequest, SETTLED_CHANNEL } from './postgres-rows.ts';
 import type { ApprovalEvent, ApprovalFilter, ApprovalNotifier, ApprovalRequest, ApprovalService, CheckResult, Grant, ReviewInput } from './types.ts';
 
-export interface PostgresApprovalServiceOptions {
+export interface PostgresApprovalServiceOptions extends ApprovalServiceOptions {
   /** postgres:// URL of the state database (the one the evidence store uses) */
   url: string;
-  /** the gateway's evidence store (the service never opens its own: one writer per replica) */
-  evidence: Pick<EvidenceStore, 'append'>;
   /** this replica's name: session grants it opened end when it restarts under the same name */
   replica?: string;
-  notifier?: ApprovalNotifier;
-  /** how long a request waits for approvers; default 15 minutes */
-  requestTtlMs?: number;
-  /** how long an approved one-shot request may be retried before it lapses; default 15 minutes */
-  approvedUseTtlMs?: number;
-  /** how often lapsed requests and grants are recorded as expired; default 1 s */
-  sweepIntervalMs?: number;
-  /** decided requests and ended grants are deleted after this; default 7 days */
-  retainMs?: number;
   /** connect, statement and lock-wait limit; default 5000 ms */
   timeoutMs?: number;
-  now?: () => number;
-  log?: (event: string, fields?: Record<string, unknown>) => void;
 }
 
 type Tx = pg.PoolClient;
@@ -72,14 +60,8 @@ export class PostgresApprovalService implements ApprovalService {
 
   private constructor(opts: PostgresApprovalServiceOptions) {
     this.where = describeStateUrl(opts.url);
-    this.evidence = opts.evidence;
-    this.notifier = opts.notifier;
+    ({ evidence: this.evidence, notifier: this.notifier, now: this.now, log: this.log, requestTtlMs: this.requestTtlMs, approvedUseTtlMs: this.approvedUseTtlMs, retainMs: this.retainMs } = serviceSettings(opts));
     this.replica = opts.replica ?? `pid-${process.pid}`;
-    this.now = opts.now ?? Date.now;
-    this.log = opts.log ?? (() => {});
-    this.requestTtlMs = opts.requestTtlMs ?? 15 * 60_000;
-    this.approvedUseTtlMs = opts.approvedUseTtlMs ?? 15 * 60_000;
-    this.retainMs = opts.retainMs ?? 7 * 24 * 3600_000;
     this.wake.setMaxListeners(0);
     const t = opts.timeoutMs ?? 5000;
     const client = {
@@ -123,7 +105,7 @@ export class PostgresApprovalService implements ApprovalService {
       service.log('approvals.store.unreachable', { where: service.where, error: String((error as Error)?.message ?? error) });
     }
     await service.listener.start();
-    const interval = opts.sweepIntervalMs ?? 1000;
+    const interval = serviceSettings(opts).sweepIntervalMs;
     service.timer = setInterval(() => void service.sweep().catch((e: unknown) => service.log('approvals.sweep.failed', { error: String(e) })), interval);
     service.timer.unref();
     return service;
