@@ -17,6 +17,7 @@ import { acquireLock } from './lock.ts';
 import { openLogFile, syncDirectory, type LogFile, type OpenLogFile } from './log-file.ts';
 import { CHECKPOINT, checkpointMessage, GENESIS, parseRecord, sealRecord, type EvidenceRecord } from './record.ts';
 import { GroupCommit, type Pending } from './group-commit.ts';
+import { DEFAULT_JOURNAL_BYTES, EvidenceJournal, type OpenJournalFile } from './journal.ts';
 
 /** What the gateway needs from any evidence backend (a PostgreSQL one can implement the same). */
 export interface EvidenceStore {
@@ -47,8 +48,14 @@ export interface FileEvidenceStoreOptions {
   checkpointIntervalMs?: number;
   /** extra time to gather a batch before writing; default 0 (batch what arrived in the same tick) */
   groupCommitWindowMs?: number;
+  /**
+   * size of `evidence.journal`, the file batches are flushed through in fsync mode (see journal.ts);
+   * default 16 MiB; 0 flushes `evidence.jsonl` itself after every batch
+   */
+  journalBytes?: number;
   /** for fault-injection tests */
   openFile?: OpenLogFile;
+  openJournal?: OpenJournalFile;
 }
 
 export const EVIDENCE_FILE = 'evidence.jsonl';
@@ -79,8 +86,12 @@ function describeFsError(error: unknown): string {
 export class FileEvidenceStore implements EvidenceStore {
   readonly dir: string;
   readonly path: string;
-  private readonly opts: Required<Omit<FileEvidenceStoreOptions, 'signingKeyFile'>> & { signingKeyFile?: string };
+  private readonly opts: Required<Omit<FileEvidenceStoreOptions, 'signingKeyFile' | 'openJournal'>> & { signingKeyFile?: string; openJournal?: OpenJournalFile };
   private file: LogFile | undefined;
+  /** fsync durability only: where batches are flushed (the log itself is flushed behind them) */
+  private journal: EvidenceJournal | undefined;
+  /** a batch failed: the journal's unacknowledged frames are wiped before the log is reattached */
+  private journalDirty = false;
   private key: SigningKey | undefined;
   private seq = 0;
   private headHash = GENESIS;
@@ -115,9 +126,12 @@ export class FileEvidenceStore implements EvidenceStore {
       checkpointIntervalMs: opts.checkpointIntervalMs ?? 1000,
       groupCommitWindowMs: opts.groupCommitWindowMs ?? 0,
       durability: opts.durability ?? 'fsync',
+      journalBytes: opts.journalBytes ?? DEFAULT_JOURNAL_BYTES,
       openFile: opts.openFile ?? openLogFile,
       ...(opts.signingKeyFile !== undefined ? { signingKeyFile: opts.signingKeyFile } : {}),
-    };    this.commits = new GroupCommit({ windowMs: this.opts.groupCommitWindowMs, write: (batch) => this.writeBatch(batch), healthy: () => this.ok });
+      ...(opts.openJournal !== undefined ? { openJournal: opts.openJournal } : {}),
+    };
+    this.commits = new GroupCommit({ windowMs: this.opts.groupCommitWindowMs, write: (batch) => this.writeBatch(batch), healthy: () => this.ok });
   }
 
   /**
@@ -208,14 +222,18 @@ export class FileEvidenceStore implements EvidenceStore {
     await this.drainFlushes();
     const file = this.file;
     this.file = undefined;
-    // durability 'write' acknowledged records before they reached the disk: they must before closing
+    // Acknowledged records may be durable only in the journal (or, with durability 'write', not yet
+    // at all): the log itself must be before closing.
     await file?.sync().catch(() => undefined);
     await file?.close().catch(() => undefined);
+    await this.journal?.close().catch(() => undefined);
+    this.journal = undefined;
     await this.unlock?.();
     this.unlock = undefined;
   }
 
   private tick(): void {
+    this.journal?.flushLogIfBehind();
     if (this.sinceCheckpoint > 0 && Date.now() - this.lastCheckpointAt >= this.opts.checkpointIntervalMs) {
       this.commits.requestCheckpoint();
     }
@@ -239,6 +257,7 @@ export class FileEvidenceStore implements EvidenceStore {
       const file = this.file as LogFile;
       const key = this.key as SigningKey;
       const now = new Date();
+      const firstSeq = this.written.seq + 1;
       const lines: string[] = [];
       const acks: { seq: number; hash: string }[] = [];
       let seq = this.written.seq;
@@ -274,6 +293,8 @@ export class FileEvidenceStore implements EvidenceStore {
       this.sinceCheckpoint = due ? 0 : unsigned;
       if (due) this.lastCheckpointAt = now.getTime();
       const head = this.written;
+      // Flushed through the journal (a data-only flush); a batch too big for it flushes the log.
+      const journalEnd = this.journal ? await this.journal.write(buf, firstSeq) : undefined;
       const commit = () => {
         this.seq = head.seq;
         this.headHash = head.hash;
@@ -283,6 +304,7 @@ export class FileEvidenceStore implements EvidenceStore {
           this.recoveredWritten = false;
         }
         this.ok = true;
+        if (journalEnd !== undefined) this.journal?.acked(journalEnd);
         batch.forEach((p, i) => p.resolve(acks[i] as { seq: number; hash: string }));
       };
       if (this.opts.durability === 'write') {
@@ -292,7 +314,7 @@ export class FileEvidenceStore implements EvidenceStore {
       }
       const epoch = this.epoch;
       const before = this.flushed;
-      const flush = file.sync().then(
+      const flush = (journalEnd !== undefined ? (this.journal as EvidenceJournal).sync() : file.sync()).then(
         () => undefined,
         (error: unknown) => error ?? new Error('fdatasync failed'),
       );
@@ -324,6 +346,7 @@ export class FileEvidenceStore implements EvidenceStore {
     void error;
     this.epoch++;
     this.ok = false;
+    this.journalDirty = this.journal !== undefined;
     if (hadCheckpoint) this.commits.retryCheckpoint();
     this.recoveredWritten = false;
     // batches written from now on start a fresh chain of flushes on a reopened file
@@ -391,20 +414,63 @@ export class FileEvidenceStore implements EvidenceStore {
       const size = await file.size();
       const tail = await readTail(file, size);
       const state = this.checkTail(tail.lines);
-      // Only an intact log loses its unterminated last line: that write was never acknowledged.
+      // Only an intact log loses its unterminated last line: that write was never acknowledged
+      // (unless the journal holds it, and then it comes back whole just below).
       if (tail.partialBytes > 0) await file.truncate(size - tail.partialBytes);
-      if (size === 0 || tail.partialBytes > 0) await file.sync().then(() => syncDirectory(this.dir));
+      let logSize = size - tail.partialBytes;
+      let head = state;
+      if (this.opts.durability === 'fsync' && this.opts.journalBytes > 0) {
+        this.journal ??= await EvidenceJournal.open(this.dir, {
+          bytes: this.opts.journalBytes,
+          // Never "done" without a flush: a frame is overwritten only once the log holds it durably.
+          syncLog: () => (this.file ? this.file.sync() : Promise.reject(new Error('evidence.jsonl is not open'))),
+          ...(this.opts.openJournal ? { openFile: this.opts.openJournal } : {}),
+        });
+        if (this.journalDirty) {
+          await this.journal.discardUnacked();
+          this.journalDirty = false;
+        }
+        const restored = await this.restoreFromJournal(this.journal, state);
+        if (restored.bytes.length > 0) {
+          await file.append(restored.bytes);
+          logSize += restored.bytes.length;
+          head = restored.head;
+        }
+      }
+      // The journal forgets its frames below, so whatever it restored must be durable in the log first.
+      if (size === 0 || tail.partialBytes > 0 || this.journal) await file.sync().then(() => syncDirectory(this.dir));
+      this.journal?.reset();
       this.file = file;
-      this.size = size - tail.partialBytes;
-      this.seq = state.seq;
-      this.headHash = state.hash;
-      this.written = { seq: state.seq, hash: state.hash, size: this.size };
-      this.sinceCheckpoint = state.sinceCheckpoint;
+      this.size = logSize;
+      this.seq = head.seq;
+      this.headHash = head.hash;
+      this.written = { seq: head.seq, hash: head.hash, size: this.size };
+      this.sinceCheckpoint = head.sinceCheckpoint;
       this.recoveredBytes += tail.partialBytes;
     } catch (error) {
       await file.close().catch(() => undefined);
       throw error;
     }
+  }
+
+  /**
+   * The records the journal holds past the log's end (acknowledged, then lost from the log's page
+   * cache in a crash), as long as each continues the chain: the journal never overrides the log.
+   */
+  private async restoreFromJournal(
+    journal: EvidenceJournal,
+    state: { seq: number; hash: string; sinceCheckpoint: number },
+  ): Promise<{ bytes: Buffer; head: { seq: number; hash: string; sinceCheckpoint: number } }> {
+    const checker = new ChainChecker({ start: { seq: state.seq, hash: state.hash } });
+    const lines = await journal.recover(state, (line) => {
+      const record = parseRecord(line);
+      return record !== undefined && checker.push(record) === undefined;
+    });
+    const sinceCheckpoint = checker.checkpoints > 0 ? checker.sinceCheckpoint : state.sinceCheckpoint + checker.sinceCheckpoint;
+    return {
+      bytes: lines.length > 0 ? Buffer.from(`${lines.join('\n')}\n`, 'utf8') : Buffer.alloc(0),
+      head: { seq: checker.expected - 1, hash: checker.head, sinceCheckpoint },
+    };
   }
 
   private checkTail(lines: string[]): { seq: number; hash: string; sinceCheckpoint: number } {

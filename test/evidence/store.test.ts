@@ -3,7 +3,8 @@ import { readFile, rm, writeFile, appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PortcullisError } from '../../runtime/errors.ts';
-import { FileEvidenceStore, evidenceLogPath } from '../../runtime/evidence/store.ts';
+import { FileEvidenceStore, evidenceLogPath, type FileEvidenceStoreOptions } from '../../runtime/evidence/store.ts';
+import { openJournalFile, type JournalFile } from '../../runtime/evidence/journal.ts';
 import { verifyEvidence } from '../../runtime/evidence/verify.ts';
 import { EvidenceIndex } from '../../runtime/evidence/reader.ts';
 import { recordHash, GENESIS } from '../../runtime/evidence/record.ts';
@@ -134,120 +135,170 @@ describe('FileEvidenceStore', () => {
     await store.close();
   });
 
-  it('a failed write or fsync rejects the whole batch, leaves no hole, and later writes succeed', async () => {
+  /**
+   * The flush a batch waits for: the journal's (default), or the log's own when the journal is off.
+   * Faults are injected into whichever file that flush belongs to.
+   */
+  const flushPaths = [
+    { name: 'journal', journalBytes: undefined },
+    { name: 'log', journalBytes: 0 },
+  ] as const;
+  type Faults = { sync?: () => Promise<void> | undefined; write?: () => Error | undefined };
+  function faultyFiles(path: (typeof flushPaths)[number], faults: Faults): Pick<FileEvidenceStoreOptions, 'openFile' | 'openJournal' | 'journalBytes'> {
+    const sync = async (real: () => Promise<void>) => {
+      const injected = faults.sync?.();
+      if (injected) return injected;
+      return real();
+    };
+    if (path.name === 'log') {
+      return {
+        journalBytes: 0,
+        openFile: async (p) => {
+          const f = await openLogFile(p);
+          return { ...f, sync: () => sync(() => f.sync()) };
+        },
+      };
+    }
+    return {
+      openJournal: async (p) => {
+        const f: JournalFile = await openJournalFile(p);
+        return {
+          ...f,
+          async writeAt(b, at) {
+            const error = faults.write?.();
+            if (error) {
+              await f.writeAt(b.subarray(0, Math.floor(b.length / 2)), at);
+              throw error;
+            }
+            return f.writeAt(b, at);
+          },
+          sync: () => sync(() => f.sync()),
+        };
+      },
+    };
+  }
+
+  it('a failed log write rejects the whole batch, leaves no hole, and later writes succeed', async () => {
     const d = await dir();
-    let failNext: 'append' | 'sync' | undefined;
+    let fail = false;
     const faulty: OpenLogFile = async (path) => {
       const f: LogFile = await openLogFile(path);
       return {
         ...f,
         async append(b) {
-          if (failNext === 'append') {
+          if (fail) {
             // half the bytes reach the file, then the disk "fills"
             await f.append(b.subarray(0, Math.floor(b.length / 2)));
-            failNext = undefined;
+            fail = false;
             throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
           }
           return f.append(b);
         },
-        async sync() {
-          if (failNext === 'sync') {
-            failNext = undefined;
-            throw Object.assign(new Error('i/o error'), { code: 'EIO' });
-          }
-          return f.sync();
-        },
       };
     };
     const store = await FileEvidenceStore.open(d, { openFile: faulty, checkpointIntervalMs: 60_000 });
     await store.append('x', { i: 0 });
-    for (const mode of ['append', 'sync'] as const) {
-      failNext = mode;
-      const results = await Promise.allSettled([store.append('x', { lost: 1 }), store.append('x', { lost: 2 })]);
-      for (const r of results) {
-        expect(r.status).toBe('rejected');
-        expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'failed_precondition' });
-      }
-      expect(store.healthy()).toBe(false);
-      const ok = await store.append('x', { after: mode });
-      expect(store.healthy()).toBe(true);
-      expect(ok.seq).toBe(mode === 'append' ? 2 : 3);
-    }
-    await store.close();
-    const records = await readRecords(d);
-    expect(records.filter((r) => r.type === 'x').map((r) => r.data)).toEqual([{ i: 0 }, { after: 'append' }, { after: 'sync' }]);
-    expect((await verifyEvidence(d, store.publicKey()!, { requireSignedTail: true })).ok).toBe(true);
-  });
-
-  it('overlaps flushes: a batch does not wait for the running flush before starting its own', async () => {
-    const d = await dir();
-    let running = 0;
-    let most = 0;
-    const slow: OpenLogFile = async (path) => {
-      const f = await openLogFile(path);
-      return {
-        ...f,
-        async sync() {
-          running++;
-          most = Math.max(most, running);
-          try {
-            await new Promise((r) => setTimeout(r, 20));
-            await f.sync();
-          } finally {
-            running--;
-          }
-        },
-      };
-    };
-    const store = await FileEvidenceStore.open(d, { openFile: slow, checkpointIntervalMs: 60_000 });
-    const acks: Promise<{ seq: number }>[] = [];
-    for (let i = 0; i < 6; i++) {
-      acks.push(store.append('x', { i }));
-      await new Promise((r) => setTimeout(r, 5));
-    }
-    const seqs = (await Promise.all(acks)).map((a) => a.seq);
-    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
-    expect(most).toBeGreaterThanOrEqual(2);
-    await store.close();
-    expect((await verifyEvidence(d, store.publicKey()!, { requireSignedTail: true })).ok).toBe(true);
-  });
-
-  it('a failed flush also refuses every batch written after it, even one whose own flush succeeded', async () => {
-    const d = await dir();
-    let failFirst: ((e: Error) => void) | undefined;
-    let armed = false;
-    const faulty: OpenLogFile = async (path) => {
-      const f = await openLogFile(path);
-      return {
-        ...f,
-        async sync() {
-          if (armed) {
-            armed = false;
-            await f.sync();
-            return new Promise<void>((_, reject) => (failFirst = reject));
-          }
-          return f.sync();
-        },
-      };
-    };
-    const store = await FileEvidenceStore.open(d, { openFile: faulty, checkpointIntervalMs: 60_000 });
-    await store.append('x', { i: 0 });
-    armed = true;
-    const first = store.append('x', { lost: 1 });
-    await new Promise((r) => setTimeout(r, 10));
-    const second = store.append('x', { lost: 2 });
-    // the second batch's own flush is done; it still waits for the first
-    await new Promise((r) => setTimeout(r, 30));
-    failFirst!(Object.assign(new Error('i/o error'), { code: 'EIO' }));
-    const results = await Promise.allSettled([first, second]);
-    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
-    const after = await store.append('x', { after: 1 });
-    expect(after.seq).toBe(2);
+    fail = true;
+    const results = await Promise.allSettled([store.append('x', { lost: 1 }), store.append('x', { lost: 2 })]);
+    for (const r of results) expect(r).toMatchObject({ status: 'rejected', reason: { code: 'failed_precondition' } });
+    expect(store.healthy()).toBe(false);
+    expect(await store.append('x', { after: 1 })).toMatchObject({ seq: 2 });
+    expect(store.healthy()).toBe(true);
     await store.close();
     const records = await readRecords(d);
     expect(records.filter((r) => r.type === 'x').map((r) => r.data)).toEqual([{ i: 0 }, { after: 1 }]);
     expect((await verifyEvidence(d, store.publicKey()!, { requireSignedTail: true })).ok).toBe(true);
   });
+
+  for (const path of flushPaths) {
+    it(`a failed ${path.name} write or flush rejects the whole batch, and the batch never comes back`, async () => {
+      const d = await dir();
+      let failNext: 'write' | 'sync' | undefined;
+      const files = faultyFiles(path, {
+        write: () => (failNext === 'write' ? ((failNext = undefined), Object.assign(new Error('no space left on device'), { code: 'ENOSPC' })) : undefined),
+        sync: () => (failNext === 'sync' ? ((failNext = undefined), Promise.reject(Object.assign(new Error('i/o error'), { code: 'EIO' }))) : undefined),
+      });
+      const store = await FileEvidenceStore.open(d, { ...files, checkpointIntervalMs: 60_000 });
+      await store.append('x', { i: 0 });
+      const modes = path.name === 'journal' ? (['write', 'sync'] as const) : (['sync'] as const);
+      for (const [n, mode] of modes.entries()) {
+        failNext = mode;
+        const results = await Promise.allSettled([store.append('x', { lost: 1 }), store.append('x', { lost: 2 })]);
+        for (const r of results) expect(r).toMatchObject({ status: 'rejected', reason: { code: 'failed_precondition' } });
+        expect(store.healthy()).toBe(false);
+        const ok = await store.append('x', { after: mode });
+        expect(store.healthy()).toBe(true);
+        expect(ok.seq).toBe(n + 2);
+      }
+      // A crash now (no clean close): the log may lose what it had not flushed, and the journal must
+      // bring back only what was acknowledged, never the refused batches.
+      await store.checkpoint();
+      const kept = (await readRecords(d)).filter((r) => r.type === 'x').map((r) => r.data);
+      const expected = [{ i: 0 }, ...modes.map((m) => ({ after: m }))];
+      expect(kept).toEqual(expected);
+      await store.close();
+      await writeFile(evidenceLogPath(d), '');
+      if (path.name === 'journal') {
+        const reopened = await FileEvidenceStore.open(d, { checkpointIntervalMs: 60_000 });
+        await reopened.close();
+        expect((await readRecords(d)).filter((r) => r.type === 'x').map((r) => r.data)).toEqual(expected);
+      }
+    });
+
+    it(`overlaps ${path.name} flushes: a batch does not wait for the running flush before starting its own`, async () => {
+      const d = await dir();
+      let running = 0;
+      let most = 0;
+      const files = faultyFiles(path, {
+        sync: () => {
+          running++;
+          most = Math.max(most, running);
+          return new Promise<void>((r) => setTimeout(r, 20)).finally(() => running--);
+        },
+      });
+      const store = await FileEvidenceStore.open(d, { ...files, checkpointIntervalMs: 60_000 });
+      const acks: Promise<{ seq: number }>[] = [];
+      for (let i = 0; i < 6; i++) {
+        acks.push(store.append('x', { i }));
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      const seqs = (await Promise.all(acks)).map((a) => a.seq);
+      expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+      expect(most).toBeGreaterThanOrEqual(2);
+      await store.close();
+      expect((await verifyEvidence(d, store.publicKey()!, { requireSignedTail: true })).ok).toBe(true);
+    });
+
+    it(`a failed ${path.name} flush also refuses every batch written after it, even one whose own flush succeeded`, async () => {
+      const d = await dir();
+      let failFirst: ((e: Error) => void) | undefined;
+      let armed = false;
+      const files = faultyFiles(path, {
+        sync: () => {
+          if (!armed) return undefined;
+          armed = false;
+          return new Promise<void>((_, reject) => (failFirst = reject));
+        },
+      });
+      const store = await FileEvidenceStore.open(d, { ...files, checkpointIntervalMs: 60_000 });
+      await store.append('x', { i: 0 });
+      armed = true;
+      const first = store.append('x', { lost: 1 });
+      await new Promise((r) => setTimeout(r, 10));
+      const second = store.append('x', { lost: 2 });
+      // the second batch's own flush is done; it still waits for the first
+      await new Promise((r) => setTimeout(r, 30));
+      failFirst!(Object.assign(new Error('i/o error'), { code: 'EIO' }));
+      const results = await Promise.allSettled([first, second]);
+      expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+      const after = await store.append('x', { after: 1 });
+      expect(after.seq).toBe(2);
+      await store.close();
+      const records = await readRecords(d);
+      expect(records.filter((r) => r.type === 'x').map((r) => r.data)).toEqual([{ i: 0 }, { after: 1 }]);
+      expect((await verifyEvidence(d, store.publicKey()!, { requireSignedTail: true })).ok).toBe(true);
+    });
+  }
 
   it('writes a checkpoint after the interval even when idle', async () => {
     const d = await dir();

@@ -6,12 +6,11 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import type pg from 'pg';
-import { openLogFile, type OpenLogFile } from '../../runtime/evidence/log-file.ts';
 import { readEvidence, verifyEvidence } from '../../runtime/evidence/index.ts';
 import { readPostgresEvidence, verifyPostgresEvidence } from '../../runtime/evidence/postgres-verify.ts';
 import { DEV_PUBLIC_KEY_FILE } from '../../runtime/evidence/keys.ts';
 import { createStateDatabase, type StateDatabase } from '../replicas/state-db.ts';
-import { backendLog, backendLogSize, failure, marker, startGateway, type Gateway } from './fixture.ts';
+import { backendLog, backendLogSize, breakableDisk, failure, marker, startGateway, type Gateway } from './fixture.ts';
 
 const gateways: Gateway[] = [];
 const dbs: StateDatabase[] = [];
@@ -78,35 +77,17 @@ async function closeAll(...clients: pg.Client[]): Promise<void> {
 
 describe('evidence store unwritable', () => {
   it('file store (disk full): statements refused, nothing forwarded unrecorded, recovery without restart', async () => {
-    let full = false;
     const enospc = () => Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
-    // Root ignores permission bits, so the "disk" fills through the store's file seam instead.
-    const openFile: OpenLogFile = async (path) => {
-      const f = await openLogFile(path);
-      return {
-        ...f,
-        async append(b) {
-          if (full) throw enospc();
-          return f.append(b);
-        },
-        async sync() {
-          if (full) throw enospc();
-          return f.sync();
-        },
-      };
-    };
-    const gw = await startGateway({ runtime: { evidence: { openFile } } });
+    // Root ignores permission bits, so the "disk" fills through the store's file seams instead.
+    const disk = breakableDisk();
+    const gw = await startGateway({ runtime: { evidence: disk.evidence } });
     gateways.push(gw);
     const dir = join(gw.dataDir, 'evidence');
     await scenario(
       {
         gw,
-        breakEvidence: async () => {
-          full = true;
-        },
-        repair: async () => {
-          full = false;
-        },
+        breakEvidence: async () => disk.fail(enospc, 'writes'),
+        repair: async () => disk.fail(undefined),
         decisions: async () => {
           const out: string[] = [];
           for await (const r of readEvidence(dir, { types: ['decision'] })) out.push(JSON.stringify(r.data));

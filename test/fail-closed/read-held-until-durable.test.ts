@@ -3,8 +3,9 @@
  * record is on disk. When the disk flush fails, the agent must get none of them.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { openLogFile, type OpenLogFile } from '../../runtime/evidence/log-file.ts';
-import { backendLog, backendLogSize, failure, marker, startGateway, type Gateway } from './fixture.ts';
+import { backendLog, backendLogSize, breakableDisk, failure, marker, startGateway, type Gateway } from './fixture.ts';
+
+const eio = () => Object.assign(new Error('input/output error'), { code: 'EIO' });
 
 const gateways: Gateway[] = [];
 afterAll(async () => {
@@ -13,19 +14,9 @@ afterAll(async () => {
 
 describe('a read whose evidence never reaches the disk', () => {
   it('ran in the backend, but not one of its rows reaches the agent; the session ends with 57P03', async () => {
-    let flushFails = false;
     // Writes succeed (the record is in the OS) while every fdatasync fails: a dying disk.
-    const openFile: OpenLogFile = async (path) => {
-      const f = await openLogFile(path);
-      return {
-        ...f,
-        async sync() {
-          if (flushFails) throw Object.assign(new Error('input/output error'), { code: 'EIO' });
-          return f.sync();
-        },
-      };
-    };
-    const gw = await startGateway({ runtime: { evidence: { openFile } } });
+    const disk = breakableDisk();
+    const gw = await startGateway({ runtime: { evidence: disk.evidence } });
     gateways.push(gw);
     const session = await gw.connect();
     const rowsSeen: unknown[] = [];
@@ -35,7 +26,7 @@ describe('a read whose evidence never reaches the disk', () => {
 
     const logStart = await backendLogSize();
     const secret = marker('withheld');
-    flushFails = true;
+    disk.fail(eio);
     const refused = await failure(session.query(`select '${secret}' as m, id from products limit 3`));
     expect(refused).toMatchObject({ code: '57P03', severity: 'FATAL' });
     expect(refused.message).toMatch(/could not be made durable, so its results are withheld/);
@@ -45,16 +36,12 @@ describe('a read whose evidence never reaches the disk', () => {
   });
 
   it('a SELECT that takes row locks is not a read: it waits for the disk and never reaches the backend', async () => {
-    let flushFails = false;
-    const openFile: OpenLogFile = async (path) => {
-      const f = await openLogFile(path);
-      return { ...f, async sync() { if (flushFails) throw Object.assign(new Error('input/output error'), { code: 'EIO' }); return f.sync(); } };
-    };
-    const gw = await startGateway({ runtime: { evidence: { openFile } } });
+    const disk = breakableDisk();
+    const gw = await startGateway({ runtime: { evidence: disk.evidence } });
     gateways.push(gw);
     const session = await gw.connect();
     const logStart = await backendLogSize();
-    flushFails = true;
+    disk.fail(eio);
     // A comment between FOR and UPDATE: still a row lock to PostgreSQL, so still not a read.
     const locking = marker('locking');
     const refused = await failure(session.query(`select '${locking}' as m from products for /* x */ update`));
