@@ -12,6 +12,8 @@ import { startGatewayRuntime, type GatewayRuntime } from '../../runtime/gateway/
 import { startPostgresGateway, type PostgresGateway, type PostgresGatewayOptions } from '../../runtime/postgres/gateway/listener.ts';
 import { issueToken } from '../../runtime/identity/dev-key.ts';
 import { readEvidence } from '../../runtime/evidence/index.ts';
+import { verifyEvidence } from '../../runtime/evidence/verify.ts';
+import { DEV_PUBLIC_KEY_FILE } from '../../runtime/evidence/keys.ts';
 import { pgInfo } from '../harness/postgres.ts';
 
 export const run = promisify(execFile);
@@ -208,8 +210,12 @@ export async function startGatewayFixture(opts: FixtureOptions = {}): Promise<Ga
       return { ...process.env, PGHOST: c.host, PGPORT: String(c.port), PGUSER: c.user, PGPASSWORD: c.password, PGDATABASE: c.database, PGSSLMODE: 'disable', PGCONNECT_TIMEOUT: '10' };
     },
     async evidence(types) {
+      const dir = join(dataDir, 'evidence');
+      // Every read checks the chain too: a record whose JSON is not canonical fails its hash here.
+      const verified = await verifyEvidence(dir, await readFile(join(dir, DEV_PUBLIC_KEY_FILE), 'utf8'));
+      if (!verified.ok) throw new Error(`the gateway's evidence does not verify: ${JSON.stringify(verified)}`);
       const out: { type: string; seq: number; ts: string; data: any }[] = [];
-      for await (const r of readEvidence(join(dataDir, 'evidence'), types ? { types } : {})) out.push(r as any);
+      for await (const r of readEvidence(dir, types ? { types } : {})) out.push(r as any);
       return out;
     },
     logs,

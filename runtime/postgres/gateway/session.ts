@@ -24,7 +24,7 @@ import { execContext, type ExecContext, type RowBudget, type StatementShape } fr
 import { maskLookup, type ColumnMasks } from './mask-plan.ts';
 import type { OutputMask } from '../../sql/mask-safety.ts';
 import type { Bundle } from '../../bundle/model.ts';
-import { CanonicalFragment, CanonicalWithSlot } from '../../evidence/canonical.ts';
+import { canonical, CanonicalFragment, CanonicalWithSlot } from '../../evidence/canonical.ts';
 import { errorFromPortcullis, fatal, refusalFor, unsafeForMasking } from './refusal.ts';
 import { settleReview } from '../../gateway/review.ts';
 import { formatDuration } from '../../engine/duration.ts';
@@ -96,6 +96,9 @@ export class PostgresSession {
   private readonly portalFormats = new Map<string, readonly number[]>();
   /** per analysed statement (analysis results are shared per text), its last allow verdict */
   private readonly verdicts = new WeakMap<AnalyzedStatement, Verdict>();
+  /** the session's subject and target as canonical JSON, for requests decided from a verdict */
+  private subjectJson: string | undefined;
+  private targetJson: string | undefined;
   /** the durable stage of the last read forwarded early; the agent gets no bytes before it */
   private durableGate: Promise<void> | undefined;
   private gateWaiting = false;
@@ -410,7 +413,7 @@ export class PostgresSession {
     const hit = resolved instanceof PortcullisError ? undefined : this.cachedVerdict(key, s, resolved, bundle);
     if (hit) {
       // The same statement under the same bundle and catalog: the same decision, already encoded.
-      const request = { protocol: 'postgres', subject: subjectOnly, target, at, statement: hit.statement.fill(s.text) } as unknown as PostgresRequest;
+      const request = this.encodedRequest(at, hit.statement.fill(s.text)) as unknown as PostgresRequest;
       this.responses.masksActive = hit.masksActive;
       return this.record(request, hit.decision, undefined, hit.masks, hit.outputMasks, hit.encoded, readOnly(hit.resolved));
     }
@@ -479,6 +482,17 @@ export class PostgresSession {
       }
     }
     return this.record(request, decision, refusal, masks, outputMasks, undefined, !refusal && !(resolved instanceof PortcullisError) && readOnly(resolved));
+  }
+
+  /**
+   * The request of a statement decided from a verdict, as canonical JSON written out in sorted key
+   * order (at, protocol, statement, subject, target): the subject is the session's and encoded once,
+   * the statement comes from the verdict, so nothing is walked per statement.
+   */
+  private encodedRequest(at: string, statement: CanonicalFragment): CanonicalFragment {
+    this.subjectJson ??= canonical({ identity: this.o.subject.identity, groups: this.o.subject.groups });
+    this.targetJson ??= JSON.stringify(this.o.target);
+    return CanonicalFragment.ofCanonical(`{"at":${JSON.stringify(at)},"protocol":"postgres","statement":${statement.json},"subject":${this.subjectJson},"target":${this.targetJson}}`);
   }
 
   /**
