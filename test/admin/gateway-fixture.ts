@@ -12,7 +12,7 @@ import type { Bundle } from '../../runtime/bundle/model.ts';
 import { decide } from '../../runtime/engine/decide.ts';
 import type { Request } from '../../runtime/engine/request.ts';
 import { FileEvidenceStore } from '../../runtime/evidence/store.ts';
-import { openLogFile } from '../../runtime/evidence/log-file.ts';
+import { breakableDisk } from '../evidence/helpers.ts';
 import type { AuthenticatedSubject, GatewayContext } from '../../runtime/gateway/context.ts';
 import { ensureDevIssuer, issueToken } from '../../runtime/identity/dev-key.ts';
 import { createTokenVerifier } from '../../runtime/identity/verify.ts';
@@ -43,16 +43,8 @@ export interface GatewayFixture {
 
 export async function gatewayFixture(opts: { notifier?: ApprovalNotifier } = {}): Promise<GatewayFixture> {
   const dataDir = await mkdtemp(join(tmpdir(), 'pc-admin-'));
-  let broken = false;
-  const store = await FileEvidenceStore.open(join(dataDir, 'evidence'), {
-    openFile: async (path) => {
-      const file = await openLogFile(path);
-      return {
-        ...file,
-        sync: () => (broken ? Promise.reject(Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' })) : file.sync()),
-      };
-    },
-  });
+  const disk = breakableDisk();
+  const store = await FileEvidenceStore.open(join(dataDir, 'evidence'), disk.evidence);
   const bundle = await loadBundle('policies');
   let live: Bundle | undefined = bundle;
   await store.append('bundle.loaded', { revision: bundle.revision, files: bundle.files.length });
@@ -93,7 +85,7 @@ export async function gatewayFixture(opts: { notifier?: ApprovalNotifier } = {})
     metrics,
     admin,
     setBundle: (b) => void (live = b),
-    breakEvidence: (b) => void (broken = b),
+    breakEvidence: (b) => disk.fail(b ? () => Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' }) : undefined),
     token: async (subject, ttl = '10m') => (await issueToken({ dataDir, subject, ttl })).token,
     async recordSession(identity, statements) {
       const subject = { identity, groups: bundle.identities.get(identity)?.doc.spec.groups ?? [] };

@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { canonical } from '../../runtime/evidence/canonical.ts';
 import { recordHash, type EvidenceRecord } from '../../runtime/evidence/record.ts';
-import { evidenceLogPath } from '../../runtime/evidence/store.ts';
+import { evidenceLogPath, type FileEvidenceStoreOptions } from '../../runtime/evidence/store.ts';
+import { openLogFile, type OpenLogFile } from '../../runtime/evidence/log-file.ts';
+import { openJournalFile, type OpenJournalFile } from '../../runtime/evidence/journal.ts';
 
 export async function tempDir(prefix = 'pc-evidence-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
@@ -26,4 +28,32 @@ export function rehashFrom(records: EvidenceRecord[], fromIndex: number): void {
     if (i > 0) r.prev = (records[i - 1] as EvidenceRecord).hash;
     r.hash = recordHash(r);
   }
+}
+
+/**
+ * The evidence store's files on a disk the test can break: `fail(error)` makes every write
+ * (`writes`) or only every flush fail, on both the log and the journal batches are flushed through.
+ */
+export function breakableDisk(): {
+  evidence: Pick<FileEvidenceStoreOptions, 'openFile' | 'openJournal'>;
+  fail(error: (() => Error) | undefined, what?: 'writes' | 'flushes'): void;
+} {
+  let broken: { error: () => Error; what: 'writes' | 'flushes' } | undefined;
+  const check = (op: 'write' | 'flush') => {
+    if (broken && (op === 'flush' || broken.what === 'writes')) throw broken.error();
+  };
+  const openFile: OpenLogFile = async (path) => {
+    const f = await openLogFile(path);
+    return { ...f, append: async (b) => (check('write'), f.append(b)), sync: async () => (check('flush'), f.sync()) };
+  };
+  const openJournal: OpenJournalFile = async (path) => {
+    const f = await openJournalFile(path);
+    return { ...f, writeAt: async (b, at) => (check('write'), f.writeAt(b, at)), sync: async () => (check('flush'), f.sync()) };
+  };
+  return {
+    evidence: { openFile, openJournal },
+    fail(error, what = 'flushes') {
+      broken = error ? { error, what } : undefined;
+    },
+  };
 }

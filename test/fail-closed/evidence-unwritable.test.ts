@@ -10,7 +10,8 @@ import { readEvidence, verifyEvidence } from '../../runtime/evidence/index.ts';
 import { readPostgresEvidence, verifyPostgresEvidence } from '../../runtime/evidence/postgres-verify.ts';
 import { DEV_PUBLIC_KEY_FILE } from '../../runtime/evidence/keys.ts';
 import { createStateDatabase, type StateDatabase } from '../replicas/state-db.ts';
-import { backendLog, backendLogSize, breakableDisk, failure, marker, startGateway, type Gateway } from './fixture.ts';
+import { backendLog, backendLogSize, failure, marker, startGateway, type Gateway } from './fixture.ts';
+import { breakableDisk } from '../evidence/helpers.ts';
 
 const gateways: Gateway[] = [];
 const dbs: StateDatabase[] = [];

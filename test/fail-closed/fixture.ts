@@ -11,9 +11,6 @@ import { startGatewayRuntime, type GatewayRuntime, type GatewayRuntimeOptions } 
 import { startPostgresGateway, type PostgresGateway } from '../../runtime/postgres/gateway/listener.ts';
 import { issueToken } from '../../runtime/identity/dev-key.ts';
 import { pgInfo } from '../harness/postgres.ts';
-import { openLogFile, type OpenLogFile } from '../../runtime/evidence/log-file.ts';
-import { openJournalFile, type OpenJournalFile } from '../../runtime/evidence/journal.ts';
-import type { FileEvidenceStoreOptions } from '../../runtime/evidence/store.ts';
 
 export interface Backend {
   host: string;
@@ -123,32 +120,4 @@ export async function backendLogSize(file = pgInfo().logFile): Promise<number> {
 
 export function marker(label: string): string {
   return `fc_${label}_${Math.random().toString(36).slice(2, 10)}`;
-}
-
-/**
- * The evidence store's files on a disk the test can break: `fail(error)` makes every write
- * (`writes`) or only every flush fail, on both the log and the journal batches are flushed through.
- */
-export function breakableDisk(): {
-  evidence: Pick<FileEvidenceStoreOptions, 'openFile' | 'openJournal'>;
-  fail(error: (() => Error) | undefined, what?: 'writes' | 'flushes'): void;
-} {
-  let broken: { error: () => Error; what: 'writes' | 'flushes' } | undefined;
-  const check = (op: 'write' | 'flush') => {
-    if (broken && (op === 'flush' || broken.what === 'writes')) throw broken.error();
-  };
-  const openFile: OpenLogFile = async (path) => {
-    const f = await openLogFile(path);
-    return { ...f, append: async (b) => (check('write'), f.append(b)), sync: async () => (check('flush'), f.sync()) };
-  };
-  const openJournal: OpenJournalFile = async (path) => {
-    const f = await openJournalFile(path);
-    return { ...f, writeAt: async (b, at) => (check('write'), f.writeAt(b, at)), sync: async () => (check('flush'), f.sync()) };
-  };
-  return {
-    evidence: { openFile, openJournal },
-    fail(error, what = 'flushes') {
-      broken = error ? { error, what } : undefined;
-    },
-  };
 }

@@ -3,7 +3,8 @@
  * record is on disk. When the disk flush fails, the agent must get none of them.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { backendLog, backendLogSize, breakableDisk, failure, marker, startGateway, type Gateway } from './fixture.ts';
+import { backendLog, backendLogSize, failure, marker, startGateway, type Gateway } from './fixture.ts';
+import { breakableDisk } from '../evidence/helpers.ts';
 
 const eio = () => Object.assign(new Error('input/output error'), { code: 'EIO' });
 
