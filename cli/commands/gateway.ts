@@ -20,6 +20,7 @@ export const gatewayOptions = {
   'admin-port': { type: 'string', default: '6480' },
   'review-hold': { type: 'string', default: '0s' },
   'evidence-durability': { type: 'string', default: 'fsync' },
+  'evidence-journal': { type: 'string', default: '16' },
   'approval-webhook': { type: 'string' },
   'tls-cert': { type: 'string' },
   'tls-key': { type: 'string' },
@@ -47,6 +48,7 @@ export const gatewayHelp = {
   'admin-port': 'health, readiness, metrics, the approvals API and the web console (default 6480; off disables it)',
   'review-hold': 'how long a request needing review is held open waiting for approvers (default 0s: refuse at once with the approval id)',
   'evidence-durability': 'fsync (default): each decision is on disk before its statement runs; write: in the OS (survives a gateway crash), flushed to disk right after',
+  'evidence-journal': 'MiB of evidence.journal, the pre-written file fsync batches are flushed through (default 16; 0 flushes evidence.jsonl itself, e.g. on a copy-on-write filesystem where overwriting gains nothing)',
   'approval-webhook': 'URL that receives each new approval request and its outcome (Slack-compatible JSON)',
   'tls-cert': 'PEM certificate for TLS (SSLRequest)',
   'tls-key': 'PEM private key for TLS',
@@ -106,6 +108,11 @@ export async function runGateway(values: Values, log?: (event: string, fields?: 
   }
   const durability = values['evidence-durability'] ?? 'fsync';
   if (durability !== 'fsync' && durability !== 'write') throw new PortcullisError('invalid_argument', `--evidence-durability must be fsync or write, not '${durability}'`);
+  const journalText = values['evidence-journal'] ?? '16';
+  const journalMiB = Number(journalText);
+  if (!/^\d+$/.test(journalText) || journalMiB > 4096 || (journalMiB > 0 && journalMiB < 1)) {
+    throw new PortcullisError('invalid_argument', `--evidence-journal must be a whole number of MiB from 0 to 4096, not '${journalText}'`);
+  }
   const holdText = values['review-hold'] ?? '0s';
   const reviewHoldMs = holdText === '0s' || holdText === '0' ? 0 : parseDuration(holdText);
   const adminPortText = values['admin-port'] ?? '6480';
@@ -120,7 +127,7 @@ export async function runGateway(values: Values, log?: (event: string, fields?: 
     ...(identity ? { identity } : {}),
     ...(log ? { log } : {}),
     ...(stateUrl ? { state: { postgres: stateUrl, ...(values.replica ? { replica: values.replica } : {}) } } : {}),
-    evidence: { durability, ...(values['evidence-key'] ? { signingKeyFile: values['evidence-key'] } : {}) },
+    evidence: { durability, journalBytes: journalMiB * 1024 * 1024, ...(values['evidence-key'] ? { signingKeyFile: values['evidence-key'] } : {}) },
   });
   const tls = values['tls-cert'] && values['tls-key'] ? { cert: await readFile(values['tls-cert'], 'utf8'), key: await readFile(values['tls-key'], 'utf8') } : undefined;
   const pg = await startPostgresGateway(runtime.ctx, {
