@@ -287,7 +287,9 @@ export class FileEvidenceStore implements EvidenceStore {
       if (lines.length === 0) return;
       const buf = Buffer.from(`${lines.join('\n')}\n`, 'utf8');
       await file.append(buf);
-      batch.forEach((p, i) => p.written?.(acks[i] as { seq: number; hash: string }));
+      // Reads may go ahead once their record is written, but only after this batch's flush has been
+      // started: forwarding them sends socket writes, which would otherwise delay the flush.
+      const announceWritten = () => batch.forEach((p, i) => p.written?.(acks[i] as { seq: number; hash: string }));
       this.written = { seq, hash: prev, size: this.written.size + buf.length };
       if (carriedRecovered) this.recoveredWritten = true;
       this.sinceCheckpoint = due ? 0 : unsigned;
@@ -309,6 +311,7 @@ export class FileEvidenceStore implements EvidenceStore {
       };
       if (this.opts.durability === 'write') {
         this.syncSoon(file);
+        announceWritten();
         commit();
         return;
       }
@@ -318,6 +321,7 @@ export class FileEvidenceStore implements EvidenceStore {
         () => undefined,
         (error: unknown) => error ?? new Error('fdatasync failed'),
       );
+      announceWritten();
       const settled = (async (): Promise<boolean> => {
         const error = await flush;
         const earlierOk = await before;
