@@ -14,7 +14,7 @@
  * hash chain, or they are ignored.
  *
  * A frame starts on a 4 KiB boundary: a 32-byte header (magic, version, payload length, CRC-32 of
- * the payload, first seq, CRC-32 of the header) and the batch's bytes. A JSON payload never holds a
+ * the payload, first seq, record count, CRC-32 of the header) and the batch's bytes. A JSON payload never holds a
  * byte below 0x20, and every header does, so a header cannot be forged by record content.
  */
 import { open, type FileHandle } from 'node:fs/promises';
@@ -31,6 +31,8 @@ const MAGIC = 0x314a4350; // "PCJ1" little-endian
 const VERSION = 1;
 /** zeroes written per step while the journal file is first filled, between frame writes */
 const FILL_STEP = 1 << 20;
+/** how much of the journal recovery reads at a time, looking for frame headers */
+const SCAN_CHUNK = 1 << 20;
 
 /** The journal's file, behind an interface so tests can inject write and flush failures. */
 export interface JournalFile {
@@ -98,8 +100,8 @@ export class EvidenceJournal {
   /** frames whose records may not be durable in the log yet, oldest first */
   private readonly pending: Placed[] = [];
   private pendingHead = 0;
-  /** frames from here on are not acknowledged (a failed batch's frames are wiped before reuse) */
-  private ackedTo = 0;
+  /** frames written and not yet acknowledged, oldest first (a failed batch's are wiped) */
+  private unacked: Placed[] = [];
   private logSync: Promise<void> | undefined;
   private logSyncStartedAt = 0;
   private failure: unknown;
@@ -134,15 +136,20 @@ export class EvidenceJournal {
     // The whole file: frames may lie past the filled length, or past a since-reduced journal size.
     const size = await this.file.size();
     const frames: { firstSeq: number; lines: string[] }[] = [];
-    for (let at = 0; at + HEADER <= size; at += PAGE) {
-      const header = await this.file.read(at, HEADER);
-      const frame = parseHeader(header);
-      if (!frame || at + HEADER + frame.length > size) continue;
-      const payload = await this.file.read(at + HEADER, frame.length);
-      if (payload.length !== frame.length || crc32(payload) !== frame.crc) continue;
-      const lines = payload.toString('utf8').split('\n');
-      if (lines.pop() !== '') continue;
-      frames.push({ firstSeq: frame.firstSeq, lines });
+    for (let chunkAt = 0; chunkAt < size; chunkAt += SCAN_CHUNK) {
+      const chunk = await this.file.read(chunkAt, Math.min(SCAN_CHUNK, size - chunkAt));
+      for (let at = 0; at + HEADER <= chunk.length; at += PAGE) {
+        const frame = parseHeader(chunk.subarray(at, at + HEADER));
+        // Frames the log already holds entirely are not even read.
+        if (!frame || frame.firstSeq + frame.count - 1 <= head.seq) continue;
+        const start = chunkAt + at + HEADER;
+        if (start + frame.length > size) continue;
+        const payload = at + HEADER + frame.length <= chunk.length ? chunk.subarray(at + HEADER, at + HEADER + frame.length) : await this.file.read(start, frame.length);
+        if (payload.length !== frame.length || crc32(payload) !== frame.crc) continue;
+        const lines = payload.toString('utf8').split('\n');
+        if (lines.pop() !== '' || lines.length !== frame.count) continue;
+        frames.push({ firstSeq: frame.firstSeq, lines });
+      }
     }
     frames.sort((a, b) => a.firstSeq - b.firstSeq);
     const out: string[] = [];
@@ -163,7 +170,7 @@ export class EvidenceJournal {
   reset(): void {
     this.pending.length = 0;
     this.pendingHead = 0;
-    this.ackedTo = this.pos;
+    this.unacked = [];
     this.logSyncStartedAt = this.pos;
     this.failure = undefined;
     if (this.filled < this.bytes && !this.filling) void this.fill();
@@ -173,7 +180,7 @@ export class EvidenceJournal {
    * Writes a batch's bytes as a frame and returns the position after it, or undefined when the
    * batch is larger than the journal (the caller then flushes the log itself).
    */
-  async write(payload: Buffer, firstSeq: number): Promise<number | undefined> {
+  async write(payload: Buffer, firstSeq: number, count: number): Promise<number | undefined> {
     if (this.failure !== undefined) throw this.failure;
     const length = HEADER + payload.length;
     if (length > this.bytes) return undefined;
@@ -190,11 +197,12 @@ export class EvidenceJournal {
       if (this.failure !== undefined) throw this.failure;
     }
     const frame = Buffer.allocUnsafe(length);
-    writeHeader(frame, payload, firstSeq);
+    writeHeader(frame, payload, firstSeq, count);
     payload.copy(frame, HEADER);
     // Placed before it is written: a write that fails part-way is still wiped by discardUnacked.
     this.pos = Math.ceil(end / PAGE) * PAGE;
     this.pending.push({ start, end });
+    this.unacked.push({ start, end });
     await this.file.writeAt(frame, offset);
     if (this.pos - this.logSyncStartedAt >= this.bytes / 4) void this.flushLog();
     return end;
@@ -207,7 +215,9 @@ export class EvidenceJournal {
 
   /** Frames up to `end` are acknowledged. */
   acked(end: number): void {
-    if (end > this.ackedTo) this.ackedTo = end;
+    let n = 0;
+    while (n < this.unacked.length && (this.unacked[n] as Placed).end <= end) n++;
+    if (n > 0) this.unacked.splice(0, n);
   }
 
   /**
@@ -215,15 +225,12 @@ export class EvidenceJournal {
    * wiped (and flushed) before anything else is written. Throws while the disk still refuses.
    */
   async discardUnacked(): Promise<void> {
+    // Every unacknowledged frame, also one the log has flushed since: the store cuts the log back
+    // to what was acknowledged, and the journal must not put it back.
     const zero = Buffer.alloc(HEADER);
-    let wiped = false;
-    for (let i = this.pendingHead; i < this.pending.length; i++) {
-      const frame = this.pending[i] as Placed;
-      if (frame.start < this.ackedTo) continue;
-      await this.file.writeAt(zero, frame.start % this.bytes);
-      wiped = true;
-    }
-    if (wiped) await this.file.sync();
+    for (const frame of this.unacked) await this.file.writeAt(zero, frame.start % this.bytes);
+    if (this.unacked.length > 0) await this.file.sync();
+    this.unacked = [];
     this.failure = undefined;
   }
 
@@ -241,11 +248,13 @@ export class EvidenceJournal {
   /** One log flush at a time; it covers every frame written before it starts. */
   private flushLog(): Promise<void> {
     if (this.logSync) return this.logSync;
-    const covered = this.pending.length;
+    // Every frame written so far has its bytes in the log already (the store appends there first).
+    const covered = this.pos;
     this.logSyncStartedAt = this.pos;
     this.logSync = this.syncLog().then(
       () => {
-        this.pendingHead = Math.max(this.pendingHead, covered);
+        // By position, not index: a reset or a compaction may have reshaped the list meanwhile.
+        while (this.pendingHead < this.pending.length && (this.pending[this.pendingHead] as Placed).end <= covered) this.pendingHead++;
         if (this.pendingHead > 1024 && this.pendingHead * 2 > this.pending.length) {
           this.pending.splice(0, this.pendingHead);
           this.pendingHead = 0;
@@ -286,22 +295,23 @@ export class EvidenceJournal {
   }
 }
 
-function writeHeader(frame: Buffer, payload: Buffer, firstSeq: number): void {
+function writeHeader(frame: Buffer, payload: Buffer, firstSeq: number, count: number): void {
   frame.writeUInt32LE(MAGIC, 0);
   frame.writeUInt32LE(VERSION, 4);
   frame.writeUInt32LE(payload.length, 8);
   frame.writeUInt32LE(crc32(payload), 12);
   frame.writeDoubleLE(firstSeq, 16);
-  frame.writeUInt32LE(crc32(frame.subarray(0, 24)), 24);
-  frame.writeUInt32LE(0, 28);
+  frame.writeUInt32LE(count, 24);
+  frame.writeUInt32LE(crc32(frame.subarray(0, 28)), 28);
 }
 
-function parseHeader(h: Buffer): { length: number; crc: number; firstSeq: number } | undefined {
+function parseHeader(h: Buffer): { length: number; crc: number; firstSeq: number; count: number } | undefined {
   if (h.length < HEADER || h.readUInt32LE(0) !== MAGIC || h.readUInt32LE(4) !== VERSION) return undefined;
-  if (crc32(h.subarray(0, 24)) !== h.readUInt32LE(24)) return undefined;
+  if (crc32(h.subarray(0, 28)) !== h.readUInt32LE(28)) return undefined;
   const firstSeq = h.readDoubleLE(16);
-  if (!Number.isSafeInteger(firstSeq)) return undefined;
-  return { length: h.readUInt32LE(8), crc: h.readUInt32LE(12), firstSeq };
+  const count = h.readUInt32LE(24);
+  if (!Number.isSafeInteger(firstSeq) || firstSeq < 1 || count < 1) return undefined;
+  return { length: h.readUInt32LE(8), crc: h.readUInt32LE(12), firstSeq, count };
 }
 
 /** A record line starts `{"seq":N,` (sealRecord writes it so). */

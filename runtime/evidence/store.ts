@@ -296,7 +296,7 @@ export class FileEvidenceStore implements EvidenceStore {
       if (due) this.lastCheckpointAt = now.getTime();
       const head = this.written;
       // Flushed through the journal (a data-only flush); a batch too big for it flushes the log.
-      const journalEnd = this.journal ? await this.journal.write(buf, firstSeq) : undefined;
+      const journalEnd = this.journal ? await this.journal.write(buf, firstSeq, lines.length) : undefined;
       const commit = () => {
         this.seq = head.seq;
         this.headHash = head.hash;

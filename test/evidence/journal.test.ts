@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FileEvidenceStore, evidenceLogPath } from '../../runtime/evidence/store.ts';
-import { journalPath } from '../../runtime/evidence/journal.ts';
+import { journalPath, openJournalFile, type OpenJournalFile } from '../../runtime/evidence/journal.ts';
 import { openLogFile, type OpenLogFile } from '../../runtime/evidence/log-file.ts';
 import { verifyEvidence } from '../../runtime/evidence/verify.ts';
 import { readRecords, tempDir } from './helpers.ts';
@@ -38,7 +38,8 @@ function trackedLog(delayMs = 0): { open: OpenLogFile; durable: () => number; sy
           await new Promise((r) => setTimeout(r, delayMs));
           await f.sync();
           syncs++;
-          durable = Math.max(durable, size);
+          // the last completed flush (the store may have cut the file back since an earlier one)
+          durable = size;
         },
       };
     },
@@ -113,7 +114,7 @@ describe('evidence journal', () => {
       expect(forged.length).toBe(length);
       forged.copy(journal, at + 32);
       journal.writeUInt32LE(crc32(forged), at + 12);
-      journal.writeUInt32LE(crc32(journal.subarray(at, at + 24)), at + 24);
+      journal.writeUInt32LE(crc32(journal.subarray(at, at + 28)), at + 28);
       edited++;
     }
     expect(edited).toBe(1);
@@ -127,6 +128,45 @@ describe('evidence journal', () => {
     // records before the forged one came back from the journal; nothing from the forgery on did
     expect(xs).toContainEqual({ i: 1 });
     expect(xs).not.toContainEqual({ i: 2 });
+    expect((await verifyEvidence(crashed, await readFile(join(crashed, 'checkpoint-key.pub.pem'), 'utf8'))).ok).toBe(true);
+  });
+
+  it('never brings back a refused batch, even one the log had flushed before its own flush failed', async () => {
+    const d = await dir();
+    const log = trackedLog();
+    let hang: ((error: Error) => void) | undefined;
+    let armed = false;
+    const openJournal: OpenJournalFile = async (path) => {
+      const f = await openJournalFile(path);
+      return {
+        ...f,
+        async sync() {
+          if (!armed) return f.sync();
+          armed = false;
+          await f.sync();
+          return new Promise<void>((_, reject) => (hang = reject));
+        },
+      };
+    };
+    // A short interval: the store's timer flushes the log while the batch's own flush hangs.
+    const store = await FileEvidenceStore.open(d, { openFile: log.open, openJournal, checkpointIntervalMs: 20 });
+    await store.append('x', { i: 0 });
+    armed = true;
+    const lost = store.append('x', { lost: 1 });
+    const syncsBefore = log.syncs();
+    await new Promise((r) => setTimeout(r, 150));
+    expect(log.syncs()).toBeGreaterThan(syncsBefore);
+    hang!(Object.assign(new Error('i/o error'), { code: 'EIO' }));
+    await expect(lost).rejects.toMatchObject({ code: 'failed_precondition' });
+    await store.append('x', { after: 1 });
+    const live = (await readRecords(d)).filter((r) => r.type === 'x').map((r) => r.data);
+    expect(live).toEqual([{ i: 0 }, { after: 1 }]);
+
+    const crashed = await crashCopy(d, log.durable());
+    await store.close();
+    const reopened = await FileEvidenceStore.open(crashed, { checkpointIntervalMs: 60_000 });
+    await reopened.close();
+    expect((await readRecords(crashed)).filter((r) => r.type === 'x').map((r) => r.data)).toEqual([{ i: 0 }, { after: 1 }]);
     expect((await verifyEvidence(crashed, await readFile(join(crashed, 'checkpoint-key.pub.pem'), 'utf8'))).ok).toBe(true);
   });
 });
