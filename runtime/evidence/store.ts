@@ -7,7 +7,8 @@
  * is written, not when `append` is called, so a failed batch leaves no hole in the chain.
  */
 import type { KeyObject } from 'node:crypto';
-import { mkdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PortcullisError } from '../errors.ts';
 import { canonical } from './canonical.ts';
@@ -17,7 +18,7 @@ import { acquireLock } from './lock.ts';
 import { openLogFile, syncDirectory, type LogFile, type OpenLogFile } from './log-file.ts';
 import { CHECKPOINT, checkpointMessage, GENESIS, parseRecord, sealRecord, type EvidenceRecord } from './record.ts';
 import { GroupCommit, type Pending } from './group-commit.ts';
-import { DEFAULT_JOURNAL_BYTES, EvidenceJournal, type OpenJournalFile } from './journal.ts';
+import { DEFAULT_JOURNAL_BYTES, EvidenceJournal, journalPath, type OpenJournalFile } from './journal.ts';
 
 /** What the gateway needs from any evidence backend (a PostgreSQL one can implement the same). */
 export interface EvidenceStore {
@@ -220,14 +221,15 @@ export class FileEvidenceStore implements EvidenceStore {
     this.closed = true;
     await this.commits.idle();
     await this.drainFlushes();
+    // The journal first: it waits for a background flush of the log still running.
+    await this.journal?.close().catch(() => undefined);
+    this.journal = undefined;
     const file = this.file;
     this.file = undefined;
     // Acknowledged records may be durable only in the journal (or, with durability 'write', not yet
     // at all): the log itself must be before closing.
     await file?.sync().catch(() => undefined);
     await file?.close().catch(() => undefined);
-    await this.journal?.close().catch(() => undefined);
-    this.journal = undefined;
     await this.unlock?.();
     this.unlock = undefined;
   }
@@ -423,18 +425,22 @@ export class FileEvidenceStore implements EvidenceStore {
       if (tail.partialBytes > 0) await file.truncate(size - tail.partialBytes);
       let logSize = size - tail.partialBytes;
       let head = state;
-      if (this.opts.durability === 'fsync' && this.opts.journalBytes > 0) {
-        this.journal ??= await EvidenceJournal.open(this.dir, {
-          bytes: this.opts.journalBytes,
-          // Never "done" without a flush: a frame is overwritten only once the log holds it durably.
-          syncLog: () => (this.file ? this.file.sync() : Promise.reject(new Error('evidence.jsonl is not open'))),
-          ...(this.opts.openJournal ? { openFile: this.opts.openJournal } : {}),
-        });
-        if (this.journalDirty) {
-          await this.journal.discardUnacked();
+      const journalOptions = {
+        bytes: this.opts.journalBytes,
+        // Never "done" without a flush: a frame is overwritten only once the log holds it durably.
+        syncLog: () => (this.file ? this.file.sync() : Promise.reject(new Error('evidence.jsonl is not open'))),
+        ...(this.opts.openJournal ? { openFile: this.opts.openJournal } : {}),
+      };
+      if (this.opts.durability === 'fsync' && this.opts.journalBytes > 0) this.journal ??= await EvidenceJournal.open(this.dir, journalOptions);
+      // A journal left by an earlier run in another mode still holds acknowledged records: restore
+      // them even when this run does not flush through it.
+      const recoverFrom = this.journal ?? (existsSync(journalPath(this.dir)) ? await EvidenceJournal.open(this.dir, journalOptions) : undefined);
+      if (recoverFrom) {
+        if (this.journalDirty && recoverFrom === this.journal) {
+          await recoverFrom.discardUnacked();
           this.journalDirty = false;
         }
-        const restored = await this.restoreFromJournal(this.journal, state);
+        const restored = await this.restoreFromJournal(recoverFrom, state);
         if (restored.bytes.length > 0) {
           await file.append(restored.bytes);
           logSize += restored.bytes.length;
@@ -442,7 +448,12 @@ export class FileEvidenceStore implements EvidenceStore {
         }
       }
       // The journal forgets its frames below, so whatever it restored must be durable in the log first.
-      if (size === 0 || tail.partialBytes > 0 || this.journal) await file.sync().then(() => syncDirectory(this.dir));
+      if (size === 0 || tail.partialBytes > 0 || recoverFrom) await file.sync().then(() => syncDirectory(this.dir));
+      if (recoverFrom && recoverFrom !== this.journal) {
+        // Nothing in it is needed any more, and this run will not keep it up to date.
+        await recoverFrom.close();
+        await unlink(journalPath(this.dir)).catch(() => undefined);
+      }
       this.journal?.reset();
       this.file = file;
       this.size = logSize;

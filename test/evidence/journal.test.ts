@@ -2,6 +2,7 @@
  * The journal batches are flushed through: a host crash loses the log's unflushed tail, and the
  * journal must bring back every acknowledged record, and nothing that was not one.
  */
+import { existsSync } from 'node:fs';
 import { copyFile, readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -169,4 +170,23 @@ describe('evidence journal', () => {
     expect((await readRecords(crashed)).filter((r) => r.type === 'x').map((r) => r.data)).toEqual([{ i: 0 }, { after: 1 }]);
     expect((await verifyEvidence(crashed, await readFile(join(crashed, 'checkpoint-key.pub.pem'), 'utf8'))).ok).toBe(true);
   });
+
+  for (const later of [{ durability: 'write' as const }, { journalBytes: 0 }]) {
+    it(`restores from a journal an earlier run left, also when this run does not use one (${JSON.stringify(later)})`, async () => {
+      const d = await dir();
+      const log = trackedLog();
+      const store = await FileEvidenceStore.open(d, { openFile: log.open, checkpointIntervalMs: 60_000 });
+      for (let i = 0; i < 5; i++) await store.append('x', { i });
+      const crashed = await crashCopy(d, log.durable());
+      await store.close();
+      expect((await readRecords(crashed)).filter((r) => r.type === 'x')).toHaveLength(0);
+
+      const reopened = await FileEvidenceStore.open(crashed, { ...later, checkpointIntervalMs: 60_000 });
+      await reopened.append('x', { i: 5 });
+      await reopened.close();
+      expect((await readRecords(crashed)).filter((r) => r.type === 'x').map((r) => r.data)).toEqual([0, 1, 2, 3, 4, 5].map((i) => ({ i })));
+      expect(existsSync(journalPath(crashed))).toBe(false);
+      expect((await verifyEvidence(crashed, await readFile(join(crashed, 'checkpoint-key.pub.pem'), 'utf8'), { requireSignedTail: true })).ok).toBe(true);
+    });
+  }
 });
