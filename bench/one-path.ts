@@ -1,0 +1,108 @@
+/**
+ * One pgbench path alone, with CPU accounting: for comparing two builds head to head (run it from
+ * each checkout, interleaved), where the full bench's run-to-run spread would hide a 10% change.
+ *
+ *   tsx bench/one-path.ts [--path gateway|write|nofsync|pgbouncer|passthrough|direct] [--mode simple|extended|prepared]
+ *                         [--duration 8] [--profile DIR]
+ *
+ * Prints TPS, latency, how busy the machine was, and the CPU each thread of the measured process
+ * (gateway or passthrough) spent per statement, from /proc.
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { startLocalPostgres } from '../runtime/embedded/postgres.ts';
+import { startBenchGateway, TARGET } from './gateway.ts';
+import { startPgbouncer } from './pgbouncer.ts';
+import { startPassthrough } from './passthrough.ts';
+import { pgbenchSelect, pgEnv, runTool, type Endpoint, type PgbenchMode } from './pgbench.ts';
+
+const { values } = parseArgs({
+  options: {
+    path: { type: 'string', default: 'gateway' },
+    mode: { type: 'string', default: 'simple' },
+    duration: { type: 'string', default: '8' },
+    profile: { type: 'string' },
+  },
+});
+const path = values.path!;
+const mode = values.mode as PgbenchMode;
+const seconds = Number(values.duration);
+if (!['gateway', 'write', 'nofsync', 'pgbouncer', 'passthrough', 'direct'].includes(path) || !['simple', 'extended', 'prepared'].includes(mode) || !(seconds > 0)) {
+  process.stderr.write('usage: tsx bench/one-path.ts [--path gateway|write|nofsync|pgbouncer|passthrough|direct] [--mode simple|extended|prepared] [--duration S] [--profile DIR]\n');
+  process.exit(2);
+}
+
+const scratch = await mkdtemp(join(tmpdir(), 'pc-one-path-'));
+await chmod(scratch, 0o711);
+const password = randomBytes(9).toString('hex');
+const server = await startLocalPostgres({ dataDir: join(scratch, 'data'), password, persistent: false, testRoles: false });
+const stops: (() => Promise<unknown>)[] = [() => server.stop(), () => rm(scratch, { recursive: true, force: true })];
+try {
+  const admin = new pg.Client({ host: server.socketDir, port: server.port, user: server.user, database: 'postgres' });
+  await admin.connect();
+  await admin.query('CREATE DATABASE bench');
+  await admin.query(`CREATE ROLE bench_gateway LOGIN PASSWORD ${pg.escapeLiteral(password)}`);
+  await admin.end();
+  const owner: Endpoint = { host: '127.0.0.1', port: server.port, user: server.user, database: 'bench', password: server.password };
+  await runTool('pgbench', ['-i', '-q', '-s', '10'], pgEnv(owner));
+  const db = new pg.Client({ host: server.socketDir, port: server.port, user: server.user, database: 'bench' });
+  await db.connect();
+  await db.query('GRANT SELECT ON ALL TABLES IN SCHEMA public TO bench_gateway');
+  await db.query('VACUUM ANALYZE');
+  await db.end();
+
+  let endpoint: Endpoint = owner;
+  let pid: number | undefined;
+  if (path === 'gateway' || path === 'write' || path === 'nofsync') {
+    const g = await startBenchGateway(
+      { port: server.port, database: 'bench', user: 'bench_gateway', password },
+      { durability: path === 'write' ? 'write' : 'fsync', skipFsync: path === 'nofsync', ...(values.profile ? { profileDir: resolve(values.profile) } : {}) },
+    );
+    endpoint = { host: '127.0.0.1', port: g.port, user: 'agent', database: TARGET, password: g.token };
+    pid = g.pid;
+    stops.unshift(() => g.stop());
+  } else if (path === 'pgbouncer') {
+    const b = await startPgbouncer({ port: server.port, database: 'bench', user: server.user, password: server.password }, () => {});
+    endpoint = { ...owner, port: b.port };
+    stops.unshift(() => b.stop());
+  } else if (path === 'passthrough') {
+    const p = await startPassthrough(server.port);
+    endpoint = { ...owner, port: p.port };
+    pid = Number(execFileSync('pgrep', ['-n', '-f', 'passthrough-child.ts']).toString().trim());
+    stops.unshift(() => p.stop());
+  }
+
+  // Warm up caches and JIT first, as the full bench does.
+  await pgbenchSelect(endpoint, mode, { clients: 8, threads: 2, seconds: 2 });
+  const threadTicks = async (): Promise<Map<string, number>> => {
+    const out = new Map<string, number>();
+    if (!pid) return out;
+    for (const tid of await readdir(`/proc/${pid}/task`)) {
+      const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => '');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // utime + stime, in clock ticks (1/100 s)
+      if (f.length > 12) out.set(tid === String(pid) ? 'main' : `thread ${tid}`, Number(f[11]) + Number(f[12]));
+    }
+    return out;
+  };
+  const machine = async () => (await readFile('/proc/stat', 'utf8')).split('\n')[0]!.split(/\s+/).slice(1).map(Number);
+  const [t0, m0] = [await threadTicks(), await machine()];
+  const r = await pgbenchSelect(endpoint, mode, { clients: 8, threads: 2, seconds });
+  const [t1, m1] = [await threadTicks(), await machine()];
+  const d = m1.map((v, i) => v - (m0[i] ?? 0));
+  const total = d.reduce((a, b) => a + b, 0);
+  const pct = (i: number) => `${((100 * (d[i] ?? 0)) / total).toFixed(1)}%`;
+  process.stdout.write(`${path} ${mode}: ${r.tps.toFixed(0)} TPS, latency ${r.latencyMs.toFixed(3)} ms; machine idle ${pct(3)}, user ${pct(0)}, system ${pct(2)}, softirq ${pct(6)}\n`);
+  const statements = r.tps * seconds;
+  for (const [name, ticks] of t1) {
+    const us = ((ticks - (t0.get(name) ?? 0)) * 10_000) / statements;
+    if (us >= 0.5) process.stdout.write(`  ${name}: ${us.toFixed(1)} µs CPU a statement\n`);
+  }
+} finally {
+  for (const stop of stops) await stop().catch(() => undefined);
+}
