@@ -21,6 +21,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { writeSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { join } from 'node:path';
+import { readAt } from './log-file.ts';
 
 export const JOURNAL_FILE = 'evidence.journal';
 export const DEFAULT_JOURNAL_BYTES = 16 << 20;
@@ -56,16 +57,7 @@ export const openJournalFile: OpenJournalFile = async (path) => {
     async size() {
       return (await fh.stat()).size;
     },
-    async read(position, length) {
-      const buf = Buffer.alloc(length);
-      let done = 0;
-      while (done < length) {
-        const { bytesRead } = await fh.read(buf, done, length - done, position + done);
-        if (bytesRead === 0) break;
-        done += bytesRead;
-      }
-      return buf.subarray(0, done);
-    },
+    read: (position, length) => readAt(fh, position, length),
     async writeAt(data, position) {
       // Synchronous for the same reason as the log's appends: a page-cache write is cheaper than
       // the thread-pool hop.

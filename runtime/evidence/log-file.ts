@@ -24,16 +24,7 @@ export const openLogFile: OpenLogFile = async (path) => {
     async size() {
       return (await fh.stat()).size;
     },
-    async read(position, length) {
-      const buf = Buffer.alloc(length);
-      let done = 0;
-      while (done < length) {
-        const { bytesRead } = await fh.read(buf, done, length - done, position + done);
-        if (bytesRead === 0) break;
-        done += bytesRead;
-      }
-      return buf.subarray(0, done);
-    },
+    read: (position, length) => readAt(fh, position, length),
     async append(data) {
       let done = 0;
       // O_APPEND: every write lands at the current end, so a short write just continues there.
@@ -52,6 +43,18 @@ export const openLogFile: OpenLogFile = async (path) => {
     },
   };
 };
+
+/** Up to `length` bytes from `position`: fewer only at the end of the file. */
+export async function readAt(fh: FileHandle, position: number, length: number): Promise<Buffer> {
+  const buf = Buffer.alloc(length);
+  let done = 0;
+  while (done < length) {
+    const { bytesRead } = await fh.read(buf, done, length - done, position + done);
+    if (bytesRead === 0) break;
+    done += bytesRead;
+  }
+  return buf.subarray(0, done);
+}
 
 /** Makes a newly created file's directory entry durable (fsync on the directory). */
 export async function syncDirectory(dir: string): Promise<void> {

@@ -1,5 +1,6 @@
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
+import { afterEach } from 'vitest';
 import { join } from 'node:path';
 import { canonical } from '../../runtime/evidence/canonical.ts';
 import { recordHash, type EvidenceRecord } from '../../runtime/evidence/record.ts';
@@ -10,6 +11,19 @@ import { openJournalFile, type OpenJournalFile } from '../../runtime/evidence/jo
 export async function tempDir(prefix = 'pc-evidence-'): Promise<{ dir: string; cleanup: () => Promise<void> }> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** A fresh directory per call, removed after each test of the file that calls this at its top level. */
+export function scratchDirs(): () => Promise<string> {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    while (cleanups.length) await cleanups.pop()?.();
+  });
+  return async () => {
+    const t = await tempDir();
+    cleanups.push(t.cleanup);
+    return t.dir;
+  };
 }
 
 export async function readRecords(dir: string): Promise<EvidenceRecord[]> {

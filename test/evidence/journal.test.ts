@@ -6,22 +6,14 @@ import { existsSync } from 'node:fs';
 import { copyFile, readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { FileEvidenceStore, evidenceLogPath } from '../../runtime/evidence/store.ts';
 import { journalPath, openJournalFile, type OpenJournalFile } from '../../runtime/evidence/journal.ts';
 import { openLogFile, type OpenLogFile } from '../../runtime/evidence/log-file.ts';
 import { verifyEvidence } from '../../runtime/evidence/verify.ts';
-import { readRecords, tempDir } from './helpers.ts';
+import { readRecords, scratchDirs } from './helpers.ts';
 
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()?.();
-});
-async function dir(): Promise<string> {
-  const t = await tempDir();
-  cleanups.push(t.cleanup);
-  return t.dir;
-}
+const dir = scratchDirs();
 
 /** A log file that remembers how many of its bytes a completed (and slow) flush made durable. */
 function trackedLog(delayMs = 0): { open: OpenLogFile; durable: () => number; syncs: () => number } {

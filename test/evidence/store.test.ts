@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { readFile, rm, writeFile, appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { PortcullisError } from '../../runtime/errors.ts';
 import { FileEvidenceStore, evidenceLogPath, type FileEvidenceStoreOptions } from '../../runtime/evidence/store.ts';
 import { openJournalFile, type JournalFile } from '../../runtime/evidence/journal.ts';
@@ -10,18 +10,10 @@ import { EvidenceIndex } from '../../runtime/evidence/reader.ts';
 import { recordHash, GENESIS } from '../../runtime/evidence/record.ts';
 import type { LogFile, OpenLogFile } from '../../runtime/evidence/log-file.ts';
 import { openLogFile } from '../../runtime/evidence/log-file.ts';
-import { readRecords, tempDir, writeRecords } from './helpers.ts';
+import { readRecords, scratchDirs, writeRecords } from './helpers.ts';
 import type { EvidenceRecord } from '../../runtime/evidence/record.ts';
 
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  while (cleanups.length) await cleanups.pop()?.();
-});
-async function dir(): Promise<string> {
-  const t = await tempDir();
-  cleanups.push(t.cleanup);
-  return t.dir;
-}
+const dir = scratchDirs();
 
 describe('FileEvidenceStore', () => {
   it('group-commits 200 concurrent appends in call order with an intact chain', async () => {
