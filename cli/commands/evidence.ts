@@ -63,8 +63,11 @@ const verify = defineCommand(
       process.stdout.write(`${JSON.stringify({ log: where, ...result })}\n`);
     } else if (result.ok) {
       const tail = result.unsignedTail > 0 ? `; ${result.unsignedTail} record${result.unsignedTail === 1 ? '' : 's'} after it not yet signed` : '';
+      const journal = result.journalOnly
+        ? `\n${result.journalOnly} more acknowledged record${result.journalOnly === 1 ? ' is' : 's are'} only in evidence.journal (after a host crash); the gateway appends them to the log when it next starts\n`
+        : '\n';
       process.stdout.write(
-        `evidence intact: ${result.records} records, ${result.checkpoints} signed checkpoints, last checkpoint at record ${result.lastCheckpointSeq}${tail}\n`,
+        `evidence intact: ${result.records} records, ${result.checkpoints} signed checkpoints, last checkpoint at record ${result.lastCheckpointSeq}${tail}${journal}`,
       );
     } else {
       const p = result.firstProblem!;

@@ -18,7 +18,7 @@
  * byte below 0x20, and every header does, so a header cannot be forged by record content.
  */
 import { open, type FileHandle } from 'node:fs/promises';
-import { writeSync } from 'node:fs';
+import { existsSync, writeSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { join } from 'node:path';
 import { readAt } from './log-file.ts';
@@ -75,6 +75,27 @@ export const openJournalFile: OpenJournalFile = async (path) => {
 
 export function journalPath(dir: string): string {
   return join(dir, JOURNAL_FILE);
+}
+
+/**
+ * Read-only, for `evidence verify`: the records the journal holds past `head` (acknowledged, and not
+ * in the log after a host crash until the gateway starts again), as far as `accept` takes them.
+ */
+export async function journalTail(dir: string, head: { seq: number }, accept: (line: string) => boolean): Promise<string[]> {
+  if (!existsSync(journalPath(dir))) return [];
+  const readOnly: OpenJournalFile = async (path) => {
+    const fh = await open(path, 'r');
+    const refuse = async () => {
+      throw new Error('the journal is open read-only');
+    };
+    return { size: async () => (await fh.stat()).size, read: (position, length) => readAt(fh, position, length), writeAt: refuse, sync: refuse, close: () => fh.close() };
+  };
+  const journal = await EvidenceJournal.open(dir, { bytes: 0, syncLog: async () => undefined, openFile: readOnly });
+  try {
+    return await journal.recover(head, accept);
+  } finally {
+    await journal.close();
+  }
 }
 
 /** A frame's place, as a position that only grows (offset in the file = position % bytes). */

@@ -10,6 +10,7 @@ import { keyIdOf, toPublicKey } from './keys.ts';
 import { readLines } from './lines.ts';
 import { parseRecord } from './record.ts';
 import { evidenceLogPath } from './store.ts';
+import { journalTail } from './journal.ts';
 
 export interface EvidenceVerification {
   ok: boolean;
@@ -20,6 +21,11 @@ export interface EvidenceVerification {
   lastCheckpointSeq: number;
   /** intact records after the last checkpoint: covered by the chain but not yet by a signature */
   unsignedTail: number;
+  /**
+   * records after the log's last one that only `evidence.journal` holds: acknowledged, then lost from
+   * the log's page cache in a host crash; the gateway appends them when it next starts
+   */
+  journalOnly?: number;
   firstProblem?: EvidenceProblem;
 }
 
@@ -72,6 +78,14 @@ export async function verifyEvidence(
     }
   }
 
+  let journalOnly = 0;
+  if (!problem) {
+    const tail = new ChainChecker({ publicKey: key, keyId: keyIdOf(key), start: { seq: checker.expected - 1, hash: checker.head } });
+    journalOnly = (await journalTail(dir, { seq: checker.expected - 1 }, (line) => {
+      const record = parseRecord(line);
+      return record !== undefined && tail.push(record) === undefined;
+    })).length;
+  }
   if (!problem && opts.requireSignedTail && checker.sinceCheckpoint > 0) {
     problem = {
       seq: checker.lastCheckpointSeq + 1,
@@ -85,6 +99,7 @@ export async function verifyEvidence(
     checkpoints: checker.checkpoints,
     lastCheckpointSeq: checker.lastCheckpointSeq,
     unsignedTail: checker.sinceCheckpoint,
+    ...(journalOnly > 0 ? { journalOnly } : {}),
     ...(problem ? { firstProblem: problem } : {}),
   };
 }

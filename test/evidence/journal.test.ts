@@ -75,6 +75,11 @@ describe('evidence journal', () => {
 
     const crashed = await crashCopy(d, log.durable());
     expect((await readFile(journalPath(crashed))).length).toBe(64 << 10);
+    // Before the restart, verify reads the short log as intact and counts what only the journal holds.
+    const inLog = (await readRecords(crashed)).length;
+    const before = await verifyEvidence(crashed, await readFile(join(crashed, 'checkpoint-key.pub.pem'), 'utf8'));
+    expect(before).toMatchObject({ ok: true, records: inLog });
+    expect(inLog + (before.journalOnly ?? 0)).toBeGreaterThanOrEqual(Math.max(...acked.map((a) => a.seq)));
     const reopened = await FileEvidenceStore.open(crashed, { checkpointIntervalMs: 60_000 });
     await reopened.close();
     const records = await readRecords(crashed);
