@@ -67,21 +67,25 @@ export class GroupCommit {
   private schedule(): void {
     if (this.flushing || this.scheduled) return;
     this.scheduled = true;
-    const run = () => {
-      this.scheduled = false;
-      this.flushing = this.loop().finally(() => {
-        this.flushing = undefined;
-        // appends that arrived during the last write of the loop's final iteration
-        if (this.pending.length > 0) this.schedule();
-      });
-    };
     // Without a window, a batch is whatever was appended in this turn of the event loop (and, while a
     // batch is written, everything appended meanwhile): setImmediate runs once the I/O callbacks of
     // this poll phase are done, so statements of several sessions that arrived together share one
     // write, at the cost of no timer wait for a lone statement.
-    if (this.opts.windowMs > 0) setTimeout(run, this.opts.windowMs);
-    else setImmediate(run);
+    if (this.opts.windowMs > 0) setTimeout(this.run, this.opts.windowMs);
+    else setImmediate(this.run);
   }
+
+  /** Bound once: a closure made per batch would cost a defineProperty each (tsx keeps names). */
+  private readonly run = (): void => {
+    this.scheduled = false;
+    this.flushing = this.loop().finally(this.looped);
+  };
+
+  private readonly looped = (): void => {
+    this.flushing = undefined;
+    // appends that arrived during the last write of the loop's final iteration
+    if (this.pending.length > 0) this.schedule();
+  };
 
   private async loop(): Promise<void> {
     while (this.pending.length > 0 || this.checkpoint) {

@@ -206,12 +206,14 @@ function values(r: BodyReader, field: string): (Buffer | null)[] {
   return out;
 }
 
+/** Not a closure inside decodeFrontend: a named closure per message costs a defineProperty (keepNames). */
+function empty(body: Buffer, what: string): void {
+  if (body.length !== 0) throw violation(`${what} must have an empty body`);
+}
+
 /** Decode one complete typed frame (code byte, length, body). */
 export function decodeFrontend(code: string, raw: Buffer): FrontendMessage {
   const body = raw.subarray(5);
-  const empty = (what: string) => {
-    if (body.length !== 0) throw violation(`${what} must have an empty body`);
-  };
   switch (code) {
     case 'Q': {
       const r = new BodyReader(body, 'Query');
@@ -265,16 +267,16 @@ export function decodeFrontend(code: string, raw: Buffer): FrontendMessage {
       return { type: 'Close', code, kind, name, raw };
     }
     case 'S':
-      empty('Sync');
+      empty(body, 'Sync');
       return { type: 'Sync', code, raw };
     case 'H':
-      empty('Flush');
+      empty(body, 'Flush');
       return { type: 'Flush', code, raw };
     case 'X':
-      empty('Terminate');
+      empty(body, 'Terminate');
       return { type: 'Terminate', code, raw };
     case 'c':
-      empty('CopyDone');
+      empty(body, 'CopyDone');
       return { type: 'CopyDone', code, raw };
     case 'd':
       return { type: 'CopyData', code, data: body, raw };
