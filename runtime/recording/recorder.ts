@@ -133,6 +133,10 @@ export class Recorder {
   }
 }
 
+function num(n: number): string {
+  return Number.isFinite(n) ? JSON.stringify(n) : 'null';
+}
+
 const RESULT_KEYS = new Set(['durationMs', 'error', 'maskedValues', 'rows', 'sample', 'seq', 'sessionId', 'status']);
 
 /**
@@ -149,7 +153,6 @@ export function encodeResult(r: RecordResult): CanonicalFragment | ResultData {
       return data;
     }
   }
-  const num = (n: number) => (Number.isFinite(n) ? JSON.stringify(n) : 'null');
   let json = `{"durationMs":${num(r.durationMs)}`;
   if (r.error !== undefined) json += `,"error":${canonical(r.error)}`;
   if (r.maskedValues !== undefined) json += `,"maskedValues":${num(r.maskedValues)}`;
