@@ -3,7 +3,10 @@
  * each checkout, interleaved), where the full bench's run-to-run spread would hide a 10% change.
  *
  *   tsx bench/one-path.ts [--path gateway|write|nofsync|pgbouncer|passthrough|direct] [--mode simple|extended|prepared]
- *                         [--duration 8] [--profile DIR]
+ *                         [--duration 8] [--profile DIR] [--gateways N]
+ *
+ * `--gateways N` (gateway paths) starts N gateway processes, each with its own data directory, and
+ * splits the 8 clients between them: what spreading sessions over more event loops could gain.
  *
  * Prints TPS, latency, how busy the machine was, and the CPU each thread of the measured process
  * (gateway or passthrough) spent per statement, from /proc.
@@ -27,13 +30,15 @@ const { values } = parseArgs({
     mode: { type: 'string', default: 'simple' },
     duration: { type: 'string', default: '8' },
     profile: { type: 'string' },
+    gateways: { type: 'string', default: '1' },
   },
 });
+const gateways = Number(values.gateways);
 const path = values.path!;
 const mode = values.mode as PgbenchMode;
 const seconds = Number(values.duration);
-if (!['gateway', 'write', 'nofsync', 'pgbouncer', 'passthrough', 'direct'].includes(path) || !['simple', 'extended', 'prepared'].includes(mode) || !(seconds > 0)) {
-  process.stderr.write('usage: tsx bench/one-path.ts [--path gateway|write|nofsync|pgbouncer|passthrough|direct] [--mode simple|extended|prepared] [--duration S] [--profile DIR]\n');
+if (!['gateway', 'write', 'nofsync', 'pgbouncer', 'passthrough', 'direct'].includes(path) || !['simple', 'extended', 'prepared'].includes(mode) || !(seconds > 0) || ![1, 2, 4, 8].includes(gateways)) {
+  process.stderr.write('usage: tsx bench/one-path.ts [--path gateway|write|nofsync|pgbouncer|passthrough|direct] [--mode simple|extended|prepared] [--duration S] [--profile DIR] [--gateways 1|2|4|8]\n');
   process.exit(2);
 }
 
@@ -56,29 +61,35 @@ try {
   await db.query('VACUUM ANALYZE');
   await db.end();
 
-  let endpoint: Endpoint = owner;
+  let endpoints: Endpoint[] = [owner];
   let pid: number | undefined;
   if (path === 'gateway' || path === 'write' || path === 'nofsync') {
-    const g = await startBenchGateway(
-      { port: server.port, database: 'bench', user: 'bench_gateway', password },
-      { durability: path === 'write' ? 'write' : 'fsync', skipFsync: path === 'nofsync', ...(values.profile ? { profileDir: resolve(values.profile) } : {}) },
-    );
-    endpoint = { host: '127.0.0.1', port: g.port, user: 'agent', database: TARGET, password: g.token };
-    pid = g.pid;
-    stops.unshift(() => g.stop());
+    endpoints = [];
+    for (let i = 0; i < gateways; i++) {
+      const g = await startBenchGateway(
+        { port: server.port, database: 'bench', user: 'bench_gateway', password },
+        { durability: path === 'write' ? 'write' : 'fsync', skipFsync: path === 'nofsync', ...(values.profile ? { profileDir: resolve(values.profile) } : {}) },
+      );
+      endpoints.push({ host: '127.0.0.1', port: g.port, user: 'agent', database: TARGET, password: g.token });
+      // CPU is read for the first process; the others do the same work.
+      pid ??= g.pid;
+      stops.unshift(() => g.stop());
+    }
   } else if (path === 'pgbouncer') {
     const b = await startPgbouncer({ port: server.port, database: 'bench', user: server.user, password: server.password }, () => {});
-    endpoint = { ...owner, port: b.port };
+    endpoints = [{ ...owner, port: b.port }];
     stops.unshift(() => b.stop());
   } else if (path === 'passthrough') {
     const p = await startPassthrough(server.port);
-    endpoint = { ...owner, port: p.port };
+    endpoints = [{ ...owner, port: p.port }];
     pid = Number(execFileSync('pgrep', ['-n', '-f', 'passthrough-child.ts']).toString().trim());
     stops.unshift(() => p.stop());
   }
 
   // Warm up caches and JIT first, as the full bench does.
-  await pgbenchSelect(endpoint, mode, { clients: 8, threads: 2, seconds: 2 });
+  const load = (s: number) =>
+    Promise.all(endpoints.map((e) => pgbenchSelect(e, mode, { clients: 8 / endpoints.length, threads: endpoints.length > 1 ? 1 : 2, seconds: s })));
+  await load(2);
   const threadTicks = async (): Promise<Map<string, number>> => {
     const out = new Map<string, number>();
     if (!pid) return out;
@@ -92,13 +103,14 @@ try {
   };
   const machine = async () => (await readFile('/proc/stat', 'utf8')).split('\n')[0]!.split(/\s+/).slice(1).map(Number);
   const [t0, m0] = [await threadTicks(), await machine()];
-  const r = await pgbenchSelect(endpoint, mode, { clients: 8, threads: 2, seconds });
+  const runs = await load(seconds);
+  const r = { tps: runs.reduce((a, x) => a + x.tps, 0), latencyMs: runs.reduce((a, x) => a + x.latencyMs, 0) / runs.length };
   const [t1, m1] = [await threadTicks(), await machine()];
   const d = m1.map((v, i) => v - (m0[i] ?? 0));
   const total = d.reduce((a, b) => a + b, 0);
   const pct = (i: number) => `${((100 * (d[i] ?? 0)) / total).toFixed(1)}%`;
-  process.stdout.write(`${path} ${mode}: ${r.tps.toFixed(0)} TPS, latency ${r.latencyMs.toFixed(3)} ms; machine idle ${pct(3)}, user ${pct(0)}, system ${pct(2)}, softirq ${pct(6)}\n`);
-  const statements = r.tps * seconds;
+  process.stdout.write(`${path}${endpoints.length > 1 ? ` x${endpoints.length}` : ''} ${mode}: ${r.tps.toFixed(0)} TPS, latency ${r.latencyMs.toFixed(3)} ms; machine idle ${pct(3)}, user ${pct(0)}, system ${pct(2)}, softirq ${pct(6)}\n`);
+  const statements = (r.tps * seconds) / endpoints.length;
   for (const [name, ticks] of t1) {
     const us = ((ticks - (t0.get(name) ?? 0)) * 10_000) / statements;
     if (us >= 0.5) process.stdout.write(`  ${name}: ${us.toFixed(1)} µs CPU a statement\n`);
