@@ -22,6 +22,8 @@ import { existsSync, writeSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import { join } from 'node:path';
 import { readAt } from './log-file.ts';
+import type { ChainChecker } from './chain.ts';
+import { parseRecord } from './record.ts';
 
 export const JOURNAL_FILE = 'evidence.journal';
 export const DEFAULT_JOURNAL_BYTES = 16 << 20;
@@ -47,12 +49,16 @@ export interface JournalFile {
 
 export type OpenJournalFile = (path: string) => Promise<JournalFile>;
 
-export const openJournalFile: OpenJournalFile = async (path) => {
-  // Not O_APPEND: positioned writes must land where they are aimed.
-  const fh: FileHandle = await open(path, 'r+').catch(async (error: NodeJS.ErrnoException) => {
-    if (error.code !== 'ENOENT') throw error;
-    return open(path, 'w+', 0o640);
-  });
+export const openJournalFile: OpenJournalFile = async (path) =>
+  journalFile(
+    // Not O_APPEND: positioned writes must land where they are aimed.
+    await open(path, 'r+').catch(async (error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw error;
+      return open(path, 'w+', 0o640);
+    }),
+  );
+
+function journalFile(fh: FileHandle): JournalFile {
   return {
     async size() {
       return (await fh.stat()).size;
@@ -71,28 +77,22 @@ export const openJournalFile: OpenJournalFile = async (path) => {
       await fh.close();
     },
   };
-};
+}
 
 export function journalPath(dir: string): string {
   return join(dir, JOURNAL_FILE);
 }
 
 /**
- * Read-only, for `evidence verify`: the records the journal holds past `head` (acknowledged, and not
- * in the log after a host crash until the gateway starts again), as far as `accept` takes them.
+ * Read-only, for `evidence verify`: the records the journal holds past the checker's head
+ * (acknowledged, and not in the log after a host crash until the gateway starts again).
  */
-export async function journalTail(dir: string, head: { seq: number }, accept: (line: string) => boolean): Promise<string[]> {
+export async function journalTail(dir: string, chain: ChainChecker): Promise<string[]> {
   if (!existsSync(journalPath(dir))) return [];
-  const readOnly: OpenJournalFile = async (path) => {
-    const fh = await open(path, 'r');
-    const refuse = async () => {
-      throw new Error('the journal is open read-only');
-    };
-    return { size: async () => (await fh.stat()).size, read: (position, length) => readAt(fh, position, length), writeAt: refuse, sync: refuse, close: () => fh.close() };
-  };
-  const journal = await EvidenceJournal.open(dir, { bytes: 0, syncLog: async () => undefined, openFile: readOnly });
+  // Opened read-only: a write through it would fail (EBADF), and recovery only reads.
+  const journal = await EvidenceJournal.open(dir, { bytes: 0, syncLog: async () => undefined, openFile: async (path) => journalFile(await open(path, 'r')) });
   try {
-    return await journal.recover(head, accept);
+    return await journal.recover(chain);
   } finally {
     await journal.close();
   }
@@ -142,10 +142,11 @@ export class EvidenceJournal {
   }
 
   /**
-   * Records the journal holds after `head` (the log's last record) as log lines, in seq order and
-   * only while they continue the chain: `accept` checks each one and returns false to stop.
+   * Records the journal holds after the chain's head (the log's last record) as log lines, in seq
+   * order and only while `chain` accepts them: the journal never overrides the log.
    */
-  async recover(head: { seq: number }, accept: (line: string) => boolean): Promise<string[]> {
+  async recover(chain: ChainChecker): Promise<string[]> {
+    const head = { seq: chain.expected - 1 };
     // The whole file: frames may lie past the filled length, or past a since-reduced journal size.
     const size = await this.file.size();
     const frames: { firstSeq: number; lines: string[] }[] = [];
@@ -171,7 +172,9 @@ export class EvidenceJournal {
       for (const line of frame.lines) {
         const seq = seqOf(line);
         if (seq === undefined || seq < next) continue;
-        if (seq > next || !accept(line)) return out;
+        if (seq > next) return out;
+        const record = parseRecord(line);
+        if (!record || chain.push(record) !== undefined) return out;
         out.push(line);
         next++;
       }
@@ -214,8 +217,9 @@ export class EvidenceJournal {
     payload.copy(frame, HEADER);
     // Placed before it is written: a write that fails part-way is still wiped by discardUnacked.
     this.pos = Math.ceil(end / PAGE) * PAGE;
-    this.pending.push({ start, end });
-    this.unacked.push({ start, end });
+    const placed = { start, end };
+    this.pending.push(placed);
+    this.unacked.push(placed);
     await this.file.writeAt(frame, offset);
     if (this.pos - this.logSyncStartedAt >= this.bytes / 4) void this.flushLog();
     return end;

@@ -332,7 +332,7 @@ export class FileEvidenceStore implements EvidenceStore {
           return true;
         }
         // Only the first failure cuts the file back; later batches were written on top of it.
-        if (epoch === this.epoch) await this.fail(error ?? new Error('an earlier evidence batch failed'), wantCheckpoint);
+        if (epoch === this.epoch) await this.fail(wantCheckpoint);
         this.reject(batch, error ?? new Error('an earlier evidence batch could not be made durable'));
         return false;
       })();
@@ -342,14 +342,13 @@ export class FileEvidenceStore implements EvidenceStore {
       // Bounded overlap: past the limit, the next batch waits for the oldest flush.
       while (this.inFlight.length >= MAX_FLUSHES_IN_FLIGHT) await this.inFlight[0];
     } catch (error) {
-      await this.fail(error, wantCheckpoint);
+      await this.fail(wantCheckpoint);
       this.reject(batch, error);
     }
   }
 
   /** A write or flush failed: stop acknowledging, forget the unflushed tail and cut the file back. */
-  private async fail(error: unknown, hadCheckpoint: boolean): Promise<void> {
-    void error;
+  private async fail(hadCheckpoint: boolean): Promise<void> {
     this.epoch++;
     this.ok = false;
     this.journalDirty = this.journal !== undefined;
@@ -477,10 +476,7 @@ export class FileEvidenceStore implements EvidenceStore {
     state: { seq: number; hash: string; sinceCheckpoint: number },
   ): Promise<{ bytes: Buffer; head: { seq: number; hash: string; sinceCheckpoint: number } }> {
     const checker = new ChainChecker({ start: { seq: state.seq, hash: state.hash } });
-    const lines = await journal.recover(state, (line) => {
-      const record = parseRecord(line);
-      return record !== undefined && checker.push(record) === undefined;
-    });
+    const lines = await journal.recover(checker);
     const sinceCheckpoint = checker.checkpoints > 0 ? checker.sinceCheckpoint : state.sinceCheckpoint + checker.sinceCheckpoint;
     return {
       bytes: lines.length > 0 ? Buffer.from(`${lines.join('\n')}\n`, 'utf8') : Buffer.alloc(0),

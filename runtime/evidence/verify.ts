@@ -81,10 +81,7 @@ export async function verifyEvidence(
   let journalOnly = 0;
   if (!problem) {
     const tail = new ChainChecker({ publicKey: key, keyId: keyIdOf(key), start: { seq: checker.expected - 1, hash: checker.head } });
-    journalOnly = (await journalTail(dir, { seq: checker.expected - 1 }, (line) => {
-      const record = parseRecord(line);
-      return record !== undefined && tail.push(record) === undefined;
-    })).length;
+    journalOnly = (await journalTail(dir, tail)).length;
   }
   if (!problem && opts.requireSignedTail && checker.sinceCheckpoint > 0) {
     problem = {

@@ -476,7 +476,7 @@ export class PostgresSession {
           };
           this.verdicts.set(key, verdict);
           // The record splices the fragments just encoded instead of encoding the same values again.
-          const encodedRequest = { ...request, statement: verdict.statement.fill(s.text) } as unknown as PostgresRequest;
+          const encodedRequest = this.encodedRequest(at, verdict.statement.fill(s.text)) as unknown as PostgresRequest;
           return this.record(encodedRequest, decision, undefined, masks, outputMasks, verdict.encoded, readOnly(resolved));
         }
       }
