@@ -21,6 +21,24 @@ export interface Repository {
      */
     maxGrantTtl?: string;
     coverageThreshold?: number;
+    /**
+     * how the gateway's evidence is checked
+     */
+    evidence?: {
+      /**
+       * the public keys evidence checkpoints may be signed with; `portcullis evidence verify` trusts these and no key found beside the log
+       */
+      keys?: {
+        /**
+         * who holds the private half, e.g. the gateway fleet and the year
+         */
+        name: string;
+        /**
+         * PEM (SPKI) Ed25519 public key
+         */
+        publicKey: string;
+      }[];
+    };
     gates?: {
       newlyAllowed?: 'fail' | 'warn' | 'pass';
       newlyDenied?: 'fail' | 'warn' | 'pass';

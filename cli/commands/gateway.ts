@@ -37,6 +37,8 @@ export const gatewayOptions = {
   state: { type: 'string' },
   replica: { type: 'string' },
   'evidence-key': { type: 'string' },
+  'evidence-witness': { type: 'string' },
+  'checkpoint-interval': { type: 'string', default: '1s' },
 } as const;
 
 export const gatewayHelp = {
@@ -64,7 +66,9 @@ export const gatewayHelp = {
   'no-watch': 'do not reload when files under --policies change',
   state: 'postgres:// URL of the state database shared by replicas (default: $PORTCULLIS_STATE, else files under --data-dir)',
   replica: 'name stamped on this replica\'s evidence (default: hostname-pid)',
-  'evidence-key': 'PEM Ed25519 key that signs evidence checkpoints (default: a dev key under --data-dir); give every replica the same',
+  'evidence-key': 'PEM Ed25519 key that signs evidence checkpoints (default: one generated in <data-dir>/keys/; never inside <data-dir>/evidence/); give every replica the same',
+  'evidence-witness': 'append-only file that receives every checkpoint\'s head, for `evidence verify` to detect a cut log (default <data-dir>/witness/evidence.heads; better on another disk or host)',
+  'checkpoint-interval': 'sign the evidence head at least this often while records arrive (default 1s; also every 1000 records): what a cut can remove unnoticed is bounded by it',
 };
 
 type Values = { [K in keyof typeof gatewayOptions]?: (typeof gatewayOptions)[K]['type'] extends 'boolean' ? boolean : string };
@@ -80,7 +84,7 @@ export interface RunningGateway {
   stop(): Promise<void>;
 }
 
-export async function runGateway(values: Values, log?: (event: string, fields?: Record<string, unknown>) => void): Promise<RunningGateway> {
+export async function runGateway(values: Values, log?: (event: string, fields?: Record<string, unknown>) => void, demo = false): Promise<RunningGateway> {
   const plaintext = values.plaintext ?? 'loopback';
   if (plaintext !== 'loopback' && plaintext !== 'always' && plaintext !== 'never') {
     throw new PortcullisError('invalid_argument', `--plaintext must be loopback, always or never, not '${plaintext}'`);
@@ -113,6 +117,10 @@ export async function runGateway(values: Values, log?: (event: string, fields?: 
   if (!/^\d+$/.test(journalText) || journalMiB > 4096 || (journalMiB > 0 && journalMiB < 1)) {
     throw new PortcullisError('invalid_argument', `--evidence-journal must be a whole number of MiB from 0 to 4096, not '${journalText}'`);
   }
+  const checkpointIntervalMs = parseDuration(values['checkpoint-interval'] ?? '1s');
+  if (!(checkpointIntervalMs > 0) || checkpointIntervalMs > 3_600_000) {
+    throw new PortcullisError('invalid_argument', `--checkpoint-interval must be more than 0 and at most 1h, not '${values['checkpoint-interval']}'`);
+  }
   const holdText = values['review-hold'] ?? '0s';
   const reviewHoldMs = holdText === '0s' || holdText === '0' ? 0 : parseDuration(holdText);
   const adminPortText = values['admin-port'] ?? '6480';
@@ -127,7 +135,14 @@ export async function runGateway(values: Values, log?: (event: string, fields?: 
     ...(identity ? { identity } : {}),
     ...(log ? { log } : {}),
     ...(stateUrl ? { state: { postgres: stateUrl, ...(values.replica ? { replica: values.replica } : {}) } } : {}),
-    evidence: { durability, journalBytes: journalMiB * 1024 * 1024, ...(values['evidence-key'] ? { signingKeyFile: values['evidence-key'] } : {}) },
+    evidence: {
+      durability,
+      journalBytes: journalMiB * 1024 * 1024,
+      checkpointIntervalMs,
+      ...(values['evidence-key'] ? { signingKeyFile: values['evidence-key'] } : {}),
+      ...(values['evidence-witness'] ? { witnessFile: values['evidence-witness'] } : {}),
+    },
+    ...(demo ? { allowKeyInEvidenceDir: true } : {}),
   });
   const tls = values['tls-cert'] && values['tls-key'] ? { cert: await readFile(values['tls-cert'], 'utf8'), key: await readFile(values['tls-key'], 'utf8') } : undefined;
   const pg = await startPostgresGateway(runtime.ctx, {
@@ -205,7 +220,7 @@ export default defineCommand(
   {
     name: 'gateway',
     summary: 'Run the gateway for a policy repo.',
-    usage: 'portcullis gateway [--policies DIR | --git URL] [--pg-port 6432] [--tls-cert F --tls-key F] [--issuer I --audience A --jwks FILE|URL] [--state postgres://... --replica NAME --evidence-key FILE]',
+    usage: 'portcullis gateway [--policies DIR | --git URL] [--pg-port 6432] [--tls-cert F --tls-key F] [--issuer I --audience A --jwks FILE|URL] [--evidence-key FILE] [--evidence-witness FILE] [--state postgres://... --replica NAME]',
     options: gatewayOptions,
     help: gatewayHelp,
   },

@@ -157,7 +157,7 @@ export default defineCommand(
       'tls-cert': tls.certFile,
       'tls-key': tls.keyFile,
       host: '127.0.0.1',
-    }).catch(async (err) => {
+    }, undefined, true).catch(async (err) => {
       await stopDemos();
       await server.stop();
       throw err;

@@ -4,10 +4,10 @@
  * is one definition of "intact".
  */
 import type { KeyObject } from 'node:crypto';
-import { CHECKPOINT, checkpointMessage, GENESIS, isCheckpointData, recordHash, type EvidenceRecord } from './record.ts';
+import { CHECKPOINT, checkpointMessage, GENESIS, isCheckpointData, KEY_ROTATED, recordHash, type EvidenceRecord } from './record.ts';
 import { verifyMessage } from './keys.ts';
 
-export type ProblemKind = 'edited' | 'removed' | 'reordered' | 'bad-signature' | 'truncated';
+export type ProblemKind = 'edited' | 'removed' | 'reordered' | 'bad-signature' | 'truncated' | 'cut';
 
 export interface EvidenceProblem {
   seq: number;
@@ -32,11 +32,17 @@ export class ChainChecker {
   lastCheckpointSeq = 0;
   private readonly publicKey: KeyObject | undefined;
   private readonly keyId: string | undefined;
+  /** the pinned keys, by key id: a chain signed by any of them, changing only at a key.rotated record */
+  private readonly keys: ReadonlyMap<string, KeyObject> | undefined;
+  /** the key the chain's checkpoints are signed with now, and the one a key.rotated record announced */
+  signingKeyId: string | undefined;
+  private announcedKeyId: string | undefined;
 
   /** Without a key, checkpoint signatures are not checked (resume with a rotated-out key). */
-  constructor(opts: { publicKey?: KeyObject; keyId?: string; start?: ChainStart } = {}) {
+  constructor(opts: { publicKey?: KeyObject; keyId?: string; keys?: ReadonlyMap<string, KeyObject>; start?: ChainStart } = {}) {
     this.publicKey = opts.publicKey;
     this.keyId = opts.keyId;
+    this.keys = opts.keys;
     this.expected = (opts.start?.seq ?? 0) + 1;
     this.head = opts.start?.hash ?? GENESIS;
     this.lastCheckpointSeq = opts.start?.seq ?? 0;
@@ -62,6 +68,7 @@ export class ChainChecker {
       this.sinceCheckpoint = 0;
       this.lastCheckpointSeq = seq;
     } else {
+      if (record.type === KEY_ROTATED) this.announcedKeyId = String((record.data as { to?: unknown } | null)?.to ?? '');
       this.sinceCheckpoint++;
     }
     this.records++;
@@ -90,6 +97,19 @@ export class ChainChecker {
     if (this.publicKey && !verifyMessage(this.publicKey, checkpointMessage(data.upTo, data.head), data.sig)) {
       return { seq, kind: 'bad-signature', message: `checkpoint ${seq} has an invalid signature over records up to ${data.upTo}` };
     }
+    if (this.keys) {
+      const key = this.keys.get(data.keyId);
+      if (!key) return { seq, kind: 'bad-signature', message: `checkpoint ${seq} is signed by key ${data.keyId}, which is not a pinned verification key` };
+      if (!verifyMessage(key, checkpointMessage(data.upTo, data.head), data.sig)) {
+        return { seq, kind: 'bad-signature', message: `checkpoint ${seq} has an invalid signature over records up to ${data.upTo}` };
+      }
+      // A key changes only where the chain says so: a key.rotated record naming the new key.
+      if (this.signingKeyId !== undefined && data.keyId !== this.signingKeyId && data.keyId !== this.announcedKeyId) {
+        return { seq, kind: 'bad-signature', message: `checkpoint ${seq} is signed by key ${data.keyId}, but the chain was signed by ${this.signingKeyId} and no key.rotated record announces the change` };
+      }
+    }
+    this.signingKeyId = data.keyId;
+    this.announcedKeyId = undefined;
     return undefined;
   }
 

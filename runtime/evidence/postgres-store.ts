@@ -6,8 +6,8 @@
  * `FOR UPDATE` for the batch, so replicas interleave into ONE chain instead of forking it. A batch
  * commits with synchronous_commit on before any of its `append`s resolve: audit before action.
  *
- * Every record is stamped with the replica that wrote it, inside the hashed data (so it is as
- * tamper-evident as the rest) and in a column (so it can be queried).
+ * Every record is stamped with the replica that wrote it in a column that the record's hash covers
+ * (so it is as tamper-evident as the rest), and inside plain-object data (so readers see it there).
  */
 import type { KeyObject } from 'node:crypto';
 import pg from 'pg';
@@ -19,6 +19,7 @@ import type { EvidenceStore } from './store.ts';
 import { ensureEvidenceSchema, EVIDENCE_TABLE, HEAD_TABLE } from './postgres-schema.ts';
 import { describeStateUrl, isConfigurationError } from './postgres-url.ts';
 import { GroupCommit, type Pending } from './group-commit.ts';
+import { FileHeadWitness, type WitnessedHead } from './witness.ts';
 
 export interface PostgresEvidenceStoreOptions {
   /** postgres://user:password@host:port/database of the state database */
@@ -35,6 +36,8 @@ export interface PostgresEvidenceStoreOptions {
   groupCommitWindowMs?: number;
   /** connect, statement and lock-wait limit; a batch that takes longer fails (closed); default 5000 ms */
   timeoutMs?: number;
+  /** the head witness file this replica appends the heads of its own checkpoints to (see witness.ts) */
+  witnessFile?: string;
 }
 
 
@@ -50,7 +53,8 @@ export class PostgresEvidenceStore implements EvidenceStore {
   /** host:port/database, for messages (never the password) */
   readonly where: string;
   private readonly url: string;
-  private readonly opts: Required<Omit<PostgresEvidenceStoreOptions, 'url' | 'replica' | 'signingKey'>>;
+  private readonly opts: Required<Omit<PostgresEvidenceStoreOptions, 'url' | 'replica' | 'signingKey' | 'witnessFile'>>;
+  private witness: FileHeadWitness | undefined;
   private key: SigningKey | undefined;
   private client: pg.Client | undefined;
   private connecting: Promise<pg.Client> | undefined;
@@ -86,12 +90,14 @@ export class PostgresEvidenceStore implements EvidenceStore {
     describeStateUrl(opts.url); // throws invalid_argument on a malformed URL
     const key = 'file' in opts.signingKey ? await loadSigningKey(opts.signingKey.file) : opts.signingKey;
     const store = new PostgresEvidenceStore(opts, key);
+    if (opts.witnessFile !== undefined) store.witness = await FileHeadWitness.open(opts.witnessFile);
     try {
       await store.connection();
       store.seen = await store.readHead();
     } catch (error) {
       if (isConfigurationError(error)) {
         await store.close();
+        await store.witness?.close();
         throw new PortcullisError('failed_precondition', `cannot use the evidence state database ${store.where}: ${(error as Error).message}`, {
           cause: error,
           details: { hint: 'check --state: its user, password, database and that the user may create tables there' },
@@ -120,6 +126,12 @@ export class PostgresEvidenceStore implements EvidenceStore {
 
   publicKey(): KeyObject | undefined {
     return this.key?.publicKey;
+  }
+
+  /** where this replica's checkpoint heads are witnessed, and why the witness cannot be written if it cannot */
+  witnessStatus(): { path: string; problem?: string } | undefined {
+    const problem = this.witness?.problem();
+    return this.witness ? { path: this.witness.path, ...(problem ? { problem } : {}) } : undefined;
   }
 
   append(type: string, data: unknown): Promise<{ seq: number; hash: string }> {
@@ -153,6 +165,7 @@ export class PostgresEvidenceStore implements EvidenceStore {
     const client = this.client ?? (await this.connecting?.catch(() => undefined));
     this.client = undefined;
     await client?.end().catch(() => undefined);
+    await this.witness?.close();
   }
 
   /** Plain-object data carries the replica inside the hash; other shapes are left as they are. */
@@ -183,7 +196,7 @@ export class PostgresEvidenceStore implements EvidenceStore {
       let prev = head.hash;
       const add = (type: string, ts: string, dataJson: string) => {
         seq++;
-        const { hash } = sealRecord(seq, ts, type, dataJson, prev);
+        const { hash } = sealRecord(seq, ts, type, dataJson, prev, this.replica);
         rows.seq.push(seq);
         rows.ts.push(ts);
         rows.type.push(type);
@@ -198,10 +211,14 @@ export class PostgresEvidenceStore implements EvidenceStore {
       const due =
         unsigned >= this.opts.checkpointEvery ||
         (unsigned > 0 && (wantCheckpoint || now - head.checkpointAtMs >= this.opts.checkpointIntervalMs));
+      let checkpoint: WitnessedHead | undefined;
       if (due) {
         const key = this.key as SigningKey;
+        const upTo = seq;
         const sig = signMessage(key.privateKey, checkpointMessage(seq, prev));
-        add(CHECKPOINT, new Date(now).toISOString(), canonical({ upTo: seq, head: prev, keyId: key.keyId, sig, replica: this.replica }));
+        const ts = new Date(now).toISOString();
+        const cp = add(CHECKPOINT, ts, canonical({ upTo: seq, head: prev, keyId: key.keyId, sig, replica: this.replica }));
+        checkpoint = { seq: cp.seq, hash: cp.hash, ts, upTo, keyId: key.keyId };
       }
       const next: Head = { seq, hash: prev, sinceCheckpoint: due ? 0 : unsigned, checkpointAtMs: due ? now : head.checkpointAtMs };
       if (rows.seq.length === 0) {
@@ -221,6 +238,8 @@ export class PostgresEvidenceStore implements EvidenceStore {
       this.ok = true;
       this.problem = undefined;
       batch.forEach((p, i) => p.resolve(acks[i] as { seq: number; hash: string }));
+      // Once per checkpoint, after its commit, off the append path.
+      if (checkpoint) void this.witness?.record(checkpoint);
     } catch (error) {
       // Whatever state the connection is in (mid-transaction, timed out, gone), it is not reused:
       // the server rolls back an uncommitted batch when the session ends, and a fresh one starts clean.

@@ -13,6 +13,7 @@ import { CHECKPOINT, checkpointMessage, isCheckpointData, type EvidenceRecord } 
 import { EVIDENCE_TABLE, HEAD_TABLE } from './postgres-schema.ts';
 import { describeStateUrl } from './postgres-url.ts';
 import type { EvidenceVerification, VerifyEvidenceOptions } from './verify.ts';
+import { checkWitness, type WitnessStatus } from './witness-check.ts';
 
 export interface PostgresEvidenceRecord<T = unknown> extends EvidenceRecord<T> {
   /** the replica that wrote it (also inside `data` for plain-object records, where the hash covers it) */
@@ -46,8 +47,7 @@ export async function* readPostgresEvidence(url: string, opts: { types?: readonl
           WHERE seq > $1 AND ($2::text[] IS NULL OR type = ANY($2)) AND ($3::bigint IS NULL OR seq <= $3) ORDER BY seq LIMIT ${PAGE}`,
         [after, types, opts.toSeq ?? null],
       ).catch((cause: unknown) => {
-        if ((cause as { code?: string }).code === '42P01') throw new PortcullisError('not_found', `no evidence tables in ${describeStateUrl(url)}`, { cause });
-        throw cause;
+        throw unreadable(url, cause);
       });
       for (const row of r.rows) yield toRecord(row);
       if (r.rows.length < PAGE) return;
@@ -56,6 +56,23 @@ export async function* readPostgresEvidence(url: string, opts: { types?: readonl
   } finally {
     await client.end().catch(() => undefined);
   }
+}
+
+/** Why the evidence tables cannot be read, as something the operator can act on (never "a bug"). */
+function unreadable(url: string, cause: unknown): PortcullisError {
+  const where = describeStateUrl(url);
+  const e = cause as { code?: string; message?: string };
+  if (e?.code === '42P01') return new PortcullisError('not_found', `no evidence tables in ${where}`, { cause, details: { hint: 'check the URL: a gateway with --state creates the tables on its first start' } });
+  if (e?.code === '42501') {
+    return new PortcullisError('failed_precondition', `cannot read the evidence tables in ${where}: ${e.message}`, {
+      cause,
+      details: { hint: `connect as a user that may read them, or grant it: GRANT SELECT ON ${EVIDENCE_TABLE}, ${HEAD_TABLE} TO <user>` },
+    });
+  }
+  return new PortcullisError('unavailable', `cannot read the evidence tables in ${where}: ${e?.message ?? String(cause)}${e?.code ? ` (${e.code})` : ''}`, {
+    cause,
+    details: { hint: 'check that the state database is up and the tables are intact' },
+  });
 }
 
 function toRecord(row: Record<string, unknown>): PostgresEvidenceRecord {
@@ -75,6 +92,8 @@ export interface PostgresEvidenceVerification extends EvidenceVerification {
   head: { seq: number; hash: string };
   /** records (checkpoints included) per replica */
   replicas: Record<string, number>;
+  /** one status per witness file given (each replica keeps its own) */
+  witnesses?: WitnessStatus[];
 }
 
 /**
@@ -84,7 +103,7 @@ export interface PostgresEvidenceVerification extends EvidenceVerification {
 export async function verifyPostgresEvidence(
   url: string,
   publicKeys: KeyObject | string | readonly (KeyObject | string)[],
-  opts: VerifyEvidenceOptions = {},
+  opts: VerifyEvidenceOptions & { witnesses?: readonly string[] } = {},
 ): Promise<PostgresEvidenceVerification> {
   const keys = new Map<string, KeyObject>();
   for (const k of Array.isArray(publicKeys) ? publicKeys : [publicKeys]) {
@@ -100,6 +119,7 @@ export async function verifyPostgresEvidence(
   const replicas: Record<string, number> = {};
   let problem: EvidenceProblem | undefined;
   let last: PostgresEvidenceRecord | undefined;
+  const checkpointHashes = new Map<number, string>();
 
   for await (const record of readPostgresEvidence(url, { toSeq: head.seq })) {
     const result = checker.push(record);
@@ -115,6 +135,7 @@ export async function verifyPostgresEvidence(
     problem = signatureProblem(record, keys) ?? replicaProblem(record);
     if (problem) break;
     replicas[record.replica] = (replicas[record.replica] ?? 0) + 1;
+    if (record.type === CHECKPOINT) checkpointHashes.set(record.seq, record.hash);
     last = record;
   }
 
@@ -126,6 +147,17 @@ export async function verifyPostgresEvidence(
     } else if (last && head.hash !== last.hash) {
       problem = { seq: head.seq, kind: 'edited', message: `the head row (seq ${head.seq}) does not match the last record (seq ${lastSeq}): the chain or its head was rewritten` };
     }
+  }
+  const witnesses: WitnessStatus[] = [];
+  for (const path of [...(opts.witnesses ?? []), ...(opts.witness !== undefined ? [opts.witness] : [])]) {
+    if (problem) {
+      witnesses.push({ path, state: 'not-checked', heads: 0, message: 'not checked: the chain itself fails verification' });
+      continue;
+    }
+    const status = await checkWitness(path, { lastSeq: last?.seq ?? 0, checkpoints: checkpointHashes, chainHasCheckpoints: checker.checkpoints > 0 });
+    problem = status.problem;
+    delete status.problem;
+    witnesses.push(status);
   }
   if (!problem && opts.requireSignedTail && checker.sinceCheckpoint > 0) {
     problem = {
@@ -142,6 +174,7 @@ export async function verifyPostgresEvidence(
     unsignedTail: checker.sinceCheckpoint,
     head,
     replicas,
+    ...(witnesses.length > 0 ? { witnesses } : {}),
     ...(problem ? { firstProblem: problem } : {}),
   };
 }
@@ -170,8 +203,7 @@ async function readHead(url: string): Promise<{ seq: number; hash: string }> {
   const client = await connect(url);
   try {
     const r = await client.query(`SELECT seq, hash FROM ${HEAD_TABLE} WHERE id`).catch((cause: unknown) => {
-      if ((cause as { code?: string }).code === '42P01') throw new PortcullisError('not_found', `no evidence tables in ${describeStateUrl(url)}`, { cause });
-      throw cause;
+      throw unreadable(url, cause);
     });
     const row = r.rows[0];
     if (!row) throw new PortcullisError('tampered', `the evidence head row is missing from ${HEAD_TABLE} in ${describeStateUrl(url)}: the chain's end cannot be checked`);

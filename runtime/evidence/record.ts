@@ -10,6 +10,8 @@ import { canonical } from './canonical.ts';
 
 export const GENESIS = '0'.repeat(64);
 export const CHECKPOINT = 'checkpoint';
+/** written by the store when it signs with a different key than the log's last checkpoint */
+export const KEY_ROTATED = 'key.rotated';
 
 export interface EvidenceRecord<T = unknown> {
   seq: number;
@@ -30,10 +32,14 @@ export interface CheckpointData {
   sig: string;
 }
 
-/** The hashed text, built from an already-canonical data string so the data is encoded once. */
-function hashInput(seq: number, ts: string, type: string, dataJson: string, prev: string): string {
-  // Keys in sorted order: data, prev, seq, ts, type — identical to canonical({seq,ts,type,data,prev}).
-  return `{"data":${dataJson},"prev":${JSON.stringify(prev)},"seq":${seq},"ts":${JSON.stringify(ts)},"type":${JSON.stringify(type)}}`;
+/**
+ * The hashed text, built from an already-canonical data string so the data is encoded once. A row
+ * of the PostgreSQL store also hashes its `replica` column, so every attribute of the row is covered.
+ */
+function hashInput(seq: number, ts: string, type: string, dataJson: string, prev: string, replica?: string): string {
+  // Keys in sorted order: data, prev, [replica,] seq, ts, type — identical to canonical({seq,ts,type,data,prev[,replica]}).
+  const r = replica === undefined ? '' : `"replica":${JSON.stringify(replica)},`;
+  return `{"data":${dataJson},"prev":${JSON.stringify(prev)},${r}"seq":${seq},"ts":${JSON.stringify(ts)},"type":${JSON.stringify(type)}}`;
 }
 
 /** One-shot hashing (Node >= 20.12) skips the Hash object: about twice as fast for a record's size. */
@@ -45,15 +51,15 @@ export function sha256Hex(text: string): string {
 }
 
 /** Builds a record line (without the trailing newline) and its hash. */
-export function sealRecord(seq: number, ts: string, type: string, dataJson: string, prev: string): { line: string; hash: string } {
-  const hash = sha256Hex(hashInput(seq, ts, type, dataJson, prev));
+export function sealRecord(seq: number, ts: string, type: string, dataJson: string, prev: string, replica?: string): { line: string; hash: string } {
+  const hash = sha256Hex(hashInput(seq, ts, type, dataJson, prev, replica));
   const line = `{"seq":${seq},"ts":${JSON.stringify(ts)},"type":${JSON.stringify(type)},"data":${dataJson},"prev":${JSON.stringify(prev)},"hash":${JSON.stringify(hash)}}`;
   return { line, hash };
 }
 
 /** The hash a record should have, recomputed from its content. */
-export function recordHash(record: Pick<EvidenceRecord, 'seq' | 'ts' | 'type' | 'data' | 'prev'>): string {
-  return sha256Hex(hashInput(record.seq, record.ts, record.type, canonical(record.data), record.prev));
+export function recordHash(record: Pick<EvidenceRecord, 'seq' | 'ts' | 'type' | 'data' | 'prev'> & { replica?: string }): string {
+  return sha256Hex(hashInput(record.seq, record.ts, record.type, canonical(record.data), record.prev, record.replica));
 }
 
 /** Domain-separated so a checkpoint signature can never be replayed as any other signature. */

@@ -16,9 +16,10 @@ import { ChainChecker } from './chain.ts';
 import { ensureDevSigningKey, loadSigningKey, signMessage, type SigningKey } from './keys.ts';
 import { acquireLock } from './lock.ts';
 import { openLogFile, syncDirectory, type LogFile, type OpenLogFile } from './log-file.ts';
-import { CHECKPOINT, checkpointMessage, GENESIS, parseRecord, sealRecord, type EvidenceRecord } from './record.ts';
+import { CHECKPOINT, checkpointMessage, GENESIS, KEY_ROTATED, parseRecord, sealRecord, type EvidenceRecord } from './record.ts';
 import { GroupCommit, type Pending } from './group-commit.ts';
 import { DEFAULT_JOURNAL_BYTES, EvidenceJournal, journalPath, type OpenJournalFile } from './journal.ts';
+import { FileHeadWitness, lastWitnessedHead, type WitnessedHead } from './witness.ts';
 
 /** What the gateway needs from any evidence backend (a PostgreSQL one can implement the same). */
 export interface EvidenceStore {
@@ -41,8 +42,16 @@ export interface FileEvidenceStoreOptions {
    * an fdatasync follows at once in the background, so a host crash can lose the last few ms.
    */
   durability?: 'fsync' | 'write';
-  /** PEM Ed25519 private key; default: a dev key generated in the evidence directory */
+  /**
+   * PEM Ed25519 private key; default: a dev key generated in the evidence directory (library use and
+   * tests only: the gateway passes one kept outside it, see state/evidence.ts)
+   */
   signingKeyFile?: string;
+  /**
+   * the head witness: an append-only file outside the evidence directory that receives every
+   * checkpoint's head once it is durable (see witness.ts); the gateway always gives one
+   */
+  witnessFile?: string;
   /** sign the head after this many records; default 1000 */
   checkpointEvery?: number;
   /** sign the head when records have waited this long unsigned; default 1000 ms */
@@ -87,7 +96,10 @@ function describeFsError(error: unknown): string {
 export class FileEvidenceStore implements EvidenceStore {
   readonly dir: string;
   readonly path: string;
-  private readonly opts: Required<Omit<FileEvidenceStoreOptions, 'signingKeyFile' | 'openJournal'>> & { signingKeyFile?: string; openJournal?: OpenJournalFile };
+  private readonly opts: Required<Omit<FileEvidenceStoreOptions, 'signingKeyFile' | 'openJournal' | 'witnessFile'>> & { signingKeyFile?: string; openJournal?: OpenJournalFile; witnessFile?: string };
+  private witness: FileHeadWitness | undefined;
+  /** the log's last checkpoint found at attach: its key decides whether a key.rotated record is due */
+  private resumedCheckpoint: EvidenceRecord | undefined;
   private file: LogFile | undefined;
   /** fsync durability only: where batches are flushed (the log itself is flushed behind them) */
   private journal: EvidenceJournal | undefined;
@@ -131,6 +143,7 @@ export class FileEvidenceStore implements EvidenceStore {
       openFile: opts.openFile ?? openLogFile,
       ...(opts.signingKeyFile !== undefined ? { signingKeyFile: opts.signingKeyFile } : {}),
       ...(opts.openJournal !== undefined ? { openJournal: opts.openJournal } : {}),
+      ...(opts.witnessFile !== undefined ? { witnessFile: opts.witnessFile } : {}),
     };
     this.commits = new GroupCommit({ windowMs: this.opts.groupCommitWindowMs, write: (batch) => this.writeBatch(batch), healthy: () => this.ok });
   }
@@ -142,12 +155,15 @@ export class FileEvidenceStore implements EvidenceStore {
    */
   static async open(dir: string, opts: FileEvidenceStoreOptions = {}): Promise<FileEvidenceStore> {
     const store = new FileEvidenceStore(dir, opts);
+    if (opts.witnessFile !== undefined) store.witness = await FileHeadWitness.open(opts.witnessFile);
     try {
       await store.attach();
+      store.announceKey();
     } catch (error) {
       // Damage, bad configuration and a live second writer are not transient: refuse to start.
       if (PortcullisError.is(error, 'tampered') || PortcullisError.is(error, 'invalid_argument') || (PortcullisError.is(error) && error.details.lockedBy !== undefined)) {
         await store.unlock?.();
+        await store.witness?.close();
         throw error;
       }
       store.ok = false;
@@ -169,6 +185,23 @@ export class FileEvidenceStore implements EvidenceStore {
   /** the checkpoint verification key, once the store has attached */
   publicKey(): KeyObject | undefined {
     return this.key?.publicKey;
+  }
+
+  /** where checkpoint heads are witnessed, and why the witness cannot be written if it cannot */
+  witnessStatus(): { path: string; problem?: string } | undefined {
+    const problem = this.witness?.problem();
+    return this.witness ? { path: this.witness.path, ...(problem ? { problem } : {}) } : undefined;
+  }
+
+  /**
+   * A log last signed by another key gets a key.rotated record before anything this store signs, so
+   * a change of key is part of the chain (verify refuses a change of key no record announces).
+   */
+  private announceKey(): void {
+    const data = this.resumedCheckpoint?.data as { keyId?: unknown } | undefined;
+    const key = this.key;
+    if (!key || typeof data?.keyId !== 'string' || data.keyId === key.keyId) return;
+    void this.commits.add(KEY_ROTATED, canonical({ from: data.keyId, to: key.keyId }), undefined).catch(() => undefined);
   }
 
   appendStaged(type: string, data: unknown): StagedAppend {
@@ -193,7 +226,7 @@ export class FileEvidenceStore implements EvidenceStore {
     if (this.closed) {
       return Promise.reject(new PortcullisError('failed_precondition', 'evidence store is not writable: it is closed'));
     }
-    if (typeof type !== 'string' || type.length === 0 || type === CHECKPOINT || type === RECOVERED) {
+    if (typeof type !== 'string' || type.length === 0 || type === CHECKPOINT || type === RECOVERED || type === KEY_ROTATED) {
       return Promise.reject(new PortcullisError('invalid_argument', `evidence record type ${JSON.stringify(type)} is empty or reserved`));
     }
     let dataJson: string;
@@ -230,6 +263,7 @@ export class FileEvidenceStore implements EvidenceStore {
     // at all): the log itself must be before closing.
     await file?.sync().catch(() => undefined);
     await file?.close().catch(() => undefined);
+    await this.witness?.close();
     await this.unlock?.();
     this.unlock = undefined;
   }
@@ -282,9 +316,13 @@ export class FileEvidenceStore implements EvidenceStore {
       const due =
         unsigned >= this.opts.checkpointEvery ||
         (unsigned > 0 && (wantCheckpoint || now.getTime() - this.lastCheckpointAt >= this.opts.checkpointIntervalMs));
+      let checkpoint: WitnessedHead | undefined;
       if (due) {
+        const upTo = seq;
         const sig = signMessage(key.privateKey, checkpointMessage(seq, prev));
-        add(CHECKPOINT, now.toISOString(), canonical({ upTo: seq, head: prev, keyId: key.keyId, sig }));
+        const ts = now.toISOString();
+        const cp = add(CHECKPOINT, ts, canonical({ upTo: seq, head: prev, keyId: key.keyId, sig }));
+        checkpoint = { seq: cp.seq, hash: cp.hash, ts, upTo, keyId: key.keyId };
       }
       if (lines.length === 0) return;
       const buf = Buffer.from(`${lines.join('\n')}\n`, 'utf8');
@@ -310,6 +348,14 @@ export class FileEvidenceStore implements EvidenceStore {
         this.ok = true;
         if (journalEnd !== undefined) this.journal?.acked(journalEnd);
         batch.forEach((p, i) => p.resolve(acks[i] as { seq: number; hash: string }));
+        // Once per checkpoint, after it is durable, off the append path: the witness never delays a
+        // statement, and never gets ahead of what a host crash leaves of the log.
+        if (checkpoint && this.witness) {
+          const w = this.witness;
+          const cp = checkpoint;
+          if (this.opts.durability === 'write') void file.sync().then(() => w.record(cp), () => undefined);
+          else void w.record(cp);
+        }
       };
       if (this.opts.durability === 'write') {
         this.syncSoon(file);
@@ -444,8 +490,13 @@ export class FileEvidenceStore implements EvidenceStore {
           await file.append(restored.bytes);
           logSize += restored.bytes.length;
           head = restored.head;
+          for (const line of restored.bytes.toString('utf8').split('\n')) {
+            const r = line.includes(`"type":"${CHECKPOINT}"`) ? parseRecord(line) : undefined;
+            if (r?.type === CHECKPOINT) this.resumedCheckpoint = r;
+          }
         }
       }
+      await this.checkWitness(head);
       // The journal forgets its frames below, so whatever it restored must be durable in the log first.
       if (size === 0 || tail.partialBytes > 0 || recoverFrom) await file.sync().then(() => syncDirectory(this.dir));
       if (recoverFrom && recoverFrom !== this.journal) {
@@ -493,6 +544,7 @@ export class FileEvidenceStore implements EvidenceStore {
     }
     const [first] = records;
     if (!first) return { seq: 0, hash: GENESIS, sinceCheckpoint: 0 };
+    if (first.type === CHECKPOINT) this.resumedCheckpoint = first;
     const ownKey = this.key as SigningKey;
     // Resume verifies from the last checkpoint on; a checkpoint by another (rotated) key is not
     // checked here, `portcullis evidence verify` with that key does.
@@ -507,6 +559,30 @@ export class FileEvidenceStore implements EvidenceStore {
       if (problem) throw this.tampered(problem.message);
     }
     return { seq: checker.expected - 1, hash: checker.head, sinceCheckpoint: checker.sinceCheckpoint };
+  }
+
+  /**
+   * The log must reach every head the witness saw, with the same hash: a shorter log was cut, a
+   * different one rewritten, and appending to it would bury the damage under new checkpoints. A
+   * witness that saw nothing yet (new, or added to an existing log) starts from the log's last
+   * checkpoint.
+   */
+  private async checkWitness(head: { seq: number; hash: string }): Promise<void> {
+    if (!this.witness) return;
+    const seen = await lastWitnessedHead(this.witness.path);
+    const cp = this.resumedCheckpoint;
+    if (!seen) {
+      const data = cp?.data as { upTo?: number; keyId?: string } | undefined;
+      if (cp) await this.witness.record({ seq: cp.seq, hash: cp.hash, ts: cp.ts, upTo: Number(data?.upTo ?? cp.seq - 1), keyId: String(data?.keyId ?? '') });
+      return;
+    }
+    if (seen.seq > head.seq) {
+      throw this.tampered(`records ${head.seq + 1}..${seen.seq} are missing: the witness ${this.witness.path} saw the chain reach record ${seen.seq} at ${seen.ts}, the log ends at record ${head.seq}`);
+    }
+    const known = seen.seq === head.seq ? head.hash : cp?.seq === seen.seq ? cp.hash : undefined;
+    if (known !== undefined && known !== seen.hash) {
+      throw this.tampered(`record ${seen.seq} differs from the checkpoint the witness ${this.witness.path} saw at ${seen.ts}: the log was rewritten`);
+    }
   }
 
   private tampered(message: string): PortcullisError {

@@ -1,6 +1,7 @@
 /**
  * `portcullis evidence verify`: replays the whole log against the hash chain and the checkpoint
- * signatures and names the first record where it breaks.
+ * signatures (by the pinned keys only), then against the head witness kept outside the evidence
+ * directory, and names the first record where it breaks — or the range a cut removed.
  */
 import type { KeyObject } from 'node:crypto';
 import { stat } from 'node:fs/promises';
@@ -8,9 +9,10 @@ import { PortcullisError } from '../errors.ts';
 import { ChainChecker, type EvidenceProblem } from './chain.ts';
 import { keyIdOf, toPublicKey } from './keys.ts';
 import { readLines } from './lines.ts';
-import { parseRecord } from './record.ts';
+import { CHECKPOINT, parseRecord } from './record.ts';
 import { evidenceLogPath } from './store.ts';
 import { journalTail } from './journal.ts';
+import { checkWitness, type WitnessStatus } from './witness-check.ts';
 
 export interface EvidenceVerification {
   ok: boolean;
@@ -27,28 +29,39 @@ export interface EvidenceVerification {
    */
   journalOnly?: number;
   firstProblem?: EvidenceProblem;
+  /** what the head witness says about the log; absent when no witness was consulted */
+  witness?: WitnessStatus;
 }
 
 export interface VerifyEvidenceOptions {
   /** treat records after the last checkpoint as a problem (a cleanly closed store ends in a checkpoint) */
   requireSignedTail?: boolean;
+  /** the head witness file to check the log against (see witness.ts) */
+  witness?: string;
 }
 
 export async function verifyEvidence(
   dir: string,
-  publicKey: KeyObject | string,
+  publicKeys: KeyObject | string | readonly (KeyObject | string)[],
   opts: VerifyEvidenceOptions = {},
 ): Promise<EvidenceVerification> {
-  const key = toPublicKey(publicKey);
+  const keys = new Map<string, KeyObject>();
+  for (const k of Array.isArray(publicKeys) ? publicKeys : [publicKeys]) {
+    const key = toPublicKey(k as KeyObject | string);
+    keys.set(keyIdOf(key), key);
+  }
+  if (keys.size === 0) throw new PortcullisError('invalid_argument', 'verification needs at least one public key');
   const path = evidenceLogPath(dir);
   try {
     await stat(path);
   } catch (cause) {
     throw new PortcullisError('not_found', `no evidence log at ${path}`, { cause });
   }
-  const checker = new ChainChecker({ publicKey: key, keyId: keyIdOf(key) });
+  const checker = new ChainChecker({ keys });
   const lines = readLines(path);
   let problem: EvidenceProblem | undefined;
+  /** hash by seq of the checkpoints seen, for the witness to compare against */
+  const checkpointHashes = new Map<number, string>();
 
   for await (const { text, terminated } of lines) {
     const record = parseRecord(text);
@@ -76,20 +89,41 @@ export async function verifyEvidence(
       problem = result;
       break;
     }
+    if (record.type === CHECKPOINT) checkpointHashes.set(record.seq, record.hash);
   }
 
   let journalOnly = 0;
   if (!problem) {
-    const tail = new ChainChecker({ publicKey: key, keyId: keyIdOf(key), start: { seq: checker.expected - 1, hash: checker.head } });
-    journalOnly = (await journalTail(dir, tail)).length;
+    const tail = new ChainChecker({ keys, start: { seq: checker.expected - 1, hash: checker.head } });
+    const journalLines = await journalTail(dir, tail);
+    journalOnly = journalLines.length;
+    for (const line of journalLines) {
+      const r = parseRecord(line);
+      if (r?.type === CHECKPOINT) checkpointHashes.set(r.seq, r.hash);
+    }
+    // The witness is judged against the log as the gateway will resume it (log, then journal).
+    if (opts.witness !== undefined) {
+      const lastSeq = tail.expected - 1;
+      const witness = await checkWitness(opts.witness, { lastSeq, checkpoints: checkpointHashes, chainHasCheckpoints: checker.checkpoints + tail.checkpoints > 0 });
+      const witnessProblem = witness.problem;
+      delete witness.problem;
+      return finish(checker, journalOnly, witnessProblem ?? unsignedProblem(checker, opts), witness);
+    }
   }
-  if (!problem && opts.requireSignedTail && checker.sinceCheckpoint > 0) {
-    problem = {
-      seq: checker.lastCheckpointSeq + 1,
-      kind: 'truncated',
-      message: `the last ${checker.sinceCheckpoint} records are not covered by a checkpoint: the store did not close cleanly or its tail was cut`,
-    };
-  }
+  const witness = opts.witness !== undefined ? { path: opts.witness, state: 'not-checked' as const, heads: 0, message: 'not checked: the chain itself fails verification' } : undefined;
+  return finish(checker, journalOnly, problem ?? unsignedProblem(checker, opts), problem ? witness : undefined);
+}
+
+function unsignedProblem(checker: ChainChecker, opts: VerifyEvidenceOptions): EvidenceProblem | undefined {
+  if (!opts.requireSignedTail || checker.sinceCheckpoint === 0) return undefined;
+  return {
+    seq: checker.lastCheckpointSeq + 1,
+    kind: 'truncated',
+    message: `the last ${checker.sinceCheckpoint} records are not covered by a checkpoint: the store did not close cleanly or its tail was cut`,
+  };
+}
+
+function finish(checker: ChainChecker, journalOnly: number, problem: EvidenceProblem | undefined, witness?: WitnessStatus): EvidenceVerification {
   return {
     ok: problem === undefined,
     records: checker.records,
@@ -98,5 +132,6 @@ export async function verifyEvidence(
     unsignedTail: checker.sinceCheckpoint,
     ...(journalOnly > 0 ? { journalOnly } : {}),
     ...(problem ? { firstProblem: problem } : {}),
+    ...(witness ? { witness } : {}),
   };
 }

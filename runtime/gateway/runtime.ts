@@ -2,7 +2,9 @@
  * The gateway process: one live bundle, one token verifier, one evidence store and recorder,
  * shared by every protocol listener through a GatewayContext.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, type KeyObject } from 'node:crypto';
+import { hostname } from 'node:os';
+import { keyIdOf, toPublicKey } from '../evidence/keys.ts';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { PortcullisError } from '../errors.ts';
@@ -60,6 +62,8 @@ export interface GatewayRuntimeOptions {
   reviewHoldMs?: number;
   /** evidence signing key and tuning (`openFile` is for fault-injection tests of the file store) */
   evidence?: FileEvidenceStoreOptions;
+  /** `portcullis up` only: accept an evidence key file inside the evidence directory */
+  allowKeyInEvidenceDir?: boolean;
 }
 
 export interface ReloadOutcome {
@@ -110,6 +114,31 @@ function identitiesOf(bundle: Bundle): IdentitySpec[] {
   return specs;
 }
 
+/** What a gateway.started record says: who runs, where its evidence is anchored and signed. */
+function gatewayFacts(replica: string, store: 'file' | 'postgres', inner: unknown): Record<string, unknown> {
+  const key = (inner as { publicKey?: () => KeyObject | undefined }).publicKey?.();
+  const witness = (inner as { witnessStatus?: () => { path: string } | undefined }).witnessStatus?.();
+  return { replica, pid: process.pid, host: hostname(), store, ...(key ? { keyId: keyIdOf(key) } : {}), ...(witness ? { witness: witness.path } : {}) };
+}
+
+/**
+ * Checkpoints signed by a key the policy repo does not pin fail `evidence verify`: say so at start,
+ * with the command that pins it, rather than when an auditor first runs verify.
+ */
+function warnUnpinnedKey(bundle: Bundle | undefined, inner: unknown, log: (event: string, fields?: Record<string, unknown>) => void): void {
+  const key = (inner as { publicKey?: () => KeyObject | undefined }).publicKey?.();
+  if (!bundle || !key) return;
+  const keyId = keyIdOf(key);
+  const pinned = (bundle.repository.spec?.evidence?.keys ?? []).flatMap((k) => {
+    try {
+      return [keyIdOf(toPublicKey(k.publicKey))];
+    } catch {
+      return [];
+    }
+  });
+  if (!pinned.includes(keyId)) log('evidence.key-not-pinned', { keyId, hint: 'pin it in portcullis.yaml (`portcullis evidence pin-key`) so `portcullis evidence verify` trusts its checkpoints' });
+}
+
 /** A secret the gateway keeps across restarts (the hash-masking key), created on first use. */
 async function persistentKey(dataDir: string, name: string): Promise<Buffer> {
   const path = join(dataDir, name);
@@ -128,9 +157,12 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
   const log = opts.log ?? ((event, fields) => process.stderr.write(`${JSON.stringify({ ts: new Date().toISOString(), event, ...fields })}\n`));
 
   let live: Bundle | undefined;
-  const opened = await openEvidenceStore(dataDir, opts.state, opts.evidence);
+  const opened = await openEvidenceStore(dataDir, opts.state, opts.evidence, { ...(opts.allowKeyInEvidenceDir ? { allowKeyInEvidenceDir: true } : {}) });
   const { kind: storeKind, replica } = opened;
   const store = watchEvidenceStore(opened.store, { replica, log });
+  // Starts and stops are part of the record: an auditor sees every window the gateway ran in. An
+  // unwritable store at start does not stop the start (requests are refused until it recovers).
+  await store.append('gateway.started', gatewayFacts(replica, storeKind, opened.store)).catch((err: unknown) => log('evidence.unwritable', { record: 'gateway.started', error: PortcullisError.from(err).message }));
   const recorder = new Recorder(store);
   const metrics: GatewayMetrics = new GatewayMetrics({
     pendingApprovals: () => approvals.pendingCount(),
@@ -173,18 +205,40 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
       const r = await tryLoadBundle(dir, git ? { git } : {});
       if (!r.bundle) return reject(r.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic), snapshot?.commit.slice(0, 7));
       const previous = live;
+      // The record first: a bundle is never served without a durable record of it going live.
+      const recorded = await recordBundleLoaded(r.bundle, previous);
+      if (recorded) return reject([recorded], snapshot?.commit.slice(0, 7));
       live = r.bundle;
       if (snapshot) await follower!.accept(snapshot);
       lastReload = { ok: true, revision: shortRevision(live.revision), at: new Date().toISOString() };
       counts.ok++;
       metrics.observeReload(true);
       log('bundle.loaded', { revision: shortRevision(live.revision), rules: live.index.ruleCount });
-      await store.append('bundle.loaded', { revision: live.revision, previous: previous ? previous.revision : null, files: live.files.length }).catch(() => {});
       return { ok: true, revision: shortRevision(live.revision) };
     } catch (err) {
       return reject([PortcullisError.from(err).describe()]);
     }
   };
+
+  /** undefined once the record is durable, else why the bundle cannot go live (a retry is scheduled) */
+  let retry: NodeJS.Timeout | undefined;
+  const recordBundleLoaded = async (bundle: Bundle, previous: Bundle | undefined): Promise<string | undefined> => {
+    try {
+      await store.append('bundle.loaded', { revision: bundle.revision, previous: previous ? previous.revision : null, files: bundle.files.length });
+      return undefined;
+    } catch (err) {
+      // Nothing else would load it once evidence is writable again (no file changes, no poll).
+      if (!retry && !closed) {
+        retry = setTimeout(() => {
+          retry = undefined;
+          void reload();
+        }, 1000);
+        retry.unref();
+      }
+      return `revision ${shortRevision(bundle.revision)} does not go live: its bundle.loaded record could not be written (${PortcullisError.from(err).message})`;
+    }
+  };
+  let closed = false;
 
   // Reloads run one at a time; a request during one waits for it and gets its outcome.
   let inFlight: Promise<ReloadOutcome> | undefined;
@@ -193,6 +247,7 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
     return inFlight;
   };
   await reload();
+  warnUnpinnedKey(live, opened.store, log);
   const watcher = !follower && opts.watch !== false ? watchPolicies(opts.policies, reload) : undefined;
   const poller = follower ? setInterval(() => void reload(), opts.git!.pollMs) : undefined;
   poller?.unref();
@@ -254,10 +309,13 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
     },
     maskKey: await persistentKey(dataDir, 'mask.key'),
     async close() {
+      closed = true;
       if (poller) clearInterval(poller);
+      if (retry) clearTimeout(retry);
       await watcher?.close();
       await recorder.endAll('gateway-shutdown');
       await approvals.close();
+      await store.append('gateway.stopped', { replica, reason: 'shutdown', revision: live ? live.revision : null }).catch(() => undefined);
       await store.close();
     },
   };

@@ -11,7 +11,8 @@ import { loadBundle } from '../../runtime/bundle/load.ts';
 import type { Bundle } from '../../runtime/bundle/model.ts';
 import { decide } from '../../runtime/engine/decide.ts';
 import type { Request } from '../../runtime/engine/request.ts';
-import { FileEvidenceStore } from '../../runtime/evidence/store.ts';
+import type { FileEvidenceStore } from '../../runtime/evidence/store.ts';
+import { openEvidenceStore } from '../../runtime/state/evidence.ts';
 import { breakableDisk } from '../evidence/helpers.ts';
 import type { AuthenticatedSubject, GatewayContext } from '../../runtime/gateway/context.ts';
 import { ensureDevIssuer, issueToken } from '../../runtime/identity/dev-key.ts';
@@ -44,7 +45,8 @@ export interface GatewayFixture {
 export async function gatewayFixture(opts: { notifier?: ApprovalNotifier } = {}): Promise<GatewayFixture> {
   const dataDir = await mkdtemp(join(tmpdir(), 'pc-admin-'));
   const disk = breakableDisk();
-  const store = await FileEvidenceStore.open(join(dataDir, 'evidence'), disk.evidence);
+  // Opened as the gateway opens it: key and witness outside the evidence directory.
+  const store = (await openEvidenceStore(dataDir, undefined, disk.evidence)).store as FileEvidenceStore;
   const bundle = await loadBundle('policies');
   let live: Bundle | undefined = bundle;
   await store.append('bundle.loaded', { revision: bundle.revision, files: bundle.files.length });

@@ -2,6 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseRecordings } from '../../runtime/recording/read.ts';
+import { defaultPublicKeyFile } from '../../runtime/evidence/custody.ts';
 import { gatewayFixture, type GatewayFixture } from '../admin/gateway-fixture.ts';
 import { portcullis } from './cli.ts';
 
@@ -10,6 +11,8 @@ let dataDir: string;
 let sessionId: string;
 let log: string;
 let original: string;
+/** the operator trusts the gateway's own public key explicitly (no policy repo pins it here) */
+let key: string[];
 
 beforeAll(async () => {
   g = await gatewayFixture();
@@ -24,6 +27,7 @@ beforeAll(async () => {
   await g.store.checkpoint();
   log = join(dataDir, 'evidence', 'evidence.jsonl');
   original = await readFile(log, 'utf8');
+  key = ['--key', defaultPublicKeyFile(dataDir)];
 }, 60_000);
 
 afterAll(async () => {
@@ -41,11 +45,11 @@ const indexOfType = (lines: string[], type: string, nth = 0) => lines.map((l, i)
 
 describe('portcullis evidence verify', () => {
   it('passes an intact log', async () => {
-    const r = await portcullis(['evidence', 'verify', '--data-dir', dataDir]);
+    const r = await portcullis(['evidence', 'verify', ...key, '--data-dir', dataDir]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/^evidence intact: \d+ records, \d+ signed checkpoints/);
-    const json = await portcullis(['evidence', 'verify', '--data-dir', dataDir, '--format', 'json', '--require-signed-tail']);
+    const json = await portcullis(['evidence', 'verify', ...key, '--data-dir', dataDir, '--format', 'json', '--require-signed-tail']);
     expect(json.code).toBe(0);
     expect(JSON.parse(json.stdout)).toMatchObject({ ok: true, unsignedTail: 0 });
   });
@@ -58,10 +62,10 @@ describe('portcullis evidence verify', () => {
       lines[i] = lines[i]!.replace('WHERE id = 3', 'WHERE id > 3');
       return lines;
     });
-    const r = await portcullis(['evidence', 'verify', '--data-dir', dataDir]);
+    const r = await portcullis(['evidence', 'verify', ...key, '--data-dir', dataDir]);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain(`evidence TAMPERED at record ${seq} (edited)`);
-    const json = await portcullis(['evidence', 'verify', '--data-dir', dataDir, '--format', 'json']);
+    const json = await portcullis(['evidence', 'verify', ...key, '--data-dir', dataDir, '--format', 'json']);
     expect(json.code).toBe(1);
     expect(JSON.parse(json.stdout).firstProblem).toMatchObject({ seq, kind: 'edited' });
   });
@@ -73,7 +77,7 @@ describe('portcullis evidence verify', () => {
       seq = seqOf(lines[i]!);
       return lines.filter((_, j) => j !== i);
     });
-    const r = await portcullis(['evidence', 'verify', '--data-dir', dataDir, '--format', 'json']);
+    const r = await portcullis(['evidence', 'verify', ...key, '--data-dir', dataDir, '--format', 'json']);
     expect(r.code).toBe(1);
     expect(JSON.parse(r.stdout).firstProblem).toMatchObject({ seq, kind: 'removed' });
   });
@@ -86,7 +90,7 @@ describe('portcullis evidence verify', () => {
       [lines[i], lines[i + 1]] = [lines[i + 1]!, lines[i]!];
       return lines;
     });
-    const r = await portcullis(['evidence', 'verify', '--data-dir', dataDir]);
+    const r = await portcullis(['evidence', 'verify', ...key, '--data-dir', dataDir]);
     expect(r.code).toBe(1);
     expect(r.stdout).toContain(`evidence TAMPERED at record ${seq} (reordered)`);
   });
@@ -103,16 +107,19 @@ describe('portcullis evidence verify', () => {
       }
       return records.map((r) => JSON.stringify(r));
     });
-    const r = await portcullis(['evidence', 'verify', '--data-dir', dataDir]);
+    const r = await portcullis(['evidence', 'verify', ...key, '--data-dir', dataDir]);
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/TAMPERED/);
     await writeFile(log, original);
   });
 
   it('explains a missing log or key', async () => {
-    const r = await portcullis(['evidence', 'verify', '--data-dir', join(dataDir, 'nowhere')]);
+    const r = await portcullis(['evidence', 'verify', '--data-dir', join(dataDir, 'nowhere'), '--policies', join(dataDir, 'nowhere')]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/checkpoint key/);
+    expect(r.stderr).toMatch(/no evidence verification key is pinned .*\n.*evidence pin-key/);
+    const noLog = await portcullis(['evidence', 'verify', ...key, '--data-dir', join(dataDir, 'nowhere')]);
+    expect(noLog.code).toBe(1);
+    expect(noLog.stderr).toMatch(/no evidence log at/);
     expect((await portcullis(['evidence', 'check'])).code).toBe(2);
   });
 });

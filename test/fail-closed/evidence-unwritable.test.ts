@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import type pg from 'pg';
 import { readEvidence, verifyEvidence } from '../../runtime/evidence/index.ts';
 import { readPostgresEvidence, verifyPostgresEvidence } from '../../runtime/evidence/postgres-verify.ts';
-import { DEV_PUBLIC_KEY_FILE } from '../../runtime/evidence/keys.ts';
+import { defaultPublicKeyFile, defaultWitnessFile } from '../../runtime/evidence/custody.ts';
 import { createStateDatabase, type StateDatabase } from '../replicas/state-db.ts';
 import { backendLog, backendLogSize, failure, marker, startGateway, type Gateway } from './fixture.ts';
 import { breakableDisk } from '../evidence/helpers.ts';
@@ -99,7 +99,7 @@ describe('evidence store unwritable', () => {
           for await (const _ of readEvidence(dir, { types: ['evidence.resumed'] })) n++;
           return n;
         },
-        verify: async () => (await verifyEvidence(dir, await readFile(join(dir, DEV_PUBLIC_KEY_FILE), 'utf8'))).ok,
+        verify: async () => (await verifyEvidence(dir, await readFile(defaultPublicKeyFile(gw.dataDir), 'utf8'), { witness: defaultWitnessFile(gw.dataDir) })).ok,
       },
       /^the evidence store is not writable/,
     );
@@ -111,7 +111,7 @@ describe('evidence store unwritable', () => {
     const gw = await startGateway({ runtime: { state: { postgres: db.url, replica: 'fc-1' } } });
     gateways.push(gw);
     expect(gw.runtime.status()).toMatchObject({ ready: true, replica: 'fc-1', evidence: { store: 'postgres', healthy: true } });
-    const pub = () => readFile(join(gw.dataDir, 'evidence', DEV_PUBLIC_KEY_FILE), 'utf8');
+    const pub = () => readFile(defaultPublicKeyFile(gw.dataDir), 'utf8');
     await scenario(
       {
         gw,

@@ -13,7 +13,7 @@ import { startPostgresGateway, type PostgresGateway, type PostgresGatewayOptions
 import { issueToken } from '../../runtime/identity/dev-key.ts';
 import { readEvidence } from '../../runtime/evidence/index.ts';
 import { verifyEvidence } from '../../runtime/evidence/verify.ts';
-import { DEV_PUBLIC_KEY_FILE } from '../../runtime/evidence/keys.ts';
+import { defaultPublicKeyFile } from '../../runtime/evidence/custody.ts';
 import { pgInfo } from '../harness/postgres.ts';
 
 export const run = promisify(execFile);
@@ -212,7 +212,7 @@ export async function startGatewayFixture(opts: FixtureOptions = {}): Promise<Ga
     async evidence(types) {
       const dir = join(dataDir, 'evidence');
       // Every read checks the chain too: a record whose JSON is not canonical fails its hash here.
-      const verified = await verifyEvidence(dir, await readFile(join(dir, DEV_PUBLIC_KEY_FILE), 'utf8'));
+      const verified = await verifyEvidence(dir, await readFile(defaultPublicKeyFile(dataDir), 'utf8'));
       if (!verified.ok) throw new Error(`the gateway's evidence does not verify: ${JSON.stringify(verified)}`);
       const out: { type: string; seq: number; ts: string; data: any }[] = [];
       for await (const r of readEvidence(dir, types ? { types } : {})) out.push(r as any);
