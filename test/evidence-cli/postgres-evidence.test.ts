@@ -36,4 +36,22 @@ describe('portcullis evidence verify --state', () => {
     expect(bad.code).toBe(1);
     expect(JSON.parse(bad.stdout).firstProblem).toMatchObject({ seq: 5, kind: 'edited' });
   });
+
+  it('says what to grant when the evidence tables cannot be read (not "a bug")', async () => {
+    const role = `noread_${Date.now().toString(36)}`;
+    await db!.sql(`CREATE ROLE ${role} LOGIN PASSWORD 'pw'`);
+    try {
+      const url = new URL(db!.url);
+      url.username = role;
+      url.password = 'pw';
+      const keyFile = join(dir!, 'key.pub.pem');
+      const r = await portcullis(['evidence', 'verify', '--state', url.toString(), '--key', keyFile]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/cannot read the evidence tables in .*permission denied/);
+      expect(r.stderr).toMatch(/GRANT SELECT ON portcullis_evidence, portcullis_evidence_head TO/);
+      expect(r.stderr).not.toMatch(/bug/);
+    } finally {
+      await db!.sql(`DROP OWNED BY ${role}; DROP ROLE ${role}`).catch(() => undefined);
+    }
+  });
 });

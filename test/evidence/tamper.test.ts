@@ -181,6 +181,26 @@ describe('tamper suite', () => {
   });
 });
 
+describe('verify messages', () => {
+  it('a rehashed rewrite caught by a checkpoint does not count the rewritten records as intact', async () => {
+    const { dir, log } = await copy('rehashed');
+    const records = original.map(parse);
+    const i = records.findIndex((r) => r.seq > runEnds[0]! && r.type === 'session.end');
+    (records[i]!.data as { reason: string }).reason = 'nothing happened';
+    for (let j = i; j < records.length; j++) {
+      records[j]!.prev = records[j - 1]!.hash;
+      records[j]!.hash = recordHash(records[j]!);
+    }
+    await writeFile(log, records.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    const r = await verify(dir, '--format', 'json');
+    const problem = JSON.parse(r.stdout).firstProblem as { seq: number; kind: string };
+    expect(problem.kind).toBe('edited');
+    expect(problem.seq).toBeLessThanOrEqual(records[i]!.seq);
+    const text = await verify(dir);
+    expect(text.stdout).toContain(`records 1..${problem.seq - 1} are intact`);
+  });
+});
+
 describe('tamper suite: the PostgreSQL store', () => {
   it('a row re-attributed to another replica fails verify (the replica column is hashed, result rows too)', async () => {
     const { createStateDatabase } = await import('../replicas/state-db.ts');
