@@ -9,7 +9,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { defineCommand, type Command } from '../command.ts';
-import { runEvidenceReport } from '../evidence-report.ts';
+import { runDecisions, runEvidenceReport, runVerifyReport } from '../evidence-report.ts';
 import { PortcullisError } from '../../runtime/errors.ts';
 import { defaultPublicKeyFile, defaultWitnessFile } from '../../runtime/evidence/custody.ts';
 import { verifyEvidence, type EvidenceVerification } from '../../runtime/evidence/verify.ts';
@@ -23,7 +23,7 @@ import type { WitnessStatus } from '../../runtime/evidence/witness-check.ts';
 const verify = defineCommand(
   {
     name: 'evidence',
-    summary: 'Verify the tamper-evident evidence log (and see `portcullis evidence report --help`, `pin-key --help`, `verify-report --help`).',
+    summary: 'Verify the tamper-evident evidence log (and see `portcullis evidence report|decisions|verify-report|pin-key --help`).',
     usage: 'portcullis evidence verify [--data-dir .portcullis | --state postgres://...] [--policies policies] [--key PUB.pem]... [--witness FILE]... [--no-witness] [--format text|json] [--require-signed-tail]',
     options: {
       'data-dir': { type: 'string', default: '.portcullis' },
@@ -50,7 +50,7 @@ const verify = defineCommand(
   async ({ values, positionals }) => {
     if (positionals[0] !== 'verify' || positionals.length > 1) {
       throw new PortcullisError('invalid_argument', `unknown evidence subcommand '${positionals.join(' ')}'`, {
-        details: { hint: 'use: portcullis evidence verify, pin-key, report or verify-report' },
+        details: { hint: 'use: portcullis evidence verify, pin-key, report, verify-report or decisions' },
       });
     }
     const format = values.format;
@@ -146,9 +146,13 @@ const evidence: Command = {
   run: (argv) =>
     argv[0] === 'report'
       ? runEvidenceReport(argv.slice(1))
-      : argv[0] === 'pin-key'
-        ? pin.run(argv.slice(1))
-        : verify.run(argv),
+      : argv[0] === 'verify-report'
+        ? runVerifyReport(argv.slice(1))
+        : argv[0] === 'decisions'
+          ? runDecisions(argv.slice(1))
+          : argv[0] === 'pin-key'
+            ? pin.run(argv.slice(1))
+            : verify.run(argv),
 };
 
 export default evidence;

@@ -11,7 +11,48 @@ import { collect } from './collect.ts';
 import { GITHUB_CACHE_FILE, GithubCache } from './github-cache.ts';
 import { githubClient, lookupPullRequests, type GithubOptions } from './github.ts';
 import { matchesCommit } from './revision-key.ts';
-import { REPORT_VERSION, type EvidenceReport, type GithubStatus } from './types.ts';
+import { REPORT_VERSION, type CommitReport, type EvidenceReport, type GithubStatus, type PullRequestLookup, type ReportVerification } from './types.ts';
+import type { KeyObject } from 'node:crypto';
+import { verifyEvidence } from '../evidence/verify.ts';
+import { accessReviewAt } from './access-review.ts';
+
+/** A pull request merged while a reviewer's "changes requested" still stood. */
+function prFlags(lookup: PullRequestLookup | undefined): CommitReport['flags'] {
+  if (lookup?.status !== 'found' || !lookup.pullRequest.mergedAt) return [];
+  const standing = lookup.pullRequest.reviewers.filter((r) => r.state === 'CHANGES_REQUESTED').map((r) => r.login);
+  if (standing.length === 0) return [];
+  return [{ kind: 'merged-over-changes-requested', reviewers: standing, message: `pull request #${lookup.pullRequest.number} was merged while ${standing.join(', ')} still requested changes` }];
+}
+
+async function verificationOf(evidenceDir: string, verify: BuildEvidenceReportOptions['verify']): Promise<ReportVerification> {
+  if (!verify) return { status: 'not-verified', reason: 'no verification keys were given' };
+  if ('unavailable' in verify) return { status: 'not-verified', reason: verify.unavailable };
+  try {
+    const v = await verifyEvidence(evidenceDir, verify.keys, verify.witness !== undefined ? { witness: verify.witness } : {});
+    return {
+      status: v.ok ? 'verified' : 'failed',
+      records: v.records,
+      checkpoints: v.checkpoints,
+      lastCheckpointSeq: v.lastCheckpointSeq,
+      unsignedTail: v.unsignedTail,
+      ...(v.firstProblem ? { firstProblem: v.firstProblem } : {}),
+      ...(v.witness
+        ? {
+            witness: {
+              path: v.witness.path,
+              state: v.witness.state,
+              message: v.witness.message,
+              ...(v.witness.lastWitnessedSeq !== undefined ? { lastWitnessedSeq: v.witness.lastWitnessedSeq } : {}),
+              ...(v.witness.lastWitnessedAt !== undefined ? { lastWitnessedAt: v.witness.lastWitnessedAt } : {}),
+            },
+          }
+        : {}),
+      keys: verify.keySource,
+    };
+  } catch (error) {
+    return { status: 'not-verified', reason: PortcullisError.from(error).message };
+  }
+}
 
 export interface BuildEvidenceReportOptions {
   /** the gateway's data directory (evidence in `<dataDir>/evidence`, the GitHub cache beside it) */
@@ -29,6 +70,10 @@ export interface BuildEvidenceReportOptions {
   /** most recent denials listed per commit; default 50 */
   denialLimit?: number;
   now?: () => Date;
+  /** verify the log first, with these keys and this witness; absent: the report says it is not verified, and why */
+  verify?: { keys: readonly KeyObject[]; keySource: string; witness?: string } | { unavailable: string };
+  /** the policy repo (a git work tree): each commit's access review is read from its history */
+  policies?: string;
 }
 
 export async function buildEvidenceReport(opts: BuildEvidenceReportOptions): Promise<EvidenceReport> {
@@ -86,9 +131,16 @@ export async function buildEvidenceReport(opts: BuildEvidenceReportOptions): Pro
     };
   }
 
+  for (const c of commits) c.flags.push(...prFlags(c.pullRequest));
+  if (opts.policies) {
+    for (const c of commits) if (c.commit) c.accessReview = await accessReviewAt(opts.policies, c.commit);
+  }
+  const verification = await verificationOf(evidenceDir, opts.verify);
+
   const sum = (f: (c: (typeof commits)[number]) => number) => commits.reduce((n, c) => n + f(c), 0);
   return {
     version: REPORT_VERSION,
+    verification,
     generatedAt: now().toISOString(),
     source: {
       evidenceDir,

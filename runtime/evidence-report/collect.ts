@@ -187,6 +187,7 @@ export async function collect(evidenceDir: string, opts: CollectOptions = {}): P
           rule: ruleName(data.rule as Partial<RuleRef>),
           status: 'pending',
           approvers: [],
+          notes: [],
         };
         const ref: ApprovalRef = { agg: aggFor(rev), entry, listed: false, requestCounted: counted(record.ts) };
         approvals.set(id, ref);
@@ -206,6 +207,8 @@ export async function collect(evidenceDir: string, opts: CollectOptions = {}): P
           break;
         }
         const { entry } = ref;
+        const note = str(data.note);
+        if (note && (record.type === 'approval.approved' || record.type === 'approval.denied')) entry.notes.push({ approver: str(data.approver) ?? '(unknown)', at: record.ts, note });
         if (record.type === 'approval.approved') {
           const approver = str(data.approver);
           if (approver) entry.approvers.push(approver);
@@ -381,6 +384,7 @@ function toReport(agg: CommitAgg, windows: LiveWindow[], denialLimit: number, pe
     grants: { ...agg.grantCounts, list: agg.grantList },
     masking: { maskedValues: agg.masked, results: agg.results, resultsWithMasking: agg.resultsWithMasking },
     sessions: { count: agg.sessions.size, identities: [...agg.identities].sort() },
+    flags: [],
     sessionIds: [...agg.sessions],
   };
 }

@@ -40,8 +40,9 @@ export function renderHtml(report: EvidenceReport): string {
 </head>
 <body><main>
 <h1>Portcullis evidence report</h1>
+${verificationSection(report)}
 <p class="muted">Generated ${esc(report.generatedAt)} from <code>${esc(report.source.evidenceDir)}</code> (${report.source.records} records${report.source.firstTs ? `, ${esc(report.source.firstTs)} – ${esc(report.source.lastTs)}` : ''})${filter ? `; filtered to ${esc(filter)}` : ''}.
-This report reads the log without verifying it: run <code>portcullis evidence verify</code> for the hash chain and signatures.</p>
+</p>
 <p class="${report.github.configured && !report.github.note.includes('incomplete') ? 'muted' : 'note'}">${esc(report.github.note)}${report.github.configured ? ` (${report.github.apiCalls} API calls; the rest from the cache)` : ''}</p>
 <div class="cards">
 ${card('policy commits', t.commits)}${card('decisions', t.decisions)}${card('allowed', t.byEffect.allow, 'allow')}${card('sent to review', t.byEffect.review, 'review')}${card('denied', t.byEffect.deny, 'deny')}${card('masked values', t.maskedValues)}${card('sessions', t.sessions)}${card('approvals requested', t.approvalsRequested)}${card('bundles rejected', t.bundlesRejected)}
@@ -56,6 +57,19 @@ ${report.commits.map(commitSection).join('\n')}
 </main></body>
 </html>
 `;
+}
+
+function verificationSection(report: EvidenceReport): string {
+  const v = report.verification;
+  if (v.status === 'not-verified') {
+    return `<p class="note"><b>Not verified:</b> ${esc(v.reason)}. Run <code>portcullis evidence verify</code> before relying on this report.</p>`;
+  }
+  const w = v.witness;
+  const head = v.status === 'verified'
+    ? `<b class="allow">Evidence verified</b>: ${v.records} records, ${v.checkpoints} signed checkpoints, the last at record ${v.lastCheckpointSeq}${v.unsignedTail ? `, ${v.unsignedTail} records after it not yet signed` : ''}.`
+    : `<b class="deny">Evidence FAILED verification</b> at record ${v.firstProblem?.seq} (${esc(v.firstProblem?.kind ?? '')}): ${esc(v.firstProblem?.message ?? '')}. What follows reads a damaged log.`;
+  const witness = w ? `Witness <code>${esc(w.path)}</code>: <b>${esc(w.state)}</b> — ${esc(w.message)}.` : 'Witness: <b>not checked</b> — a cut back to an earlier checkpoint would go unnoticed.';
+  return `<p class="${v.status === 'verified' && w?.state === 'ok' ? '' : 'note'}">${head}<br>${witness}<br><span class="muted">Keys: ${esc(v.keys)}</span></p>`;
 }
 
 function card(name: string, value: number, cls = ''): string {
@@ -81,6 +95,7 @@ function commitSection(c: CommitReport): string {
   return `<section class="commit" id="${esc(label(c))}">
 <h2>${title}</h2>
 ${pullRequest(c.pullRequest)}
+${c.flags.map((f) => `<p class="note"><b>Flag:</b> ${esc(f.message)}</p>`).join('\n')}
 <p>Bundle digest${c.digests.length > 1 ? 's' : ''}: ${c.digests.map((x) => `<code>${esc(x.slice(0, 16))}</code>`).join(', ') || '<span class="muted">unknown</span>'}.
 First decision ${c.live.firstDecision ? esc(c.live.firstDecision) : '<span class="muted">none</span>'}, last ${c.live.lastDecision ? esc(c.live.lastDecision) : '<span class="muted">none</span>'}.</p>
 <h3>Live windows</h3>
@@ -95,10 +110,18 @@ ${table(['rule', 'where', 'denials'], c.topDenyingRules.map((r) => [`<code>${esc
 <h3>Denials (${c.denials.total}${c.denials.truncated ? `, the ${c.denials.shown.length} most recent shown` : ''})</h3>
 ${table(['when', 'identity', 'target', 'request', 'rules', 'reason'], c.denials.shown.map((x) => [esc(x.ts), esc(x.identity), esc(x.target), `<code>${esc(x.request)}</code>`, x.rules.map((r) => `<code>${esc(r)}</code>`).join('<br>') || '<i>default deny</i>', esc(x.reason)]))}
 <h3>Approvals: ${c.approvals.requested} requested, ${c.approvals.approved} approved, ${c.approvals.denied} denied, ${c.approvals.expired} expired, ${c.approvals.pending} pending</h3>
-${table(['requested', 'requester', 'target', 'request', 'rule', 'status', 'approvers'], c.approvals.list.map((a) => [esc(a.requestedAt), esc(a.requester), esc(a.target), `<code>${esc(a.summary)}</code>`, `<code>${esc(a.rule)}</code>`, `${esc(a.status)}${a.denialReason ? `: ${esc(a.denialReason)}` : ''}`, esc(a.approvers.join(', '))]))}
+${table(['requested', 'requester', 'target', 'request', 'rule', 'status', 'approvers', 'notes'], c.approvals.list.map((a) => [esc(a.requestedAt), esc(a.requester), esc(a.target), `<code>${esc(a.summary)}</code>`, `<code>${esc(a.rule)}</code>`, `${esc(a.status)}${a.denialReason ? `: ${esc(a.denialReason)}` : ''}`, esc(a.approvers.join(', ')), a.notes.map((n) => `${esc(n.approver)}: ${esc(n.note)}`).join('<br>')]))}
+${accessReview(c)}
 <h3>Grants: ${c.grants.opened} opened, ${c.grants.expired} ended</h3>
 ${table(['opened', 'identity', 'target', 'rule', 'scope', 'expires', 'ended'], c.grants.list.map((g) => [esc(g.openedAt), esc(g.identity), esc(g.target), `<code>${esc(g.rule)}</code>`, esc(g.scope), esc(g.expiresAt), g.endedAt ? `${esc(g.endedAt)} (${esc(g.endReason ?? '')})` : '']))}
 </section>`;
+}
+
+function accessReview(c: CommitReport): string {
+  const r = c.accessReview;
+  if (!r) return '<h3>Access review</h3><p class="muted">Not produced (pass --policies with the policy repo to read each commit\'s bundle).</p>';
+  return `<h3>Access review</h3><p class="muted">${esc(r.source)}</p>
+${table(['rule', 'effect', 'subjects', 'targets', 'actions', 'resources', 'masks', 'approvers'], r.entries.map((e) => [`<code>${esc(e.rule)}</code>`, `<span class="${e.effect}">${e.effect}</span>`, esc(e.subjects.join(', ')), esc(e.targets.join(', ')), esc(e.actions.join(', ')), `<code>${esc(e.resources.join(', '))}</code>`, esc(e.masks.join('; ')), esc(e.approvers ?? '')]))}`;
 }
 
 function pullRequest(lookup: PullRequestLookup | undefined): string {

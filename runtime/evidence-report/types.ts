@@ -56,6 +56,8 @@ export interface ApprovalEntry {
   approvers: string[];
   decidedAt?: string;
   denialReason?: string;
+  /** what each approver wrote when approving (or denying) */
+  notes: { approver: string; at: string; note: string }[];
 }
 
 export interface GrantEntry {
@@ -136,7 +138,52 @@ export interface CommitReport {
   sessions: { count: number; identities: string[] };
   /** absent when GitHub is not configured, or the revision has no commit */
   pullRequest?: PullRequestLookup;
+  /**
+   * what an auditor should look at: `merged-over-changes-requested` (a reviewer's "changes
+   * requested" still stood when the pull request was merged)
+   */
+  flags: { kind: 'merged-over-changes-requested'; message: string; reviewers: string[] }[];
+  /** who may do what under this commit's bundle; absent when the bundle at the commit could not be loaded */
+  accessReview?: AccessReview;
 }
+
+/** The rules of one commit's bundle, as subjects × targets × actions with their effects and masks. */
+export interface AccessReview {
+  /** where the bundle was read from, or why it could not be */
+  source: string;
+  entries: AccessEntry[];
+}
+
+export interface AccessEntry {
+  /** `policy/rule` */
+  rule: string;
+  effect: 'allow' | 'deny' | 'review';
+  /** identities and groups (`group:NAME`) the policy applies to */
+  subjects: string[];
+  /** target names, or the label selector the policy uses */
+  targets: string[];
+  actions: string[];
+  resources: string[];
+  /** masks the rule applies (`column/field: strategy`), target classifications aside */
+  masks: string[];
+  /** for review: who approves, how many */
+  approvers?: string;
+}
+
+/** How the log verified when the report was built: it comes first, an auditor reads it before the rest. */
+export type ReportVerification =
+  | {
+      status: 'verified' | 'failed';
+      records: number;
+      checkpoints: number;
+      lastCheckpointSeq: number;
+      unsignedTail: number;
+      firstProblem?: { seq: number; kind: string; message: string };
+      witness?: { path: string; state: string; message: string; lastWitnessedSeq?: number; lastWitnessedAt?: string };
+      /** which keys were trusted */
+      keys: string;
+    }
+  | { status: 'not-verified'; reason: string };
 
 export interface GithubStatus {
   configured: boolean;
@@ -150,6 +197,8 @@ export interface GithubStatus {
 
 export interface EvidenceReport {
   version: typeof REPORT_VERSION;
+  /** the verification of the log, first */
+  verification: ReportVerification;
   generatedAt: string;
   source: { evidenceDir: string; records: number; firstTs?: string; lastTs?: string };
   filter: { commit?: string; since?: string };

@@ -43,7 +43,11 @@ const routes: Record<string, unknown> = {
     { user: { login: 'frank' }, state: 'COMMENTED', submitted_at: '2030-01-01T08:40:00Z' },
     { user: { login: 'gina' }, state: 'PENDING' },
   ],
-  '/repos/acme/policies/pulls/15/reviews?per_page=100': [{ user: { login: 'erin' }, state: 'APPROVED', submitted_at: '2030-01-02T08:00:00Z' }],
+  // hal's "changes requested" still stands when #15 is merged: the report flags it.
+  '/repos/acme/policies/pulls/15/reviews?per_page=100': [
+    { user: { login: 'erin' }, state: 'APPROVED', submitted_at: '2030-01-02T08:00:00Z' },
+    { user: { login: 'hal' }, state: 'CHANGES_REQUESTED', submitted_at: '2030-01-02T08:05:00Z' },
+  ],
 };
 
 export async function startGithubServer(): Promise<GithubServer> {

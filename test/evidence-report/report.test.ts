@@ -154,7 +154,7 @@ describe('evidence report per commit', () => {
         ],
       },
     });
-    expect(byKey(first.commits, COMMIT_B).pullRequest).toMatchObject({ status: 'found', pullRequest: { number: 15, reviewers: [{ login: 'erin', state: 'APPROVED' }] } });
+    expect(byKey(first.commits, COMMIT_B).pullRequest).toMatchObject({ status: 'found', pullRequest: { number: 15, reviewers: [{ login: 'erin', state: 'APPROVED' }, { login: 'hal', state: 'CHANGES_REQUESTED' }] } });
 
     const cache = JSON.parse(await readFile(cacheFile(), 'utf8'));
     expect(Object.keys(cache.entries).sort()).toEqual([`acme/policies@${COMMIT_A}`, `acme/policies@${COMMIT_B}`]);
