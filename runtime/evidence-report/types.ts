@@ -164,7 +164,7 @@ export interface AccessEntry {
   targets: string[];
   actions: string[];
   resources: string[];
-  /** masks the rule applies (`column/field: strategy`), target classifications aside */
+  /** what is masked when the rule lets a request through: its own masks, then the targets' classifications */
   masks: string[];
   /** for review: who approves, how many */
   approvers?: string;
