@@ -100,6 +100,8 @@ export async function collect(evidenceDir: string, opts: CollectOptions = {}): P
   const grants = new Map<string, { agg: CommitAgg; entry: GrantEntry; listed: boolean }>();
   const unattributed = { approvalEvents: 0, grantEvents: 0, results: 0 };
   let live: { agg: CommitAgg; window: LiveWindow } | undefined;
+  /** replicas with a gateway.started and no gateway.stopped yet */
+  const running = new Set<string>();
   let records = 0;
   let firstTs: string | undefined;
   let lastTs: string | undefined;
@@ -139,6 +141,19 @@ export async function collect(evidenceDir: string, opts: CollectOptions = {}): P
       case 'bundle.rejected':
         if (counted(record.ts)) bundlesRejected++;
         break;
+      case 'gateway.started':
+        running.add(str(data.replica) ?? '');
+        break;
+      case 'gateway.stopped': {
+        // With several replicas on one chain, the bundle stops serving when the last one stops.
+        running.delete(str(data.replica) ?? '');
+        if (live && running.size === 0) {
+          live.window.to = record.ts;
+          live.window.endedBy = 'stop';
+          live = undefined;
+        }
+        break;
+      }
       case 'decision': {
         const decision = data.decision as Partial<Decision> | undefined;
         const request = data.request as Request | undefined;

@@ -13,8 +13,11 @@ export interface LiveWindow {
   from: string;
   /** absent: still live at the end of the log */
   to?: string;
-  /** what ended it: another revision loaded, or the gateway restarted (the last record before the restart) */
-  endedBy?: 'reload' | 'restart';
+  /**
+   * what ended it: another revision loaded, the gateway stopped (its gateway.stopped record), or it
+   * restarted without a stop record, e.g. killed (then the last record before the restart)
+   */
+  endedBy?: 'reload' | 'stop' | 'restart';
   /** evidence seq of the bundle.loaded record */
   loadedSeq: number;
 }

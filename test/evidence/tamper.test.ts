@@ -94,6 +94,10 @@ describe('evidence custody after `portcullis gateway` with defaults', () => {
     const types = original.map((l) => parse(l).type);
     expect(types.filter((t) => t === 'gateway.started')).toHaveLength(3);
     expect(types.filter((t) => t === 'gateway.stopped')).toHaveLength(3);
+    // The report ends each live window at the stop, and verifies the log with the pinned key and witness.
+    const report = JSON.parse((await portcullis(['evidence', 'report', '--data-dir', dataDir, '--policies', repo])).stdout);
+    expect(report.verification).toMatchObject({ status: 'verified', witness: { state: 'ok' } });
+    expect(report.commits.flatMap((c: { live: { windows: { endedBy?: string }[] } }) => c.live.windows.map((w) => w.endedBy))).toEqual(['stop', 'stop', 'stop']);
   });
 });
 
