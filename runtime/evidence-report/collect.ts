@@ -98,6 +98,8 @@ export async function collect(evidenceDir: string, opts: CollectOptions = {}): P
   const open = new Map<string, Map<number, CommitAgg>>();
   const approvals = new Map<string, ApprovalRef>();
   const grants = new Map<string, { agg: CommitAgg; entry: GrantEntry; listed: boolean }>();
+  /** grants not yet ended: a review decision they match was let through by them */
+  const openGrants = new Map<string, { entry: GrantEntry; sessionId: string | undefined }>();
   const unattributed = { approvalEvents: 0, grantEvents: 0, results: 0 };
   let live: { agg: CommitAgg; window: LiveWindow } | undefined;
   /** replicas with a gateway.started and no gateway.stopped yet */
@@ -167,6 +169,7 @@ export async function collect(evidenceDir: string, opts: CollectOptions = {}): P
         session.set(seq, agg);
         if (!counted(record.ts)) break;
         countDecision(agg, record.ts, record.seq, sessionId, seq, request, decision as Decision, denialLimit);
+        if (decision.effect === 'review' && openGrants.size > 0) coverByGrants(openGrants, record.ts, record.seq, sessionId, seq, request, decision as Decision, listLimit);
         break;
       }
       case 'result': {
@@ -268,9 +271,11 @@ export async function collect(evidenceDir: string, opts: CollectOptions = {}): P
           scope: str(data.scope) ?? 'rule',
           openedAt: str(data.openedAt) ?? record.ts,
           expiresAt: str(data.expiresAt) ?? '',
+          covered: { total: 0, decisions: [] },
         };
         const ref = { agg: approval.agg, entry, listed: false };
         grants.set(id, ref);
+        openGrants.set(id, { entry, sessionId: str(data.sessionId) });
         if (counted(record.ts)) {
           approval.agg.grantCounts.opened++;
           approval.agg.seen(record.ts);
@@ -288,6 +293,7 @@ export async function collect(evidenceDir: string, opts: CollectOptions = {}): P
           break;
         }
         ref.entry.endedAt = record.ts;
+        openGrants.delete(ref.entry.id);
         const reason = str(data.reason);
         if (reason) ref.entry.endReason = reason;
         if (!counted(record.ts)) break;
@@ -357,6 +363,18 @@ function countDecision(agg: CommitAgg, ts: string, evidenceSeq: number, sessionI
   });
   // Keeps the most recent ones; trimming in bulk keeps this linear.
   if (agg.denials.length >= denialLimit * 2) agg.denials = agg.denials.slice(-denialLimit);
+}
+
+function coverByGrants(open: Map<string, { entry: GrantEntry; sessionId: string | undefined }>, ts: string, evidenceSeq: number, sessionId: string, seq: number, request: Request, decision: Decision, limit: number): void {
+  const identity = request.subject?.identity;
+  const rules = new Set((Array.isArray(decision.rules) ? decision.rules : []).map(ruleName));
+  for (const { entry, sessionId: bound } of open.values()) {
+    if (entry.identity !== identity || entry.target !== request.target || !rules.has(entry.rule)) continue;
+    if (ts < entry.openedAt || (entry.expiresAt && ts >= entry.expiresAt) || (bound !== undefined && bound !== sessionId)) continue;
+    entry.covered.total++;
+    entry.covered.decisions.push({ ts, evidenceSeq, sessionId, seq, request: safeDescribe(request) });
+    if (entry.covered.decisions.length > limit) entry.covered.decisions.shift();
+  }
 }
 
 function bump(map: Map<string, RuleCount>, rule: Omit<RuleCount, 'count'>): void {

@@ -113,7 +113,7 @@ ${table(['when', 'identity', 'target', 'request', 'rules', 'reason'], c.denials.
 ${table(['requested', 'requester', 'target', 'request', 'rule', 'status', 'approvers', 'notes'], c.approvals.list.map((a) => [esc(a.requestedAt), esc(a.requester), esc(a.target), `<code>${esc(a.summary)}</code>`, `<code>${esc(a.rule)}</code>`, `${esc(a.status)}${a.denialReason ? `: ${esc(a.denialReason)}` : ''}`, esc(a.approvers.join(', ')), a.notes.map((n) => `${esc(n.approver)}: ${esc(n.note)}`).join('<br>')]))}
 ${accessReview(c)}
 <h3>Grants: ${c.grants.opened} opened, ${c.grants.expired} ended</h3>
-${table(['opened', 'identity', 'target', 'rule', 'scope', 'expires', 'ended'], c.grants.list.map((g) => [esc(g.openedAt), esc(g.identity), esc(g.target), `<code>${esc(g.rule)}</code>`, esc(g.scope), esc(g.expiresAt), g.endedAt ? `${esc(g.endedAt)} (${esc(g.endReason ?? '')})` : '']))}
+${table(['opened', 'identity', 'target', 'rule', 'scope', 'expires', 'ended', 'decisions covered'], c.grants.list.map((g) => [esc(g.openedAt), esc(g.identity), esc(g.target), `<code>${esc(g.rule)}</code>`, esc(g.scope), esc(g.expiresAt), g.endedAt ? `${esc(g.endedAt)} (${esc(g.endReason ?? '')})` : '', `${g.covered.total}${g.covered.decisions.length ? `: ${g.covered.decisions.map((d) => `<code>${esc(d.request)}</code>`).join('<br>')}` : ''}`]))}
 </section>`;
 }
 

@@ -74,6 +74,11 @@ export interface GrantEntry {
   expiresAt: string;
   endedAt?: string;
   endReason?: string;
+  /**
+   * the review decisions the grant let through: the grantee's decisions on the grant's target by the
+   * grant's rule while it was open (in its session, for a session grant); the most recent are listed
+   */
+  covered: { total: number; decisions: { ts: string; evidenceSeq: number; sessionId: string; seq: number; request: string }[] };
 }
 
 export interface Reviewer {

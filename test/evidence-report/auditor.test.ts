@@ -133,3 +133,43 @@ describe('the access review of a commit', () => {
     expect(missing.source).toMatch(/could not be read/);
   });
 });
+
+describe('grants and the decisions they covered', () => {
+  it('lists the grantee\'s review decisions by the grant\'s rule while it was open, and no others', async () => {
+    const { FileEvidenceStore } = await import('../../runtime/evidence/store.ts');
+    const { buildEvidenceReport } = await import('../../runtime/evidence-report/index.ts');
+    const dir = await mkdtemp(join(tmpdir(), 'pc-grants-'));
+    try {
+      const store = await FileEvidenceStore.open(join(dir, 'evidence'));
+      const revision = { commit: COMMIT_A, dirty: false, digest: 'd'.repeat(64) };
+      const rule = { policy: 'data-deletes', rule: 'need-dba' };
+      const decision = (identity: string, sessionId: string, seq: number, text: string, effect = 'review', rules = [rule]) =>
+        store.append('decision', {
+          sessionId,
+          seq,
+          request: { protocol: 'postgres', target: 'shop-db', subject: { identity, groups: [] }, statement: { text, class: 'delete', tables: ['orders'] } },
+          decision: { effect, rules, revision, masks: [], reason: '' },
+        });
+      await store.append('bundle.loaded', { revision, previous: null, files: 1 });
+      const t = (m: number) => new Date(Date.now() + m * 60_000).toISOString();
+      await store.append('approval.requested', { id: 'ap-1', revision, requester: { identity: 'data-agent' }, target: 'shop-db', summary: 'delete', rule });
+      await decision('data-agent', 's1', 1, 'delete from orders where id = 1');
+      await store.append('approval.approved', { id: 'ap-1', approver: 'alice', note: 'one day only', complete: true });
+      await store.append('grant.opened', { id: 'gr-1', approvalId: 'ap-1', identity: 'data-agent', target: 'shop-db', rule, scope: 'rule', openedAt: t(-1), expiresAt: t(60) });
+      await decision('data-agent', 's1', 2, 'delete from orders where id = 2');
+      await decision('other-agent', 's2', 1, 'delete from orders where id = 3');
+      await decision('data-agent', 's1', 3, 'delete from orders where id = 4', 'review', [{ policy: 'other', rule: 'x' }]);
+      await decision('data-agent', 's3', 1, 'delete from orders where id = 5');
+      await store.append('grant.expired', { id: 'gr-1', reason: 'expired' });
+      await decision('data-agent', 's1', 4, 'delete from orders where id = 6');
+      await store.close();
+      const report = await buildEvidenceReport({ dataDir: dir });
+      const grant = report.commits[0]!.grants.list[0]!;
+      expect(grant.covered.total).toBe(2);
+      expect(grant.covered.decisions.map((d) => d.request)).toEqual(['delete from orders where id = 2', 'delete from orders where id = 5']);
+      expect(report.commits[0]!.approvals.list[0]!.notes).toMatchObject([{ approver: 'alice', note: 'one day only' }]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
