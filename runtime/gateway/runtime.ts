@@ -227,12 +227,15 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
       await store.append('bundle.loaded', { revision: bundle.revision, previous: previous ? previous.revision : null, files: bundle.files.length });
       return undefined;
     } catch (err) {
-      // Nothing else would load it once evidence is writable again (no file changes, no poll).
+      // Nothing else would load it once evidence is writable again (no file changes, no poll): the
+      // gateway does, as soon as the store is healthy (the watchdog brings it back).
       if (!retry && !closed) {
-        retry = setTimeout(() => {
+        retry = setInterval(() => {
+          if (!store.healthy()) return;
+          clearInterval(retry);
           retry = undefined;
           void reload();
-        }, 1000);
+        }, 500);
         retry.unref();
       }
       return `revision ${shortRevision(bundle.revision)} does not go live: its bundle.loaded record could not be written (${PortcullisError.from(err).message})`;
@@ -311,7 +314,7 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
     async close() {
       closed = true;
       if (poller) clearInterval(poller);
-      if (retry) clearTimeout(retry);
+      if (retry) clearInterval(retry);
       await watcher?.close();
       await recorder.endAll('gateway-shutdown');
       await approvals.close();
