@@ -83,7 +83,13 @@ export interface RuntimeStatus {
   lastReload?: ReloadOutcome & { at: string };
   /** the name stamped on this replica's evidence */
   replica?: string;
-  evidence?: { store: 'file' | 'postgres'; healthy: boolean; error?: string };
+  evidence?: {
+    store: 'file' | 'postgres';
+    healthy: boolean;
+    error?: string;
+    /** the head witness; `problem` when it cannot be written (decisions go on: the chain is intact, only less anchored) */
+    witness?: { path: string; problem?: string };
+  };
 }
 
 export interface GatewayRuntime {
@@ -112,6 +118,11 @@ function identitiesOf(bundle: Bundle): IdentitySpec[] {
   }));
   identityCache.set(bundle, specs);
   return specs;
+}
+
+function witnessOf(inner: unknown): { witness?: { path: string; problem?: string } } {
+  const witness = (inner as { witnessStatus?: () => { path: string; problem?: string } | undefined }).witnessStatus?.();
+  return witness ? { witness } : {};
 }
 
 /** What a gateway.started record says: who runs, where its evidence is anchored and signed. */
@@ -307,7 +318,7 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
         reloads: { ...counts },
         ...(lastReload ? { lastReload } : {}),
         replica,
-        evidence: { store: storeKind, healthy, ...(problem ? { error: problem } : {}) },
+        evidence: { store: storeKind, healthy, ...(problem ? { error: problem } : {}), ...witnessOf(opened.store) },
       };
     },
     maskKey: await persistentKey(dataDir, 'mask.key'),

@@ -248,6 +248,7 @@ describe('tamper suite: a bundle whose record cannot be written', () => {
     const runtime = await startGatewayRuntime({ policies, dataDir: join(dir, 'data'), watch: false, log: () => undefined, evidence: disk.evidence });
     try {
       const before = runtime.ctx.bundle()!.revision.digest;
+      expect(runtime.status().evidence?.witness).toEqual({ path: join(dir, 'data', 'witness', 'evidence.heads') });
       const yaml = join(policies, 'portcullis.yaml');
       await writeFile(yaml, (await readFile(yaml, 'utf8')).replace('Example policies', 'Changed example policies'));
       disk.fail(() => Object.assign(new Error('no space left on device'), { code: 'ENOSPC' }), 'writes');
