@@ -4,7 +4,7 @@ import { simulate } from '../../runtime/simulate/run.ts';
 import type { SimulateReport } from '../../runtime/simulate/types.ts';
 import { simulateText } from '../reporters/simulate.ts';
 import { json } from '../reporters/json.ts';
-import { safetyMarkdown, simulateMarkdown } from '../reporters/simulate.ts';
+import { rebaseSimulate, safetyMarkdown, simulateMarkdown } from '../reporters/simulate.ts';
 import { policyDir, rebase } from '../reporters/paths.ts';
 
 const formats = ['text', 'json', 'markdown'] as const;
@@ -55,7 +55,7 @@ export default defineCommand(
       ...(runs !== undefined ? { runs } : {}),
       ...(onProgress ? { onProgress } : {}),
     });
-    const report: SimulateReport = { ...raw, invariants: raw.invariants.map((i) => ({ ...i, file: rebase(dir, i.file) })) };
+    const report = rebaseSimulate(raw, (f) => rebase(dir, f));
     const out = { text: simulateText, json, markdown: (r: SimulateReport) => `${r.safety ? safetyMarkdown(r.safety) : ''}${simulateMarkdown(r)}` }[format as (typeof formats)[number]];
     process.stdout.write(out(report));
     return report.passed ? 0 : 1;

@@ -159,3 +159,17 @@ export function diffText(d: PermissionDiff): string {
   }
   return `${lines.join('\n')}\n`;
 }
+
+/** The report with every file path rebased from the policy folder to the working directory. */
+export function rebaseSimulate(r: SimulateReport, to: (file: string) => string): SimulateReport {
+  return {
+    ...r,
+    invariants: r.invariants.map((i) => ({ ...i, file: to(i.file) })),
+    ...(r.replay ? { replay: { ...r.replay, groups: r.replay.groups.map((g) => ({ ...g, buckets: (g.buckets ?? []).map((b) => (b.file ? { ...b, file: to(b.file) } : b)) })) } } : {}),
+    ...(r.safety ? { safety: rebaseSafety(r.safety, to) } : {}),
+  };
+}
+
+export function rebaseSafety(s: SafetyReport, to: (file: string) => string): SafetyReport {
+  return { ...s, changes: s.changes.map((c) => ({ ...c, file: to(c.file) })) };
+}

@@ -95,7 +95,7 @@ export function permissionDiff(base: Bundle, head: Bundle): PermissionDiff {
                 if (!change) continue;
                 const score = (change.direction === 'widen' ? 100 : 0) + change.what.length;
                 if (strongest && strongest.score >= score) continue;
-                const loc = locate(h.decision, head.targets.get(targetName) ?? target);
+                const loc = locate(change.what, a.decision, h.decision, head.targets.get(targetName) ?? target);
                 strongest = {
                   score,
                   change: { direction: change.direction, target: targetName, action, resource: pattern, ...(namespace ? { namespace } : {}), base: a.access, head: h.access, what: change.what, example: describeRequest(request), ...loc },
@@ -200,7 +200,13 @@ function compare(a: { access: Access }, h: { access: Access }): { direction: 'wi
   return undefined;
 }
 
-function locate(d: Decision | undefined, target: Located<Target>): { file: string; line: number } {
-  const rule = d?.rules[0];
+/** The head rule that decides; for a mask the head lost from a classification, the target's classification. */
+function locate(what: readonly string[], b: Decision | undefined, h: Decision | undefined, target: Located<Target>): { file: string; line: number } {
+  const effectChanged = what.some((w) => w.startsWith('effect '));
+  if (!effectChanged && what.some((w) => w.startsWith('mask ') && w.endsWith(' removed')) && b?.masks.some((m) => m.source.startsWith('classification:'))) {
+    const c = target.doc.spec.classification;
+    return { file: target.origin.file, line: c ? target.origin.locate('/spec/classification').line : target.origin.line };
+  }
+  const rule = h?.rules[0];
   return rule ? { file: rule.file, line: rule.line } : { file: target.origin.file, line: target.origin.line };
 }

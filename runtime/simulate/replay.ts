@@ -85,7 +85,10 @@ export function replay(
       const byKey = buckets.get(kind)!;
       const bucket = byKey.get(key);
       if (bucket) bucket.count++;
-      else byKey.set(key, { identity: change.identity, target: change.target, rules: rules ? rules.split(', ') : [], change: `${b.effect} → ${h.effect}`, ...(masks ? { masks } : {}), count: 1, example: change });
+      else {
+        const at = whereDecided(kind, b, h, head, rec.request.target);
+        byKey.set(key, { identity: change.identity, target: change.target, rules: rules ? rules.split(', ') : [], change: `${b.effect} → ${h.effect}`, ...(masks ? { masks } : {}), count: 1, example: change, ...at });
+      }
     }
   }
   for (const [kind, byKey] of buckets) {
@@ -122,6 +125,19 @@ function outcomeUnder(bundle: Bundle, rec: RecordedRequest): Decision {
     return { ...d, effect: 'deny', reason: rec.decision.reason };
   }
   return d;
+}
+
+/**
+ * Where a reviewer looks: the head rule that decides now; for a removed mask that came from a
+ * classification, the target document that held it; else the base rule that decided before.
+ */
+function whereDecided(kind: ChangeKind, b: Decision, h: Decision, head: Bundle, target: string): { file?: string; line?: number } {
+  if (kind === 'maskRemoved' && b.masks.some((m) => m.source.startsWith('classification:'))) {
+    const t = head.targets.get(target);
+    if (t) return { file: t.origin.file, line: t.doc.spec.classification ? t.origin.locate('/spec/classification').line : t.origin.line };
+  }
+  const rule = h.rules[0] ?? b.rules[0];
+  return rule ? { file: rule.file, line: rule.line } : {};
 }
 
 /** A recorded deny that no rule made: the gateway refused after the rules allowed (masking safety). */

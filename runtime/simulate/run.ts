@@ -14,6 +14,7 @@ import { shortRevision } from '../bundle/revision.ts';
 import { PortcullisError } from '../errors.ts';
 import type { RecordedRequest } from '../recording/format.ts';
 import { safetyChanges, type RecordingCounts } from '../safety/changes.ts';
+import { governedRepository } from '../safety/governed.ts';
 import { bundleAtRef, filesAtRef } from './git.ts';
 import { checkInvariants } from './invariants.ts';
 import { isUrl, loadRecordings, mergeRecordings, recordingsAtRef } from './recordings.ts';
@@ -50,8 +51,8 @@ export async function simulate(options: SimulateOptions): Promise<SimulateReport
   const report: SimulateReport = { seed, invariants: [], passed: true, durationMs: 0, warnings, recordings: { source: source.label, requests: recordings.length } };
   if (base) {
     progress('replaying recordings against base and head');
-    // The base's gates, never the head's: a pull request cannot relax its own gate.
-    report.replay = replay(base, head, recordings, base.repository.spec?.gates ?? defaultGates);
+    // The base's gates (or the head's where stricter): a pull request cannot relax its own gate.
+    report.replay = replay(base, head, recordings, governedRepository(base.repository, head.repository).spec?.gates ?? defaultGates);
     report.safety = { base: shortRevision(base.revision), changes: safetyChanges(base, head, source.counts), failed: false };
     report.safety.failed = report.safety.changes.some((c) => c.weakens);
   }

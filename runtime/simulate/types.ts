@@ -39,6 +39,9 @@ export interface ChangeBucket {
   masks?: string[];
   count: number;
   example: Change;
+  /** where the change is decided (a rule, or the target whose classification changed), relative to the policy folder */
+  file?: string;
+  line?: number;
 }
 
 export interface ChangeGroup {
