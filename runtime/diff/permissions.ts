@@ -4,7 +4,7 @@
  * nothing. Every identity × target × action × resource that a policy of either revision names (each
  * glob instantiated, plus a resource no rule names, for wildcards) is decided by the engine under
  * both, at a weekday noon and a weekend night (time windows), with and without WHERE, and compared:
- * effect (deny < review < allow), the masks that apply, and the row limit.
+ * effect (deny < review < allow), the masks that apply, the row limit, and a review's grant.
  */
 import type { Bundle, Located, Target, TargetType } from '../bundle/model.ts';
 import { shortRevision } from '../bundle/revision.ts';
@@ -13,6 +13,7 @@ import { actionsByType } from '../bundle/vocabulary.ts';
 import { decide } from '../engine/decide.ts';
 import type { Decision, Effect, Mask } from '../engine/decision.ts';
 import type { Request } from '../engine/request.ts';
+import { formatDuration, parseDuration } from '../engine/duration.ts';
 import { reached } from '../lint/context.ts';
 import { describeRequest } from '../simulate/describe.ts';
 import { touches } from '../simulate/replay.ts';
@@ -24,6 +25,8 @@ export interface Access {
   /** masks that apply, `customers.email (partial)` */
   masks: string[];
   maxRows?: number;
+  /** for review: the just-in-time grant an approval opens */
+  grantTtl?: string;
   /** rules that decided, `policy/rule` */
   rules: string[];
 }
@@ -176,7 +179,11 @@ function accessOf(b: Bundle, request: Request | undefined, shown: Request): { ac
   if (!request) return { access: { effect: 'deny', masks: [], rules: [] } };
   const d = decide(b, request);
   const masks = d.effect === 'deny' ? [] : [...new Set(d.masks.filter((m) => touches(m, shown)).map(maskText))].sort();
-  return { access: { effect: d.effect, masks, ...(d.effect !== 'deny' && d.maxRows !== undefined ? { maxRows: d.maxRows } : {}), rules: d.rules.map((r) => `${r.policy}/${r.rule}`) }, decision: d };
+  const grant = d.effect === 'review' ? d.review?.grantTtlMs : undefined;
+  return {
+    access: { effect: d.effect, masks, ...(d.effect !== 'deny' && d.maxRows !== undefined ? { maxRows: d.maxRows } : {}), ...(grant !== undefined ? { grantTtl: formatDuration(grant) } : {}), rules: d.rules.map((r) => `${r.policy}/${r.rule}`) },
+    decision: d,
+  };
 }
 
 function maskText(m: Mask): string {
@@ -194,6 +201,10 @@ function compare(a: { access: Access }, h: { access: Access }): { direction: 'wi
     for (const m of b.masks) if (!n.masks.includes(m)) widen.push(`mask ${m} removed`);
     for (const m of n.masks) if (!b.masks.includes(m)) narrow.push(`mask ${m} added`);
     if (b.maxRows !== n.maxRows) ((n.maxRows ?? Infinity) > (b.maxRows ?? Infinity) ? widen : narrow).push(`maxRows ${b.maxRows ?? 'none'} → ${n.maxRows ?? 'none'}`);
+  }
+  if (b.effect === 'review' && n.effect === 'review' && b.grantTtl !== n.grantTtl) {
+    const ms = (v: string | undefined) => (v === undefined ? 0 : parseDuration(v));
+    (ms(n.grantTtl) > ms(b.grantTtl) ? widen : narrow).push(`grant after approval ${b.grantTtl ?? 'none'} → ${n.grantTtl ?? 'none'}`);
   }
   if (widen.length) return { direction: 'widen', what: [...widen, ...narrow] };
   if (narrow.length) return { direction: 'narrow', what: narrow };
