@@ -4,34 +4,17 @@
  * widening. The base revision (with recordings and a CODEOWNERS for the safety files) is the judge.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { policyCheck, type PolicyCheck } from '../../runtime/github/check.ts';
-import { safetyPaths, writeSafetyBlock } from '../../runtime/safety/codeowners.ts';
-import { loadBundle } from '../../runtime/bundle/load.ts';
-import { record, tempRepo, writeRecordings, type TempRepo } from '../simulate/helpers.ts';
+import type { TempRepo } from '../simulate/helpers.ts';
+import { allowDeletes, dropInvariant, safetyRepo, suppressDestructive, traffic, unclassifyEmail } from './fixture.ts';
 
 const cli = fileURLToPath(new URL('../../cli/portcullis.ts', import.meta.url));
 const projectRoot = fileURLToPath(new URL('../../', import.meta.url));
-
-const traffic = [
-  { as: 'data-agent', target: 'shop-db', sql: "delete from orders where status = 'cancelled'" },
-  { as: 'support-agent', target: 'shop-db', sql: 'select id, total from orders where id = 7' },
-  { as: 'support-agent', target: 'shop-db', sql: 'select name, email from customers' },
-  { as: 'support-agent', target: 'billing-api', http: 'GET /invoices/7?limit=5' },
-  { as: 'ops-agent', target: 'k8s-prod', k8s: 'list pods -n shop' },
-];
-
-// The unsafe policy edits, each of which a check would catch on its own.
-const allowDeletes = (t: string) =>
-  t.replace(/- id: deletes-need-dba\n      effect: review/, '- id: deletes-need-dba\n      effect: allow').replace(/      review:\n        approvers: \{ groups: \[dba\], count: 1 \}\n        grant: \{ ttl: 30m \}\n/, '');
-const unclassifyEmail = (t: string) => t.replace('columns: [customers.email, customers.phone, customer_contacts.email]', 'columns: [customers.phone, customer_contacts.email]');
-const dropInvariant = (name: string) => (t: string) => t.split('\n---\n').filter((doc) => !doc.includes(`name: ${name}\n`)).join('\n---\n');
-const suppressDestructive = (t: string) =>
-  allowDeletes(t).replace('      actions: [delete]\n      resources: [orders]\n', '      actions: [delete]\n      resources: [orders]\n      suppress:\n        - { rule: destructive-without-review, reason: "cleanup job, reviewed by the data team" }\n');
 
 let repo: TempRepo;
 let base: string;
@@ -53,12 +36,7 @@ async function diffCli(): Promise<{ code: number; stdout: string }> {
 const kinds = (c: PolicyCheck) => c.safety!.changes.filter((x) => x.weakens).map((x) => x.kind);
 
 beforeAll(async () => {
-  repo = await tempRepo();
-  await writeRecordings(repo.dir, await record(repo.dir, traffic));
-  const bundle = await loadBundle(repo.dir);
-  await mkdir(join(repo.root, '.github'), { recursive: true });
-  await writeFile(join(repo.root, '.github/CODEOWNERS'), writeSafetyBlock('* @acme/everyone\n', safetyPaths(bundle, 'policies/', '.github/CODEOWNERS'), ['@acme/policy-owners']));
-  base = repo.commit('recordings and owners');
+  ({ repo, base } = await safetyRepo());
 }, 60_000);
 
 describe('an unsafe pull request that edits its own checks fails', () => {
