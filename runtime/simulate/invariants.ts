@@ -19,7 +19,7 @@ import { canonicalJson } from '../bundle/revision.ts';
 import { describeRequest } from './describe.ts';
 import { sampleRequest } from './sample.ts';
 import { subjectUnder } from './subject.ts';
-import { summary } from './replay.ts';
+import { summary, touches } from './replay.ts';
 import { instances, vocabularyOf, type Vocabulary } from './vocabulary.ts';
 import type { Counterexample, InvariantResult } from './types.ts';
 
@@ -111,7 +111,8 @@ function violationOf(definitions: readonly Bundle[], inv: Located<Invariant>): (
     if (d.effect === 'deny') return undefined;
     for (const c of required) {
       const missing = c.masks
-        .filter((m) => m.protocols.includes(r.protocol))
+        // A mask matters where it can apply: a column of customers on a statement that reads customers.
+        .filter((m) => m.protocols.includes(r.protocol) && touches({ ...m, strategy: 'redact', source: '' }, r))
         .filter((m) => !d.masks.some((have) => have.kind === m.kind && (have.pattern === m.pattern || (m.kind === 'column' && globCovers(have.pattern, m.pattern)))));
       if (missing.length > 0) return `classification ${c.name} is not masked: ${missing.map((m) => (m.kind === 'column' ? m.pattern.replace(/^\*\./, '') : m.pattern)).join(', ')} unmasked on ${d.effect}`;
     }
