@@ -6,8 +6,8 @@
  * both, at a weekday noon and a weekend night (time windows), with and without WHERE, and compared:
  * effect (deny < review < allow), the masks that apply, the row limit, and a review's grant.
  */
-import type { Bundle, Located, Target, TargetType } from '../bundle/model.ts';
-import { shortRevision } from '../bundle/revision.ts';
+import type { Bundle, Located, Policy, Target, TargetType } from '../bundle/model.ts';
+import { canonicalJson, shortRevision } from '../bundle/revision.ts';
 import { targetsOf } from '../bundle/resolve.ts';
 import { actionsByType } from '../bundle/vocabulary.ts';
 import { decide } from '../engine/decide.ts';
@@ -73,6 +73,8 @@ export function permissionDiff(base: Bundle, head: Bundle): PermissionDiff {
   const found = new Map<string, Omit<PermissionChange, 'identities'> & { identities: Set<string> }>();
   let points = 0;
   for (const [targetName, ids] of [...pairs].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    // Everything a decision on this target reads is the same in both revisions: nothing to compare.
+    if (fingerprint(base, targetName) === fingerprint(head, targetName)) continue;
     const target = head.targets.get(targetName) ?? base.targets.get(targetName)!;
     const type = target.doc.spec.type;
     const resources = resourcesOf(targetName, type, [base, head]);
@@ -129,10 +131,44 @@ export function permissionDiff(base: Bundle, head: Bundle): PermissionDiff {
   };
 }
 
-/** target -> identities some policy of the bundle names for it; every other pair is default deny in both. */
-function coveredPairs(b: Bundle): Map<string, Set<string>> {
+interface Index {
+  members: Map<string, Set<string>>;
+  /** target -> the policies that cover it */
+  policies: Map<string, Located<Policy>[]>;
+}
+
+const indexes = new WeakMap<Bundle, Index>();
+
+function indexOf(b: Bundle): Index {
+  let ix = indexes.get(b);
+  if (ix) return ix;
   const members = new Map<string, Set<string>>();
   for (const [name, i] of b.identities) for (const g of i.doc.spec.groups ?? []) (members.get(g) ?? members.set(g, new Set()).get(g)!).add(name);
+  const policies = new Map<string, Located<Policy>[]>();
+  for (const p of b.policies) for (const t of targetsOf(p.doc.spec.targets, b.targets)) (policies.get(t.doc.metadata.name) ?? policies.set(t.doc.metadata.name, []).get(t.doc.metadata.name)!).push(p);
+  ix = { members, policies };
+  indexes.set(b, ix);
+  return ix;
+}
+
+/** What decisions on a target depend on: the target, the policies covering it, and the groups of their subjects. */
+function fingerprint(b: Bundle, target: string): string {
+  const t = b.targets.get(target);
+  if (!t) return '';
+  const { members, policies: byTarget } = indexOf(b);
+  const policies = byTarget.get(target) ?? [];
+  const ids = new Set<string>();
+  for (const p of policies) for (const i of reached(p.doc.spec.subjects, members)) ids.add(i);
+  return canonicalJson({
+    target: t.doc,
+    policies: policies.map((p) => p.doc).sort((x, y) => (x.metadata.name < y.metadata.name ? -1 : 1)),
+    identities: [...ids].sort().map((i) => [i, b.identities.get(i)?.doc.spec.groups ?? null]),
+  });
+}
+
+/** target -> identities some policy of the bundle names for it; every other pair is default deny in both. */
+function coveredPairs(b: Bundle): Map<string, Set<string>> {
+  const { members } = indexOf(b);
   const out = new Map<string, Set<string>>();
   for (const p of b.policies) {
     const ids = reached(p.doc.spec.subjects, members);
@@ -155,8 +191,7 @@ function resourcesOf(target: string, type: TargetType, bundles: Bundle[]): Map<s
     if (t?.doc.spec.type === 'postgres') {
       for (const c of t.doc.spec.classification ?? []) for (const col of c.columns ?? []) add(col.split('.').slice(0, -1).join('.'));
     }
-    for (const p of b.policies) {
-      if (!targetsOf(p.doc.spec.targets, b.targets).some((x) => x.doc.metadata.name === target)) continue;
+    for (const p of indexOf(b).policies.get(target) ?? []) {
       for (const r of p.doc.spec.rules) for (const res of r.resources ?? []) add(res);
     }
   }
@@ -167,8 +202,7 @@ function resourcesOf(target: string, type: TargetType, bundles: Bundle[]): Map<s
 function namespacesOf(target: string, bundles: Bundle[]): (string | undefined)[] {
   const out = new Set<string>(['default']);
   for (const b of bundles) {
-    for (const p of b.policies) {
-      if (!targetsOf(p.doc.spec.targets, b.targets).some((x) => x.doc.metadata.name === target)) continue;
+    for (const p of indexOf(b).policies.get(target) ?? []) {
       for (const r of p.doc.spec.rules) for (const ns of r.namespaces ?? []) for (const i of instances(ns, 'kubernetes')) out.add(i);
     }
   }
