@@ -32,7 +32,7 @@ export default defineCommand(
       base: 'git ref of the base revision: its settings, invariants and recordings judge the change, and the permission diff compares against it',
       recordings: 'file, folder or http(s) URL of recorded requests when simulating now (default: the base\'s spec.recordings)',
       lint: "JSON from 'portcullis lint --format json' (default: lint now; relinted when the PR changes the repo settings)",
-      test: "JSON from 'portcullis test --format json' (default: test now)",
+      test: "JSON from 'portcullis test --format json' (default: test now; retested when the PR changes the repo settings)",
       simulate: "JSON from 'portcullis simulate --format json' (default: simulate now)",
       seed: 'seed of the invariant search when simulating now',
       name: 'name of the check run (default portcullis)',
@@ -54,13 +54,14 @@ export default defineCommand(
     };
     const seed = values.seed !== undefined ? Number(values.seed) : undefined;
     const lintInput = values.lint ? read<LintReport>(values.lint as string) : undefined;
+    const testInput = values.test ? read<TestReport>(values.test as string) : undefined;
     const octokit = githubClient(ctx);
     const check = await policyCheck({
       dir,
       ...(values.base ? { base: values.base as string } : {}),
       ...(values.recordings ? { recordings: values.recordings as string } : {}),
       ...(lintInput ? { lint: lintInput } : {}),
-      ...(values.test ? { test: read<TestReport>(values.test as string) } : {}),
+      ...(testInput ? { test: testInput } : {}),
       ...(values.simulate ? { simulate: read<SimulateReport>(values.simulate as string) } : {}),
       ...(seed !== undefined ? { seed } : {}),
       approval: async (owners) => {
@@ -77,7 +78,8 @@ export default defineCommand(
     const to = (f: string) => rebase(dir, f);
     const relinted = !values.lint || check.lint !== lintInput;
     const lint = relinted ? { ...check.lint, findings: check.lint.findings.map((f) => ({ ...f, file: to(f.file) })) } : check.lint;
-    const test = check.test && !values.test ? { ...check.test, cases: check.test.cases.map((c) => ({ ...c, file: to(c.file) })) } : check.test;
+    const retested = !values.test || check.test !== testInput;
+    const test = check.test && retested ? { ...check.test, cases: check.test.cases.map((c) => ({ ...c, file: to(c.file) })) } : check.test;
     const simulation = check.simulate && !values.simulate ? rebaseSimulate(check.simulate, to) : check.simulate;
     const safety = simulation?.safety;
     const diff = check.diff && { ...check.diff, changes: check.diff.changes.map((c) => ({ ...c, file: to(c.file) })) };

@@ -63,7 +63,7 @@ export async function policyCheck(input: PolicyCheckInput): Promise<PolicyCheck>
   const settingsChanged = repository !== undefined && head !== undefined && canonicalJson(repository) !== canonicalJson(head.repository);
   const judged: readonly SourceFile[] = repository && settingsChanged ? governedFiles(files, repository) : files;
   const lint = input.lint && !settingsChanged ? input.lint : lintFiles(dir, judged);
-  let test = input.test;
+  let test = input.test && !settingsChanged ? input.test : undefined;
   if (!test && head) test = runPolicyTests(head, repository?.spec?.coverageThreshold !== undefined ? { threshold: repository.spec.coverageThreshold } : {});
 
   let simulation = input.simulate;
