@@ -154,7 +154,7 @@ export function diffMarkdown(d: PermissionDiff, approved = false): string {
 export function diffText(d: PermissionDiff): string {
   const lines = [`permission diff ${d.base} -> ${d.head}: ${plural(d.widened, 'widening')}, ${plural(d.narrowed, 'narrowing')} (${d.points} requests decided)`];
   for (const c of d.changes) {
-    lines.push(`${c.direction === 'widen' ? 'WIDEN ' : 'narrow'} ${c.identities.join(', ')} on ${c.target}: ${c.action} ${c.resource}${c.namespace ? ` -n ${c.namespace}` : ''}: ${c.what.join('; ')}${c.head.rules.length ? ` (${c.head.rules.join(', ')}; ${c.file}:${c.line})` : ''}`);
+    lines.push(`${c.direction === 'widen' ? 'WIDEN ' : 'narrow'} ${c.identities.join(', ')} on ${c.target}: ${c.action} ${c.resource}${c.namespace ? ` -n ${c.namespace}` : ''}: ${c.what.join('; ')}${c.head.rules.length ? ` (${c.head.rules.join(', ')})` : ''} at ${c.file}:${c.line}`);
     lines.push(`       e.g. ${c.example}`);
   }
   return `${lines.join('\n')}\n`;
