@@ -158,14 +158,26 @@ function maskKeys(masks: readonly Mask[]): Set<string> {
   return new Set(masks.map((m) => `${m.kind === 'column' ? m.pattern.replace(/^\*\./, '') : m.kind === 'field' ? m.pattern : `${m.kind}:${m.pattern}`} (${m.strategy})`));
 }
 
+const tables = new Map<string, RegExp>();
+
+/** The relation part of a column pattern (`*.customers.email` → `*.customers`) as a regex, compiled once. */
+function tableOf(pattern: string): RegExp {
+  let re = tables.get(pattern);
+  if (!re) {
+    const relation = pattern.split('.').slice(0, -1).join('.');
+    re = new RegExp(`^${relation.split('*').map((x) => x.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^.]*')}$`);
+    tables.set(pattern, re);
+  }
+  return re;
+}
+
 /** Whether a mask can change what this request returns: a column mask only on the relations it reads. */
 export function touches(m: Mask, r: Request): boolean {
   if (m.kind === 'content') return true;
   switch (r.protocol) {
     case 'postgres': {
       if (m.kind !== 'column') return false;
-      const parts = m.pattern.split('.');
-      const table = new RegExp(`^${parts.slice(0, -1).join('.').split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^.]*')}$`);
+      const table = tableOf(m.pattern);
       const relations = r.statement.relations;
       // A statement whose relations the analyser could not name may read anything.
       if (relations.length === 0) return r.statement.class === 'select' || r.statement.class === 'copy';
