@@ -63,7 +63,7 @@ export function checkInvariant(
   definitions: readonly Bundle[] = [bundle],
 ): InvariantResult {
   const base = { name: inv.doc.metadata.name, file: inv.origin.file, line: inv.origin.line };
-  const scope = scopeOf(bundle, inv, vocabulary);
+  const scope = scopeOf(bundle, inv, vocabulary, definitions);
   const violation = violationOf(definitions, inv);
   // Real traffic first: a recorded request that breaks the invariant needs no search.
   let checked = 0;
@@ -149,10 +149,20 @@ function globCovers(have: string, want: string): boolean {
   return new RegExp(`^${have.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`).test(want);
 }
 
-function scopeOf(bundle: Bundle, inv: Located<Invariant>, vocabulary: Vocabulary): Scope {
+/**
+ * Who, where and what an invariant speaks about. Group membership counts in every revision given
+ * (base and head): moving an agent out of the group an invariant names does not take it out of the
+ * invariant's scope in the same pull request.
+ */
+function scopeOf(bundle: Bundle, inv: Located<Invariant>, vocabulary: Vocabulary, revisions: readonly Bundle[] = [bundle]): Scope {
   const s = inv.doc.spec.scope;
   const members = new Map<string, Set<string>>();
-  for (const [name, i] of bundle.identities) for (const g of i.doc.spec.groups ?? []) (members.get(g) ?? members.set(g, new Set()).get(g)!).add(name);
+  for (const b of revisions) {
+    for (const [name, i] of b.identities) {
+      if (!bundle.identities.has(name)) continue;
+      for (const g of i.doc.spec.groups ?? []) (members.get(g) ?? members.set(g, new Set()).get(g)!).add(name);
+    }
+  }
   const names = s.subjects ? [...reached(s.subjects, members)].sort() : [...bundle.identities.keys()];
   const identities = names.map((name) => ({ name, groups: bundle.identities.get(name)?.doc.spec.groups ?? [] }));
   const targetList: Located<Target>[] = (s.targets ?? [...bundle.targets.keys()]).map((n) => bundle.targets.get(n)).filter((t) => t !== undefined);

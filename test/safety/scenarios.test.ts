@@ -121,6 +121,18 @@ describe('an unsafe pull request that edits its own checks fails', () => {
 });
 
 describe('the judge is the base', () => {
+  it("an agent moved out of an invariant's group stays in its scope for that pull request", async () => {
+    const { check } = await scenario('leave-group', async (r) => {
+      await r.edit('identities/agents.yaml', (t) => t.replace('groups: [agents, data]', 'groups: [data]'));
+      await r.edit('policies/data.yaml', (t) => t + '    - id: migrate\n      effect: allow\n      actions: [ddl]\n      resources: [orders]\n');
+    });
+    expect(check.failed).toBe(true);
+    const inv = check.simulate!.invariants.find((i) => i.name === 'agents-never-run-ddl')!;
+    expect(inv.holds).toBe(false);
+    expect(inv.counterexample).toMatchObject({ identity: 'data-agent', decision: { effect: 'allow', rules: ['data-maintenance/migrate'] } });
+    expect(check.diff!.changes).toContainEqual(expect.objectContaining({ direction: 'widen', identities: ['data-agent'], action: 'ddl', resource: 'orders' }));
+  }, 120_000);
+
   it('a safe pull request reports no safety change and no widening', async () => {
     const { check } = await scenario('tighten', async (r) => {
       await r.edit('policies/support.yaml', (t) => t.replace('resources: [orders, customers, customer_contacts, products]', 'resources: [orders, products]'));
