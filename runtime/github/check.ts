@@ -131,7 +131,8 @@ export function designatedOwners(dir: string, ref: string): string[] {
     const text = fileAtRef(dir, ref, p);
     if (text === undefined) continue;
     const lines = parseCodeowners(text);
-    return ownersOf(lines, `${layout.prefix}portcullis.yaml`).length ? ownersOf(lines, `${layout.prefix}portcullis.yaml`) : ownersOf(lines, `${layout.prefix}portcullis.yml`);
+    const yaml = ownersOf(lines, `${layout.prefix}portcullis.yaml`);
+    return yaml.length ? yaml : ownersOf(lines, `${layout.prefix}portcullis.yml`);
   }
   return [];
 }
