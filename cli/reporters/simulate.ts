@@ -73,7 +73,8 @@ export function simulateMarkdown(r: SimulateReport): string {
 export function simulateText(r: SimulateReport): string {
   const lines: string[] = [];
   for (const w of r.warnings ?? []) lines.push(`warning: ${w}`);
-  if (r.safety) lines.push(...safetyText(r.safety).trimEnd().split('\n'));
+  const safety = r.safety ? safetyText(r.safety).trimEnd() : '';
+  if (safety) lines.push(...safety.split('\n'));
   if (r.replay) {
     const p = r.replay;
     lines.push(`replay ${p.base} -> ${p.head}: ${plural(p.requests, 'recorded request')} in ${plural(p.sessions, 'session')}${r.recordings ? ` from ${r.recordings.source}` : ''}, ${p.unchanged} unchanged`);

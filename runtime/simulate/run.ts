@@ -122,7 +122,7 @@ async function recordingsFor(
   const inHead = headRef === undefined || headRef === 'worktree' ? (existsSync(path) ? await loadRecordings(path) : []) : recordingsAtRef(dir, headRef, configured);
   const inBase = base ? recordingsAtRef(dir, base.ref, configured) : [];
   if (inBase.length === 0 && inHead.length === 0) {
-    warnings.push(`no recordings: the recordings folder ${configured} ${existsSync(path) || inBase.length ? 'holds no recorded request' : 'does not exist'}, so no recorded request was replayed (export some with: portcullis sessions export --out ${configured}/sessions.jsonl)`);
+    warnings.push(`no recordings: the recordings folder ${configured} ${existsSync(path) || inBase.length ? 'holds no recorded request' : 'does not exist'}, so no recorded request was replayed (export some into the policy folder with: portcullis sessions export --out ${configured}/sessions.jsonl)`);
   }
   return { recordings: mergeRecordings(inBase, inHead), label: configured, ...(counts ? { counts } : {}) };
 }
