@@ -63,7 +63,3 @@ export function annotationsOf(reports: Reports): CheckAnnotation[] {
   }
   return out;
 }
-
-export function failed(reports: { lint?: LintReport; test?: TestReport; simulate?: SimulateReport }): boolean {
-  return (reports.lint?.counts.error ?? 0) > 0 || (reports.test ? reports.test.failed > 0 || reports.test.belowThreshold : false) || (reports.simulate ? !reports.simulate.passed : false);
-}
