@@ -15,6 +15,8 @@ const summaries: Record<string, string> = {
   decide: 'ask the engine what it would decide for one request',
   test: 'run the policy unit tests (PolicyTest documents)',
   simulate: 'replay recorded sessions against a change and search for invariant violations',
+  diff: 'compare the permissions of two revisions, from the bundles alone',
+  codeowners: 'write or check the CODEOWNERS entries that protect the safety configuration',
   token: 'mint a development token for an agent or approver',
   evidence: 'verify the tamper-evident evidence log',
   sessions: 'list, show and export recorded sessions',

@@ -45,6 +45,8 @@ export interface Repository {
       newlyReviewed?: 'fail' | 'warn' | 'pass';
       maskRemoved?: 'fail' | 'warn' | 'pass';
       maskAdded?: 'fail' | 'warn' | 'pass';
+      limitRaised?: 'fail' | 'warn' | 'pass';
+      limitLowered?: 'fail' | 'warn' | 'pass';
     };
   };
 }

@@ -2,9 +2,9 @@ import { defineCommand } from '../command.ts';
 import { PortcullisError } from '../../runtime/errors.ts';
 import { simulate } from '../../runtime/simulate/run.ts';
 import type { SimulateReport } from '../../runtime/simulate/types.ts';
-import { simulateText } from '../reporters/text.ts';
+import { simulateText } from '../reporters/simulate.ts';
 import { json } from '../reporters/json.ts';
-import { simulateMarkdown } from '../reporters/markdown.ts';
+import { rebaseSimulate, safetyMarkdown, simulateMarkdown } from '../reporters/simulate.ts';
 import { policyDir, rebase } from '../reporters/paths.ts';
 
 const formats = ['text', 'json', 'markdown'] as const;
@@ -13,7 +13,7 @@ export default defineCommand(
   {
     name: 'simulate',
     summary: 'Replay recorded requests against the base and head revisions, and search every invariant for a counterexample.',
-    usage: 'portcullis simulate [DIR] --base REF [--head REF|worktree] [--recordings PATH] [--format text|json|markdown] [--seed N] [--runs N]',
+    usage: 'portcullis simulate [DIR] --base REF [--head REF|worktree] [--recordings PATH|URL] [--format text|json|markdown] [--seed N] [--runs N]',
     positionals: true,
     options: {
       base: { type: 'string' },
@@ -26,7 +26,7 @@ export default defineCommand(
     help: {
       base: 'git ref of the revision to compare against (read from history; the work tree is not touched); without it only invariants are checked',
       head: "git ref of the changed revision, or 'worktree' (default)",
-      recordings: "file or folder of recorded requests (JSON lines); default: the repo's spec.recordings",
+      recordings: "file, folder or http(s) URL of recorded requests (JSON lines, as 'portcullis sessions export' writes them); default: the base's spec.recordings as committed at the base, plus the head's",
       format: `output format: ${formats.join(', ')} (default text)`,
       seed: 'seed of the invariant search; the report prints the one used',
       runs: 'generated requests per invariant (default 1000)',
@@ -55,8 +55,8 @@ export default defineCommand(
       ...(runs !== undefined ? { runs } : {}),
       ...(onProgress ? { onProgress } : {}),
     });
-    const report: SimulateReport = { ...raw, invariants: raw.invariants.map((i) => ({ ...i, file: rebase(dir, i.file) })) };
-    const out = { text: simulateText, json, markdown: simulateMarkdown }[format as (typeof formats)[number]];
+    const report = rebaseSimulate(raw, (f) => rebase(dir, f));
+    const out = { text: simulateText, json, markdown: (r: SimulateReport) => `${r.safety ? safetyMarkdown(r.safety) : ''}${simulateMarkdown(r)}` }[format as (typeof formats)[number]];
     process.stdout.write(out(report));
     return report.passed ? 0 : 1;
   },

@@ -4,10 +4,8 @@
  */
 import type { LintReport } from '../../runtime/lint/types.ts';
 import type { TestReport } from '../../runtime/policytest/types.ts';
-import type { ChangeKind, SimulateReport } from '../../runtime/simulate/types.ts';
 
 const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
-const code = (s: string) => `\`${s.replace(/`/g, "'").slice(0, 200)}\``;
 const icon = (ok: boolean) => (ok ? '✅' : '❌');
 
 export function lintMarkdown(r: LintReport): string {
@@ -38,44 +36,4 @@ export function testMarkdown(r: TestReport): string {
   return `${out.join('\n')}\n`;
 }
 
-const titles: Record<ChangeKind, string> = {
-  newlyAllowed: 'Newly allowed (exposure)',
-  maskRemoved: 'Mask removed (exposure)',
-  newlyDenied: 'Newly denied (agents will break)',
-  newlyReviewed: 'Newly needs review',
-  maskAdded: 'Mask added',
-};
-
-export function simulateMarkdown(r: SimulateReport): string {
-  const out = [`### ${icon(r.passed)} Simulation`];
-  const p = r.replay;
-  if (p) {
-    out.push('', `Replayed ${p.requests} recorded request(s) from ${p.sessions} session(s) against \`${p.base}\` → \`${p.head}\`; ${p.unchanged} unchanged.`);
-    const changed = p.groups.filter((g) => g.count > 0);
-    if (changed.length === 0) out.push('', 'No recorded request changes decision.');
-    else {
-      out.push('', '| change | requests | gate |', '| --- | --- | --- |');
-      for (const g of changed) out.push(`| ${titles[g.kind]} | ${g.count} | ${g.gate === 'fail' ? '❌ fail' : g.gate} |`);
-      for (const g of changed) {
-        out.push('', `<details${g.gate === 'fail' ? ' open' : ''}><summary>${titles[g.kind]}: ${g.count}</summary>`, '', '| agent | target | request | base → head | rule |', '| --- | --- | --- | --- | --- |');
-        for (const e of g.examples) {
-          const change = `${e.base.effect} → ${e.head.effect}${e.masks ? `; ${e.masks.join(', ')}` : ''}`;
-          out.push(`| ${cell(e.identity)} | ${cell(e.target)} | ${cell(code(e.request))} | ${cell(change)} | ${cell(e.head.rules.join(', ') || e.base.rules.join(', '))} |`);
-        }
-        out.push('', '</details>');
-      }
-    }
-  } else out.push('', 'Replay skipped: no base revision.');
-  if (r.invariants.length) {
-    out.push('', '| invariant | result |', '| --- | --- |');
-    for (const i of r.invariants) {
-      if (i.holds) out.push(`| \`${i.name}\` | ✅ holds (${i.runs} requests) |`);
-      else {
-        const c = i.counterexample!;
-        out.push(`| \`${i.name}\` | ❌ ${cell(`${c.identity} on ${c.target}: `)}${cell(code(c.request))} - ${cell(c.violation)} |`);
-      }
-    }
-    out.push('', `Seed ${r.seed}: reproduce with \`portcullis simulate --seed ${r.seed}\`.`);
-  }
-  return `${out.join('\n')}\n`;
-}
+export { simulateMarkdown } from './simulate.ts';

@@ -16,6 +16,8 @@ import { PROMETHEUS_CONTENT_TYPE } from '../metrics/registry.ts';
 import { CONSOLE_CSP, consoleAsset } from '../console/assets.ts';
 import { bearerToken, readJson, SECURITY_HEADERS, sendError, sendJson, sendText } from './http-util.ts';
 import { SessionsView } from './sessions-view.ts';
+import { exportRecordings, formatRecordings } from '../recording/read.ts';
+import { join } from 'node:path';
 
 export interface AdminDeps {
   approvals: ApprovalService;
@@ -102,6 +104,11 @@ export async function startAdminServer(ctx: GatewayContext, deps: AdminDeps): Pr
         return sendJson(res, 200, { sessions: await sessions.list(clean) });
       }
       if (parts.length === 2 && method === 'GET') return sendJson(res, 200, await sessions.get(id as string));
+    }
+    if (resource === 'recordings' && parts.length === 1 && method === 'GET') {
+      // What `portcullis sessions export` writes, for `portcullis simulate --recordings URL`: policy CI
+      // replays the gateway's own evidence, which no pull request can edit.
+      return sendText(res, 200, formatRecordings(await exportRecordings(join(deps.dataDir, 'evidence'))), 'application/x-ndjson; charset=utf-8');
     }
     if (resource === 'bundles' && parts.length === 1 && method === 'GET') {
       return sendJson(res, 200, { bundles: await sessions.bundles() });

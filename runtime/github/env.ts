@@ -14,6 +14,8 @@ export interface GithubContext {
   pullNumber?: number;
   /** the commit the check run is attached to */
   headSha: string;
+  /** the pull request's author (who cannot approve their own change) */
+  author?: string;
 }
 
 export function githubContext(env: NodeJS.ProcessEnv = process.env): GithubContext {
@@ -25,7 +27,7 @@ export function githubContext(env: NodeJS.ProcessEnv = process.env): GithubConte
   const token = need('GITHUB_TOKEN');
   const [owner, repo] = need('GITHUB_REPOSITORY').split('/');
   if (!owner || !repo) throw new PortcullisError('invalid_argument', `GITHUB_REPOSITORY must be owner/repo, not '${env.GITHUB_REPOSITORY}'`);
-  let event: { pull_request?: { number?: number; head?: { sha?: string } } } = {};
+  let event: { pull_request?: { number?: number; head?: { sha?: string }; user?: { login?: string } } } = {};
   try {
     event = JSON.parse(readFileSync(need('GITHUB_EVENT_PATH'), 'utf8'));
   } catch (err) {
@@ -41,5 +43,6 @@ export function githubContext(env: NodeJS.ProcessEnv = process.env): GithubConte
     apiUrl: (env.GITHUB_API_URL ?? 'https://api.github.com').replace(/\/$/, ''),
     ...(typeof pr?.number === 'number' ? { pullNumber: pr.number } : {}),
     headSha,
+    ...(pr?.user?.login ? { author: pr.user.login } : {}),
   };
 }

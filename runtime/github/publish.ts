@@ -10,8 +10,12 @@ export interface PublishResult {
   checkRunId: number;
 }
 
+export function githubClient(ctx: GithubContext, fetchImpl?: typeof fetch): Octokit {
+  return new Octokit({ auth: ctx.token, baseUrl: ctx.apiUrl, userAgent: 'portcullis-ci', ...(fetchImpl ? { request: { fetch: fetchImpl } } : {}) });
+}
+
 export async function publish(ctx: GithubContext, markdown: string, check: CheckReport, fetchImpl?: typeof fetch): Promise<PublishResult> {
-  const octokit = new Octokit({ auth: ctx.token, baseUrl: ctx.apiUrl, userAgent: 'portcullis-ci', ...(fetchImpl ? { request: { fetch: fetchImpl } } : {}) });
+  const octokit = githubClient(ctx, fetchImpl);
   try {
     const comment = await upsertComment(octokit, ctx, markdown);
     const checkRunId = await publishCheckRun(octokit, ctx, check);

@@ -57,3 +57,35 @@ export function bundleAtRef(dir: string, ref: string): LoadResult & { commit: st
   const result = compileBundle(resolvePath(dir), filesAtRef(dir, commit), { git: { commit, dirty: false } });
   return { ...result, commit };
 }
+
+/** The repo root and the policy folder's path inside it (`policies/`, or '' at the root). */
+export function repoLayout(dir: string): { top: string; prefix: string } | undefined {
+  try {
+    const abs = resolvePath(dir);
+    return { top: git(abs, ['rev-parse', '--show-toplevel']).toString().trim(), prefix: git(abs, ['rev-parse', '--show-prefix']).toString().trim() };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Files under `path` (relative to the policy folder `dir`) at `ref`, with their text; [] when absent. */
+export function treeAtRef(dir: string, ref: string, path: string, accept: (p: string) => boolean = () => true): SourceFile[] {
+  const abs = resolvePath(dir);
+  const prefix = git(abs, ['rev-parse', '--show-prefix']).toString().trim();
+  const commit = resolveCommit(abs, ref);
+  const full = `${prefix}${path.replace(/^\.\/?/, '').replace(/\/$/, '')}`;
+  const listing = git(abs, ['ls-tree', '-r', '-z', '--name-only', '--full-tree', commit, '--', full === '' ? '.' : full]).toString();
+  const paths = listing.split('\0').filter((p) => p !== '' && (p === full || p.startsWith(`${full}/`)) && accept(p)).sort();
+  return paths.map((p) => ({ path: p, text: git(abs, ['cat-file', 'blob', `${commit}:${p}`]).toString('utf8') }));
+}
+
+/** One file of the repo (path from the repo root) at `ref`, or undefined when it does not exist there. */
+export function fileAtRef(dir: string, ref: string, repoPath: string): string | undefined {
+  const abs = resolvePath(dir);
+  const commit = resolveCommit(abs, ref);
+  try {
+    return execFileSync('git', ['cat-file', 'blob', `${commit}:${repoPath}`], { cwd: abs, stdio: ['ignore', 'pipe', 'ignore'] }).toString('utf8');
+  } catch {
+    return undefined;
+  }
+}

@@ -6,18 +6,20 @@
  */
 import fc from 'fast-check';
 import type { Bundle, Invariant, Located, Target, TargetType } from '../bundle/model.ts';
-import { actionsByType, HttpMethods } from '../bundle/vocabulary.ts';
+import { actionsByType } from '../bundle/vocabulary.ts';
 import { decide } from '../engine/decide.ts';
 import type { Decision } from '../engine/decision.ts';
 import { compileMatcher, normaliseRelationPattern } from '../engine/match.ts';
 import { normaliseColumnPattern } from '../engine/compile.ts';
 import { itemsOf } from '../engine/items.ts';
-import type { Request, StatementClass } from '../engine/request.ts';
+import type { Request } from '../engine/request.ts';
 import type { RecordedRequest } from '../recording/format.ts';
 import { reached } from '../lint/context.ts';
+import { canonicalJson } from '../bundle/revision.ts';
 import { describeRequest } from './describe.ts';
+import { sampleRequest } from './sample.ts';
 import { subjectUnder } from './subject.ts';
-import { summary } from './replay.ts';
+import { summary, touches } from './replay.ts';
 import { instances, vocabularyOf, type Vocabulary } from './vocabulary.ts';
 import type { Counterexample, InvariantResult } from './types.ts';
 
@@ -34,9 +36,22 @@ interface Scope {
   inScope(r: Request): boolean;
 }
 
-export function checkInvariants(bundle: Bundle, recordings: readonly RecordedRequest[], options: SearchOptions): InvariantResult[] {
+/**
+ * Every invariant of `bundle`, and with `base` every invariant of the base revision too: a pull
+ * request is judged by the promises it started from, so deleting or loosening one changes nothing
+ * for its own check. A base invariant is checked against the head's policies, with the
+ * classifications of both revisions (a classification the head deletes is still required).
+ */
+export function checkInvariants(bundle: Bundle, recordings: readonly RecordedRequest[], options: SearchOptions, base?: Bundle): InvariantResult[] {
   const vocabulary = vocabularyOf(bundle, recordings);
-  return bundle.invariants.map((inv) => checkInvariant(bundle, inv, recordings, vocabulary, options));
+  const definitions = base ? [base, bundle] : [bundle];
+  const own = bundle.invariants.map((inv) => checkInvariant(bundle, inv, recordings, vocabulary, options, definitions));
+  if (!base) return own;
+  const same = new Set(bundle.invariants.map((i) => canonicalJson({ name: i.doc.metadata.name, scope: i.doc.spec.scope, assert: i.doc.spec.assert })));
+  const inherited = base.invariants
+    .filter((i) => !same.has(canonicalJson({ name: i.doc.metadata.name, scope: i.doc.spec.scope, assert: i.doc.spec.assert })))
+    .map((inv) => ({ ...checkInvariant(bundle, inv, recordings, vocabulary, options, definitions), from: 'base' as const }));
+  return [...own, ...inherited];
 }
 
 export function checkInvariant(
@@ -45,10 +60,11 @@ export function checkInvariant(
   recordings: readonly RecordedRequest[],
   vocabulary: Vocabulary,
   options: SearchOptions,
+  definitions: readonly Bundle[] = [bundle],
 ): InvariantResult {
   const base = { name: inv.doc.metadata.name, file: inv.origin.file, line: inv.origin.line };
-  const scope = scopeOf(bundle, inv, vocabulary);
-  const violation = violationOf(bundle, inv);
+  const scope = scopeOf(bundle, inv, vocabulary, definitions);
+  const violation = violationOf(definitions, inv);
   // Real traffic first: a recorded request that breaks the invariant needs no search.
   let checked = 0;
   for (const rec of recordings) {
@@ -87,15 +103,16 @@ function counterexample(source: Counterexample['source'], request: Request, d: D
 }
 
 /** The check an invariant makes of one decided request; a sentence when it is broken. */
-function violationOf(bundle: Bundle, inv: Located<Invariant>): (r: Request, d: Decision) => string | undefined {
+function violationOf(definitions: readonly Bundle[], inv: Located<Invariant>): (r: Request, d: Decision) => string | undefined {
   const { effectNot, masked } = inv.doc.spec.assert;
-  const required = (masked ?? []).map((name) => ({ name, masks: requiredMasks(bundle, name) }));
+  const required = (masked ?? []).map((name) => ({ name, masks: dedupe(definitions.flatMap((b) => requiredMasks(b, name))) }));
   return (r, d) => {
     if (effectNot?.includes(d.effect)) return `effect is ${d.effect}${d.rules.length ? ` (rule ${d.rules.map((x) => `${x.policy}/${x.rule}`).join(', ')})` : ''}, which the invariant forbids`;
     if (d.effect === 'deny') return undefined;
     for (const c of required) {
       const missing = c.masks
-        .filter((m) => m.protocols.includes(r.protocol))
+        // A mask matters where it can apply: a column of customers on a statement that reads customers.
+        .filter((m) => m.protocols.includes(r.protocol) && touches({ ...m, strategy: 'redact', source: '' }, r))
         .filter((m) => !d.masks.some((have) => have.kind === m.kind && (have.pattern === m.pattern || (m.kind === 'column' && globCovers(have.pattern, m.pattern)))));
       if (missing.length > 0) return `classification ${c.name} is not masked: ${missing.map((m) => (m.kind === 'column' ? m.pattern.replace(/^\*\./, '') : m.pattern)).join(', ')} unmasked on ${d.effect}`;
     }
@@ -124,14 +141,28 @@ function requiredMasks(bundle: Bundle, name: string): RequiredMask[] {
   return [...out.values()];
 }
 
+function dedupe(masks: RequiredMask[]): RequiredMask[] {
+  return [...new Map(masks.map((m) => [`${m.kind}\u0000${m.pattern}`, m])).values()];
+}
+
 function globCovers(have: string, want: string): boolean {
   return new RegExp(`^${have.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`).test(want);
 }
 
-function scopeOf(bundle: Bundle, inv: Located<Invariant>, vocabulary: Vocabulary): Scope {
+/**
+ * Who, where and what an invariant speaks about. Group membership counts in every revision given
+ * (base and head): moving an agent out of the group an invariant names does not take it out of the
+ * invariant's scope in the same pull request.
+ */
+function scopeOf(bundle: Bundle, inv: Located<Invariant>, vocabulary: Vocabulary, revisions: readonly Bundle[] = [bundle]): Scope {
   const s = inv.doc.spec.scope;
   const members = new Map<string, Set<string>>();
-  for (const [name, i] of bundle.identities) for (const g of i.doc.spec.groups ?? []) (members.get(g) ?? members.set(g, new Set()).get(g)!).add(name);
+  for (const b of revisions) {
+    for (const [name, i] of b.identities) {
+      if (!bundle.identities.has(name)) continue;
+      for (const g of i.doc.spec.groups ?? []) (members.get(g) ?? members.set(g, new Set()).get(g)!).add(name);
+    }
+  }
   const names = s.subjects ? [...reached(s.subjects, members)].sort() : [...bundle.identities.keys()];
   const identities = names.map((name) => ({ name, groups: bundle.identities.get(name)?.doc.spec.groups ?? [] }));
   const targetList: Located<Target>[] = (s.targets ?? [...bundle.targets.keys()]).map((n) => bundle.targets.get(n)).filter((t) => t !== undefined);
@@ -165,19 +196,6 @@ function scopeOf(bundle: Bundle, inv: Located<Invariant>, vocabulary: Vocabulary
   };
 }
 
-const writes: ReadonlySet<string> = new Set(['insert', 'update', 'delete']);
-const verbsOfSql: Record<string, (rel: string, where: boolean) => string> = {
-  select: (rel, w) => `SELECT * FROM ${rel}${w ? ' WHERE id = 1' : ''}`,
-  insert: (rel) => `INSERT INTO ${rel} DEFAULT VALUES`,
-  update: (rel, w) => `UPDATE ${rel} SET x = 1${w ? ' WHERE id = 1' : ''}`,
-  delete: (rel, w) => `DELETE FROM ${rel}${w ? ' WHERE id = 1' : ''}`,
-  ddl: (rel) => `DROP TABLE ${rel}`,
-  copy: (rel) => `COPY ${rel} TO STDOUT`,
-  admin: (rel) => `VACUUM ${rel}`,
-  transaction: () => 'BEGIN',
-  session: () => 'SET application_name = x',
-};
-
 /**
  * Requests as index tuples into the scope's lists: fast-check shrinks numbers towards 0, which is
  * the simplest identity, target, action and resource, so shrinking needs no custom logic.
@@ -201,32 +219,8 @@ function requestArbitrary(scope: Scope, at: string): fc.Arbitrary<Request> {
       const action = t.actions[g.action % t.actions.length]!;
       const pick = (x: number | string, fallback: string) => (typeof x === 'string' ? x : (t.resources[x % Math.max(1, t.resources.length)] ?? fallback));
       const subject = { identity: who.name, groups: who.groups };
-      const base = { subject, target: t.name, at };
-      switch (t.type) {
-        case 'postgres': {
-          const rels = [...new Set(g.resources.map((x) => pick(x, 'public.x')))];
-          const cls = action as StatementClass;
-          const relations = cls === 'transaction' || cls === 'session' ? [] : rels.map((r, i) => {
-            const [schema, name] = r.includes('.') ? r.split('.', 2) : [undefined, r];
-            return { ...(schema ? { schema } : {}), name: name!, access: (writes.has(cls) || cls === 'ddl') && i === 0 ? ('write' as const) : ('read' as const) };
-          });
-          const text = (verbsOfSql[cls] ?? verbsOfSql.admin!)(rels.join(', '), g.where);
-          return { protocol: 'postgres' as const, ...base, statement: { text, class: cls, relations, hasWhere: writes.has(cls) && cls !== 'insert' ? g.where : true } };
-        }
-        case 'http': {
-          const path = pick(g.resources[0]!, '/');
-          return { protocol: 'http' as const, ...base, method: (HttpMethods as readonly string[]).includes(action) ? action : 'GET', path: path.startsWith('/') ? path : `/${path}`, query: {} };
-        }
-        case 'kubernetes': {
-          const res = pick(g.resources[0]!, 'pods');
-          const [resource, sub] = res.split('/', 2) as [string, string | undefined];
-          const namespace = t.namespaces[g.namespace % t.namespaces.length];
-          return { protocol: 'kubernetes' as const, ...base, verb: action, apiGroup: '', apiVersion: 'v1', resource, ...(sub && g.subresource !== false ? { subresource: sub } : {}), ...(namespace ? { namespace } : {}), name: 'x' };
-        }
-        case 'mcp': {
-          const name = pick(g.resources[0]!, 'x');
-          return { protocol: 'mcp' as const, ...base, method: action, name };
-        }
-      }
+      const resources = t.type === 'postgres' ? g.resources.map((x) => pick(x, 'public.x')) : [pick(g.resources[0]!, t.type === 'http' ? '/' : t.type === 'kubernetes' ? 'pods' : 'x')];
+      const namespace = t.type === 'kubernetes' ? t.namespaces[g.namespace % t.namespaces.length] : undefined;
+      return sampleRequest({ subject, target: t.name, type: t.type, action, resources, ...(namespace ? { namespace } : {}), where: g.where, subresource: g.subresource, at });
     });
 }

@@ -159,6 +159,17 @@ describe('sessions API', () => {
     expect((await call('GET', '/api/sessions/nope', { token: alice })).status).toBe(404);
   });
 
+  it('exports the recorded requests as JSON lines for policy CI (simulate --recordings URL)', async () => {
+    const sid = await g.recordSession('data-agent', [{ sql: 'SELECT id FROM orders WHERE id = 9' }]);
+    expect((await call('GET', '/api/recordings')).status).toBe(401);
+    expect((await call('GET', '/api/recordings', { token: agent })).status).toBe(403);
+    const res = await call('GET', '/api/recordings', { token: alice });
+    expect(res.status).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^application\/x-ndjson/);
+    const lines = res.text.trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines).toContainEqual(expect.objectContaining({ sessionId: sid, seq: 1, request: expect.objectContaining({ target: 'shop-db' }), decision: expect.objectContaining({ effect: 'allow' }) }));
+  });
+
   it('shows bundle history newest first', async () => {
     const res = await call('GET', '/api/bundles', { token: alice });
     expect(res.json.bundles.map((b: { type: string }) => b.type)).toEqual(['bundle.rejected', 'bundle.loaded']);
