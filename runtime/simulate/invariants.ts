@@ -20,6 +20,7 @@ import { subjectUnder } from './subject.ts';
 import { summary } from './replay.ts';
 import { instances, vocabularyOf, type Vocabulary } from './vocabulary.ts';
 import type { Counterexample, InvariantResult } from './types.ts';
+import { compileGlob } from '../engine/pattern.ts';
 
 export interface SearchOptions {
   seed: number;
@@ -125,7 +126,7 @@ function requiredMasks(bundle: Bundle, name: string): RequiredMask[] {
 }
 
 function globCovers(have: string, want: string): boolean {
-  return new RegExp(`^${have.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`).test(want);
+  return compileGlob(have).test(want);
 }
 
 function scopeOf(bundle: Bundle, inv: Located<Invariant>, vocabulary: Vocabulary): Scope {
