@@ -3,7 +3,7 @@
  * written (so text-level rules work even when the bundle does not compile), the loader's
  * diagnostics, and the compiled bundle with the derived facts several rules share.
  */
-import { compileBundle, type SourceFile } from '../bundle/load.ts';
+import { compileBundle, type LoadResult, type SourceFile } from '../bundle/load.ts';
 import type { Diagnostic } from '../bundle/diagnostics.ts';
 import type { Bundle, Located, Origin, Policy, Target, TargetType } from '../bundle/model.ts';
 import { parseYamlFile } from '../bundle/yaml-source.ts';
@@ -45,7 +45,8 @@ export interface Facts {
   humans: Set<string>;
 }
 
-export function buildContext(root: string, files: readonly SourceFile[]): LintContext {
+/** `compiled`: the loader's result for these files when the caller has it (the gateway's bundle gate). */
+export function buildContext(root: string, files: readonly SourceFile[], compiled?: LoadResult): LintContext {
   const documents: RawDocument[] = [];
   const include = includeOf(files);
   for (const f of files) {
@@ -54,7 +55,7 @@ export function buildContext(root: string, files: readonly SourceFile[]): LintCo
       documents.push({ file: f.path, value: d.value, origin: { file: f.path, ...d.locate(''), locate: d.locate } });
     }
   }
-  const result = compileBundle(root, files, { git: { commit: null, dirty: false } });
+  const result = compiled ?? compileBundle(root, files, { git: { commit: null, dirty: false } });
   const ctx: LintContext = { root, files, documents, loader: result.diagnostics };
   if (result.bundle) {
     ctx.bundle = result.bundle;
