@@ -21,6 +21,7 @@ const summaries: Record<string, string> = {
   approvals: 'list, approve and deny pending review requests',
   kubeconfig: 'print a kubeconfig that points kubectl at the gateway',
   ci: 'report lint, test and simulate results to GitHub',
+  init: 'set up a policy repo (--ci github writes its pull-request workflow)',
 };
 
 function usage(): string {
