@@ -60,7 +60,7 @@ export function resolveReferences(refs: References): Diagnostic[] {
         const valid = new Set([...types].flatMap((t) => actionsByType[t]));
         rule.actions.forEach((a, i) => {
           if (a !== '*' && !valid.has(a)) {
-            err(p.origin, `${base}/actions/${i}`, `action '${a}' means nothing to ${[...types].join('/')} targets`, suggest(a, valid) ?? `valid actions: ${[...valid].join(', ')}`);
+            err(p.origin, `${base}/actions/${i}`, `action '${a}' means nothing to ${[...types].join(', ')} targets`, suggest(a, valid) ?? `valid actions: ${[...valid].join(', ')}`);
           }
         });
       }

@@ -25,6 +25,7 @@ export function lintFiles(root: string, files: readonly SourceFile[], rules: rea
   const suppressed: LintReport['suppressed'] = [];
 
   for (const rule of rules) {
+    if (ctx.partial && rule.wholeRepo) continue;
     let raw;
     try {
       raw = rule.check(ctx);
