@@ -69,11 +69,11 @@ export async function simulate(options: SimulateOptions): Promise<SimulateReport
 async function loadHead(dir: string, head: string | undefined): Promise<Bundle> {
   if (head === undefined || head === 'worktree') {
     const result = await tryLoadBundle(dir);
-    if (!result.bundle) throw invalidPolicy(result.diagnostics);
+    if (!result.bundle) throw invalidPolicy(result.diagnostics, dir);
     return result.bundle;
   }
   const result = bundleAtRef(dir, head);
-  if (!result.bundle) throw invalidPolicy(result.diagnostics);
+  if (!result.bundle) throw invalidPolicy(result.diagnostics, dir);
   return result.bundle;
 }
 
