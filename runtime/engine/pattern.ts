@@ -24,10 +24,28 @@ const unsupported: [RegExp, string][] = [
   [/\\c[A-Za-z]/, 'uses a \\c control escape; RE2 writes it as \\x{01}'],
 ];
 
+// Compiling RE2 costs more than matching with it, and a repo repeats patterns (across rules, and
+// across reloads of the same repo): compiled programs are shared by source. Bounded, in case a
+// long-lived gateway sees many distinct patterns over time.
+const compiled = new Map<string, RE2JS>();
+
+function re2(source: string, flags = 0): RE2JS {
+  const key = `${flags}:${source}`;
+  let re = compiled.get(key);
+  if (!re) {
+    re = RE2JS.compile(source, flags);
+    // Build the matcher's automaton when the bundle compiles, not on the first request that uses it.
+    re.test('');
+    if (compiled.size >= 10_000) compiled.clear();
+    compiled.set(key, re);
+  }
+  return re;
+}
+
 /** undefined when `source` is a valid RE2 pattern; else a sentence saying what is wrong and what to write. */
 export function patternProblem(source: string): string | undefined {
   try {
-    RE2JS.compile(source);
+    re2(source);
     return undefined;
   } catch (err) {
     for (const [shape, why] of unsupported) if (shape.test(source)) return why;
@@ -38,12 +56,10 @@ export function patternProblem(source: string): string | undefined {
 export function compilePattern(source: string, options: { ignoreCase?: boolean } = {}): Pattern {
   let re: RE2JS;
   try {
-    re = RE2JS.compile(source, options.ignoreCase ? RE2JS.CASE_INSENSITIVE : 0);
+    re = re2(source, options.ignoreCase ? RE2JS.CASE_INSENSITIVE : 0);
   } catch {
     throw new PortcullisError('invalid_argument', `pattern /${source}/ ${patternProblem(source) ?? 'does not compile'}`);
   }
-  // Build the matcher's automaton when the bundle compiles, not on the first request that uses it.
-  re.test('');
   return { source, test: (text) => re.test(text) };
 }
 
@@ -68,13 +84,13 @@ export function compileGlob(glob: string, options: { separator?: string; ignoreC
     return { source: glob, test: (text) => fold(text).startsWith(prefix) };
   }
   const any = options.separator === undefined ? '(?s:.*)' : `[^${escape(options.separator)}]*`;
-  const re = RE2JS.compile(`^${glob.split('*').map(escape).join(any)}$`, options.ignoreCase ? RE2JS.CASE_INSENSITIVE : 0);
+  const re = re2(`^${glob.split('*').map(escape).join(any)}$`, options.ignoreCase ? RE2JS.CASE_INSENSITIVE : 0);
   return { source: glob, test: (text) => re.test(text) };
 }
 
 /** For matchers that build their own RE2 source from escaped parts (the engine's resource globs). */
 export function compileRegexSource(source: string): Pattern {
-  const re = RE2JS.compile(source);
+  const re = re2(source);
   return { source, test: (text) => re.test(text) };
 }
 
