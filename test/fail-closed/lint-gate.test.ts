@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { failure, harnessBackend, policyRepo, startGateway, type Gateway } from './fixture.ts';
 import { readEvidence } from '../../runtime/evidence/reader.ts';
+import { startAdminServer } from '../../runtime/admin/server.ts';
+import type { GatewayRuntime } from '../../runtime/gateway/runtime.ts';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -34,6 +36,16 @@ spec:
 /** No row has this id: on the old code the statement ran (0 rows) rather than being refused. */
 const destructive = 'delete from products where id = -424242';
 
+async function readyz(runtime: GatewayRuntime): Promise<{ status: number; text: string }> {
+  const admin = await startAdminServer(runtime.ctx, { approvals: runtime.approvals, metrics: runtime.metrics, dataDir: runtime.dataDir, host: '127.0.0.1', port: 0, ready: () => runtime.status() });
+  try {
+    const r = await fetch(`${admin.url.replace(/\/$/, '')}/readyz`);
+    return { status: r.status, text: await r.text() };
+  } finally {
+    await admin.close();
+  }
+}
+
 async function evidence(dataDir: string): Promise<{ type: string; data: Record<string, unknown> }[]> {
   const out: { type: string; data: Record<string, unknown> }[] = [];
   for await (const r of readEvidence(join(dataDir, 'evidence'))) out.push(r as { type: string; data: Record<string, unknown> });
@@ -49,6 +61,7 @@ describe('the gateway serves only bundles that lint passes', () => {
     expect(status).toMatchObject({ ready: false, lastReload: { ok: false, stage: 'lint' } });
     expect(status.reason).toMatch(/^no valid policy bundle is live: lint found 2 error\(s\) in the bundle; first: policies\/open-door\.yaml:\d+:\d+: error \[destructive-without-review\]/);
     expect(status.lastReload!.errors!.join('\n')).toMatch(/\[wildcard-allow-for-agents\] rule 'everything' allows every action to agents/);
+    expect(await readyz(gw.runtime)).toMatchObject({ status: 503, text: expect.stringMatching(/^not ready: no valid policy bundle is live: lint found 2 error\(s\)/) });
 
     const refused = await failure(gw.connect('data-agent').then((c) => c.query(destructive)));
     expect(refused).toMatchObject({ severity: 'FATAL', code: '57P03' });
@@ -66,6 +79,7 @@ describe('the gateway serves only bundles that lint passes', () => {
     expect(outcome).toMatchObject({ ok: false, stage: 'lint' });
     expect(gw.runtime.ctx.bundle()!.revision.digest).toBe(good);
     expect(gw.runtime.status()).toMatchObject({ ready: true, lastReload: { ok: false, stage: 'lint' } });
+    expect(await readyz(gw.runtime)).toMatchObject({ status: 200, text: expect.stringMatching(/^ready\nlast reload rejected: policies\/open-door\.yaml:\d+:\d+: error \[destructive-without-review\]/) });
 
     const c = await gw.connect('data-agent');
     const refused = await failure(c.query(destructive));
