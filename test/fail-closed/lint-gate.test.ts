@@ -33,6 +33,18 @@ spec:
     - { id: everything, effect: allow, actions: ["*"], resources: ["*"] }
 `;
 
+/** A warning (policy-matches-no-target), which does not keep a bundle out. */
+const staleSelector = `---
+apiVersion: portcullis.dev/v1
+kind: Policy
+metadata: { name: staging-only }
+spec:
+  subjects: [{ identity: data-agent }]
+  targets: { labels: { env: staging } }
+  rules:
+    - { id: no-ddl, effect: deny, actions: [ddl] }
+`;
+
 /** No row has this id: on the old code the statement ran (0 rows) rather than being refused. */
 const destructive = 'delete from products where id = -424242';
 
@@ -104,14 +116,15 @@ describe('the gateway serves only bundles that lint passes', () => {
       suppress:
         - { rule: wildcard-allow-for-agents, reason: "test fixture: a sandbox database" }
         - { rule: destructive-without-review, reason: "test fixture: a sandbox database" }`,
-          ),
+          ) + staleSelector,
         ),
       runtime: { watch: false },
     });
     gateways.push(gw);
     expect(gw.runtime.status()).toMatchObject({ ready: true, lastReload: { ok: true } });
     const loaded = (await evidence(gw.dataDir)).find((r) => r.type === 'bundle.loaded');
-    expect(loaded?.data).toMatchObject({ lint: { suppressed: 2 } });
+    expect(loaded?.data).toMatchObject({ lint: { suppressed: 2, warnings: expect.any(Number) } });
+    expect((loaded?.data.lint as { warnings: number }).warnings).toBeGreaterThan(0);
   });
 
   it('`portcullis gateway` exits at start with the lint errors instead of listening', async () => {
