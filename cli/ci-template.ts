@@ -84,7 +84,12 @@ ${install}
         env:
           GITHUB_TOKEN: \${{ secrets.GITHUB_TOKEN }}
           BASE_REF: \${{ github.base_ref }}
-        run: portcullis ci github "$POLICY_DIR" --base "origin/$BASE_REF" --seed "$GITHUB_RUN_ID" --lint "$RUNNER_TEMP/portcullis-lint.json"
+          # Recordings from outside the pull request (the gateway's GET /api/recordings, an artifact
+          # store): set the repository variable PORTCULLIS_RECORDINGS to the URL, and the secret
+          # PORTCULLIS_RECORDINGS_TOKEN if it needs one. Unset: the base branch's spec.recordings.
+          PORTCULLIS_RECORDINGS: \${{ vars.PORTCULLIS_RECORDINGS }}
+          PORTCULLIS_RECORDINGS_TOKEN: \${{ secrets.PORTCULLIS_RECORDINGS_TOKEN }}
+        run: portcullis ci github "$POLICY_DIR" --base "origin/$BASE_REF" --seed "$GITHUB_RUN_ID" --lint "$RUNNER_TEMP/portcullis-lint.json" \${PORTCULLIS_RECORDINGS:+--recordings "$PORTCULLIS_RECORDINGS"}
 
   code-scanning:
     if: github.event_name == 'push'

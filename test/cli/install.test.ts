@@ -53,6 +53,8 @@ const git = (cwd: string, ...args: string[]) =>
 function expand(text: string, headSha: string): string {
   const values: Record<string, string> = {
     'secrets.GITHUB_TOKEN': 'test-token',
+    'vars.PORTCULLIS_RECORDINGS': '',
+    'secrets.PORTCULLIS_RECORDINGS_TOKEN': '',
     'github.base_ref': 'main',
     'github.event.pull_request.head.sha': headSha,
     'runner.temp': join(dir, 'runner-temp'),
