@@ -23,8 +23,9 @@ export interface ParseProblem {
 type ParsedFile = { documents: SourceDocument[]; problems: ParseProblem[] };
 
 // The loader and lint both parse every file of a load (the gateway lints each bundle it loads), and a
-// reload re-reads files that did not change: parse a (file, text) once. Callers only read the values
-// (the loader freezes them into the bundle). Bounded, for a long-lived gateway.
+// reload re-reads files that did not change: parse a (file, text) once. Each caller gets its own copy
+// of the values (the loader freezes its copy into the bundle; a copy costs far less than a parse).
+// Bounded, for a long-lived gateway.
 const parsed = new Map<string, ParsedFile>();
 
 export function parseYamlFile(file: string, text: string): ParsedFile {
@@ -35,7 +36,7 @@ export function parseYamlFile(file: string, text: string): ParsedFile {
     if (parsed.size >= 5000) parsed.clear();
     parsed.set(key, hit);
   }
-  return hit;
+  return { documents: hit.documents.map((d) => ({ ...d, value: structuredClone(d.value) })), problems: hit.problems };
 }
 
 function parseYamlText(file: string, text: string): ParsedFile {
