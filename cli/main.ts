@@ -1,6 +1,7 @@
 import { PortcullisError } from '../runtime/errors.ts';
 import { formatDiagnostic, diagnosticsOf } from '../runtime/bundle/diagnostics.ts';
 import type { Command } from './command.ts';
+import { rebase } from './reporters/paths.ts';
 
 /** A command file under cli/commands default-exports a Command; it is imported only when used. */
 async function loadCommand(name: string): Promise<Command> {
@@ -23,6 +24,7 @@ const summaries: Record<string, string> = {
   approvals: 'list, approve and deny pending review requests',
   kubeconfig: 'print a kubeconfig that points kubectl at the gateway',
   ci: 'report lint, test and simulate results to GitHub',
+  init: 'set up a policy repo (--ci github writes its pull-request workflow)',
 };
 
 function usage(): string {
@@ -54,7 +56,8 @@ export function reportError(err: unknown): number {
   const e = PortcullisError.from(err);
   const diagnostics = diagnosticsOf(e);
   if (diagnostics) {
-    for (const d of diagnostics) process.stderr.write(formatDiagnostic(d) + '\n');
+    const root = e.details.root;
+    for (const d of diagnostics) process.stderr.write(formatDiagnostic(typeof root === 'string' ? { ...d, file: rebase(root, d.file) } : d) + '\n');
     return 1;
   }
   process.stderr.write(`portcullis: ${e.describe()}\n`);

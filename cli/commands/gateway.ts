@@ -144,6 +144,16 @@ export async function runGateway(values: Values, log?: (event: string, fields?: 
     },
     ...(demo ? { allowKeyInEvidenceDir: true } : {}),
   });
+  // A repo whose bundle fails the loader or lint never goes live: at start, say so and stop, rather
+  // than listen refusing everything (a reload later keeps the last good bundle instead).
+  const first = runtime.status().lastReload;
+  if (!runtime.ctx.bundle() && first && !first.ok && first.stage) {
+    await runtime.close();
+    const errors = first.errors ?? [];
+    throw new PortcullisError('invalid_policy', `the policy bundle ${first.stage === 'lint' ? 'has lint errors' : 'does not load'}, so the gateway does not start (${errors.length} error${errors.length === 1 ? '' : 's'}):\n${errors.map((e) => `  ${e.replace(/\n/g, '\n  ')}`).join('\n')}`, {
+      details: { hint: `the gateway serves only bundles that '${values.git ? 'portcullis lint' : `portcullis lint ${values.policies ?? 'policies'}`}' passes; fix the errors (warnings are fine, a suppression needs a reason)` },
+    });
+  }
   const tls = values['tls-cert'] && values['tls-key'] ? { cert: await readFile(values['tls-cert'], 'utf8'), key: await readFile(values['tls-key'], 'utf8') } : undefined;
   const pg = await startPostgresGateway(runtime.ctx, {
     host: values.host ?? '127.0.0.1',

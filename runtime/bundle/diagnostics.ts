@@ -22,13 +22,16 @@ export function formatDiagnostic(d: Diagnostic): string {
   return `${d.file}:${d.line}:${d.column}: ${d.severity} [${d.code}] ${d.message}${hint}`;
 }
 
-/** The error `loadBundle` throws: the diagnostics travel with it so the CLI can print them all. */
-export function invalidPolicy(diagnostics: Diagnostic[]): PortcullisError {
+/**
+ * The error `loadBundle` throws: the diagnostics travel with it so the CLI can print them all, with
+ * the repo folder their paths are relative to (the CLI shows them relative to where it runs, as lint does).
+ */
+export function invalidPolicy(diagnostics: Diagnostic[], root?: string): PortcullisError {
   const errors = diagnostics.filter((d) => d.severity === 'error');
   const first = errors[0];
   const summary = `${errors.length} error${errors.length === 1 ? '' : 's'} in the policy repo`;
   return new PortcullisError('invalid_policy', first ? `${summary}; first: ${formatDiagnostic(first)}` : summary, {
-    details: { diagnostics },
+    details: { diagnostics, ...(root !== undefined ? { root } : {}) },
   });
 }
 

@@ -60,7 +60,7 @@ export async function readPolicyFiles(root: string): Promise<SourceFile[]> {
 
 export async function loadBundle(root: string, options: LoadOptions = {}): Promise<Bundle> {
   const result = await tryLoadBundle(root, options);
-  if (!result.bundle) throw invalidPolicy(result.diagnostics);
+  if (!result.bundle) throw invalidPolicy(result.diagnostics, root);
   return result.bundle;
 }
 

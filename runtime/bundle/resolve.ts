@@ -7,6 +7,7 @@ import type { Diagnostic } from './diagnostics.ts';
 import { didYouMean } from './diagnostics.ts';
 import type { Located, Target, Identity, Policy, Invariant, PolicyTest, Origin } from './model.ts';
 import { actionsByType } from './vocabulary.ts';
+import { patternProblem } from '../engine/pattern.ts';
 
 export interface References {
   targets: ReadonlyMap<string, Located<Target>>;
@@ -59,7 +60,7 @@ export function resolveReferences(refs: References): Diagnostic[] {
         const valid = new Set([...types].flatMap((t) => actionsByType[t]));
         rule.actions.forEach((a, i) => {
           if (a !== '*' && !valid.has(a)) {
-            err(p.origin, `${base}/actions/${i}`, `action '${a}' means nothing to ${[...types].join('/')} targets`, suggest(a, valid) ?? `valid actions: ${[...valid].join(', ')}`);
+            err(p.origin, `${base}/actions/${i}`, `action '${a}' means nothing to ${[...types].join(', ')} targets`, suggest(a, valid) ?? `valid actions: ${[...valid].join(', ')}`);
           }
         });
       }
@@ -84,15 +85,12 @@ export function resolveReferences(refs: References): Diagnostic[] {
         ['statementPattern', when?.statementPattern],
         ['pathPattern', when?.pathPattern],
         ...Object.entries(when?.query ?? {}).map(([k, v]) => [`query/${k}`, v] as [string, string]),
-        ...Object.entries(when?.arguments ?? {}).map(([k, v]) => [`arguments/${k}`, v] as [string, string]),
+        ...Object.entries(when?.arguments ?? {}).map(([k, v]) => [`arguments/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`, v] as [string, string]),
       ];
       for (const [key, source] of regexes) {
         if (source === undefined) continue;
-        try {
-          new RegExp(source, 'u');
-        } catch (e) {
-          err(p.origin, `${base}/when/${key}`, `invalid regular expression: ${(e as Error).message}`);
-        }
+        const problem = patternProblem(source);
+        if (problem) out.push({ code: 'regex', severity: 'error', file: p.origin.file, ...p.origin.locate(`${base}/when/${key}`), message: `rule '${rule.id}': /${source}/ ${problem}` });
       }
       const tz = when?.time?.timezone;
       if (tz !== undefined && !validTimezone(tz)) err(p.origin, `${base}/when/time/timezone`, `unknown time zone '${tz}'`, 'use an IANA name such as UTC or Europe/Berlin');

@@ -20,7 +20,26 @@ export interface ParseProblem {
   message: string;
 }
 
-export function parseYamlFile(file: string, text: string): { documents: SourceDocument[]; problems: ParseProblem[] } {
+type ParsedFile = { documents: SourceDocument[]; problems: ParseProblem[] };
+
+// The loader and lint both parse every file of a load (the gateway lints each bundle it loads), and a
+// reload re-reads files that did not change: parse a (file, text) once. Each caller gets its own copy
+// of the values (the loader freezes its copy into the bundle; a copy costs far less than a parse).
+// Bounded, for a long-lived gateway.
+const parsed = new Map<string, ParsedFile>();
+
+export function parseYamlFile(file: string, text: string): ParsedFile {
+  const key = `${file}\0${text}`;
+  let hit = parsed.get(key);
+  if (!hit) {
+    hit = parseYamlText(file, text);
+    if (parsed.size >= 5000) parsed.clear();
+    parsed.set(key, hit);
+  }
+  return { documents: hit.documents.map((d) => ({ ...d, value: structuredClone(d.value) })), problems: hit.problems };
+}
+
+function parseYamlText(file: string, text: string): ParsedFile {
   const lineCounter = new LineCounter();
   const docs = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const problems: ParseProblem[] = [];

@@ -4,6 +4,7 @@
  */
 import type { Conditions } from '../../schema/types.ts';
 import type { TargetType } from '../bundle/model.ts';
+import { compilePattern, compileRegexSource, escapePattern as escape } from './pattern.ts';
 
 export interface Matcher {
   test(value: string): boolean;
@@ -12,10 +13,6 @@ export interface Matcher {
 }
 
 const anyMatcher: Matcher = { test: () => true, any: true };
-
-function escape(s: string): string {
-  return s.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
-}
 
 /** A relation pattern `[schema.]table` with `*` globs; a bare table means schema `public`. */
 export function normaliseRelationPattern(p: string): string {
@@ -49,16 +46,40 @@ function globToRegex(pattern: string, type: TargetType): string {
 export function compileMatcher(patterns: readonly string[] | undefined, type: TargetType): Matcher {
   if (!patterns || patterns.length === 0 || patterns.includes('*') || patterns.includes('**')) return anyMatcher;
   const exact = new Set<string>();
+  const prefixes: ((v: string) => boolean)[] = [];
   const globs: string[] = [];
   for (const p of patterns) {
-    if (p.includes('*')) globs.push(globToRegex(p, type));
-    else exact.add(type === 'postgres' ? normaliseRelationPattern(p) : p);
+    if (!p.includes('*')) exact.add(type === 'postgres' ? normaliseRelationPattern(p) : p);
+    else {
+      const fast = prefixTest(type === 'postgres' ? normaliseRelationPattern(p) : p, type);
+      if (fast) prefixes.push(fast);
+      else globs.push(globToRegex(p, type));
+    }
   }
-  const re = globs.length > 0 ? new RegExp(`^(?:${globs.join('|')})$`) : undefined;
-  // V8 compiles a regular expression on its first use: pay that when the bundle is compiled, not
-  // on the first request that happens to reach a rarely used rule.
-  re?.test('');
-  return { test: (v) => exact.has(v) || (re?.test(v) ?? false), any: false };
+  // RE2 (linear time): a glob's `.*` runs can nest into polynomial backtracking on a long path.
+  const re = globs.length > 0 ? compileRegexSource(`^(?:${globs.join('|')})$`) : undefined;
+  return { test: (v) => exact.has(v) || prefixes.some((t) => t(v)) || (re?.test(v) ?? false), any: false };
+}
+
+/**
+ * The common glob `literal*` (and `/a/**` for HTTP) as a string test, with exactly the meaning of
+ * its regular expression: `*` is `[^.]*` for relations, `[^/]*` for HTTP, `.*` (no newline) otherwise.
+ */
+function prefixTest(pattern: string, type: TargetType): ((v: string) => boolean) | undefined {
+  const star = pattern.indexOf('*');
+  const head = pattern.slice(0, star);
+  const tail = pattern.slice(star);
+  if (type === 'http') {
+    if (tail === '**' && head.endsWith('/')) {
+      const bare = head.slice(0, -1);
+      return (v) => v === bare || (v.startsWith(head) && !v.includes('\n', head.length));
+    }
+    if (tail === '*') return (v) => v.startsWith(head) && !v.includes('/', head.length);
+    return undefined;
+  }
+  if (tail !== '*') return undefined;
+  const stop = type === 'postgres' ? '.' : '\n';
+  return (v) => v.startsWith(head) && !v.includes(stop, head.length);
 }
 
 export interface ConditionInput {
@@ -97,19 +118,19 @@ export function compileConditions(when: Conditions | undefined): CompiledConditi
     checks.push((i) => (i.hasWhere === false ? 'requires a WHERE clause' : undefined));
   }
   if (when.statementPattern !== undefined) {
-    const re = new RegExp(when.statementPattern, 'u');
+    const re = compilePattern(when.statementPattern);
     checks.push((i) => (i.statementText !== undefined && !re.test(i.statementText) ? `requires the statement to match /${when.statementPattern}/` : undefined));
   }
   if (when.pathPattern !== undefined) {
-    const re = new RegExp(when.pathPattern, 'u');
+    const re = compilePattern(when.pathPattern);
     checks.push((i) => (i.path !== undefined && !re.test(i.path) ? `requires the path to match /${when.pathPattern}/` : undefined));
   }
   for (const [name, source = ''] of Object.entries(when.query ?? {})) {
-    const re = new RegExp(source, 'u');
+    const re = compilePattern(source);
     checks.push((i) => ((i.query?.[name] ?? []).every((v) => re.test(v)) ? undefined : `requires query parameter ${name} to match /${source}/`));
   }
   for (const [path, source = ''] of Object.entries(when.arguments ?? {})) {
-    const re = new RegExp(source, 'u');
+    const re = compilePattern(source);
     checks.push((i) => {
       const v = jsonPathValue(i.arguments, path);
       return v !== undefined && re.test(typeof v === 'string' ? v : JSON.stringify(v)) ? undefined : `requires argument ${path} to match /${source}/`;

@@ -9,7 +9,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { PortcullisError } from '../errors.ts';
 import type { Bundle } from '../bundle/model.ts';
-import { tryLoadBundle } from '../bundle/load.ts';
+import { loadLintedBundle } from '../lint/gate.ts';
 import { formatDiagnostic } from '../bundle/diagnostics.ts';
 import { shortRevision } from '../bundle/revision.ts';
 import { createTokenVerifier, type TokenVerifier, type JwksSource } from '../identity/verify.ts';
@@ -60,6 +60,11 @@ export interface GatewayRuntimeOptions {
   consoleUrl?: string;
   /** how long a review holds the agent's request waiting for approvers; default 0 (answer at once) */
   reviewHoldMs?: number;
+  /**
+   * Serve a bundle that loads even when lint reports errors. Only for tests of protocol behaviour whose
+   * fixtures are deliberately permissive; the CLI never sets it, so a deployed gateway always gates.
+   */
+  acceptLintErrors?: boolean;
   /** evidence signing key and tuning (`openFile` is for fault-injection tests of the file store) */
   evidence?: FileEvidenceStoreOptions;
   /** `portcullis up` only: accept an evidence key file inside the evidence directory */
@@ -72,6 +77,8 @@ export interface ReloadOutcome {
   unchanged?: boolean;
   revision?: string;
   errors?: string[];
+  /** which check refused the bundle: the loader (shape, references) or lint (the same catalogue as `portcullis lint`) */
+  stage?: 'load' | 'lint';
 }
 
 export interface RuntimeStatus {
@@ -189,13 +196,13 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
   let lastReload: (ReloadOutcome & { at: string }) | undefined;
   const follower = opts.git ? new BranchFollower({ url: opts.git.url, branch: opts.git.branch, dir: join(dataDir, 'git'), requireSignedCommits: opts.git.requireSignedCommits ?? false }) : undefined;
 
-  const reject = async (errors: string[], revision?: string): Promise<ReloadOutcome> => {
-    lastReload = { ok: false, errors, ...(revision ? { revision } : {}), at: new Date().toISOString() };
+  const reject = async (errors: string[], revision?: string, stage?: 'load' | 'lint'): Promise<ReloadOutcome> => {
+    lastReload = { ok: false, errors, ...(revision ? { revision } : {}), ...(stage ? { stage } : {}), at: new Date().toISOString() };
     counts.rejected++;
     metrics.observeReload(false);
-    log('bundle.rejected', { errors: errors.length, first: errors[0], ...(revision ? { commit: revision } : {}) });
-    await store.append('bundle.rejected', { errors, commit: revision ?? null, live: live ? live.revision : null }).catch(() => {});
-    return { ok: false, errors, ...(revision ? { revision } : {}) };
+    log('bundle.rejected', { errors: errors.length, first: errors[0], ...(revision ? { commit: revision } : {}), ...(stage ? { stage } : {}) });
+    await store.append('bundle.rejected', { errors, commit: revision ?? null, live: live ? live.revision : null, ...(stage ? { stage } : {}) }).catch(() => {});
+    return { ok: false, errors, ...(revision ? { revision } : {}), ...(stage ? { stage } : {}) };
   };
 
   const load = async (): Promise<ReloadOutcome> => {
@@ -213,11 +220,12 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
       git = { commit: snapshot.commit, dirty: false };
     }
     try {
-      const r = await tryLoadBundle(dir, git ? { git } : {});
-      if (!r.bundle) return reject(r.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic), snapshot?.commit.slice(0, 7));
+      // Only a bundle that `portcullis lint` passes goes live (warnings and reasoned suppressions pass).
+      const r = await loadLintedBundle(dir, { ...(git ? { git } : {}), acceptLintErrors: opts.acceptLintErrors ?? false });
+      if (!r.bundle) return reject(r.errors.map(formatDiagnostic), snapshot?.commit.slice(0, 7), r.stage);
       const previous = live;
       // The record first: a bundle is never served without a durable record of it going live.
-      const recorded = await recordBundleLoaded(r.bundle, previous);
+      const recorded = await recordBundleLoaded(r.bundle, previous, r.lint);
       if (recorded) return reject([recorded], snapshot?.commit.slice(0, 7));
       live = r.bundle;
       if (snapshot) await follower!.accept(snapshot);
@@ -233,9 +241,9 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
 
   /** undefined once the record is durable, else why the bundle cannot go live (a retry is scheduled) */
   let retry: NodeJS.Timeout | undefined;
-  const recordBundleLoaded = async (bundle: Bundle, previous: Bundle | undefined): Promise<string | undefined> => {
+  const recordBundleLoaded = async (bundle: Bundle, previous: Bundle | undefined, lint: unknown): Promise<string | undefined> => {
     try {
-      await store.append('bundle.loaded', { revision: bundle.revision, previous: previous ? previous.revision : null, files: bundle.files.length });
+      await store.append('bundle.loaded', { revision: bundle.revision, previous: previous ? previous.revision : null, files: bundle.files.length, ...(lint ? { lint } : {}) });
       return undefined;
     } catch (err) {
       // Nothing else would load it once evidence is writable again (no file changes, no poll): the
@@ -310,7 +318,7 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
     status() {
       const healthy = store.healthy();
       const problem = healthy ? undefined : storeProblem(store.inner);
-      const reason = !live ? 'no valid policy bundle is live' : !healthy ? `the evidence store is not writable${problem ? `: ${problem}` : ''}` : undefined;
+      const reason = !live ? `no valid policy bundle is live${lastReload?.stage === 'lint' ? `: lint found ${lastReload.errors?.length ?? 0} error(s) in the bundle; first: ${lastReload.errors?.[0]?.split('\n')[0]}` : ''}` : !healthy ? `the evidence store is not writable${problem ? `: ${problem}` : ''}` : undefined;
       return {
         ready: reason === undefined,
         ...(reason ? { reason } : {}),

@@ -1,7 +1,6 @@
 /** Every lint rule, one file each under rules/. Order here is the order of --explain lists and docs. */
 import agentApprover from './rules/agent-approver.ts';
 import allowOverriddenByDeny from './rules/allow-overridden-by-deny.ts';
-import catastrophicRegex from './rules/catastrophic-regex.ts';
 import classifiedDataUnmasked from './rules/classified-data-unmasked.ts';
 import confusableName from './rules/confusable-name.ts';
 import destructiveWithoutReview from './rules/destructive-without-review.ts';
@@ -23,6 +22,7 @@ import shadowedRule from './rules/shadowed-rule.ts';
 import unknownTestRule from './rules/unknown-test-rule.ts';
 import unmaskedContentType from './rules/unmasked-content-type.ts';
 import unresolvedReference from './rules/unresolved-reference.ts';
+import unsupportedRegex from './rules/unsupported-regex.ts';
 import unusedSuppression from './rules/unused-suppression.ts';
 import vacuousInvariant from './rules/vacuous-invariant.ts';
 import vacuousTest from './rules/vacuous-test.ts';
@@ -34,7 +34,6 @@ import type { LintRule } from './types.ts';
 export const rules: readonly LintRule[] = [
   agentApprover,
   allowOverriddenByDeny,
-  catastrophicRegex,
   classifiedDataUnmasked,
   confusableName,
   destructiveWithoutReview,
@@ -56,6 +55,7 @@ export const rules: readonly LintRule[] = [
   unknownTestRule,
   unmaskedContentType,
   unresolvedReference,
+  unsupportedRegex,
   unusedSuppression,
   vacuousInvariant,
   vacuousTest,

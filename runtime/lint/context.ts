@@ -3,7 +3,7 @@
  * written (so text-level rules work even when the bundle does not compile), the loader's
  * diagnostics, and the compiled bundle with the derived facts several rules share.
  */
-import { compileBundle, type SourceFile } from '../bundle/load.ts';
+import { compileBundle, type LoadResult, type SourceFile } from '../bundle/load.ts';
 import type { Diagnostic } from '../bundle/diagnostics.ts';
 import type { Bundle, Located, Origin, Policy, Target, TargetType } from '../bundle/model.ts';
 import { parseYamlFile } from '../bundle/yaml-source.ts';
@@ -33,6 +33,8 @@ export interface LintContext {
   documents: readonly RawDocument[];
   loader: readonly Diagnostic[];
   bundle?: Bundle;
+  /** the bundle is of the files left after setting aside those with loader errors */
+  partial?: boolean;
   /** present with the bundle */
   facts?: Facts;
 }
@@ -45,7 +47,8 @@ export interface Facts {
   humans: Set<string>;
 }
 
-export function buildContext(root: string, files: readonly SourceFile[]): LintContext {
+/** `compiled`: the loader's result for these files when the caller has it (the gateway's bundle gate). */
+export function buildContext(root: string, files: readonly SourceFile[], compiled?: LoadResult): LintContext {
   const documents: RawDocument[] = [];
   const include = includeOf(files);
   for (const f of files) {
@@ -54,13 +57,64 @@ export function buildContext(root: string, files: readonly SourceFile[]): LintCo
       documents.push({ file: f.path, value: d.value, origin: { file: f.path, ...d.locate(''), locate: d.locate } });
     }
   }
-  const result = compileBundle(root, files, { git: { commit: null, dirty: false } });
+  const result = compiled ?? compileBundle(root, files, { git: { commit: null, dirty: false } });
   const ctx: LintContext = { root, files, documents, loader: result.diagnostics };
-  if (result.bundle) {
-    ctx.bundle = result.bundle;
-    ctx.facts = factsOf(result.bundle);
+  const bundle = result.bundle ?? quarantine(root, files, documents, ctx);
+  if (bundle) {
+    ctx.bundle = bundle;
+    ctx.facts = factsOf(bundle);
   }
   return ctx;
+}
+
+/**
+ * A loader error must not hide the rest of the repo: set aside every file with an error, load the
+ * others, and repeat (shape errors stop the loader before references, reference errors before the
+ * bundle), so the remaining files are still checked by every rule. What only follows from a file set
+ * aside (a reference to a target defined there) is not reported again. The bundle returned is partial.
+ */
+function quarantine(root: string, files: readonly SourceFile[], documents: readonly RawDocument[], ctx: LintContext): Bundle | undefined {
+  const aside = new Set<string>();
+  const names = new Set<string>();
+  const seen = new Set(ctx.loader.map(diagnosticKey));
+  const loader = [...ctx.loader];
+  let errors = ctx.loader.filter((d) => d.severity === 'error');
+  for (let round = 0; round < 4 && errors.length > 0; round++) {
+    for (const d of errors) aside.add(d.file);
+    for (const doc of documents) if (aside.has(doc.file)) for (const n of namesIn(doc.value)) names.add(n);
+    const rest = files.filter((f) => !aside.has(f.path));
+    if (rest.length === 0) break;
+    const next = compileBundle(root, rest, { git: { commit: null, dirty: false } });
+    errors = [];
+    for (const d of next.diagnostics) {
+      if (seen.has(diagnosticKey(d)) || (d.code === 'unresolved-reference' && [...names].some((n) => d.message.includes(`'${n}'`)))) continue;
+      seen.add(diagnosticKey(d));
+      loader.push(d);
+      if (d.severity === 'error') errors.push(d);
+    }
+    // a file whose errors were all consequences of another file set aside still has to go
+    if (!next.bundle && errors.length === 0) for (const d of next.diagnostics) if (d.severity === 'error') errors.push(d);
+    if (next.bundle) {
+      ctx.loader = loader;
+      ctx.partial = true;
+      return next.bundle;
+    }
+  }
+  ctx.loader = loader;
+  return undefined;
+}
+
+function diagnosticKey(d: Diagnostic): string {
+  return `${d.file}:${d.line}:${d.column}:${d.code}:${d.message}`;
+}
+
+/** Names a document defines for others to refer to: its metadata.name and, for identities, its groups. */
+function namesIn(value: unknown): string[] {
+  const v = value as { metadata?: { name?: unknown }; spec?: { groups?: unknown } } | null;
+  const out: string[] = [];
+  if (typeof v?.metadata?.name === 'string') out.push(v.metadata.name);
+  if (Array.isArray(v?.spec?.groups)) for (const g of v.spec.groups) if (typeof g === 'string') out.push(g);
+  return out;
 }
 
 function includeOf(files: readonly SourceFile[]): string[] | undefined {

@@ -14,4 +14,4 @@ export function loaderFindings(ctx: LintContext, codes: readonly string[]): RawF
 }
 
 /** Loader codes that have their own rule; anything else is reported as a schema problem. */
-export const loaderCodes = ['yaml', 'schema', 'unresolved-reference', 'duplicate', 'inline-secret'];
+export const loaderCodes = ['yaml', 'schema', 'unresolved-reference', 'duplicate', 'inline-secret', 'regex'];

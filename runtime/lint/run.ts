@@ -2,7 +2,7 @@
  * The lint runner: build the context once, run every rule, apply suppressions, sort. Rules are
  * pure and independent, so a crash in one is reported as a bug in that rule, not as a lint error.
  */
-import { readPolicyFiles, type SourceFile } from '../bundle/load.ts';
+import { readPolicyFiles, type LoadResult, type SourceFile } from '../bundle/load.ts';
 import { resolve as resolvePath } from 'node:path';
 import { didYouMean } from '../bundle/diagnostics.ts';
 import { PortcullisError } from '../errors.ts';
@@ -17,14 +17,15 @@ export async function lintRepo(dir: string): Promise<LintReport> {
   return lintFiles(resolvePath(dir), files);
 }
 
-export function lintFiles(root: string, files: readonly SourceFile[], rules: readonly LintRule[] = catalogue): LintReport {
+export function lintFiles(root: string, files: readonly SourceFile[], rules: readonly LintRule[] = catalogue, compiled?: LoadResult): LintReport {
   const started = performance.now();
-  const ctx = buildContext(root, files);
+  const ctx = buildContext(root, files, compiled);
   const suppressions = collectSuppressions(ctx);
   const findings: Finding[] = [];
   const suppressed: LintReport['suppressed'] = [];
 
   for (const rule of rules) {
+    if (ctx.partial && rule.wholeRepo) continue;
     let raw;
     try {
       raw = rule.check(ctx);

@@ -3,15 +3,34 @@
  * duplicate and overridden rules. It is conservative: when containment cannot be shown cheaply
  * (two different globs, conditions on B) the answer is no, so these rules never cry wolf.
  */
-import { compileMatcher } from '../engine/match.ts';
+import { compileMatcher, type Matcher } from '../engine/match.ts';
 import { canonicalJson } from '../bundle/revision.ts';
 import type { TargetType } from '../bundle/model.ts';
 import type { RuleEntry } from './context.ts';
 
+// A large repo compares many pairs of rules; what belongs to one rule is computed once.
+const targetNames = new WeakMap<RuleEntry, Set<string>>();
+const matchers = new WeakMap<readonly string[], Map<TargetType, Matcher>>();
+
+function targetsOfRule(e: RuleEntry): Set<string> {
+  let set = targetNames.get(e);
+  if (!set) targetNames.set(e, (set = new Set(e.targets.map((t) => t.doc.metadata.name))));
+  return set;
+}
+
+function matcherOf(patterns: readonly string[], type: TargetType): Matcher {
+  let byType = matchers.get(patterns);
+  if (!byType) matchers.set(patterns, (byType = new Map()));
+  let m = byType.get(type);
+  if (!m) byType.set(type, (m = compileMatcher(patterns, type)));
+  return m;
+}
+
 export function covers(b: RuleEntry, a: RuleEntry): boolean {
   if (a === b) return false;
-  if (![...a.identities].every((i) => b.identities.has(i)) || a.identities.size === 0) return false;
-  const bTargets = new Set(b.targets.map((t) => t.doc.metadata.name));
+  if (a.identities.size === 0) return false;
+  for (const i of a.identities) if (!b.identities.has(i)) return false;
+  const bTargets = targetsOfRule(b);
   if (a.targets.length === 0 || !a.targets.every((t) => bTargets.has(t.doc.metadata.name))) return false;
   if (!actionsCovered(a.rule.actions, b.rule.actions)) return false;
   for (const type of a.types) {
@@ -39,7 +58,7 @@ const everything = new Set(['*', '**', '/**', '*.*']);
 function patternsCovered(a: readonly string[] | undefined, b: readonly string[] | undefined, type: TargetType): boolean {
   if (!b || b.some((p) => everything.has(p))) return true;
   if (!a || a.some((p) => everything.has(p))) return false;
-  const matcher = compileMatcher(b, type);
+  const matcher = matcherOf(b, type);
   return a.every((p) => b.includes(p) || (!p.includes('*') && matcher.test(normalise(p, type))));
 }
 

@@ -30,6 +30,8 @@ export interface LintRule {
   fix: string;
   /** true for rules that only wrap the bundle loader's diagnostics (they cannot be suppressed) */
   fromLoader?: boolean;
+  /** true for rules about something missing (a target no policy covers...): not run while files with loader errors are set aside */
+  wholeRepo?: boolean;
   check(ctx: LintContext): RawFinding[];
 }
 

@@ -5,6 +5,7 @@
  */
 import type { Mask } from '../engine/decision.ts';
 import { normaliseColumnPattern } from '../engine/compile.ts';
+import { compileGlob } from '../engine/pattern.ts';
 
 export function maskCovers(mask: Mask, expected: string): boolean {
   const prefixed = /^(column|field|secret-data|content):(.*)$/.exec(expected);
@@ -21,6 +22,5 @@ function columnCovered(pattern: string, column: string): boolean {
   const want = normaliseColumnPattern(column);
   const full = want.startsWith('*.') ? `public.${want.slice(2)}` : want;
   if (pattern === want) return true;
-  const re = new RegExp(`^${pattern.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^.]*')}$`);
-  return re.test(full);
+  return compileGlob(pattern, { separator: '.' }).test(full);
 }

@@ -22,6 +22,7 @@ import { subjectUnder } from './subject.ts';
 import { summary, touches } from './replay.ts';
 import { instances, vocabularyOf, type Vocabulary } from './vocabulary.ts';
 import type { Counterexample, InvariantResult } from './types.ts';
+import { compileGlob } from '../engine/pattern.ts';
 
 export interface SearchOptions {
   seed: number;
@@ -146,7 +147,7 @@ function dedupe(masks: RequiredMask[]): RequiredMask[] {
 }
 
 function globCovers(have: string, want: string): boolean {
-  return new RegExp(`^${have.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`).test(want);
+  return compileGlob(have).test(want);
 }
 
 /**

@@ -79,11 +79,11 @@ function loadBase(dir: string, ref: string, progress: (m: string) => void): Bund
 async function loadHead(dir: string, head: string | undefined): Promise<Bundle> {
   if (head === undefined || head === 'worktree') {
     const result = await tryLoadBundle(dir);
-    if (!result.bundle) throw invalidPolicy(result.diagnostics);
+    if (!result.bundle) throw invalidPolicy(result.diagnostics, dir);
     return result.bundle;
   }
   const result = bundleAtRef(dir, head);
-  if (!result.bundle) throw invalidPolicy(result.diagnostics);
+  if (!result.bundle) throw invalidPolicy(result.diagnostics, dir);
   return result.bundle;
 }
 

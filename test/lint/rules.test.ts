@@ -78,9 +78,9 @@ const cases: Record<string, { bad: Files; good: Files }> = {
   },
   'invisible-unicode': { bad: p(`- { id: r, effect: allow, actions: [select], resources: ["orders\u200b"] }`), good: p(`- { id: r, effect: allow, actions: [select], resources: ["orders"] }`) },
   'confusable-name': { bad: p(`- { id: r, effect: allow, actions: [select], resources: ["оrders"] }`), good: p(`- { id: r, effect: allow, actions: [select], resources: ["orders"], description: "Bestellungen lesen: Größe egal" }`) },
-  'catastrophic-regex': {
-    bad: p(`- { id: r, effect: allow, actions: [select], resources: [orders], when: { statementPattern: "^(\\\\w+\\\\s?)+$" } }`),
-    good: p(`- { id: r, effect: allow, actions: [select], resources: [orders], when: { statementPattern: "^[\\\\w\\\\s]+$" } }`),
+  'unsupported-regex': {
+    bad: p(`- { id: r, effect: allow, actions: [select], resources: [orders], when: { statementPattern: "^select (\\\\w+) from \\\\1$" } }`),
+    good: p(`- { id: r, effect: allow, actions: [select], resources: [orders], when: { statementPattern: "^(\\\\w+\\\\s?)+$" } }`),
   },
   'policy-matches-no-target': {
     bad: p(`- { id: r, effect: deny, actions: [ddl] }`, { targets: '{ labels: { env: staging } }' }),

@@ -124,10 +124,10 @@ describe('portcullis lint', () => {
   });
 
   it('--explain prints the rule and an unknown id suggests one', async () => {
-    const ok = await cli(['lint', '--explain', 'catastrophic-regex']);
-    expect(ok.stdout).toMatch(/^catastrophic-regex \(error\)/);
-    const no = await cli(['lint', '--explain', 'catastrophic-regx']);
+    const ok = await cli(['lint', '--explain', 'unsupported-regex']);
+    expect(ok.stdout).toMatch(/^unsupported-regex \(error\)/);
+    const no = await cli(['lint', '--explain', 'unsuported-regex']);
     expect(no.code).toBe(2);
-    expect(no.stderr).toContain("did you mean 'catastrophic-regex'?");
+    expect(no.stderr).toContain("did you mean 'unsupported-regex'?");
   });
 });

@@ -182,7 +182,8 @@ export async function startGatewayFixture(opts: FixtureOptions = {}): Promise<Ga
     await writeFile(join(repo, path), text);
   }
   const logs: GatewayFixture['logs'] = [];
-  const runtime = await startGatewayRuntime({ policies: repo, dataDir, log: (event, fields) => logs.push({ event, ...fields }) });
+  // deliberately permissive test policies (allow-all DML for agents): not what the lint gate is tested on
+  const runtime = await startGatewayRuntime({ policies: repo, dataDir, acceptLintErrors: true, log: (event, fields) => logs.push({ event, ...fields }) });
   if (!runtime.ctx.bundle()) {
     await runtime.close();
     throw new Error(`test policy repo did not load: ${JSON.stringify(logs)}`);

@@ -1,6 +1,7 @@
 import type { LintRule, RawFinding } from '../types.ts';
 import type { Located, Target } from '../../bundle/model.ts';
 import { compileMatcher } from '../../engine/match.ts';
+import { compileGlob } from '../../engine/pattern.ts';
 
 /** A column pattern split into its relation part and column: `customers.email` -> [customers, email]. */
 function splitColumn(p: string): { relation: string; column: string } {
@@ -9,8 +10,7 @@ function splitColumn(p: string): { relation: string; column: string } {
 }
 
 function globTest(pattern: string, value: string): boolean {
-  const re = new RegExp(`^${pattern.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
-  return re.test(value);
+  return compileGlob(pattern).test(value);
 }
 
 export default {

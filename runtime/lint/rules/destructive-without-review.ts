@@ -29,7 +29,7 @@ export default {
         if (type === 'kubernetes' && (all || e.rule.actions.includes('create') || e.rule.actions.includes('get'))) {
           const m = compileMatcher(e.rule.resources, 'kubernetes');
           const hit = execSubresources.filter((s) => m.test(s));
-          if (hit.length > 0) bad.add(hit.join('/'));
+          for (const h of hit) bad.add(h);
         }
       }
       if (bad.size === 0) continue;

@@ -7,6 +7,7 @@ export default {
   explanation:
     'An agent identity that no policy names, directly or through one of its groups, can authenticate to the gateway and is denied everything. That is safe; it usually means a group name in the identity or the policy changed, and the agent is about to break.',
   fix: 'Add the agent (or one of its groups) to a policy, or remove the identity.',
+  wholeRepo: true,
   check(ctx) {
     const out: RawFinding[] = [];
     const { facts, bundle } = ctx;

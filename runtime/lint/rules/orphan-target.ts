@@ -7,6 +7,7 @@ export default {
   explanation:
     'A registered target that no policy names or selects is reachable through the gateway, but every request to it is denied by default. That is safe, and usually a sign of a policy that was renamed or a target registered ahead of its policies.',
   fix: 'Add a policy for the target, or remove the target registration if it is no longer used.',
+  wholeRepo: true,
   check(ctx) {
     const out: RawFinding[] = [];
     const { facts, bundle } = ctx;

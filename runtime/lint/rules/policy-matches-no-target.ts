@@ -8,6 +8,7 @@ export default {
   explanation:
     "A policy can select its targets by labels ({labels: {env: prod}}). When no target carries those labels, every rule of the policy is unreachable. This usually follows a relabelled target or a typo in a label value, and it silently removes whatever the policy allowed - or denied.",
   fix: 'Fix the selector or the target labels, or name the targets explicitly.',
+  wholeRepo: true,
   check(ctx) {
     const out: RawFinding[] = [];
     const bundle = ctx.bundle;

@@ -9,6 +9,7 @@ export default {
   explanation:
     'An invariant is a promise the simulator tries to break ("agents never get allow on ddl"). If its scope matches no request - its subjects reach no identity, or none of its actions exists on the targets in scope - or it asserts nothing, or it forbids every effect, the simulator can never find a counterexample (or always finds one) and the promise gives false assurance. Typical causes are a renamed target or group, or an HTTP verb in an invariant scoped to a database.',
   fix: 'Fix the scope so it names identities, targets and actions that exist together, and assert effectNot and/or masked.',
+  wholeRepo: true,
   check(ctx) {
     const out: RawFinding[] = [];
     const { facts, bundle } = ctx;
@@ -25,7 +26,7 @@ export default {
       if (scope.actions && targets.length > 0) {
         const valid = new Set(targets.flatMap((t) => actionsByType[t.doc.spec.type]));
         if (!scope.actions.some((a) => a === '*' || valid.has(a))) {
-          out.push({ message: `invariant '${name}': none of ${scope.actions.join(', ')} is an action of ${[...new Set(targets.map((t) => t.doc.spec.type))].join('/')} targets in scope`, at: at('/spec/scope/actions') });
+          out.push({ message: `invariant '${name}': none of ${scope.actions.join(', ')} is an action of ${[...new Set(targets.map((t) => t.doc.spec.type))].join(', ')} targets in scope`, at: at('/spec/scope/actions') });
         }
       }
       if (!assert.effectNot && !assert.masked) out.push({ message: `invariant '${name}' asserts nothing`, at: at('/spec/assert') });
