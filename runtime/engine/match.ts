@@ -46,18 +46,21 @@ function globToRegex(pattern: string, type: TargetType): string {
   return pattern.split('*').map(escape).join('.*');
 }
 
-export function compileMatcher(patterns: readonly string[] | undefined, type: TargetType): Matcher {
+/** `caseInsensitive`: an HTTP target whose upstream routes paths regardless of case (Target spec.paths). */
+export function compileMatcher(patterns: readonly string[] | undefined, type: TargetType, opts: { caseInsensitive?: boolean } = {}): Matcher {
   if (!patterns || patterns.length === 0 || patterns.includes('*') || patterns.includes('**')) return anyMatcher;
+  const fold = opts.caseInsensitive === true;
   const exact = new Set<string>();
   const globs: string[] = [];
   for (const p of patterns) {
     if (p.includes('*')) globs.push(globToRegex(p, type));
-    else exact.add(type === 'postgres' ? normaliseRelationPattern(p) : p);
+    else exact.add(type === 'postgres' ? normaliseRelationPattern(p) : fold ? p.toLowerCase() : p);
   }
-  const re = globs.length > 0 ? new RegExp(`^(?:${globs.join('|')})$`) : undefined;
+  const re = globs.length > 0 ? new RegExp(`^(?:${globs.join('|')})$`, fold ? 'i' : '') : undefined;
   // V8 compiles a regular expression on its first use: pay that when the bundle is compiled, not
   // on the first request that happens to reach a rarely used rule.
   re?.test('');
+  if (fold) return { test: (v) => exact.has(v.toLowerCase()) || (re?.test(v) ?? false), any: false };
   return { test: (v) => exact.has(v) || (re?.test(v) ?? false), any: false };
 }
 
@@ -74,6 +77,18 @@ export interface CompiledConditions {
   /** undefined when the rule applies; else a sentence saying which condition failed */
   unmet(input: ConditionInput): string | undefined;
   readonly maxRows?: number;
+}
+
+/**
+ * The values a query condition on `name` judges: the parameter itself (its `name[]` and `name[0]`
+ * spellings are canonicalised to `name` by the request parser) and every nested member
+ * `name[key]...`, which frameworks such as qs (Express) and PHP read as parts of `name`.
+ */
+export function queryValues(query: Readonly<Record<string, readonly string[]>>, name: string): string[] {
+  const out = [...(query[name] ?? [])];
+  const prefix = `${name}[`;
+  for (const [k, vs] of Object.entries(query)) if (k.startsWith(prefix)) out.push(...vs);
+  return out;
 }
 
 const dayNames = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
@@ -104,9 +119,17 @@ export function compileConditions(when: Conditions | undefined): CompiledConditi
     const re = new RegExp(when.pathPattern, 'u');
     checks.push((i) => (i.path !== undefined && !re.test(i.path) ? `requires the path to match /${when.pathPattern}/` : undefined));
   }
-  for (const [name, source = ''] of Object.entries(when.query ?? {})) {
+  for (const [name, condition = ''] of Object.entries(when.query ?? {})) {
+    const source = typeof condition === 'string' ? condition : condition.pattern;
+    const absentPasses = typeof condition !== 'string' && condition.absent === 'pass';
     const re = new RegExp(source, 'u');
-    checks.push((i) => ((i.query?.[name] ?? []).every((v) => re.test(v)) ? undefined : `requires query parameter ${name} to match /${source}/`));
+    checks.push((i) => {
+      if (i.query === undefined) return undefined;
+      const values = queryValues(i.query, name);
+      // absent fails closed unless the condition says otherwise: leaving a parameter out must not dodge it
+      if (values.length === 0) return absentPasses ? undefined : `requires query parameter ${name} (matching /${source}/)`;
+      return values.every((v) => re.test(v)) ? undefined : `requires query parameter ${name} to match /${source}/`;
+    });
   }
   for (const [path, source = ''] of Object.entries(when.arguments ?? {})) {
     const re = new RegExp(source, 'u');
