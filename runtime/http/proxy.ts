@@ -176,6 +176,7 @@ function bodyPolicy(upstream: Admitted['upstream'], masking: Masking): BodyMaskP
     target: upstream.name,
     transform: (v) => masker.apply(v),
     scrub: masker.scrub,
+    detectors: masker.detectors,
     fieldNames: masking.fieldNames,
     passUnmaskedContentTypes: upstream.passUnmaskedContentTypes,
     limit: upstream.maxBodyBytes,

@@ -128,6 +128,7 @@ export async function proxyKubernetes(
       return { value: m.value, count: count + m.count };
     },
     scrub: masker.scrub,
+    detectors: masker.detectors,
     fieldNames: fieldNamesOf(masks),
     passUnmaskedContentTypes: [],
     textIsExpected: isLog,

@@ -16,6 +16,8 @@ let base: string;
 
 const COMMENTS = Array.from({ length: 20 }, (_, i) => ({ id: i + 1, body: `comment ${i + 1}`, email: `user${i + 1}@example.com` }));
 
+const COMMIT = { id: 1, sha: 'a94a8fe5ccb19ba61c4c0873d391e987982fbbd3', contact: 'ops@example.com', note: 'paid with 4111 1111 1111 1111' };
+
 const TARGETS = (url: string) => `apiVersion: portcullis.dev/v1
 kind: Target
 metadata: { name: shop }
@@ -43,6 +45,18 @@ spec:
   type: http
   url: ${url}
   paths: { caseSensitive: true, trailingSlash: ignored, semicolonParameters: stripped }
+---
+apiVersion: portcullis.dev/v1
+kind: Target
+metadata: { name: shop-cards }
+spec:
+  type: http
+  url: ${url}
+  paths: { caseSensitive: false, trailingSlash: ignored, semicolonParameters: literal }
+  classification:
+    - name: payment
+      content: [card]
+      strategy: redact
 `;
 
 const POLICY = `apiVersion: portcullis.dev/v1
@@ -81,7 +95,7 @@ kind: Policy
 metadata: { name: browse }
 spec:
   subjects: [{ group: support }]
-  targets: [shop-express, shop-servlet]
+  targets: [shop-express, shop-servlet, shop-cards]
   rules:
     - id: read-anything
       effect: allow
@@ -94,7 +108,7 @@ spec:
 `;
 
 beforeAll(async () => {
-  up = await startJsonServer({ comments: COMMENTS, posts: [{ id: 1, title: 'hello' }], admin: [{ id: 1, secret: 'root-password' }], users: [{ id: 1 }], refunds: [] });
+  up = await startJsonServer({ comments: COMMENTS, posts: [{ id: 1, title: 'hello' }], admin: [{ id: 1, secret: 'root-password' }], users: [{ id: 1 }], refunds: [], commits: [COMMIT] });
   h = await startHarness({ 'targets/shop.yaml': TARGETS(up.url), 'policies/shop.yaml': POLICY });
   token = await h.token('support-agent');
   base = h.gateway.url;
@@ -188,6 +202,17 @@ describe('path semantics', () => {
     const r = await curl([...auth(), `${base}/shop-servlet/admin;jsessionid=1/1`]);
     expect(r.status).toBe(403);
     expect(problem(r.body).rules).toEqual(['browse/no-admin']);
+  });
+});
+
+describe('content masks', () => {
+  it('run only the detectors they list: content: [card] masks the card, not a git SHA or an email', async () => {
+    const r = await curl([...auth(), `${base}/shop-cards/commits/1`]);
+    expect(r.status).toBe(200);
+    const commit = JSON.parse(r.body);
+    expect(commit.note).toBe('paid with [card]');
+    expect(commit.sha).toBe(COMMIT.sha);
+    expect(commit.contact).toBe(COMMIT.contact);
   });
 });
 
