@@ -128,7 +128,7 @@ export function isJsonType(type: string): boolean {
   return type === 'application/json' || type.endsWith('+json') || type === 'text/json';
 }
 
-function isJsonLinesType(type: string): boolean {
+export function isJsonLinesType(type: string): boolean {
   return type === 'application/x-ndjson' || type === 'application/jsonl' || type === 'application/json-seq' || type === 'application/x-json-stream';
 }
 
