@@ -85,8 +85,10 @@ export async function proxyHttp(
   const decision = decide(bundle, request);
   if (decision.effect === 'review') {
     // An approval binds the body and the headers that change its meaning; approvers read the body, masked.
-    body ??= await readRequestBody(req, upstream.maxBodyBytes, upstream.name);
-    request.body = bodyBinding(body, req.headers['content-type'], decision.masks, env.maskKey);
+    const read = body ?? (await readRequestBody(req, upstream.maxBodyBytes, upstream.name));
+    // a request without a body keeps none: the upstream is not sent an empty one
+    if (hasRequestBody(req)) body = read;
+    request.body = bodyBinding(read, req.headers['content-type'], decision.masks, env.maskKey);
     request.headers = meaningHeaders(req);
   }
   // A safe request without a body changes nothing upstream: it goes out once its record is written
@@ -142,9 +144,9 @@ export async function proxyHttp(
 }
 
 function withoutFormMethod(body: Buffer): Buffer {
-  const params = new URLSearchParams(body.toString('latin1'));
+  const params = new URLSearchParams(body.toString('utf8'));
   for (const k of [...params.keys()]) if (k === '_method' || k.startsWith('_method[')) params.delete(k);
-  return Buffer.from(params.toString(), 'latin1');
+  return Buffer.from(params.toString(), 'utf8');
 }
 
 interface Masking {

@@ -10,17 +10,19 @@ import type { IncomingMessage } from 'node:http';
 import { parse as parseYaml } from 'yaml';
 import { PortcullisError } from '../errors.ts';
 import { mediaType } from '../http/headers.ts';
-import { readRequestBody } from '../http/request-body.ts';
+import { hasRequestBody, readRequestBody } from '../http/request-body.ts';
 import type { ResourceAttributes } from './attributes.ts';
 
 const WRITES = new Set(['create', 'update', 'patch']);
+/** streams, not objects: their bodies (if any) carry no namespace */
+const STREAMS = new Set(['exec', 'attach', 'portforward', 'proxy']);
 
 type Obj = Record<string, unknown>;
 const isObj = (v: unknown): v is Obj => v !== null && typeof v === 'object' && !Array.isArray(v);
 
 /** Undefined when the request has no body to check; else the body bytes, checked. */
 export async function checkedBody(req: IncomingMessage, attrs: ResourceAttributes, limit: number, target: string): Promise<Buffer | undefined> {
-  if (!WRITES.has(attrs.verb) || attrs.subresource) return undefined;
+  if (!WRITES.has(attrs.verb) || STREAMS.has(attrs.subresource ?? '') || !hasRequestBody(req)) return undefined;
   const body = await readRequestBody(req, limit, target);
   if (body.length === 0) return body;
   const type = mediaType(req.headers['content-type']);
