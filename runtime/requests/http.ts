@@ -85,7 +85,7 @@ function ambiguousQuery(what: string, why: string): PortcullisError {
 }
 
 /** `GET /invoices/7?expand=lines` -> an engine request. */
-export function httpRequestFromLine(line: string, subject: Subject, target: string, at: string): HttpRequest {
+export function httpRequestFromLine(line: string, subject: Subject, target: string, at: string, semantics?: PathSemantics): HttpRequest {
   const m = /^\s*([A-Za-z]+)\s+(\S+)\s*$/.exec(line);
   if (!m) {
     throw new PortcullisError('invalid_argument', `cannot read HTTP request ${JSON.stringify(line)}`, {
@@ -100,7 +100,7 @@ export function httpRequestFromLine(line: string, subject: Subject, target: stri
     target,
     at,
     method: method.toUpperCase(),
-    path: normalisePath(url),
+    path: normalisePath(url, semantics),
     query: q >= 0 ? parseQuery(url.slice(q + 1)) : {},
   };
 }
