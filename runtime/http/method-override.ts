@@ -45,9 +45,12 @@ export function overrideOf(wireMethod: string, headers: IncomingHttpHeaders, que
 
 /** The query string without `_method` parameters (the override is applied, not forwarded). */
 export function withoutMethodParameter(search: string): string {
-  if (!/(^|&)_method(=|%5B|\[|&|$)/i.test(search)) return search;
+  if (search === '') return search;
+  // keys are compared decoded: `%5Fmethod` is `_method` to every framework
   const params = new URLSearchParams(search);
-  for (const k of [...params.keys()]) if (k === '_method' || k.startsWith('_method[')) params.delete(k);
+  const keys = [...params.keys()].filter((k) => k === '_method' || k.startsWith('_method['));
+  if (keys.length === 0) return search;
+  for (const k of keys) params.delete(k);
   return params.toString();
 }
 

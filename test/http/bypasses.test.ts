@@ -133,9 +133,11 @@ describe('method override', () => {
   });
 
   it('decides ?_method= the same way, and refuses overrides that disagree', async () => {
-    const q = await curl([...auth(), '-X', 'POST', `${base}/shop/comments/2?_method=DELETE`]);
-    expect(q.status).toBe(403);
-    expect(problem(q.body).rules).toEqual(['shop-support/no-deletes']);
+    for (const spelling of ['_method=DELETE', '%5Fmethod=delete', '_method[]=DELETE']) {
+      const q = await curl([...auth(), '-X', 'POST', '-g', `${base}/shop/comments/2?${spelling}`]);
+      expect([spelling, q.status]).toEqual([spelling, 403]);
+      expect(problem(q.body).rules).toEqual(['shop-support/no-deletes']);
+    }
     const both = await curl([...auth(), '-X', 'POST', '-H', 'X-HTTP-Method-Override: PATCH', `${base}/shop/comments/2?_method=DELETE`]);
     expect(both.status).toBe(400);
     expect(problem(both.body).detail).toMatch(/method override, which is ambiguous/);
