@@ -156,7 +156,8 @@ function decoderFor(encoding: string | undefined, target: string): Transform | u
 function maskNdjsonLine(line: string, policy: BodyMaskPolicy): { line: string; count: number } {
   if (line.trim() === '') return { line, count: 0 };
   const m = maskJsonLines(line.replace(/\r$/, ''), policy);
-  return { line: m.body.toString('utf8'), count: m.count };
+  // application/json-seq records start with RS: it stays, so the agent's parser still finds them
+  return { line: `${line.startsWith('\x1e') ? '\x1e' : ''}${m.body.toString('utf8')}`, count: m.count };
 }
 
 /** The upstream body through a masking transform to the agent, decoded first; headers once held. */
