@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { curl, startHarness, type Harness } from './harness.ts';
 import { startJsonServer, type JsonServer } from './json-server.ts';
 import { samplesOf } from '../metrics/prometheus.ts';
+import { webhookMessage } from '../../runtime/approvals/webhook.ts';
 
 let up: JsonServer;
 let h: Harness;
@@ -232,6 +233,11 @@ describe('review', () => {
     const approval = (await h.runtime.approvals.get(id))!;
     expect(approval.summary).toMatch(/^POST \/refunds\ncontent-type: application\/json\nbody \(39 bytes, sha256 [0-9a-f]{12}…\): \{"amount":10,"email":"a\*+@example\.com"\}$/);
     expect(JSON.stringify(approval)).not.toContain('ada@example.com');
+    // the webhook (chat) message shows it too, on one line
+    const message = webhookMessage({ kind: 'requested', request: approval });
+    expect(message.text).toContain('POST /refunds ⏎ content-type: application/json ⏎ body (39 bytes');
+    expect(message.text).toMatch(/"email":"a\*+@example\.com"/);
+    expect(JSON.stringify(message)).not.toContain('ada@example.com');
     await h.runtime.approvals.approve(id, { identity: 'alice', groups: ['finance'], kind: 'human', tokenSubject: 'alice', issuer: 'test', expiresAt: new Date(Date.now() + 60_000) });
     // another body under the same approval: a new review, nothing reaches the upstream
     const other = await curl([...auth(), '-H', 'content-type: application/json', '--data', '{"amount":99999,"email":"ada@example.com"}', `${base}/shop/refunds`]);
