@@ -150,6 +150,23 @@ export interface Http {
    */
   timeout?: string;
   maxBodyBytes?: number;
+  /**
+   * How the upstream reads paths, so policy reads them the same way. Undeclared: case-sensitive, trailing slash ignored, ';' literal (lint flags deny rules on such targets).
+   */
+  paths?: {
+    /**
+     * false: the upstream routes /Admin as /admin (Express's default), so resource patterns match regardless of case
+     */
+    caseSensitive?: boolean;
+    /**
+     * ignored: /a/ is /a (the gateway forwards /a); significant: /a/ is another resource, kept and forwarded as sent
+     */
+    trailingSlash?: 'ignored' | 'significant';
+    /**
+     * stripped: the upstream drops ;params from path segments (Java servlet containers, Spring), so policy does too
+     */
+    semicolonParameters?: 'literal' | 'stripped';
+  };
   passUnmaskedContentTypes?: string[];
   classification?: Classifications;
   suppress?: Suppression[];
@@ -354,10 +371,22 @@ export interface Conditions {
    */
   pathPattern?: string;
   /**
-   * HTTP query parameters: name -> regular expression every value must match
+   * HTTP query parameters (names canonicalised: name[] and name[0] are name; name[key] is a value of name too): name -> regular expression every value must match; a parameter that is absent fails unless the condition says absent: pass
    */
   query?: {
-    [k: string]: string | undefined;
+    [k: string]:
+      | string
+      | {
+          /**
+           * regular expression every value must match
+           */
+          pattern: string;
+          /**
+           * whether a request without the parameter passes (fail by default)
+           */
+          absent: 'pass' | 'fail';
+        }
+      | undefined;
   };
   /**
    * MCP tool arguments: JSON path -> regular expression the value must match

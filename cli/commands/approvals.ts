@@ -52,7 +52,7 @@ function describe(a: ApprovalRequest): string {
     `${a.id}  ${a.status.toUpperCase()}`,
     `  requester  ${a.requester.identity} (session ${a.requester.sessionId})`,
     `  target     ${a.target} (${a.protocol})`,
-    `  request    ${a.summary}`,
+    `  request    ${a.summary.replaceAll('\n', '\n             ')}`,
     `  rule       ${a.rule.policy}/${a.rule.rule} (${a.rule.file}:${a.rule.line}) at policy ${a.revision.commit?.slice(0, 7) ?? a.revision.digest.slice(0, 12)}`,
     `  approvers  ${a.count} of ${a.approverGroups.join(', ')}; approved by ${a.approvals.map((x) => x.identity + (x.note ? ` ("${x.note}")` : '')).join(', ') || 'nobody yet'}`,
     `  outcome    ${grant}`,

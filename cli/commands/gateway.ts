@@ -48,7 +48,7 @@ export const gatewayHelp = {
   'pg-port': 'PostgreSQL listener port (default 6432; 0 picks a free port)',
   'http-port': 'HTTP, Kubernetes and MCP listener port (default 8443; HTTPS when --tls-cert is given; off disables it)',
   'admin-port': 'health, readiness, metrics, the approvals API and the web console (default 6480; off disables it)',
-  'review-hold': 'how long a request needing review is held open waiting for approvers (default 0s: refuse at once with the approval id)',
+  'review-hold': 'how long a request needing review is held open waiting for approvers (default 0s: refuse at once with the approval id); HTTP requests are held only when they send Prefer: wait=N, and at most this long',
   'evidence-durability': 'fsync (default): each decision is on disk before its statement runs; write: in the OS (survives a gateway crash), flushed to disk right after',
   'evidence-journal': 'MiB of evidence.journal, the pre-written file fsync batches are flushed through (default 16; 0 flushes evidence.jsonl itself, e.g. on a copy-on-write filesystem where overwriting gains nothing)',
   'approval-webhook': 'URL that receives each new approval request and its outcome (Slack-compatible JSON)',

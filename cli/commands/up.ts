@@ -138,7 +138,7 @@ export default defineCommand(
       const token = await secret(dataDir, `${t.doc.metadata.name}.token`);
       process.env[bearer.env] = token;
       const start =
-        spec.type === 'http' ? startDemoBilling : spec.type === 'kubernetes' ? startApiServer : (o: { port: number; token: string }) => startMcpServer({ ...o, json: false });
+        spec.type === 'http' ? startDemoBilling : spec.type === 'kubernetes' ? startApiServer : (o: { port: number; token: string }) => startMcpServer({ ...o, json: false, eventStore: true });
       const demo = await start({ port: Number(url.port), token }).catch((err: NodeJS.ErrnoException) => {
         say(`  (demo upstream for ${t.doc.metadata.name} not started: ${err.code === 'EADDRINUSE' ? `port ${url.port} is in use` : err.message})`);
         return undefined;

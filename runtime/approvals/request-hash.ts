@@ -34,7 +34,11 @@ export function summarize(request: Request): string {
       const q = Object.entries(request.query)
         .flatMap(([k, vs]) => vs.map((v) => `${encodeURIComponent(k)}=${encodeURIComponent(v)}`))
         .join('&');
-      return `${request.method} ${request.path}${q ? `?${q}` : ''}`;
+      const line = `${request.method} ${request.path}${q ? `?${q}` : ''}`;
+      // a reviewed request carries its body (masked) and meaning-changing headers: approvers see what they approve
+      const headers = Object.entries(request.headers ?? {}).map(([k, v]) => `${k}: ${v}`);
+      const body = request.body ? [`body (${request.body.bytes} bytes, sha256 ${request.body.sha256.slice(0, 12)}…): ${request.body.preview}`] : [];
+      return [line, ...headers, ...body].join('\n');
     }
     case 'kubernetes': {
       const resource = `${request.apiGroup ? `${request.apiGroup}/` : ''}${request.resource}${request.subresource ? `/${request.subresource}` : ''}`;

@@ -81,7 +81,8 @@ function esc(text: string): string {
 
 function code(text: string): string {
   const cut = text.length > MAX_SUMMARY ? `${text.slice(0, MAX_SUMMARY)}…` : text;
-  return esc(cut).replace(/`/g, 'ˋ');
+  // a reviewed HTTP request's summary has its headers and masked body on further lines; inline code is one line
+  return esc(cut).replace(/`/g, 'ˋ').replace(/\r?\n/g, ' ⏎ ');
 }
 
 export function webhookMessage(event: ApprovalEvent, consoleUrl?: string): WebhookMessage {

@@ -84,7 +84,7 @@ export function resolveReferences(refs: References): Diagnostic[] {
       const regexes: [string, string | undefined][] = [
         ['statementPattern', when?.statementPattern],
         ['pathPattern', when?.pathPattern],
-        ...Object.entries(when?.query ?? {}).map(([k, v]) => [`query/${k}`, v] as [string, string]),
+        ...Object.entries(when?.query ?? {}).map(([k, v]) => [`query/${k}`, typeof v === 'string' ? v : v?.pattern] as [string, string]),
         ...Object.entries(when?.arguments ?? {}).map(([k, v]) => [`arguments/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`, v] as [string, string]),
       ];
       for (const [key, source] of regexes) {

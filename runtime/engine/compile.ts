@@ -129,7 +129,7 @@ export function compileIndex(bundle: Compilable): CompiledIndex {
           serial: ruleSerial,
           ref,
           effect: rule.effect,
-          resources: compileMatcher(rule.resources, idx.type),
+          resources: compileMatcher(rule.resources, idx.type, { caseInsensitive: t.doc.spec.type === 'http' && t.doc.spec.paths?.caseSensitive === false }),
           namespaces: compileMatcher(rule.namespaces, 'kubernetes'),
           conditions: compileConditions(rule.when),
           masks: ruleMasks(rule, ref, t.doc),

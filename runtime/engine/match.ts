@@ -43,12 +43,14 @@ function globToRegex(pattern: string, type: TargetType): string {
   return pattern.split('*').map(escape).join('.*');
 }
 
-export function compileMatcher(patterns: readonly string[] | undefined, type: TargetType): Matcher {
+/** `caseInsensitive`: an HTTP target whose upstream routes paths regardless of case (Target spec.paths). */
+export function compileMatcher(patterns: readonly string[] | undefined, type: TargetType, opts: { caseInsensitive?: boolean } = {}): Matcher {
   if (!patterns || patterns.length === 0 || patterns.includes('*') || patterns.includes('**')) return anyMatcher;
+  const fold = opts.caseInsensitive === true;
   const exact = new Set<string>();
   const prefixes: ((v: string) => boolean)[] = [];
   const globs: string[] = [];
-  for (const p of patterns) {
+  for (const p of fold ? patterns.map((x) => x.toLowerCase()) : patterns) {
     if (!p.includes('*')) exact.add(type === 'postgres' ? normaliseRelationPattern(p) : p);
     else {
       const fast = prefixTest(type === 'postgres' ? normaliseRelationPattern(p) : p, type);
@@ -58,7 +60,9 @@ export function compileMatcher(patterns: readonly string[] | undefined, type: Ta
   }
   // RE2 (linear time): a glob's `.*` runs can nest into polynomial backtracking on a long path.
   const re = globs.length > 0 ? compileRegexSource(`^(?:${globs.join('|')})$`) : undefined;
-  return { test: (v) => exact.has(v) || prefixes.some((t) => t(v)) || (re?.test(v) ?? false), any: false };
+  const test = (v: string) => exact.has(v) || prefixes.some((t) => t(v)) || (re?.test(v) ?? false);
+  // Folding both sides keeps one glob meaning for case-insensitive upstreams.
+  return { test: fold ? (v) => test(v.toLowerCase()) : test, any: false };
 }
 
 /**
@@ -97,6 +101,18 @@ export interface CompiledConditions {
   readonly maxRows?: number;
 }
 
+/**
+ * The values a query condition on `name` judges: the parameter itself (its `name[]` and `name[0]`
+ * spellings are canonicalised to `name` by the request parser) and every nested member
+ * `name[key]...`, which frameworks such as qs (Express) and PHP read as parts of `name`.
+ */
+export function queryValues(query: Readonly<Record<string, readonly string[]>>, name: string): string[] {
+  const out = [...(query[name] ?? [])];
+  const prefix = `${name}[`;
+  for (const [k, vs] of Object.entries(query)) if (k.startsWith(prefix)) out.push(...vs);
+  return out;
+}
+
 const dayNames = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'] as const;
 const formatters = new Map<string, Intl.DateTimeFormat>();
 
@@ -125,9 +141,17 @@ export function compileConditions(when: Conditions | undefined): CompiledConditi
     const re = compilePattern(when.pathPattern);
     checks.push((i) => (i.path !== undefined && !re.test(i.path) ? `requires the path to match /${when.pathPattern}/` : undefined));
   }
-  for (const [name, source = ''] of Object.entries(when.query ?? {})) {
+  for (const [name, condition = ''] of Object.entries(when.query ?? {})) {
+    const source = typeof condition === 'string' ? condition : condition.pattern;
+    const absentPasses = typeof condition !== 'string' && condition.absent === 'pass';
     const re = compilePattern(source);
-    checks.push((i) => ((i.query?.[name] ?? []).every((v) => re.test(v)) ? undefined : `requires query parameter ${name} to match /${source}/`));
+    checks.push((i) => {
+      if (i.query === undefined) return undefined;
+      const values = queryValues(i.query, name);
+      // absent fails closed unless the condition says otherwise: leaving a parameter out must not dodge it
+      if (values.length === 0) return absentPasses ? undefined : `requires query parameter ${name} (matching /${source}/)`;
+      return values.every((v) => re.test(v)) ? undefined : `requires query parameter ${name} to match /${source}/`;
+    });
   }
   for (const [path, source = ''] of Object.entries(when.arguments ?? {})) {
     const re = compilePattern(source);

@@ -56,6 +56,21 @@ export interface HttpRequest {
   /** path below the target's base, starting with '/', percent-decoded and normalised */
   path: string;
   query: Readonly<Record<string, readonly string[]>>;
+  /**
+   * Set when the request is reviewed: what an approval binds besides method, path and query (a
+   * different body or meaning-changing header is a different request) and what approvers read.
+   */
+  body?: HttpBodyBinding;
+  /** meaning-changing request headers (content type and encoding, preconditions), lower-case names */
+  headers?: Readonly<Record<string, string>>;
+}
+
+export interface HttpBodyBinding {
+  /** sha256 (hex) of the body bytes as sent upstream */
+  sha256: string;
+  bytes: number;
+  /** the body for approvers, masked as responses are (JSON masks, content detectors); cut to a bound */
+  preview: string;
 }
 
 export interface KubernetesRequest {

@@ -9,6 +9,7 @@ import type { Dispatcher } from 'undici';
 import { PortcullisError } from '../errors.ts';
 import { credentialHeaders, upstreamError, type Dispatchers, type Upstream } from './upstream.ts';
 import { upstreamRequestHeaders } from './headers.ts';
+import { OVERRIDE_HEADERS } from './method-override.ts';
 
 /** Re-encode a normalised path: segments percent-encoded except the characters RFC 3986 lets be. */
 const UNRESERVED_PATH = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/]*$/;
@@ -41,6 +42,10 @@ export interface ForwardOptions {
   bodyTimeoutMs?: number;
   /** replace the agent's Accept (Kubernetes: JSON instead of protobuf) */
   accept?: string;
+  /** the method decided on, when a method override replaced the wire method */
+  method?: string;
+  /** the body already read (a reviewed request, a form): sent as these bytes */
+  body?: Buffer;
 }
 
 function bodyLimit(limit: number, target: string): Transform {
@@ -66,7 +71,13 @@ export async function forward(opts: ForwardOptions): Promise<Dispatcher.Response
   if (Number.isFinite(declared) && declared > up.maxBodyBytes) throw tooLargeRequest(up.maxBodyBytes, up.name);
   const headers = upstreamRequestHeaders(req.headers, { credential: await credentialHeaders(up), forMasking: opts.forMasking });
   if (opts.accept !== undefined) headers['accept'] = opts.accept;
-  const hasBody = req.headers['transfer-encoding'] !== undefined || (Number.isFinite(declared) && declared > 0);
+  // an override was applied (or refused) by the gateway: the upstream gets the decided method only
+  for (const name of OVERRIDE_HEADERS) delete headers[name];
+  if (opts.body !== undefined) {
+    delete headers['transfer-encoding'];
+    headers['content-length'] = String(opts.body.length);
+  }
+  const hasBody = opts.body === undefined && (req.headers['transfer-encoding'] !== undefined || (Number.isFinite(declared) && declared > 0));
   let limiter: Transform | undefined;
   let limitError: unknown;
   if (hasBody) {
@@ -79,9 +90,9 @@ export async function forward(opts: ForwardOptions): Promise<Dispatcher.Response
     return await dispatcher.request({
       origin: up.origin,
       path: `${up.basePath}${encodePath(opts.path)}${encodeQuery(opts.search)}`,
-      method: req.method as Dispatcher.HttpMethod,
+      method: (opts.method ?? req.method) as Dispatcher.HttpMethod,
       headers,
-      body: limiter ?? null,
+      body: opts.body ?? limiter ?? null,
       headersTimeout: up.timeoutMs,
       bodyTimeout: opts.bodyTimeoutMs ?? up.timeoutMs,
     });

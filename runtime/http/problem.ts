@@ -106,6 +106,8 @@ function headersFor(error: PortcullisError, format: ErrorFormat, body: Buffer): 
     'content-length': String(body.length),
     'cache-control': 'no-store',
   };
+  // a pending approval: the agent is told when asking again may find it decided
+  if (typeof error.details.retryAfter === 'number') headers['retry-after'] = String(error.details.retryAfter);
   if (error.code === 'unauthenticated') {
     headers['www-authenticate'] = error.details.tokenPresented
       ? 'Bearer realm="portcullis", error="invalid_token"'

@@ -11,6 +11,10 @@ import { decide } from '../engine/decide.ts';
 import type { Mask } from '../engine/decision.ts';
 import type { HttpRequest } from '../engine/request.ts';
 import { normalisePath, parseQuery } from '../requests/http.ts';
+import { mediaType } from './headers.ts';
+import { formMethodsOf, overrideOf, withoutMethodParameter } from './method-override.ts';
+import { bodyBinding, hasRequestBody, meaningHeaders, readRequestBody } from './request-body.ts';
+import { pendingAnswer, reviewWaitMs } from './review-wait.ts';
 import type { ListenerContext } from './context.ts';
 import type { Admitted } from './front.ts';
 import { forward } from './forward.ts';
@@ -56,8 +60,19 @@ export async function proxyHttp(
   state: ExchangeState,
 ): Promise<void> {
   const { bundle, subject, upstream } = admitted;
-  const method = (req.method ?? 'GET').toUpperCase();
-  const path = normalisePath(admitted.rest);
+  const wireMethod = (req.method ?? 'GET').toUpperCase();
+  const path = normalisePath(admitted.rest, upstream.paths);
+  // A form may carry `_method`: it is read before deciding, and the bytes read are the bytes sent.
+  const type = mediaType(req.headers['content-type']);
+  let body: Buffer | undefined;
+  if (wireMethod === 'POST' && (type === 'application/x-www-form-urlencoded' || type === 'multipart/form-data') && hasRequestBody(req)) {
+    body = await readRequestBody(req, upstream.maxBodyBytes, upstream.name);
+  }
+  const override = overrideOf(wireMethod, req.headers, parseQuery(admitted.search), body ? formMethodsOf(type, body) : []);
+  const method = override.method;
+  // the override is applied, not forwarded: the query decided on is the query sent
+  const search = withoutMethodParameter(admitted.search);
+  if (body && type === 'application/x-www-form-urlencoded' && override.overridden) body = withoutFormMethod(body);
   const request: HttpRequest = {
     protocol: 'http',
     subject: { identity: subject.identity, groups: [...subject.groups] },
@@ -65,13 +80,21 @@ export async function proxyHttp(
     at: ctx.now().toISOString(),
     method,
     path,
-    query: parseQuery(admitted.search),
+    query: parseQuery(search),
   };
   const decision = decide(bundle, request);
+  if (decision.effect === 'review') {
+    // An approval binds the body and the headers that change its meaning; approvers read the body, masked.
+    const read = body ?? (await readRequestBody(req, upstream.maxBodyBytes, upstream.name));
+    // a request without a body keeps none: the upstream is not sent an empty one
+    if (hasRequestBody(req)) body = read;
+    request.body = bodyBinding(read, req.headers['content-type'], decision.masks, env.maskKey);
+    request.headers = meaningHeaders(req);
+  }
   // A safe request without a body changes nothing upstream: it goes out once its record is written
   // (it survives the gateway dying) while the disk flush completes, and the answer is held until the
   // record is durable. Everything else waits for the flush before it is forwarded.
-  const staged = decision.effect === 'allow' && (method === 'GET' || method === 'HEAD') && !hasRequestBody(req);
+  const staged = decision.effect === 'allow' && (method === 'GET' || method === 'HEAD') && wireMethod === method && !hasRequestBody(req);
   state.exchange = await recordDecision(
     ctx,
     req.socket as Socket,
@@ -85,14 +108,16 @@ export async function proxyHttp(
   if (decision.effect === 'review') {
     // The agent may say why in an `X-Portcullis-Reason` header; approvers see it.
     const reason = String(req.headers['x-portcullis-reason'] ?? '');
-    const refusal = await settleReview(ctx, { subject: request.subject, sessionId: state.exchange.sessionId, target: request.target, request, decision, ...(reason ? { reason } : {}) }, () => refusalOf(decision));
-    if (refusal) throw refusal;
+    const settings = { ...(ctx.approvals ? { approvals: ctx.approvals } : {}), reviewHoldMs: reviewWaitMs(req, ctx.reviewHoldMs ?? 0) };
+    const refusal = await settleReview(settings, { subject: request.subject, sessionId: state.exchange.sessionId, target: request.target, request, decision, ...(reason ? { reason } : {}) }, () => refusalOf(decision));
+    if (refusal) throw pendingAnswer(refusal);
   } else if (decision.effect !== 'allow') throw refusalOf(decision);
 
   const masking = maskingFor(decision.masks, env.maskKey);
+  const sent = { dispatchers: env.dispatchers, upstream, req, path, search, forMasking: masking.masker.active, ...(override.overridden ? { method } : {}), ...(body ? { body } : {}) };
   const durable = state.exchange.durable;
   if (!durable) {
-    const res0 = await forward({ dispatchers: env.dispatchers, upstream, req, path, search: admitted.search, forMasking: masking.masker.active });
+    const res0 = await forward(sent);
     if (!masking.masker.active) await sendUnmasked(res, res0, upstream, method);
     else state.maskedValues = await sendMasked(res, res0, upstream, method, bodyPolicy(upstream, masking));
     return;
@@ -108,7 +133,7 @@ export async function proxyHttp(
     }
   };
   try {
-    const res0 = await forward({ dispatchers: env.dispatchers, upstream, req, path, search: admitted.search, forMasking: masking.masker.active });
+    const res0 = await forward(sent);
     if (!masking.masker.active) await sendUnmasked(res, res0, upstream, method, () => hold(res0.body));
     else state.maskedValues = await sendMasked(res, res0, upstream, method, bodyPolicy(upstream, masking), () => hold(res0.body));
   } catch (error) {
@@ -118,9 +143,10 @@ export async function proxyHttp(
   }
 }
 
-function hasRequestBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+function withoutFormMethod(body: Buffer): Buffer {
+  const params = new URLSearchParams(body.toString('utf8'));
+  for (const k of [...params.keys()]) if (k === '_method' || k.startsWith('_method[')) params.delete(k);
+  return Buffer.from(params.toString(), 'utf8');
 }
 
 interface Masking {
@@ -152,6 +178,7 @@ function bodyPolicy(upstream: Admitted['upstream'], masking: Masking): BodyMaskP
     target: upstream.name,
     transform: (v) => masker.apply(v),
     scrub: masker.scrub,
+    detectors: masker.detectors,
     fieldNames: masking.fieldNames,
     passUnmaskedContentTypes: upstream.passUnmaskedContentTypes,
     limit: upstream.maxBodyBytes,

@@ -1,6 +1,7 @@
 /**
  * Writing the upstream's answer to the agent: streamed untouched when nothing needs masking,
- * buffered and masked when something might, masked line by line for streams that never end.
+ * buffered and masked when something might, masked line by line (NDJSON, watch, logs) or event by
+ * event (SSE) for streams that may never end.
  */
 import type { ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
@@ -8,8 +9,9 @@ import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { Readable, Transform } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { PortcullisError } from '../errors.ts';
-import { agentResponseHeaders, headerText } from './headers.ts';
-import { decodeContent, maskBody, readLimited, type BodyMaskPolicy } from './masking/body.ts';
+import { agentResponseHeaders, headerText, mediaType } from './headers.ts';
+import { decodeContent, isJsonLinesType, maskBody, maskJsonLines, readLimited, type BodyMaskPolicy } from './masking/body.ts';
+import { sseMasker } from './masking/sse-stream.ts';
 import { lineMasker, type LineStreamStats } from './masking/line-stream.ts';
 import type { Upstream } from './upstream.ts';
 
@@ -119,6 +121,14 @@ export async function sendMasked(out: ServerResponse, res: Dispatcher.ResponseDa
       details: { status: 502, limit: policy.limit },
     });
   }
+  const type = mediaType(res.headers['content-type']);
+  if (res.statusCode >= 200 && res.statusCode < 300 && (isJsonLinesType(type) || type === 'text/event-stream')) {
+    // a stream may never end: masked line by line (NDJSON) or event by event (SSE), never buffered whole
+    const stats: LineStreamStats = { lines: 0, masked: 0 };
+    const masker = type === 'text/event-stream' ? sseMasker(policy, stats) : lineMasker((line) => maskNdjsonLine(line, policy), policy.limit, up.name, stats);
+    await sendThrough(out, res, up, masker, hold);
+    return stats.masked;
+  }
   const raw = await readLimited(res.body, policy.limit, up.name);
   const decoded = decodeContent(raw, headerText(res.headers['content-encoding']), policy.limit, up.name);
   const masked = maskBody(decoded, res.headers['content-type'], policy);
@@ -140,6 +150,30 @@ function decoderFor(encoding: string | undefined, target: string): Transform | u
   throw new PortcullisError('protocol_violation', `target ${target}: the stream's content encoding ${JSON.stringify(e)} is not supported, so it cannot be masked`, {
     details: { status: 502 },
   });
+}
+
+/** One NDJSON line: blank lines pass, a JSON line is masked, anything else ends the stream. */
+function maskNdjsonLine(line: string, policy: BodyMaskPolicy): { line: string; count: number } {
+  if (line.trim() === '') return { line, count: 0 };
+  const m = maskJsonLines(line.replace(/\r$/, ''), policy);
+  // application/json-seq records start with RS: it stays, so the agent's parser still finds them
+  return { line: `${line.startsWith('\x1e') ? '\x1e' : ''}${m.body.toString('utf8')}`, count: m.count };
+}
+
+/** The upstream body through a masking transform to the agent, decoded first; headers once held. */
+async function sendThrough(out: ServerResponse, res: Dispatcher.ResponseData, up: Upstream, masker: Transform, hold?: Hold): Promise<void> {
+  const decoder = decoderFor(headerText(res.headers['content-encoding']), up.name);
+  if (hold) await hold();
+  out.writeHead(res.statusCode, baseHeaders(res, up, true));
+  out.flushHeaders();
+  try {
+    if (decoder) await pipeline(res.body, decoder, masker, out);
+    else await pipeline(res.body, masker, out);
+  } catch (error) {
+    // the agent has what was masked so far and a cut stream; nothing unmasked was written
+    if (!out.destroyed) out.destroy();
+    throw error;
+  }
 }
 
 /** A stream masked line by line as it arrives (Kubernetes watch, followed logs). */

@@ -61,6 +61,8 @@ const perSocket = new WeakMap<Socket, SocketSessions>();
 export interface RecordedExchange {
   sessionId: string;
   seq: number;
+  /** the target, for the masked-values metric */
+  target?: string;
   /**
    * Staged recording only: settles once the decision record is durable. The record was written
    * (the operating system has it) before the request went upstream; nothing of the answer may reach
@@ -108,6 +110,7 @@ export async function recordDecision(
       details: { status: 503 },
     });
   }
+  const started = performance.now();
   const sessions = sessionsOf(ctx, socket);
   const key = `${subject.identity}\0${request.target}`;
   let id = sessions.byKey.get(key);
@@ -144,16 +147,23 @@ export async function recordDecision(
       });
       // observed by the caller before it answers; never an unhandled rejection meanwhile
       durable.catch(() => undefined);
-      return { sessionId, seq, durable };
+      observe(ctx, request, decision, started);
+      return { sessionId, seq, durable, target: request.target };
     }
     const { seq } = await ctx.recorder.recordDecision(entry);
-    return { sessionId, seq };
+    observe(ctx, request, decision, started);
+    return { sessionId, seq, target: request.target };
   } catch (error) {
     throw new PortcullisError('failed_precondition', 'the decision could not be recorded, so the request is refused', {
       cause: error,
       details: { status: 503 },
     });
   }
+}
+
+/** The decision metric, once its record is written: HTTP and Kubernetes count as PostgreSQL does. */
+function observe(ctx: ListenerContext, request: HttpRequest | KubernetesRequest, decision: Decision, started: number): void {
+  ctx.metrics?.observeDecision({ effect: decision.effect, target: request.target, protocol: request.protocol, durationMs: performance.now() - started });
 }
 
 export interface ExchangeOutcome {
@@ -200,6 +210,7 @@ export function flushResults(ctx: ListenerContext): Promise<void> {
 /** The outcome; logged, never thrown: the agent already has its answer. Written with the next decision. */
 export async function recordResult(ctx: ListenerContext, exchange: RecordedExchange | undefined, outcome: ExchangeOutcome): Promise<void> {
   if (!exchange) return;
+  if (exchange.target !== undefined) ctx.metrics?.observeMasked(exchange.target, outcome.maskedValues);
   let q = resultQueues.get(ctx);
   if (!q) resultQueues.set(ctx, (q = { items: [], timer: undefined }));
   q.items.push({

@@ -9,6 +9,7 @@ import type { Bundle } from '../bundle/model.ts';
 import { parseDuration } from '../engine/duration.ts';
 import { resolveSecret } from '../gateway/secrets.ts';
 import type { HttpAuth, Tls } from '../../schema/types.ts';
+import type { PathSemantics } from '../requests/http.ts';
 
 export const DEFAULT_TIMEOUT_MS = 30_000;
 export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
@@ -24,6 +25,8 @@ export interface Upstream {
   timeoutMs: number;
   maxBodyBytes: number;
   passUnmaskedContentTypes: readonly string[];
+  /** how the upstream reads paths (HTTP targets; Target spec.paths) */
+  paths: PathSemantics | undefined;
   auth: HttpAuth | undefined;
   tls: Tls | undefined;
 }
@@ -61,6 +64,7 @@ function buildUpstream(bundle: Bundle, name: string): Upstream | undefined {
           ? DEFAULT_KUBERNETES_MAX_BODY_BYTES
           : DEFAULT_MAX_BODY_BYTES,
     passUnmaskedContentTypes: spec.type === 'http' ? (spec.passUnmaskedContentTypes ?? []) : [],
+    paths: spec.type === 'http' ? spec.paths : undefined,
     auth: spec.auth,
     tls: spec.tls,
   });

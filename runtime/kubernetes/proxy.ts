@@ -22,6 +22,7 @@ import { sendLineMasked, sendMasked, sendUnmasked } from '../http/respond.ts';
 import { recordDecision } from '../http/sessions.ts';
 import { isDiscovery, requestAttributes, type ResourceAttributes } from './attributes.ts';
 import { maskSecrets } from './secrets.ts';
+import { checkedBody } from './body-namespace.ts';
 
 const strictness: Record<MaskStrategy, number> = { partial: 0, hash: 1, redact: 2, null: 3 };
 
@@ -65,7 +66,9 @@ export async function decideKubernetes(
   method: string,
   userAgent: string,
   state: ExchangeState,
-): Promise<{ attrs: ResourceAttributes | undefined; decision: Decision | undefined; path: string }> {
+  /** the request whose body a write carries (not for upgrades) */
+  req?: IncomingMessage,
+): Promise<{ attrs: ResourceAttributes | undefined; decision: Decision | undefined; path: string; body?: Buffer }> {
   const path = normalisePath(admitted.rest);
   const attrs = requestAttributes(method, path, new URLSearchParams(admitted.search));
   if (attrs.kind === 'non-resource') {
@@ -74,6 +77,8 @@ export async function decideKubernetes(
       details: { hint: 'only API resources (/api/..., /apis/...) and discovery documents are proxied' },
     });
   }
+  // a write's object must name the URL's namespace (or none), as the API server demands
+  const body = req ? await checkedBody(req, attrs, admitted.upstream.maxBodyBytes, admitted.upstream.name) : undefined;
   const request = kubernetesRequestOf(attrs, admitted.subject, admitted.upstream.name, ctx.now().toISOString());
   const decision = decide(admitted.bundle, request);
   state.exchange = await recordDecision(ctx, socket, admitted.bundle, admitted.subject, request, decision, { 'user-agent': userAgent });
@@ -81,7 +86,7 @@ export async function decideKubernetes(
     const refusal = await settleReview(ctx, { subject: request.subject, sessionId: state.exchange.sessionId, target: request.target, request, decision, reason: userAgent }, () => refusalOf(decision));
     if (refusal) throw refusal;
   } else if (decision.effect !== 'allow') throw refusalOf(decision);
-  return { attrs, decision, path };
+  return { attrs, decision, path, ...(body ? { body } : {}) };
 }
 
 export async function proxyKubernetes(
@@ -94,7 +99,7 @@ export async function proxyKubernetes(
 ): Promise<void> {
   const { upstream } = admitted;
   const method = (req.method ?? 'GET').toUpperCase();
-  const { attrs, decision, path } = await decideKubernetes(ctx, req.socket as Socket, admitted, method, String(req.headers['user-agent'] ?? ''), state);
+  const { attrs, decision, path, body } = await decideKubernetes(ctx, req.socket as Socket, admitted, method, String(req.headers['user-agent'] ?? ''), state, req);
   const masks = decision?.masks ?? [];
   const secret = secretStrategy(masks);
   const masker = jsonMasker(masks, env.maskKey);
@@ -110,6 +115,7 @@ export async function proxyKubernetes(
     path,
     search: admitted.search,
     forMasking: active,
+    ...(body ? { body } : {}),
     ...(streaming ? { bodyTimeoutMs: 0 } : {}),
     ...(accept ? { accept } : {}),
   });
@@ -128,6 +134,7 @@ export async function proxyKubernetes(
       return { value: m.value, count: count + m.count };
     },
     scrub: masker.scrub,
+    detectors: masker.detectors,
     fieldNames: fieldNamesOf(masks),
     passUnmaskedContentTypes: [],
     textIsExpected: isLog,

@@ -19,6 +19,7 @@ import reviewWithoutApprovers from './rules/review-without-approvers.ts';
 import schema from './rules/schema.ts';
 import selfApproval from './rules/self-approval.ts';
 import shadowedRule from './rules/shadowed-rule.ts';
+import undeclaredPathSemantics from './rules/undeclared-path-semantics.ts';
 import unknownTestRule from './rules/unknown-test-rule.ts';
 import unmaskedContentType from './rules/unmasked-content-type.ts';
 import unresolvedReference from './rules/unresolved-reference.ts';
@@ -52,6 +53,7 @@ export const rules: readonly LintRule[] = [
   schema,
   selfApproval,
   shadowedRule,
+  undeclaredPathSemantics,
   unknownTestRule,
   unmaskedContentType,
   unresolvedReference,

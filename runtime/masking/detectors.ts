@@ -90,10 +90,15 @@ export interface Scrubbed {
   count: number;
 }
 
-export function scrubText(input: string): Scrubbed {
+/**
+ * `kinds`: the detectors a content mask names (`content: [card]`); the others leave the text alone.
+ * Without it every detector runs (error and notice messages, where any of them is a leak).
+ */
+export function scrubText(input: string, kinds?: ReadonlySet<Detector>): Scrubbed {
   let text = input;
   let count = 0;
   for (const rule of RULES) {
+    if (kinds !== undefined && !kinds.has(rule.kind)) continue;
     rule.pattern.lastIndex = 0;
     text = text.replace(rule.pattern, (match: string) => {
       if (rule.accept && !rule.accept(match)) return match;

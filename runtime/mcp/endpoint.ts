@@ -20,7 +20,7 @@ import { errorResponse, idKey, isJSONRPCRequest, isResponse, parseMessages, type
 import { McpSessions, type McpSession } from './sessions.ts';
 import { formatSse } from './sse.ts';
 import type { McpTarget } from './target.ts';
-import { discard, messagesOf, readJsonReply, replyKind, send, sseEvents, transportHeaders, type Reply } from './upstream.ts';
+import { discard, isEmptyData, messagesOf, readJsonReply, replyKind, send, sseEvents, transportHeaders, type Reply } from './upstream.ts';
 
 export interface McpEndpointOptions {
   dispatchers: Dispatchers;
@@ -197,7 +197,7 @@ export class McpEndpoint {
     try {
       for await (const e of sseEvents(reply, call.target)) {
         if (e.event !== undefined && e.event !== 'message') continue;
-        if (e.data === '') {
+        if (isEmptyData(e)) {
           // priming event (an id for resumption, no message)
           res.write(formatSse({ ...e, data: '' }));
           continue;

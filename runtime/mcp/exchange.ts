@@ -24,6 +24,8 @@ import {
   type JsonRpcResponse,
 } from './jsonrpc.ts';
 import { mcpMasker } from './masking.ts';
+import { widenOutputSchema } from './output-schema.ts';
+import { gateResources } from './embedded.ts';
 import type { ToolDefinition } from './pinning.ts';
 import { planRequest } from './requests.ts';
 import { settleReview } from './review.ts';
@@ -120,6 +122,7 @@ export async function admitRequest(
     exchange,
     ...(visibility ? { visibility } : {}),
     ...(statements && statements.length > 0 ? { statements } : {}),
+    ...(msg.method === 'tools/call' || msg.method === 'prompts/get' ? { resources: { bundle, subject: session.subject, target: target.name, at, maskKey: env.maskKey } } : {}),
   });
   return undefined;
 }
@@ -220,7 +223,13 @@ export async function completeResponse(env: ExchangeEnv, session: McpSession, ta
     let value: unknown;
     let count = 0;
     if (p.visibility) value = filterListing(session, target, p.method, p.revision, p.visibility, result, env);
-    else ({ value, count } = p.masker.result(p.method, result));
+    else {
+      let gated = 0;
+      let shown = result;
+      if (p.resources) ({ value: shown, count: gated } = gateResources(p.resources, p.method, result));
+      ({ value, count } = p.masker.result(p.method, shown));
+      count += gated;
+    }
     const toolError = isObj(value) && value.isError === true;
     await outcome(count, toolError ? { code: 'tool_error', message: 'the tool reported an error' } : undefined);
     return { ...msg, result: value } as JSONRPCMessage;
@@ -245,7 +254,16 @@ function filterListing(session: McpSession, target: McpTarget, method: string, r
     if (refusal) env.ctx.log('mcp.tool-hidden', { target: target.name, tool: item.name, reason: refusal.message });
     return refusal === undefined;
   });
+  if (method === 'tools/list') {
+    result.tools = (result.tools as Obj[]).map((tool) => (tool.outputSchema === undefined ? tool : { ...tool, outputSchema: widenOutputSchema(tool.outputSchema, callMasks(v, tool.name as string)) }));
+  }
   return result;
+}
+
+/** The masks a call of this tool would get (its rules' and the target's classifications). */
+function callMasks(v: Visibility, name: string): readonly Mask[] {
+  const request: McpRequest = { protocol: 'mcp', subject: { identity: v.subject.identity, groups: [...v.subject.groups] }, target: v.target, at: v.at, method: 'tools/call', name };
+  return [...classificationMasks(v.bundle, v.target), ...decide(v.bundle, request).masks];
 }
 
 /**

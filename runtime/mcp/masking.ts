@@ -51,6 +51,7 @@ export function mcpMasker(masks: readonly Mask[], key: Buffer, target: string): 
     target,
     transform: (v) => json.apply(v),
     scrub: json.scrub,
+    detectors: json.detectors,
     fieldNames: fieldNamesOf(masks),
     passUnmaskedContentTypes: [],
     textIsExpected: true,

@@ -27,6 +27,8 @@ export const MAX_PENDING = 1024;
 export interface RecordedExchange {
   sessionId: string;
   seq: number;
+  /** the target, for the masked-values metric */
+  target?: string;
 }
 
 /** A request forwarded to the server whose response has not come back yet. */
@@ -41,6 +43,8 @@ export interface Pending {
   exchange?: RecordedExchange;
   /** SQL statements the call carries, recorded as postgres requests; they share its outcome */
   statements?: RecordedExchange[];
+  /** tool calls and prompts: resources in the result are decided as resources/read */
+  resources?: import('./embedded.ts').ResourceGate;
 }
 
 export class McpSession {
@@ -144,6 +148,7 @@ export class McpSessions {
     if (!this.ctx.recorder.healthy()) {
       throw new PortcullisError('failed_precondition', 'the evidence store cannot record right now, so no request is let through');
     }
+    const started = performance.now();
     try {
       if (!session.recorded) {
         const s = session.subject;
@@ -165,7 +170,8 @@ export class McpSessions {
       }
       const sessionId = await session.recorded;
       const { seq } = await this.ctx.recorder.recordDecision({ sessionId, request, decision });
-      return { sessionId, seq };
+      this.ctx.metrics?.observeDecision({ effect: decision.effect, target: request.target, protocol: request.protocol, durationMs: performance.now() - started });
+      return { sessionId, seq, target: request.target };
     } catch (error) {
       throw new PortcullisError('failed_precondition', 'the decision could not be recorded, so the request is refused', { cause: error });
     }
@@ -174,6 +180,7 @@ export class McpSessions {
   /** The outcome; logged, never thrown: the agent has its answer already. */
   async recordResult(exchange: RecordedExchange | undefined, outcome: Outcome): Promise<void> {
     if (!exchange) return;
+    if (exchange.target !== undefined) this.ctx.metrics?.observeMasked(exchange.target, outcome.maskedValues);
     try {
       await this.ctx.recorder.recordResult({
         sessionId: exchange.sessionId,

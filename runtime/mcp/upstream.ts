@@ -94,6 +94,11 @@ export async function* sseEvents(reply: Reply, target: McpTarget): AsyncGenerato
   yield* parseSse(reply.body, target.upstream.maxBodyBytes, target.name);
 }
 
+/** Priming events and keep-alives: an event whose data is empty or blank is not a message. */
+export function isEmptyData(e: SseEvent): boolean {
+  return e.data.trim() === '';
+}
+
 /** Drain a body nobody will read, so the pooled connection can be reused. */
 export function discard(reply: Reply): void {
   reply.body.on('error', () => {});
@@ -125,6 +130,8 @@ export async function ask(dispatchers: Dispatchers, target: McpTarget, headers: 
     try {
       for await (const e of sseEvents(reply, target)) {
         if (e.event !== undefined && e.event !== 'message') continue;
+        // a priming event (an id for resumption, empty data; protocol 2025-11-25) carries no message
+        if (isEmptyData(e)) continue;
         const found = messagesOf(e.data, target).find((m) => 'id' in m && m.id === id && !('method' in m));
         if (found) return found;
       }

@@ -54,7 +54,11 @@ export function buildRequests(bundle: Bundle, spec: RequestSpec): Request[] {
     if (statements.length === 0) throw new PortcullisError('invalid_argument', 'the SQL holds no statement');
     return statements.map((s) => ({ protocol: 'postgres', ...base, statement: s.statement }));
   }
-  if (spec.http !== undefined) return [httpRequestFromLine(spec.http, subject, spec.target, at)];
+  if (spec.http !== undefined) {
+    // the target's path semantics, as the gateway applies them
+    const t = bundle.targets.get(spec.target)!.doc.spec;
+    return [httpRequestFromLine(spec.http, subject, spec.target, at, t.type === 'http' ? t.paths : undefined)];
+  }
   if (spec.k8s !== undefined) return [kubernetesRequestFromLine(spec.k8s, subject, spec.target, at)];
   return [mcpRequestFromLine(spec.mcp!, subject, spec.target, at)];
 }

@@ -45,7 +45,7 @@ spec:
   classification:
     - name: pii
       fields: ["$..email"]
-      content: [email, ssn]
+      content: [email, ssn, card]
       strategy: partial
 ---
 apiVersion: portcullis.dev/v1

@@ -34,6 +34,13 @@ const cases: Record<string, { bad: Files; good: Files }> = {
     bad: { 'targets.yaml': targets.replace('url: http://127.0.0.1:8080', 'url: http://127.0.0.1:8080\n  passUnmaskedContentTypes: [text/csv]') },
     good: { 'targets.yaml': targets.replace('url: http://127.0.0.1:8080', 'url: http://127.0.0.1:8080\n  passUnmaskedContentTypes: [image/png]') },
   },
+  'undeclared-path-semantics': {
+    bad: p(`- { id: no-admin, effect: deny, actions: [GET], resources: ["/admin/**"] }`, { targets: '[api]' }),
+    good: {
+      ...p(`- { id: no-admin, effect: deny, actions: [GET], resources: ["/admin/**"] }`, { targets: '[api]' }),
+      'targets.yaml': targets.replace('url: http://127.0.0.1:8080', 'url: http://127.0.0.1:8080\n  paths: { caseSensitive: false, trailingSlash: ignored, semicolonParameters: literal }'),
+    },
+  },
   'weak-mask-strategy': {
     bad: { 'targets.yaml': targets.replace('{ name: secrets, secretData: true, strategy: redact }', '{ name: secrets, secretData: true, strategy: partial }') },
     good: {},

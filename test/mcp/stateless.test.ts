@@ -27,7 +27,7 @@ spec:
   url: ${server.url}
   auth: { header: { name: X-Api-Key, value: { env: TEST_MCP_STATELESS_KEY } } }
   classification:
-    - { name: pii, fields: ["$..email"], content: [ssn], strategy: redact }
+    - { name: pii, fields: ["$..email"], content: [email, ssn], strategy: redact }
 `,
         'policies/tools.yaml': `apiVersion: portcullis.dev/v1
 kind: Policy

@@ -60,3 +60,8 @@ export function sampleValue(families: Map<string, Family>, name: string, labels:
   const family = families.get(name) ?? families.get(base);
   return family?.samples.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
 }
+
+/** Every sample of an exposition, whatever its family. */
+export function samplesOf(text: string): Sample[] {
+  return [...parsePrometheus(text).values()].flatMap((f) => f.samples);
+}

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { McpServer, type RegisteredTool } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { InMemoryEventStore } from '@modelcontextprotocol/sdk/examples/shared/inMemoryEventStore.js';
 import * as z from 'zod';
 
 export const CUSTOMER = { id: 7, name: 'Ada Lovelace', email: 'ada@example.com', ssn: '123-45-6789' };
@@ -33,7 +34,12 @@ export const DESCRIPTIONS: Record<string, string> = {
   read_file: 'Read a file from the support share.',
 };
 
-export async function startMcpServer(opts: { json: boolean; token: string; stateless?: boolean; header?: string; port?: number }): Promise<TestMcpServer> {
+/**
+ * `eventStore`: keep each session's events for resumption, as the SDK's example server does; the
+ * server then opens every SSE stream with a priming event (an id and empty data) for clients that
+ * speak protocol 2025-11-25 or later.
+ */
+export async function startMcpServer(opts: { json: boolean; token: string; stateless?: boolean; header?: string; port?: number; eventStore?: boolean }): Promise<TestMcpServer> {
   const authorizations: string[] = [];
   const calls: string[] = [];
   const descriptions = { ...DESCRIPTIONS };
@@ -111,6 +117,20 @@ export async function startMcpServer(opts: { json: boolean; token: string; state
         return { content: [{ type: 'text', text: `Note:\n  "ssn": "078-05-1120",\nend` }] };
       }),
     );
+    tools.set(
+      'customer_card',
+      server.registerTool('customer_card', { description: 'The customer record of an order, attached as a resource.', inputSchema: { order_id: z.number() } }, async () => {
+        note('customer_card');
+        // a tool can hand back a resource by value or by link: both name customers://7
+        return {
+          content: [
+            { type: 'resource', resource: { uri: 'customers://7', mimeType: 'application/json', text: JSON.stringify(CUSTOMER) } },
+            { type: 'resource_link', uri: 'customers://7', name: 'customer', mimeType: 'application/json' },
+            { type: 'resource', resource: { uri: 'docs://refund-policy', mimeType: 'text/plain', text: 'Refunds within 30 days.' } },
+          ],
+        };
+      }),
+    );
     server.registerResource('refund-policy', 'docs://refund-policy', { mimeType: 'text/plain' }, async (uri) => ({
       contents: [{ uri: uri.href, mimeType: 'text/plain', text: 'Refunds within 30 days. Questions: refunds@example.com' }],
     }));
@@ -161,6 +181,7 @@ export async function startMcpServer(opts: { json: boolean; token: string; state
       const created = new StreamableHTTPServerTransport({
         sessionIdGenerator: () => randomUUID(),
         enableJsonResponse: opts.json,
+        ...(opts.eventStore ? { eventStore: new InMemoryEventStore() } : {}),
         onsessioninitialized: (sid) => void transports.set(sid, created),
       });
       created.onclose = () => {

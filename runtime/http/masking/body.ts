@@ -11,6 +11,7 @@ import { brotliDecompressSync, gunzipSync, inflateRawSync, inflateSync } from 'n
 import { PortcullisError } from '../../errors.ts';
 import { mediaType } from '../headers.ts';
 import { scrubText } from './values.ts';
+import type { Detector } from '../../masking/detectors.ts';
 
 /** Masks a parsed JSON value in place: the JSON masker, plus protocol rules such as Secret data. */
 export type ValueTransform = (value: unknown) => { value: unknown; count: number };
@@ -20,6 +21,8 @@ export interface BodyMaskPolicy {
   transform: ValueTransform;
   /** a content mask applies: text gets the shared detectors */
   scrub: boolean;
+  /** the detectors the content masks name (all of them when absent) */
+  detectors?: ReadonlySet<Detector>;
   /** final member names of field masks: a text body that carries `"name":` may be JSON in disguise */
   fieldNames: readonly string[];
   passUnmaskedContentTypes: readonly string[];
@@ -125,7 +128,7 @@ export function isJsonType(type: string): boolean {
   return type === 'application/json' || type.endsWith('+json') || type === 'text/json';
 }
 
-function isJsonLinesType(type: string): boolean {
+export function isJsonLinesType(type: string): boolean {
   return type === 'application/x-ndjson' || type === 'application/jsonl' || type === 'application/json-seq' || type === 'application/x-json-stream';
 }
 
@@ -189,7 +192,7 @@ function guardFieldNames(source: string, policy: BodyMaskPolicy): void {
 function scrubPlain(source: string, policy: BodyMaskPolicy): MaskedBody {
   guardFieldNames(source, policy);
   if (!policy.scrub) return { body: Buffer.from(source), count: 0 };
-  const { text: out, count } = scrubText(source);
+  const { text: out, count } = scrubText(source, policy.detectors);
   return { body: Buffer.from(out), count };
 }
 

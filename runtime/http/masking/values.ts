@@ -2,14 +2,13 @@
  * JSON values through the shared masking code (runtime/masking), so a classified value looks the
  * same whether it left through PostgreSQL, HTTP or Kubernetes: strings and numbers are masked as
  * text (`***`, `a***@example.com`, `***-**-6789`, a keyed 16-hex hash), whole objects and arrays as
- * JSON (`"***"` or the hash). Content detectors are the shared ones; they replace every kind they
- * know (email, ssn, card, token) whichever kind a mask named, because over-masking free text is safe
- * and a second detector list would drift.
+ * JSON (`"***"` or the hash). Content detectors are the shared ones; a content mask runs the kinds
+ * it lists (email, ssn, card, token) and no others.
  */
 import { randomBytes } from 'node:crypto';
 import type { MaskStrategy } from '../../engine/decision.ts';
 import { maskValue as maskTyped, TypeOids } from '../../masking/strategies.ts';
-import { scrubText as scrubShared } from '../../masking/detectors.ts';
+import { scrubText as scrubShared, type Detector } from '../../masking/detectors.ts';
 import { markedNumber, restoreNumbers } from './exact-numbers.ts';
 
 /** Used when the gateway passes no key: hashes are then stable only for this process's life. */
@@ -27,6 +26,6 @@ export function maskJsonValue(value: unknown, strategy: MaskStrategy, key: Buffe
   return out === null ? null : (JSON.parse(out.toString('utf8')) as unknown);
 }
 
-export function scrubText(text: string): { text: string; count: number } {
-  return scrubShared(text);
+export function scrubText(text: string, kinds?: ReadonlySet<Detector>): { text: string; count: number } {
+  return scrubShared(text, kinds);
 }

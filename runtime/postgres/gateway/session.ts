@@ -577,6 +577,7 @@ export class PostgresSession {
   }
 
   private recordResult(exec: ExecContext, status: 'ok' | 'error', error?: { code: string; message: string }): void {
+    this.o.ctx.metrics?.observeMasked(this.o.target, exec.maskedValues);
     this.o.ctx.recorder
       .recordResult({
         sessionId: this.o.sessionId,
