@@ -294,7 +294,7 @@ export interface Rule {
   description?: string;
   effect: 'allow' | 'deny' | 'review';
   /**
-   * postgres statement classes (select, insert, update, delete, ddl, copy, admin, transaction, session); HTTP methods; Kubernetes verbs; MCP methods; '*' for all
+   * postgres statement classes (select, insert, update, delete, ddl, copy, admin, transaction, session) and the exploration actions: catalog (reads of the system catalog that reveal no data values, e.g. psql's \dt and \d) and tableless (a SELECT reading no relation, e.g. select 1, now(), version()); HTTP methods; Kubernetes verbs; MCP methods; '*' for all
    *
    * @minItems 1
    */
