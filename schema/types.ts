@@ -402,6 +402,10 @@ export interface Review {
    * A duration such as 500ms, 30s, 15m, 8h or 1d
    */
   timeout?: string;
+  /**
+   * the agent must state why (SET portcullis.reason or a leading /* reason: ... * / comment on PostgreSQL, a Portcullis-Reason header on HTTP and Kubernetes, _meta["portcullis.dev/reason"] on MCP); without a reason the request is refused at once and no approver is asked
+   */
+  requireReason?: boolean;
 }
 export interface Invariant {
   apiVersion: 'portcullis.dev/v1';

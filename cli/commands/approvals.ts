@@ -58,7 +58,7 @@ function describe(a: ApprovalRequest): string {
     `  outcome    ${grant}`,
     `  asked      ${a.createdAt}; ${a.status === 'pending' ? 'expires' : 'valid until'} ${a.expiresAt}`,
   ];
-  if (a.reason) lines.push(`  reason     ${a.reason}`);
+  lines.push(`  reason     ${a.reason ?? '(none given by the agent)'}`);
   if (a.denial) lines.push(`  denied     by ${a.denial.identity} at ${a.denial.at}: ${a.denial.reason}`);
   if (a.consumedAt) lines.push(`  used       ${a.consumedAt}`);
   return `${lines.join('\n')}\n`;

@@ -277,10 +277,10 @@ async function renderApprovals(focusId) {
           `rule ${a.rule.policy}/${a.rule.rule} at policy ${a.revision.commit ? a.revision.commit.slice(0, 7) : a.revision.digest.slice(0, 12)}; `,
           `needs ${a.count} of ${a.approverGroups.join(', ')} (${a.approvals.length} so far); ${grant}`,
         ),
-        a.reason ? el('div', {}, `Reason given: ${a.reason}`) : null,
+        a.reason ? el('div', { class: 'reason' }, `Reason given: ${a.reason}`) : el('div', { class: 'muted reason' }, 'No reason given by the agent.'),
         a.approvals.length ? el('div', { class: 'muted' }, `Approved by ${a.approvals.map((x) => x.identity + (x.note ? ` (“${x.note}”)` : '')).join(', ')}`) : null,
         a.denial ? el('div', { class: 'error' }, `Denied by ${a.denial.identity}: ${a.denial.reason}`) : null,
-        mayDecide ? el('div', { class: 'actions' }, input, approve, deny) : null,
+        mayDecide ? el('div', { class: 'actions' }, input, approve, deny) : a.status === 'pending' ? el('div', { class: 'muted why-not' }, whyNoButtons(a)) : null,
       ),
     );
   }
@@ -288,6 +288,14 @@ async function renderApprovals(focusId) {
     const target = document.getElementById(`approval-${focusId}`);
     if (target) target.scrollIntoView({ block: 'center' });
   }
+}
+
+/** A pending card without buttons says why this signed-in user cannot decide it. */
+function whyNoButtons(a) {
+  if (!me) return 'Sign in as an approver to approve or deny.';
+  if (a.requester.identity === me.identity) return `You asked for this (${me.identity}); someone else in ${a.approverGroups.join(', ')} has to decide it.`;
+  const groups = me.groups.length ? me.groups.join(', ') : 'no group';
+  return `You (${me.identity}) cannot decide this: it needs ${a.count} of ${a.approverGroups.join(', ')}, and you are in ${groups}.`;
 }
 
 async function renderBundles() {

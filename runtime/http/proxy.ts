@@ -22,6 +22,7 @@ import { refusalOf } from './problem.ts';
 import { discard, sendMasked, sendUnmasked } from './respond.ts';
 import { recordDecision, type RecordedExchange } from './sessions.ts';
 import type { Dispatchers } from './upstream.ts';
+import { reasonFromHeaders } from '../gateway/stated-reason.ts';
 
 /** What every request handler shares for the listener's life. */
 export interface ProxyEnv {
@@ -83,8 +84,8 @@ export async function proxyHttp(
     staged,
   );
   if (decision.effect === 'review') {
-    // The agent may say why in an `X-Portcullis-Reason` header; approvers see it.
-    const reason = String(req.headers['x-portcullis-reason'] ?? '');
+    // The agent may say why in a `Portcullis-Reason` header; approvers see it.
+    const reason = reasonFromHeaders(req.headers);
     const refusal = await settleReview(ctx, { subject: request.subject, sessionId: state.exchange.sessionId, target: request.target, request, decision, ...(reason ? { reason } : {}) }, () => refusalOf(decision));
     if (refusal) throw refusal;
   } else if (decision.effect !== 'allow') throw refusalOf(decision);

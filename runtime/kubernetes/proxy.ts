@@ -22,6 +22,7 @@ import { sendLineMasked, sendMasked, sendUnmasked } from '../http/respond.ts';
 import { recordDecision } from '../http/sessions.ts';
 import { isDiscovery, requestAttributes, type ResourceAttributes } from './attributes.ts';
 import { maskSecrets } from './secrets.ts';
+import { reasonFromHeaders } from '../gateway/stated-reason.ts';
 
 const strictness: Record<MaskStrategy, number> = { partial: 0, hash: 1, redact: 2, null: 3 };
 
@@ -65,6 +66,8 @@ export async function decideKubernetes(
   method: string,
   userAgent: string,
   state: ExchangeState,
+  /** why the agent says it needs this (a Portcullis-Reason header) */
+  statedReason?: string,
 ): Promise<{ attrs: ResourceAttributes | undefined; decision: Decision | undefined; path: string }> {
   const path = normalisePath(admitted.rest);
   const attrs = requestAttributes(method, path, new URLSearchParams(admitted.search));
@@ -78,7 +81,7 @@ export async function decideKubernetes(
   const decision = decide(admitted.bundle, request);
   state.exchange = await recordDecision(ctx, socket, admitted.bundle, admitted.subject, request, decision, { 'user-agent': userAgent });
   if (decision.effect === 'review') {
-    const refusal = await settleReview(ctx, { subject: request.subject, sessionId: state.exchange.sessionId, target: request.target, request, decision, reason: userAgent }, () => refusalOf(decision));
+    const refusal = await settleReview(ctx, { subject: request.subject, sessionId: state.exchange.sessionId, target: request.target, request, decision, ...(statedReason ? { reason: statedReason } : {}) }, () => refusalOf(decision));
     if (refusal) throw refusal;
   } else if (decision.effect !== 'allow') throw refusalOf(decision);
   return { attrs, decision, path };
@@ -94,7 +97,7 @@ export async function proxyKubernetes(
 ): Promise<void> {
   const { upstream } = admitted;
   const method = (req.method ?? 'GET').toUpperCase();
-  const { attrs, decision, path } = await decideKubernetes(ctx, req.socket as Socket, admitted, method, String(req.headers['user-agent'] ?? ''), state);
+  const { attrs, decision, path } = await decideKubernetes(ctx, req.socket as Socket, admitted, method, String(req.headers['user-agent'] ?? ''), state, reasonFromHeaders(req.headers));
   const masks = decision?.masks ?? [];
   const secret = secretStrategy(masks);
   const masker = jsonMasker(masks, env.maskKey);

@@ -130,6 +130,9 @@ describe.skipIf(!available)('web console in Chromium', () => {
     const item = page.locator(`.item.approval[data-approval="${pending.id}"]`);
     await item.waitFor();
     expect(await item.locator('button').count()).toBe(0);
+    // Why there are no buttons, and that the agent gave no reason.
+    expect(await item.locator('.why-not').textContent()).toMatch(/You \(bob\) cannot decide this: it needs 1 of dba, and you are in /);
+    expect(await item.locator('.reason').textContent()).toBe('No reason given by the agent.');
     await page.locator('nav a[data-view=bundles]').click();
     await page.locator('.item.bundle').nth(1).waitFor();
     expect(await page.locator('.item.bundle .pill').allTextContents()).toEqual(['rejected', 'loaded']);
