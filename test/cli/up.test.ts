@@ -43,6 +43,10 @@ describe('portcullis up', () => {
     const out = up.stdout();
     const [supportPsql, dataPsql] = out.split('\n').filter((l) => l.includes('psql "host=')).map((l) => l.trim());
     expect(supportPsql).toBeDefined();
+    // Every printed token line works with this data directory (its dev issuer key lives there).
+    const tokenLines = out.split('\n').filter((l) => l.includes('token issue'));
+    expect(tokenLines.length).toBeGreaterThan(0);
+    for (const l of tokenLines) expect(l).toContain(`--data-dir ${join(dir, 'data')}`);
 
     const psql = async (cmd: string, sql: string) => {
       const r = await sh('bash', ['-c', `${cmd} -X -v ON_ERROR_STOP=0 -c "${sql}"`]).catch((e: { stdout: string; stderr: string }) => e);
