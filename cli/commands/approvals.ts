@@ -84,7 +84,7 @@ export default defineCommand(
       format: { type: 'string', default: 'text' },
     },
     help: {
-      admin: `the gateway's admin API (default ${DEFAULT_ADMIN})`,
+      admin: `the gateway's admin API (default $PORTCULLIS_ADMIN, else ${DEFAULT_ADMIN})`,
       token: 'a token of a human identity (default: $PORTCULLIS_TOKEN)',
       'data-dir': 'list/show only: read the approval state in this data directory instead of asking a gateway',
       status: 'list: only requests with this status (pending, approved, denied, expired)',
@@ -129,7 +129,7 @@ export default defineCommand(
         details: { hint: 'pass --token or set PORTCULLIS_TOKEN (in development: portcullis token issue --subject alice)' },
       });
     }
-    const base = values.admin ?? DEFAULT_ADMIN;
+    const base = values.admin ?? process.env.PORTCULLIS_ADMIN ?? DEFAULT_ADMIN;
     if (id !== undefined) {
       // A unique prefix is enough, as for git commits: `approve 9bb5` approves ap-9bb5df0359ac.
       const all = (await callAdmin(base, token, 'GET', 'api/approvals')).approvals as ApprovalRequest[];
