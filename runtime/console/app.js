@@ -298,6 +298,32 @@ function whyNoButtons(a) {
   return `You (${me.identity}) cannot decide this: it needs ${a.count} of ${a.approverGroups.join(', ')}, and you are in ${groups}.`;
 }
 
+/** `PR #42`, linked when the gateway knew the repository's GitHub address. */
+function pullRequestLink(pr) {
+  const text = `PR #${pr.number}`;
+  return pr.url && /^https:\/\/github\.com\//.test(pr.url) ? el('a', { class: 'pr', href: pr.url, rel: 'noreferrer', target: '_blank' }, text) : el('span', { class: 'pr' }, text);
+}
+
+/** What a bundle changed: counts on one line, the rule and document names below. */
+function changeSummary(c) {
+  const parts = [];
+  const line = (what, list) => {
+    const n = (k) => list[k].length;
+    const counts = [n('added') && `+${n('added')}`, n('removed') && `−${n('removed')}`, n('changed') && `~${n('changed')}`].filter(Boolean);
+    if (counts.length) parts.push(`${what} ${counts.join(' ')}`);
+  };
+  line('rules', c.rules);
+  line('documents', c.documents);
+  if (parts.length === 0) return el('div', { class: 'muted changes' }, 'no rule or document changed');
+  const details = el('ul', { class: 'change-list' });
+  for (const [list, label] of [[c.rules, 'rule'], [c.documents, '']]) {
+    for (const [k, sign] of [['added', 'added'], ['removed', 'removed'], ['changed', 'changed']]) {
+      for (const name of list[k]) details.append(el('li', { class: `change ${k}` }, `${sign} ${label ? `${label} ` : ''}${name}`));
+    }
+  }
+  return el('details', { class: 'changes' }, el('summary', {}, parts.join('; ')), details);
+}
+
 async function renderBundles() {
   show('view-bundles');
   const { bundles } = await api('/api/bundles');
@@ -314,7 +340,10 @@ async function renderBundles() {
           el('span', { class: 'muted' }, when(b.ts)),
           loaded && b.files !== undefined ? el('span', { class: 'muted' }, `${b.files} files`) : null,
           !loaded ? el('span', { class: 'muted' }, `kept ${b.commit || 'nothing'} live`) : null,
+          b.pullRequest ? pullRequestLink(b.pullRequest) : null,
         ),
+        b.subject ? el('div', {}, b.subject) : null,
+        loaded && b.changes ? changeSummary(b.changes) : null,
         !loaded && b.errors ? el('code', { class: 'stmt' }, b.errors.slice(0, 5).join('\n')) : null,
       ),
     );

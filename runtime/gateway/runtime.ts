@@ -24,6 +24,7 @@ import type { ApprovalService } from '../approvals/types.ts';
 import { PostgresApprovalService } from '../approvals/postgres-service.ts';
 import { GatewayMetrics } from '../metrics/gateway.ts';
 import { BranchFollower, type Snapshot } from '../gitops/follow.ts';
+import { bundleChanges, commitInfo } from '../bundle/changes.ts';
 
 export interface IdentityProviderConfig {
   issuer: string | string[];
@@ -179,7 +180,9 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
       counts.ok++;
       metrics.observeReload(true);
       log('bundle.loaded', { revision: shortRevision(live.revision), rules: live.index.ruleCount });
-      await store.append('bundle.loaded', { revision: live.revision, previous: previous ? previous.revision : null, files: live.files.length }).catch(() => {});
+      // What changed and which commit (and pull request) brought it, for the console's bundle history.
+      const changes = { changes: bundleChanges(previous, live), ...commitInfo(dir, live.revision.commit) };
+      await store.append('bundle.loaded', { revision: live.revision, previous: previous ? previous.revision : null, files: live.files.length, ...changes }).catch(() => {});
       return { ok: true, revision: shortRevision(live.revision) };
     } catch (err) {
       return reject([PortcullisError.from(err).describe()]);

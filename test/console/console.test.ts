@@ -136,6 +136,13 @@ describe.skipIf(!available)('web console in Chromium', () => {
     await page.locator('nav a[data-view=bundles]').click();
     await page.locator('.item.bundle').nth(1).waitFor();
     expect(await page.locator('.item.bundle .pill').allTextContents()).toEqual(['rejected', 'loaded']);
+    // what the loaded bundle changed, and the pull request that brought it
+    const loaded = page.locator('.item.bundle').nth(1);
+    expect(await loaded.locator('a.pr').textContent()).toBe('PR #42');
+    expect(await loaded.locator('a.pr').getAttribute('href')).toBe('https://github.com/acme/policies/pull/42');
+    expect(await loaded.locator('.changes summary').textContent()).toMatch(/^rules \+\d+; documents \+\d+$/);
+    await loaded.locator('.changes summary').click();
+    expect(await loaded.locator('.change-list').textContent()).toContain('added rule support-read/read-shop');
     await page.screenshot({ path: `${ARTIFACTS}/console-bundles.png`, fullPage: true });
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.locator('#signin').waitFor();
