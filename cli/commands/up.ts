@@ -189,6 +189,7 @@ export default defineCommand(
         '  select id, name, email, ssn from customers limit 3;   -- allowed; email partial, ssn redacted',
         "  update orders set status = 'refunded' where id = 1;  -- denied by support-read/no-writes",
         '  select upper(ssn) from customers;                    -- refused: classified data in an expression',
+        '  select 1;  \\dt  \\d customers                         -- exploring: table-less selects and the catalog',
         '',
         'As the data agent:',
         `  ${conn(data.token)}`,

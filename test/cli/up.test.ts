@@ -58,6 +58,10 @@ describe('portcullis up', () => {
     expect(masked).not.toContain('ada.lovelace@example.com');
     expect(await psql(supportPsql!, "update orders set status = 'refunded' where id = 1")).toContain('denied by rule support-read/no-writes');
     expect(await psql(supportPsql!, 'select upper(ssn) from customers')).toContain('flows into an expression');
+    // A new user's first look around: a health check and psql's catalog commands.
+    expect(await psql(supportPsql!, 'select 1 as one')).toMatch(/one\s*\n-+\s*\n\s*1/);
+    expect(await psql(supportPsql!, '\\dt')).toMatch(/customers\s*\|\s*table/);
+    expect(await psql(supportPsql!, '\\d customers')).toContain('Table "public.customers"');
     // The README's review flow: the statement waits, an approver approves, the statement completes.
     const held = psql(dataPsql!, "delete from orders where status = 'cancelled'");
     const admin = line(out, /^Approvals, sessions and metrics: /).match(/http:\/\/[^\s]+/)![0];
@@ -97,5 +101,6 @@ describe('portcullis up', () => {
     await up.stop();
     expect(await up.exited).toBe(0);
     await rm(dir, { recursive: true, force: true });
-  });
+    // start-up alone may take a minute on a loaded machine (its ready wait allows 60 s)
+  }, 240_000);
 });
