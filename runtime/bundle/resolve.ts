@@ -63,7 +63,13 @@ export function resolveReferences(refs: References): Diagnostic[] {
           }
         });
       }
-      if (types.has('postgres') && rule.resources) explorationResourceErrors(rule, (pointer, message) => err(p.origin, `${base}${pointer}`, message));
+      if (types.has('postgres') && rule.resources) {
+        explorationResourceErrors(rule, (pointer, message, hint) => {
+          // a rule that cannot mean what it says: a shape problem, reported with the schema's findings
+          const pos = p.origin.locate(`${base}${pointer}`);
+          out.push({ code: 'schema', severity: 'error', file: p.origin.file, ...pos, message, hint });
+        });
+      }
       (rule.mask ?? []).forEach((m, i) => {
         (m.classifications ?? []).forEach((c, j) => {
           if (!classifications.has(c)) {
@@ -154,14 +160,14 @@ function validTimezone(tz: string): boolean {
  * `tableless` covers statements that name no relation, so resources can never match it; `catalog`
  * covers pg_catalog and information_schema only. A rule saying otherwise does not do what it says.
  */
-function explorationResourceErrors(rule: { actions: readonly string[]; resources?: readonly string[] }, err: (pointer: string, message: string) => void): void {
+function explorationResourceErrors(rule: { actions: readonly string[]; resources?: readonly string[] }, err: (pointer: string, message: string, hint: string) => void): void {
   if (rule.actions.includes('tableless')) {
-    err('/resources', "action 'tableless' covers statements that read no relation, so resources never match it; put it in a rule without resources");
+    err('/resources', "action 'tableless' covers statements that read no relation, so resources never match it", "put 'tableless' in a rule without resources, e.g. { id: explore, effect: allow, actions: [catalog, tableless] }");
   }
   if (rule.actions.includes('catalog')) {
     (rule.resources ?? []).forEach((r, i) => {
       if (!/^(pg_catalog|information_schema)\./.test(r)) {
-        err(`/resources/${i}`, `action 'catalog' covers pg_catalog and information_schema only, so '${r}' never matches it; name them schema-qualified, or omit resources`);
+        err(`/resources/${i}`, `action 'catalog' covers pg_catalog and information_schema only, so '${r}' never matches it`, "name catalog relations schema-qualified (pg_catalog.*, information_schema.tables), or omit resources; tables are allowed with 'select'");
       }
     });
   }

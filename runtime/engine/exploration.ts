@@ -49,7 +49,7 @@ const VALUE_READING_FUNCTIONS = [
   /^pg_sequence_last_value$/, /^current_setting$/, /^pg_show_all_/, /^pg_hba_file_rules$/, /^pg_ident_file_mappings$/,
   /^pg_get_replication_slots$/, /^pg_prepared_statement$/, /^pg_cursor$/, /^pg_get_backend_memory_contexts$/,
   /^pg_get_shmem_allocations$/, /^pg_logical_/, /^dblink/, /_to_xml/, /^ts_stat$/, /^pg_options_to_table$/,
-  /^pg_last_committed_xact$/, /^pg_get_wal_/, /^pg_walfile_/, /^pg_file/,
+  /^pg_last_committed_xact$/, /^pg_get_wal_/, /^pg_walfile_/, /^pg_file/, /^pg_(try_)?advisory/,
 ];
 
 /** Unqualified built-ins an exploring query may call (qualified pg_catalog.* ones are fine already). */
