@@ -1,5 +1,5 @@
 import { PortcullisError } from '../runtime/errors.ts';
-import { formatDiagnostic, diagnosticsOf } from '../runtime/bundle/diagnostics.ts';
+import { formatDiagnostic, diagnosticsOf, didYouMean } from '../runtime/bundle/diagnostics.ts';
 import type { Command } from './command.ts';
 import { rebase } from './reporters/paths.ts';
 
@@ -40,7 +40,8 @@ export async function run(argv: string[]): Promise<number> {
     return name ? 0 : 2;
   }
   if (!Object.hasOwn(summaries, name)) {
-    process.stderr.write(`portcullis: unknown command '${name}'\n\n${usage()}\n`);
+    const guess = didYouMean(name, Object.keys(summaries));
+    process.stderr.write(`portcullis: unknown command '${name}'${guess ? `; did you mean '${guess}'?` : ''}\n\n${usage()}\n`);
     return 2;
   }
   try {

@@ -331,7 +331,7 @@ export interface Rule {
   description?: string;
   effect: 'allow' | 'deny' | 'review';
   /**
-   * postgres statement classes (select, insert, update, delete, ddl, copy, admin, transaction, session); HTTP methods; Kubernetes verbs; MCP methods; '*' for all
+   * postgres statement classes (select, insert, update, delete, ddl, copy, admin, transaction, session) and the exploration actions: catalog (reads of the system catalog that reveal no data values, e.g. psql's \dt and \d) and tableless (a SELECT reading no relation, e.g. select 1, now(), version()); HTTP methods; Kubernetes verbs; MCP methods; '*' for all
    *
    * @minItems 1
    */
@@ -451,6 +451,10 @@ export interface Review {
    * A duration such as 500ms, 30s, 15m, 8h or 1d
    */
   timeout?: string;
+  /**
+   * the agent must state why (SET portcullis.reason or a leading /* reason: ... * / comment on PostgreSQL, a Portcullis-Reason header on HTTP and Kubernetes, _meta["portcullis.dev/reason"] on MCP); without a reason the request is refused at once and no approver is asked
+   */
+  requireReason?: boolean;
 }
 export interface Invariant {
   apiVersion: 'portcullis.dev/v1';

@@ -10,6 +10,7 @@ import { defineCommand } from '../command.ts';
 import { PortcullisError, ErrorCodes, type ErrorCode } from '../../runtime/errors.ts';
 import { readState, statePath } from '../../runtime/approvals/state-file.ts';
 import type { ApprovalRequest, ApprovalStatus } from '../../runtime/approvals/types.ts';
+import { resolveIdPrefix, subcommandOf } from '../subcommands.ts';
 
 const DEFAULT_ADMIN = 'http://127.0.0.1:6480';
 const STATUSES = ['pending', 'approved', 'denied', 'expired'];
@@ -58,7 +59,7 @@ function describe(a: ApprovalRequest): string {
     `  outcome    ${grant}`,
     `  asked      ${a.createdAt}; ${a.status === 'pending' ? 'expires' : 'valid until'} ${a.expiresAt}`,
   ];
-  if (a.reason) lines.push(`  reason     ${a.reason}`);
+  lines.push(`  reason     ${a.reason ?? '(none given by the agent)'}`);
   if (a.denial) lines.push(`  denied     by ${a.denial.identity} at ${a.denial.at}: ${a.denial.reason}`);
   if (a.consumedAt) lines.push(`  used       ${a.consumedAt}`);
   return `${lines.join('\n')}\n`;
@@ -83,7 +84,7 @@ export default defineCommand(
       format: { type: 'string', default: 'text' },
     },
     help: {
-      admin: `the gateway's admin API (default ${DEFAULT_ADMIN})`,
+      admin: `the gateway's admin API (default $PORTCULLIS_ADMIN, else ${DEFAULT_ADMIN})`,
       token: 'a token of a human identity (default: $PORTCULLIS_TOKEN)',
       'data-dir': 'list/show only: read the approval state in this data directory instead of asking a gateway',
       status: 'list: only requests with this status (pending, approved, denied, expired)',
@@ -94,16 +95,11 @@ export default defineCommand(
     positionals: true,
   },
   async ({ values, positionals }) => {
-    const [sub, id, ...rest] = positionals;
+    const { sub, arg } = subcommandOf('approvals', { list: undefined, show: 'approval id', approve: 'approval id', deny: 'approval id' }, positionals, 'portcullis approvals list | show ID | approve ID | deny ID --reason TEXT');
+    let id = arg;
     const format = values.format;
     if (format !== 'text' && format !== 'json') throw new PortcullisError('invalid_argument', `--format must be text or json, not '${format}'`);
     if (values.status !== undefined && !STATUSES.includes(values.status)) throw new PortcullisError('invalid_argument', `--status must be one of ${STATUSES.join(', ')}`);
-    const needsId = sub === 'show' || sub === 'approve' || sub === 'deny';
-    if (!sub || !['list', 'show', 'approve', 'deny'].includes(sub) || rest.length > 0 || (needsId ? !id : id !== undefined)) {
-      throw new PortcullisError('invalid_argument', `unknown approvals subcommand '${positionals.join(' ')}'`, {
-        details: { hint: 'use: portcullis approvals list | show ID | approve ID | deny ID --reason TEXT' },
-      });
-    }
     const out = (s: string) => process.stdout.write(s);
     const print = (list: ApprovalRequest[] | ApprovalRequest) => {
       if (format === 'json') out(`${JSON.stringify(Array.isArray(list) ? { approvals: list } : { approval: list })}\n`);
@@ -121,9 +117,8 @@ export default defineCommand(
       if (sub === 'list') {
         print(state.requests.filter((r) => !values.status || r.status === values.status).sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1)));
       } else {
-        const found = state.requests.find((r) => r.id === id);
-        if (!found) throw new PortcullisError('not_found', `no approval request ${id} in ${statePath(values['data-dir'])}`);
-        print(found);
+        const full = resolveIdPrefix('approval request', id!, state.requests.map((r) => r.id), 'ap');
+        print(state.requests.find((r) => r.id === full)!);
       }
       return 0;
     }
@@ -134,7 +129,12 @@ export default defineCommand(
         details: { hint: 'pass --token or set PORTCULLIS_TOKEN (in development: portcullis token issue --subject alice)' },
       });
     }
-    const base = values.admin ?? DEFAULT_ADMIN;
+    const base = values.admin ?? process.env.PORTCULLIS_ADMIN ?? DEFAULT_ADMIN;
+    if (id !== undefined) {
+      // A unique prefix is enough, as for git commits: `approve 9bb5` approves ap-9bb5df0359ac.
+      const all = (await callAdmin(base, token, 'GET', 'api/approvals')).approvals as ApprovalRequest[];
+      id = resolveIdPrefix('approval request', id, all.map((a) => a.id), 'ap');
+    }
     const path = (suffix = '') => `api/approvals${id ? `/${encodeURIComponent(id)}` : ''}${suffix}`;
     switch (sub) {
       case 'list': {

@@ -10,6 +10,7 @@ import { defineCommand } from '../command.ts';
 import { PortcullisError } from '../../runtime/errors.ts';
 import { exportRecordings, formatRecordings } from '../../runtime/recording/read.ts';
 import { SessionsView, type SessionSummary } from '../../runtime/admin/sessions-view.ts';
+import { resolveIdPrefix, subcommandOf } from '../subcommands.ts';
 
 function line(s: SessionSummary): string {
   const effects = (['allow', 'review', 'deny'] as const).filter((e) => s.effects[e] > 0).map((e) => `${e} ${s.effects[e]}`).join(', ');
@@ -49,14 +50,14 @@ export default defineCommand(
     positionals: true,
   },
   async ({ values, positionals }) => {
-    const [sub, id, ...rest] = positionals;
+    const { sub, arg: id } = subcommandOf('sessions', { list: undefined, show: 'session id', export: undefined }, positionals, 'portcullis sessions list | show ID | export [--out FILE]');
     const format = values.format;
     if (format !== 'text' && format !== 'json') throw new PortcullisError('invalid_argument', `--format must be text or json, not '${format}'`);
     const dataDir = values['data-dir']!;
     const view = new SessionsView(dataDir);
     const out = (s: string) => process.stdout.write(s);
 
-    if (sub === 'list' && id === undefined) {
+    if (sub === 'list') {
       if (values.effect && !['allow', 'deny', 'review'].includes(values.effect)) throw new PortcullisError('invalid_argument', '--effect must be allow, deny or review');
       const filter = Object.fromEntries((['agent', 'target', 'effect', 'commit'] as const).filter((k) => values[k]).map((k) => [k, values[k] as string]));
       const sessions = await view.list(filter, Number.MAX_SAFE_INTEGER);
@@ -64,8 +65,10 @@ export default defineCommand(
       else out(sessions.length ? sessions.map((s) => `${line(s)}\n`).join('') : 'no sessions\n');
       return 0;
     }
-    if (sub === 'show' && id !== undefined && rest.length === 0) {
-      const { summary, session, timeline } = await view.get(id);
+    if (sub === 'show') {
+      // A unique prefix of the id is enough.
+      const ids = (await view.list({}, Number.MAX_SAFE_INTEGER)).map((s) => s.sessionId);
+      const { summary, session, timeline } = await view.get(resolveIdPrefix('session', id!, ids));
       if (format === 'json') {
         out(`${JSON.stringify({ summary, session, timeline })}\n`);
         return 0;
@@ -79,7 +82,7 @@ export default defineCommand(
       }
       return 0;
     }
-    if (sub === 'export' && id === undefined) {
+    if (sub === 'export') {
       const recordings = await exportRecordings(join(dataDir, 'evidence'));
       const text = formatRecordings(recordings);
       if (values.out) {
@@ -88,8 +91,6 @@ export default defineCommand(
       } else out(text);
       return 0;
     }
-    throw new PortcullisError('invalid_argument', `unknown sessions subcommand '${positionals.join(' ')}'`, {
-      details: { hint: 'use: portcullis sessions list | show ID | export [--out FILE]' },
-    });
+    return 2;
   },
 );

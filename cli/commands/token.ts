@@ -4,7 +4,7 @@
  */
 import { defineCommand, requireString } from '../command.ts';
 import { issueToken } from '../../runtime/identity/dev-key.ts';
-import { PortcullisError } from '../../runtime/errors.ts';
+import { subcommandOf } from '../subcommands.ts';
 
 export default defineCommand(
   {
@@ -28,9 +28,7 @@ export default defineCommand(
     positionals: true,
   },
   async ({ values, positionals }) => {
-    if (positionals[0] !== 'issue' || positionals.length > 1) {
-      throw new PortcullisError('invalid_argument', `unknown token subcommand '${positionals.join(' ')}'`, { details: { hint: 'use: portcullis token issue --subject NAME' } });
-    }
+    subcommandOf('token', { issue: undefined }, positionals, 'portcullis token issue --subject NAME');
     const issued = await issueToken({
       dataDir: values['data-dir']!,
       subject: requireString(values.subject, 'subject', 'token'),

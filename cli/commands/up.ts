@@ -174,6 +174,9 @@ export default defineCommand(
     );
     const conn = (token: string) => `PGPASSWORD='${token}' psql "host=127.0.0.1 port=${gw.pgPort} dbname=${first.doc.metadata.name} user=agent sslmode=disable"`;
     const rel = (p: string) => (p.startsWith(process.cwd() + '/') ? p.slice(process.cwd().length + 1) : p);
+    // Tokens come from the dev issuer key in the data directory: every printed token line names it
+    // unless it is the default one, so `npm start -- --data-dir X` prints lines that work.
+    const dataDirFlag = dataDir === resolve('.portcullis') ? '' : ` --data-dir ${rel(dataDir)}`;
     const curl = (method: string, path: string) => `curl -s --cacert ${rel(tls.caFile)} -H "Authorization: Bearer $TOKEN"${method === 'GET' ? '' : ` -X ${method}`} '${gw.httpUrl}/billing-api${path}'`;
     process.stdout.write(
       [
@@ -186,6 +189,7 @@ export default defineCommand(
         '  select id, name, email, ssn from customers limit 3;   -- allowed; email partial, ssn redacted',
         "  update orders set status = 'refunded' where id = 1;  -- denied by support-read/no-writes",
         '  select upper(ssn) from customers;                    -- refused: classified data in an expression',
+        '  select 1;  \\dt  \\d customers                         -- exploring: table-less selects and the catalog',
         '',
         'As the data agent:',
         `  ${conn(data.token)}`,
@@ -206,8 +210,8 @@ export default defineCommand(
         'MCP tools as the support agent (the SDK client in docs/examples/mcp-agent.ts):',
         `  NODE_EXTRA_CA_CERTS=${rel(tls.caFile)} PORTCULLIS_TOKEN="$TOKEN" npx tsx docs/examples/mcp-agent.ts ${gw.httpUrl}/tools-mcp`,
         '',
-        `Approvals, sessions and metrics: ${gw.adminUrl ?? '(admin port off)'} — sign in with: npx portcullis token issue --subject alice --data-dir ${rel(dataDir)}`,
-        'More tokens: npx portcullis token issue --subject ops-agent --ttl 15m',
+        `Approvals, sessions and metrics: ${gw.adminUrl ?? '(admin port off)'} — sign in with: npx portcullis token issue --subject alice${dataDirFlag}`,
+        `More tokens: npx portcullis token issue --subject ops-agent --ttl 15m${dataDirFlag}`,
         'Stop with Ctrl-C.',
         '',
       ].join('\n'),

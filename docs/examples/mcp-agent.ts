@@ -16,7 +16,8 @@ if (!token) {
   process.exit(2);
 }
 const client = new Client({ name: 'support-bot', version: '1.0.0' });
-await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } });
+await client.connect(transport);
 
 const tools = await client.listTools();
 console.log('tools I may call:', tools.tools.map((t) => t.name).join(', '));
@@ -29,4 +30,7 @@ try {
 } catch (error) {
   console.log('run_sql:', (error as Error).message);
 }
+// End the session at the gateway (an HTTP DELETE) rather than only closing the connection: the
+// session is then recorded as closed by the client at once.
+await transport.terminateSession();
 await client.close();

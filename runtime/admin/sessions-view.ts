@@ -11,6 +11,8 @@ import { evidenceLogPath } from '../evidence/store.ts';
 import type { Revision } from '../engine/decision.ts';
 import { readSessions, type RecordedSession } from '../recording/read.ts';
 import { summarize } from '../approvals/request-hash.ts';
+import type { BundleChanges } from '../bundle/changes.ts';
+
 
 export interface SessionSummary {
   sessionId: string;
@@ -43,6 +45,10 @@ export interface BundleEvent {
   commit?: string;
   files?: number;
   errors?: string[];
+  /** bundle.loaded: rules and documents added, removed, changed against the bundle it replaced */
+  changes?: BundleChanges;
+  subject?: string;
+  pullRequest?: { number: number; url?: string };
 }
 
 export function shortCommit(r: Revision | null | undefined): string {
@@ -127,7 +133,7 @@ export class SessionsView {
     const out: BundleEvent[] = [];
     try {
       for await (const r of readEvidence(this.dir, { types: ['bundle.loaded', 'bundle.rejected'] })) {
-        const d = r.data as { revision?: Revision; files?: number; errors?: string[]; live?: Revision | null };
+        const d = r.data as { revision?: Revision; files?: number; errors?: string[]; live?: Revision | null; changes?: BundleChanges; subject?: string; pullRequest?: { number: number; url?: string } };
         out.push({
           seq: r.seq,
           ts: r.ts,
@@ -136,6 +142,9 @@ export class SessionsView {
           ...(r.type === 'bundle.rejected' && d.live ? { commit: shortCommit(d.live) } : {}),
           ...(d.files !== undefined ? { files: d.files } : {}),
           ...(d.errors ? { errors: d.errors } : {}),
+          ...(d.changes ? { changes: d.changes } : {}),
+          ...(d.subject ? { subject: d.subject } : {}),
+          ...(d.pullRequest ? { pullRequest: d.pullRequest } : {}),
         });
       }
     } catch (error) {

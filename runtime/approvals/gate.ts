@@ -5,11 +5,12 @@
  */
 import { PortcullisError } from '../errors.ts';
 import type { ApprovalRequest, ApprovalService, CheckResult, ReviewInput } from './types.ts';
+import { HOW_TO_STATE_A_REASON } from '../gateway/stated-reason.ts';
 
 export interface ReviewGateOptions {
   /** how long to hold the agent's request waiting for approvers; 0 answers at once. */
   holdMs: number;
-  /** why the agent says it needs this (e.g. application_name, a SQL comment, a header) */
+  /** why the agent says it needs this (runtime/gateway/stated-reason.ts) */
   reason?: string;
   /** told before the hold starts, so the agent can be shown which approval it waits for */
   onHold?: (approval: ApprovalRequest) => void;
@@ -23,6 +24,16 @@ export async function gateReview(approvals: ApprovalService, input: ReviewInput,
   try {
     const covered = await approvals.check(input);
     if (covered) return { allowed: true, via: covered };
+    const review = input.decision.review;
+    if (review?.requireReason && !opts.reason) {
+      // Approvers are not asked about a request whose agent will not say why.
+      return {
+        allowed: false,
+        error: new PortcullisError('permission_denied', `rule ${review.rule.policy}/${review.rule.rule} needs a stated reason before it asks approvers; nothing was run and no approval was requested`, {
+          details: { hint: HOW_TO_STATE_A_REASON[input.request.protocol] },
+        }),
+      };
+    }
     let approval = await approvals.request({ ...input, ...(opts.reason ? { reason: opts.reason } : {}) });
     if (approval.status === 'pending' && opts.holdMs > 0) {
       opts.onHold?.(approval);
@@ -34,7 +45,7 @@ export async function gateReview(approvals: ApprovalService, input: ReviewInput,
       // Another held copy of the same one-shot request consumed it first.
       return { allowed: false, approval, error: refusal(approval, 'was approved for one use, which another connection already made') };
     }
-    return { allowed: false, approval, error: refusal(approval) };
+    return { allowed: false, approval, error: refusal(approval, undefined, { protocol: input.request.protocol, heldMs: opts.holdMs }) };
   } catch (error) {
     // Fail closed: a broken approval store refuses, it never lets a review through.
     return {
@@ -47,7 +58,18 @@ export async function gateReview(approvals: ApprovalService, input: ReviewInput,
   }
 }
 
-function refusal(a: ApprovalRequest, override?: string): PortcullisError {
+const notRun: Record<ApprovalRequest['protocol'], string> = {
+  postgres: 'the statement was not run',
+  http: 'the request was not sent',
+  kubernetes: 'the request was not sent',
+  mcp: 'the call was not made',
+};
+
+function within(ms: number): string {
+  return ms % 60_000 === 0 ? `${ms / 60_000}m` : ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
+}
+
+function refusal(a: ApprovalRequest, override?: string, context?: { protocol: ApprovalRequest['protocol']; heldMs: number }): PortcullisError {
   const rule = `${a.rule.policy}/${a.rule.rule}`;
   const approval = { id: a.id, status: a.status, approverGroups: a.approverGroups, count: a.count, expiresAt: a.expiresAt };
   if (override) return new PortcullisError('review_required', `approval ${a.id} ${override}; ask again`, { details: { approval } });
@@ -60,9 +82,18 @@ function refusal(a: ApprovalRequest, override?: string): PortcullisError {
       return new PortcullisError('review_required', `approval ${a.id} expired before anyone decided (rule ${rule})`, {
         details: { approval, hint: 'retry to ask again' },
       });
-    default:
-      return new PortcullisError('review_required', `waiting for approval ${a.id}: needs ${a.count} of ${a.approverGroups.join(', ')} (rule ${rule})`, {
-        details: { approval, hint: `an approver runs \`portcullis approvals approve ${a.id}\` or uses the console; then retry the same request` },
+    default: {
+      // Say what happened (nothing ran; no approver decided while the request was held) and what
+      // to do next (get it approved, then send the very same request again).
+      const what = notRun[context?.protocol ?? a.protocol];
+      const held = context && context.heldMs > 0 ? `no approver decided within ${within(context.heldMs)}, ` : '';
+      const then = a.grantTtlMs !== undefined ? 'the approval opens a grant, and the same request goes through' : 'the same request goes through once';
+      return new PortcullisError('review_required', `${what}: ${held}waiting for approval ${a.id}: needs ${a.count} of ${a.approverGroups.join(', ')} (rule ${rule})`, {
+        details: {
+          approval,
+          hint: `approval ${a.id} stays open until ${a.expiresAt}; once an approver approves it (\`portcullis approvals approve ${a.id}\` or the console), send the same request again: ${then}`,
+        },
       });
+    }
   }
 }

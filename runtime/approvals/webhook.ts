@@ -94,7 +94,7 @@ export function webhookMessage(event: ApprovalEvent, consoleUrl?: string): Webho
       text =
         `Approval needed (${r.id}): ${esc(r.requester.identity)} wants \`${code(r.summary)}\` on ${esc(r.target)} ` +
         `(rule ${esc(ruleName(r))}, policy ${commitOf(r)}). Approvers: ${r.count} of ${esc(r.approverGroups.join(', '))}.` +
-        `${r.reason ? ` Reason given: ${esc(r.reason)}.` : ''}`;
+        `${r.reason ? ` Reason given: ${esc(r.reason)}.` : ' No reason given.'}`;
       break;
     case 'approved':
       text =

@@ -60,7 +60,9 @@ export function editDistance(a: string, b: string): number {
 export function didYouMean(value: string, candidates: Iterable<string>): string | undefined {
   let best: string | undefined;
   let bestScore = Infinity;
+  const candidatesSeen: string[] = [];
   for (const c of candidates) {
+    candidatesSeen.push(c);
     const d = editDistance(value.toLowerCase(), c.toLowerCase());
     if (d < bestScore) {
       bestScore = d;
@@ -68,5 +70,11 @@ export function didYouMean(value: string, candidates: Iterable<string>): string 
     }
   }
   if (best === undefined) return undefined;
-  return bestScore <= Math.max(2, Math.floor(value.length / 3)) ? best : undefined;
+  if (bestScore <= Math.max(2, Math.floor(value.length / 3))) return best;
+  // A shortened name (`wildcard-allow` for `wildcard-allow-for-agents`, `yaml` for `yaml-syntax`)
+  // is far in edit distance but means one candidate when only one contains it.
+  if (value.length < 3) return undefined;
+  const v = value.toLowerCase();
+  const containing = [...new Set(candidatesSeen)].filter((c) => c.toLowerCase().includes(v));
+  return containing.length === 1 ? containing[0] : undefined;
 }

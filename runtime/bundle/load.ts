@@ -38,7 +38,8 @@ export async function readPolicyFiles(root: string): Promise<SourceFile[]> {
   const info = await stat(abs).catch(() => undefined);
   if (!info?.isDirectory()) {
     throw new PortcullisError('not_found', `policy directory ${root} does not exist`, {
-      details: { hint: 'pass the folder of your policy repo, e.g. --policies ./policies' },
+      // lint, test and simulate take the folder as an argument; gateway, up and decide as --policies.
+      details: { hint: 'pass the folder of your policy repo (portcullis lint DIR, portcullis test DIR; --policies DIR for gateway, up and decide)' },
     });
   }
   const out: SourceFile[] = [];
@@ -86,7 +87,7 @@ export function compileBundle(root: string, files: readonly SourceFile[], option
     if (include && file !== repoConfig && !include.some((dir) => file.path.startsWith(dir))) continue;
     const { documents, problems } = parseYamlFile(file.path, file.text);
     for (const p of problems) {
-      diagnostics.push({ code: 'yaml', severity: 'error', message: `YAML syntax: ${p.message}`, file: p.file, line: p.line, column: p.column });
+      diagnostics.push({ code: 'yaml', severity: 'error', message: `YAML syntax: ${p.message}`, file: p.file, line: p.line, column: p.column, ...(p.hint ? { hint: p.hint } : {}) });
     }
     for (const d of documents) {
       const doc = classify(d, diagnostics);

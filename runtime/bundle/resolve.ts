@@ -6,7 +6,7 @@
 import type { Diagnostic } from './diagnostics.ts';
 import { didYouMean } from './diagnostics.ts';
 import type { Located, Target, Identity, Policy, Invariant, PolicyTest, Origin } from './model.ts';
-import { actionsByType } from './vocabulary.ts';
+import { ruleActionsByType } from './vocabulary.ts';
 import { patternProblem } from '../engine/pattern.ts';
 
 export interface References {
@@ -57,11 +57,18 @@ export function resolveReferences(refs: References): Diagnostic[] {
       if (ids.has(rule.id)) err(p.origin, `${base}/id`, `rule id '${rule.id}' is used twice in policy '${p.doc.metadata.name}'`);
       ids.set(rule.id, r);
       if (types.size > 0) {
-        const valid = new Set([...types].flatMap((t) => actionsByType[t]));
+        const valid = new Set([...types].flatMap((t) => ruleActionsByType[t]));
         rule.actions.forEach((a, i) => {
           if (a !== '*' && !valid.has(a)) {
             err(p.origin, `${base}/actions/${i}`, `action '${a}' means nothing to ${[...types].join(', ')} targets`, suggest(a, valid) ?? `valid actions: ${[...valid].join(', ')}`);
           }
+        });
+      }
+      if (types.has('postgres') && rule.resources) {
+        explorationResourceErrors(rule, (pointer, message, hint) => {
+          // a rule that cannot mean what it says: a shape problem, reported with the schema's findings
+          const pos = p.origin.locate(`${base}${pointer}`);
+          out.push({ code: 'schema', severity: 'error', file: p.origin.file, ...pos, message, hint });
         });
       }
       (rule.mask ?? []).forEach((m, i) => {
@@ -144,5 +151,22 @@ function validTimezone(tz: string): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * `tableless` covers statements that name no relation, so resources can never match it; `catalog`
+ * covers pg_catalog and information_schema only. A rule saying otherwise does not do what it says.
+ */
+function explorationResourceErrors(rule: { actions: readonly string[]; resources?: readonly string[] }, err: (pointer: string, message: string, hint: string) => void): void {
+  if (rule.actions.includes('tableless')) {
+    err('/resources', "action 'tableless' covers statements that read no relation, so resources never match it", "put 'tableless' in a rule without resources, e.g. { id: explore, effect: allow, actions: [catalog, tableless] }");
+  }
+  if (rule.actions.includes('catalog')) {
+    (rule.resources ?? []).forEach((r, i) => {
+      if (!/^(pg_catalog|information_schema)\./.test(r)) {
+        err(`/resources/${i}`, `action 'catalog' covers pg_catalog and information_schema only, so '${r}' never matches it`, "name catalog relations schema-qualified (pg_catalog.*, information_schema.tables), or omit resources; tables are allowed with 'select'");
+      }
+    });
   }
 }

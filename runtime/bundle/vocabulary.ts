@@ -3,6 +3,7 @@
  * a typo or a misunderstanding; both are errors.
  */
 import { StatementClasses } from '../engine/request.ts';
+import { ExplorationActions } from '../engine/exploration.ts';
 import type { TargetType } from './model.ts';
 
 export const HttpMethods = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
@@ -14,6 +15,15 @@ export const actionsByType: Record<TargetType, readonly string[]> = {
   http: HttpMethods,
   kubernetes: KubernetesVerbs,
   mcp: McpMethods,
+};
+
+/**
+ * What a rule's `actions` may name: the above, and on PostgreSQL the exploration actions (`catalog`,
+ * `tableless`), which are not statement classes but cover harmless reads of one (exploration.ts).
+ */
+export const ruleActionsByType: Record<TargetType, readonly string[]> = {
+  ...actionsByType,
+  postgres: [...StatementClasses, ...ExplorationActions],
 };
 
 /** Actions that destroy or change data; the linter wants them behind review. */

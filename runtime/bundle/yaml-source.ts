@@ -18,7 +18,20 @@ export interface ParseProblem {
   line: number;
   column: number;
   message: string;
+  /** what most likely caused it, when the parser's code says */
+  hint?: string;
 }
+
+/** A hint for the parser errors whose usual cause is clear. */
+const HINTS: Partial<Record<string, string>> = {
+  DUPLICATE_KEY: 'a key appears twice in one mapping; merge the two into one (YAML would otherwise keep only the last)',
+  MULTILINE_IMPLICIT_KEY: 'a key is probably missing its colon (`key: value`) on this line or the one above',
+  IMPLICIT_KEY_NEEDS_VALUE: 'a key is probably missing its colon (`key: value`)',
+  TAB_AS_INDENT: 'indent with spaces; YAML does not allow tabs there',
+  BAD_INDENT: 'check the indentation: items of one mapping or list start at the same column',
+  MISSING_CHAR: 'a quote, bracket or brace is not closed',
+  BAD_DQ_ESCAPE: 'inside double quotes a backslash starts an escape; use single quotes for regular expressions',
+};
 
 type ParsedFile = { documents: SourceDocument[]; problems: ParseProblem[] };
 
@@ -49,9 +62,17 @@ function parseYamlText(file: string, text: string): ParsedFile {
     problems.push({ file, line: 1, column: 1, message: 'not a YAML stream' });
   }
   list.forEach((doc, index) => {
+    // After the first structural error the parser's view of the rest is guesswork: one missing colon
+    // would otherwise read as ten problems. Duplicated keys are independent of each other: all stay.
+    let structural = false;
     for (const e of doc.errors) {
+      if (e.code !== 'DUPLICATE_KEY') {
+        if (structural) continue;
+        structural = true;
+      }
       const pos = lineCounter.linePos(e.pos[0]);
-      problems.push({ file, line: pos.line, column: pos.col, message: e.message.split('\n')[0] ?? e.message });
+      const hint = HINTS[e.code];
+      problems.push({ file, line: pos.line, column: pos.col, message: e.message.split('\n')[0] ?? e.message, ...(hint ? { hint } : {}) });
     }
     if (doc.errors.length > 0 || doc.contents === null) return;
     const locate = (pointer: string, options?: { key?: boolean }) => {

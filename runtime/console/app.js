@@ -277,10 +277,10 @@ async function renderApprovals(focusId) {
           `rule ${a.rule.policy}/${a.rule.rule} at policy ${a.revision.commit ? a.revision.commit.slice(0, 7) : a.revision.digest.slice(0, 12)}; `,
           `needs ${a.count} of ${a.approverGroups.join(', ')} (${a.approvals.length} so far); ${grant}`,
         ),
-        a.reason ? el('div', {}, `Reason given: ${a.reason}`) : null,
+        a.reason ? el('div', { class: 'reason' }, `Reason given: ${a.reason}`) : el('div', { class: 'muted reason' }, 'No reason given by the agent.'),
         a.approvals.length ? el('div', { class: 'muted' }, `Approved by ${a.approvals.map((x) => x.identity + (x.note ? ` (“${x.note}”)` : '')).join(', ')}`) : null,
         a.denial ? el('div', { class: 'error' }, `Denied by ${a.denial.identity}: ${a.denial.reason}`) : null,
-        mayDecide ? el('div', { class: 'actions' }, input, approve, deny) : null,
+        mayDecide ? el('div', { class: 'actions' }, input, approve, deny) : a.status === 'pending' ? el('div', { class: 'muted why-not' }, whyNoButtons(a)) : null,
       ),
     );
   }
@@ -288,6 +288,40 @@ async function renderApprovals(focusId) {
     const target = document.getElementById(`approval-${focusId}`);
     if (target) target.scrollIntoView({ block: 'center' });
   }
+}
+
+/** A pending card without buttons says why this signed-in user cannot decide it. */
+function whyNoButtons(a) {
+  if (!me) return 'Sign in as an approver to approve or deny.';
+  if (a.requester.identity === me.identity) return `You asked for this (${me.identity}); someone else in ${a.approverGroups.join(', ')} has to decide it.`;
+  const groups = me.groups.length ? me.groups.join(', ') : 'no group';
+  return `You (${me.identity}) cannot decide this: it needs ${a.count} of ${a.approverGroups.join(', ')}, and you are in ${groups}.`;
+}
+
+/** `PR #42`, linked when the gateway knew the repository's GitHub address. */
+function pullRequestLink(pr) {
+  const text = `PR #${pr.number}`;
+  return pr.url && /^https:\/\/github\.com\//.test(pr.url) ? el('a', { class: 'pr', href: pr.url, rel: 'noreferrer', target: '_blank' }, text) : el('span', { class: 'pr' }, text);
+}
+
+/** What a bundle changed: counts on one line, the rule and document names below. */
+function changeSummary(c) {
+  const parts = [];
+  const line = (what, list) => {
+    const n = (k) => list[k].length;
+    const counts = [n('added') && `+${n('added')}`, n('removed') && `−${n('removed')}`, n('changed') && `~${n('changed')}`].filter(Boolean);
+    if (counts.length) parts.push(`${what} ${counts.join(' ')}`);
+  };
+  line('rules', c.rules);
+  line('documents', c.documents);
+  if (parts.length === 0) return el('div', { class: 'muted changes' }, 'no rule or document changed');
+  const details = el('ul', { class: 'change-list' });
+  for (const [list, label] of [[c.rules, 'rule'], [c.documents, '']]) {
+    for (const [k, sign] of [['added', 'added'], ['removed', 'removed'], ['changed', 'changed']]) {
+      for (const name of list[k]) details.append(el('li', { class: `change ${k}` }, `${sign} ${label ? `${label} ` : ''}${name}`));
+    }
+  }
+  return el('details', { class: 'changes' }, el('summary', {}, parts.join('; ')), details);
 }
 
 async function renderBundles() {
@@ -306,7 +340,10 @@ async function renderBundles() {
           el('span', { class: 'muted' }, when(b.ts)),
           loaded && b.files !== undefined ? el('span', { class: 'muted' }, `${b.files} files`) : null,
           !loaded ? el('span', { class: 'muted' }, `kept ${b.commit || 'nothing'} live`) : null,
+          b.pullRequest ? pullRequestLink(b.pullRequest) : null,
         ),
+        b.subject ? el('div', {}, b.subject) : null,
+        loaded && b.changes ? changeSummary(b.changes) : null,
         !loaded && b.errors ? el('code', { class: 'stmt' }, b.errors.slice(0, 5).join('\n')) : null,
       ),
     );

@@ -123,6 +123,7 @@ export function compileIndex(bundle: Compilable): CompiledIndex {
               approverGroups: rule.review.approvers.groups,
               count: rule.review.approvers.count ?? 1,
               ...(rule.review.grant ? { grantTtlMs: parseDuration(rule.review.grant.ttl), grantScope: rule.review.grant.scope ?? 'rule' } : {}),
+              ...(rule.review.requireReason ? { requireReason: true } : {}),
             }
           : undefined;
         const compiled: CompiledRule = {

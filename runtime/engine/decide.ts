@@ -34,6 +34,7 @@ export function decide(bundle: Bundle, request: Request): Decision {
   const matchedAll = new Map<number, CompiledRule>();
   const uncovered: string[] = [];
   const unmet: string[] = [];
+  const exploring = new Set<string>();
   let maxRows: number | undefined;
 
   for (const item of items) {
@@ -45,6 +46,7 @@ export function decide(bundle: Bundle, request: Request): Decision {
     }
     if (itemEffect === undefined) {
       uncovered.push(describeItem(item));
+      if (item.also) exploring.add(item.also);
       itemEffect = 'deny';
     }
     if (rank[itemEffect] > rank[effect]) {
@@ -75,12 +77,18 @@ export function decide(bundle: Bundle, request: Request): Decision {
     decision.reason =
       refs.length > 0
         ? `denied by rule ${names(refs)}`
-        : `no rule allows ${uncovered.join(', ')} for ${request.subject.identity} on ${target.name}${unmet.length ? ` (${unique(unmet).sort().join('; ')})` : ''}`;
+        : `no rule allows ${uncovered.join(', ')} for ${request.subject.identity} on ${target.name}${unmet.length ? ` (${unique(unmet).sort().join('; ')})` : ''}${explorationHint(exploring)}`;
   } else {
     decision.reason = `allowed by rule ${names(refs)}`;
     if (maxRows !== undefined) decision.maxRows = maxRows;
   }
   return decision;
+}
+
+/** Tells a policy author which action covers a catalog read or a table-less SELECT. */
+function explorationHint(actions: ReadonlySet<string>): string {
+  if (actions.size === 0) return '';
+  return `; a rule with action${actions.size > 1 ? 's' : ''} ${[...actions].sort().join(', ')} would allow ${actions.size > 1 ? 'them' : 'it'}`;
 }
 
 function byName(a: CompiledRule, b: CompiledRule): number {
@@ -128,7 +136,7 @@ function matchingRules(target: TargetIndex, keys: string[], item: Item, input: C
   for (const key of keys) {
     const buckets = target.bySubject.get(key);
     if (!buckets) continue;
-    for (const list of [buckets.get(item.action), buckets.get('*')]) {
+    for (const list of [buckets.get(item.action), item.also !== undefined ? buckets.get(item.also) : undefined, buckets.get('*')]) {
       if (!list) continue;
       for (const r of list) {
         if (seen.has(r.serial)) continue;

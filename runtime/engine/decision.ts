@@ -43,6 +43,8 @@ export interface ReviewRequirement {
   /** milliseconds of a just-in-time grant after approval; absent: approve this one request only */
   grantTtlMs?: number;
   grantScope?: 'rule' | 'session';
+  /** the agent must state a reason before approvers are asked (runtime/gateway/stated-reason.ts) */
+  requireReason?: boolean;
 }
 
 export interface Decision {

@@ -4,12 +4,18 @@
  */
 import type { Request } from './request.ts';
 import { relationName } from './match.ts';
+import { isExplorableCatalogRelation, isExploringStatement, type ExplorationAction } from './exploration.ts';
 
 export interface Item {
   action: string;
   /** undefined when the request touches no named resource (e.g. `SELECT 1`) */
   resource?: string;
   namespace?: string;
+  /**
+   * A second action whose rules cover this item too: `catalog` for a read of the system catalog,
+   * `tableless` for a SELECT that reads no relation (exploration.ts says which qualify).
+   */
+  also?: ExplorationAction;
 }
 
 const writeActions = new Set(['insert', 'update', 'delete']);
@@ -20,9 +26,14 @@ export function itemsOf(req: Request): Item[] {
       const s = req.statement;
       const actions = s.actions && s.actions.length > 0 ? [...s.actions] : [s.class];
       const writes = actions.filter((a) => writeActions.has(a));
-      if (s.relations.length === 0) return actions.map((action) => ({ action }));
+      const exploring = isExploringStatement(s);
+      if (s.relations.length === 0) return actions.map((action) => (exploring ? { action, also: 'tableless' } : { action }));
       const out: Item[] = [];
       for (const r of s.relations) {
+        if (exploring && isExplorableCatalogRelation(r.schema, r.name)) {
+          out.push({ action: 'select', resource: relationName(r.schema ?? 'pg_catalog', r.name), also: 'catalog' });
+          continue;
+        }
         const resource = relationName(r.schema, r.name);
         const acts = writes.length > 0 ? (r.access === 'write' ? writes : ['select']) : actions;
         for (const action of acts) out.push({ action, resource });

@@ -22,7 +22,7 @@ export interface ReviewCase {
   target: string;
   request: Request;
   decision: Decision;
-  /** why the agent says it needs this: application_name, a header, a SQL comment */
+  /** why the agent says it needs this (stated-reason.ts): SET portcullis.reason, a comment, a header, _meta */
   reason?: string;
   /** the request is about to be held for approvers: tell the agent which approval it waits for */
   onHold?: (approval: { id: string; approverGroups: readonly string[]; count: number }) => void;

@@ -26,6 +26,7 @@ import type { ApprovalService } from '../approvals/types.ts';
 import { PostgresApprovalService } from '../approvals/postgres-service.ts';
 import { GatewayMetrics } from '../metrics/gateway.ts';
 import { BranchFollower, type Snapshot } from '../gitops/follow.ts';
+import { bundleChanges, commitInfo } from '../bundle/changes.ts';
 
 export interface IdentityProviderConfig {
   issuer: string | string[];
@@ -225,7 +226,7 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
       if (!r.bundle) return reject(r.errors.map(formatDiagnostic), snapshot?.commit.slice(0, 7), r.stage);
       const previous = live;
       // The record first: a bundle is never served without a durable record of it going live.
-      const recorded = await recordBundleLoaded(r.bundle, previous, r.lint);
+      const recorded = await recordBundleLoaded(r.bundle, previous, { ...(r.lint ? { lint: r.lint } : {}), changes: bundleChanges(previous, r.bundle), ...commitInfo(dir, r.bundle.revision.commit) });
       if (recorded) return reject([recorded], snapshot?.commit.slice(0, 7));
       live = r.bundle;
       if (snapshot) await follower!.accept(snapshot);
@@ -241,9 +242,10 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
 
   /** undefined once the record is durable, else why the bundle cannot go live (a retry is scheduled) */
   let retry: NodeJS.Timeout | undefined;
-  const recordBundleLoaded = async (bundle: Bundle, previous: Bundle | undefined, lint: unknown): Promise<string | undefined> => {
+  // `facts`: what lint said, what changed and which commit (and pull request) brought it, for the console's bundle history.
+  const recordBundleLoaded = async (bundle: Bundle, previous: Bundle | undefined, facts: Record<string, unknown>): Promise<string | undefined> => {
     try {
-      await store.append('bundle.loaded', { revision: bundle.revision, previous: previous ? previous.revision : null, files: bundle.files.length, ...(lint ? { lint } : {}) });
+      await store.append('bundle.loaded', { revision: bundle.revision, previous: previous ? previous.revision : null, files: bundle.files.length, ...facts });
       return undefined;
     } catch (err) {
       // Nothing else would load it once evidence is writable again (no file changes, no poll): the

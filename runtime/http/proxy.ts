@@ -26,6 +26,7 @@ import { refusalOf } from './problem.ts';
 import { discard, sendMasked, sendUnmasked } from './respond.ts';
 import { recordDecision, type RecordedExchange } from './sessions.ts';
 import type { Dispatchers } from './upstream.ts';
+import { reasonFromHeaders } from '../gateway/stated-reason.ts';
 
 /** What every request handler shares for the listener's life. */
 export interface ProxyEnv {
@@ -106,8 +107,8 @@ export async function proxyHttp(
     staged,
   );
   if (decision.effect === 'review') {
-    // The agent may say why in an `X-Portcullis-Reason` header; approvers see it.
-    const reason = String(req.headers['x-portcullis-reason'] ?? '');
+    // The agent may say why in a `Portcullis-Reason` header; approvers see it.
+    const reason = reasonFromHeaders(req.headers);
     const settings = { ...(ctx.approvals ? { approvals: ctx.approvals } : {}), reviewHoldMs: reviewWaitMs(req, ctx.reviewHoldMs ?? 0) };
     const refusal = await settleReview(settings, { subject: request.subject, sessionId: state.exchange.sessionId, target: request.target, request, decision, ...(reason ? { reason } : {}) }, () => refusalOf(decision));
     if (refusal) throw pendingAnswer(refusal);

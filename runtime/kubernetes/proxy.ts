@@ -23,6 +23,7 @@ import { recordDecision } from '../http/sessions.ts';
 import { isDiscovery, requestAttributes, type ResourceAttributes } from './attributes.ts';
 import { maskSecrets } from './secrets.ts';
 import { checkedBody } from './body-namespace.ts';
+import { reasonFromHeaders } from '../gateway/stated-reason.ts';
 
 const strictness: Record<MaskStrategy, number> = { partial: 0, hash: 1, redact: 2, null: 3 };
 
@@ -68,6 +69,8 @@ export async function decideKubernetes(
   state: ExchangeState,
   /** the request whose body a write carries (not for upgrades) */
   req?: IncomingMessage,
+  /** why the agent says it needs this (a Portcullis-Reason header) */
+  statedReason?: string,
 ): Promise<{ attrs: ResourceAttributes | undefined; decision: Decision | undefined; path: string; body?: Buffer }> {
   const path = normalisePath(admitted.rest);
   const attrs = requestAttributes(method, path, new URLSearchParams(admitted.search));
@@ -83,7 +86,7 @@ export async function decideKubernetes(
   const decision = decide(admitted.bundle, request);
   state.exchange = await recordDecision(ctx, socket, admitted.bundle, admitted.subject, request, decision, { 'user-agent': userAgent });
   if (decision.effect === 'review') {
-    const refusal = await settleReview(ctx, { subject: request.subject, sessionId: state.exchange.sessionId, target: request.target, request, decision, reason: userAgent }, () => refusalOf(decision));
+    const refusal = await settleReview(ctx, { subject: request.subject, sessionId: state.exchange.sessionId, target: request.target, request, decision, ...(statedReason ? { reason: statedReason } : {}) }, () => refusalOf(decision));
     if (refusal) throw refusal;
   } else if (decision.effect !== 'allow') throw refusalOf(decision);
   return { attrs, decision, path, ...(body ? { body } : {}) };
@@ -99,7 +102,7 @@ export async function proxyKubernetes(
 ): Promise<void> {
   const { upstream } = admitted;
   const method = (req.method ?? 'GET').toUpperCase();
-  const { attrs, decision, path, body } = await decideKubernetes(ctx, req.socket as Socket, admitted, method, String(req.headers['user-agent'] ?? ''), state, req);
+  const { attrs, decision, path, body } = await decideKubernetes(ctx, req.socket as Socket, admitted, method, String(req.headers['user-agent'] ?? ''), state, req, reasonFromHeaders(req.headers));
   const masks = decision?.masks ?? [];
   const secret = secretStrategy(masks);
   const masker = jsonMasker(masks, env.maskKey);

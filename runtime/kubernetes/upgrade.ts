@@ -20,6 +20,7 @@ import type { ExchangeState } from '../http/proxy.ts';
 import { credentialHeaders, upstreamTls, type Upstream } from '../http/upstream.ts';
 import { requestAttributes } from './attributes.ts';
 import { decideKubernetes } from './proxy.ts';
+import { reasonFromHeaders } from '../gateway/stated-reason.ts';
 
 export const STREAM_SUBRESOURCES = new Set(['exec', 'attach', 'portforward']);
 
@@ -77,7 +78,7 @@ export async function proxyUpgrade(
       details: { hint: 'watch with ?watch=true over plain HTTP instead of a WebSocket' },
     });
   }
-  const { path } = await decideKubernetes(ctx, req.socket as Socket, admitted, method, String(req.headers['user-agent'] ?? ''), state);
+  const { path } = await decideKubernetes(ctx, req.socket as Socket, admitted, method, String(req.headers['user-agent'] ?? ''), state, undefined, reasonFromHeaders(req.headers));
 
   const upstream = await connectUpstream(up);
   const headers = upstreamRequestHeaders(req.headers, { credential: await credentialHeaders(up), upgrade: true });

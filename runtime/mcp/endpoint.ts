@@ -163,7 +163,16 @@ export class McpEndpoint {
       call.res.writeHead(reply.statusCode === 200 ? 502 : reply.statusCode, { 'content-length': '0' }).end();
       return;
     }
-    await this.pipeEvents(call, reply, []);
+    // While the client holds this stream open it is there; when it drops it (the SDK's close(), a
+    // process that exits) with nothing else open, the session ends as the client left (sessions.ts).
+    let clientLeft = false;
+    call.res.once('close', () => (clientLeft = !call.res.writableFinished));
+    this.env.sessions.streamOpened(call.session);
+    try {
+      await this.pipeEvents(call, reply, []);
+    } finally {
+      this.env.sessions.streamClosed(call.session, clientLeft || call.res.destroyed);
+    }
   }
 
   private async end(call: Call): Promise<void> {

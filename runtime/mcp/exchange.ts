@@ -34,6 +34,7 @@ import { MAX_PENDING, type McpSession, type McpSessions, type RecordedExchange }
 import type { McpTarget } from './target.ts';
 import { ask } from './upstream.ts';
 import { listings, mayUse, type Visibility } from './visibility.ts';
+import { reasonFromMeta } from '../gateway/stated-reason.ts';
 
 export interface ExchangeEnv {
   ctx: ListenerContext;
@@ -99,7 +100,7 @@ export async function admitRequest(
   };
   if (decision.effect === 'deny') return refuse(refusalOf(decision));
   if (decision.effect === 'review') {
-    const refusal = await settleReview(env.ctx, exchange.sessionId, request, decision);
+    const refusal = await settleReview(env.ctx, exchange.sessionId, request, decision, reasonFromMeta(msg.params));
     if (refusal) return refuse(refusal);
   }
   let statements: RecordedExchange[] | undefined;

@@ -9,6 +9,6 @@ import type { PortcullisError } from '../errors.ts';
 import { refusalOf } from '../http/problem.ts';
 import { settleReview as settle, type ReviewSettings } from '../gateway/review.ts';
 
-export async function settleReview(settings: ReviewSettings, sessionId: string, request: Request, decision: Decision): Promise<PortcullisError | undefined> {
-  return settle(settings, { subject: request.subject, sessionId, target: request.target, request, decision }, () => refusalOf(decision));
+export async function settleReview(settings: ReviewSettings, sessionId: string, request: Request, decision: Decision, reason?: string): Promise<PortcullisError | undefined> {
+  return settle(settings, { subject: request.subject, sessionId, target: request.target, request, decision, ...(reason ? { reason } : {}) }, () => refusalOf(decision));
 }

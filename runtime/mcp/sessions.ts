@@ -20,6 +20,11 @@ import { ToolPins } from './pinning.ts';
 import type { Visibility } from './visibility.ts';
 
 const DEFAULT_IDLE_MS = 30 * 60_000;
+/**
+ * How long a session whose client dropped its last GET stream waits for the client to come back
+ * (a reconnect, a request) before it is ended as `client-left`.
+ */
+export const CLIENT_LEFT_GRACE_MS = 3_000;
 const SWEEP_MS = 15_000;
 /** requests of one session awaiting a response; more is a client that never reads its answers */
 export const MAX_PENDING = 1024;
@@ -60,6 +65,8 @@ export class McpSession {
   readonly startedAt: number;
   lastSeen: number;
   ended = false;
+  /** the client's open GET streams */
+  streams = 0;
   readonly idleMs: number;
   readonly maxMs: number | undefined;
 
@@ -212,6 +219,25 @@ export class McpSessions {
     } catch (error) {
       this.ctx.log('mcp.session-end-failed', { error: String(error) });
     }
+  }
+
+  streamOpened(session: McpSession): void {
+    session.streams++;
+  }
+
+  /**
+   * A GET stream ended. If the client dropped it and holds no other open, and then neither sends a
+   * request nor reconnects within the grace time, it left: the session ends (instead of reading open
+   * until the idle timeout).
+   */
+  streamClosed(session: McpSession, clientLeft: boolean): void {
+    session.streams = Math.max(0, session.streams - 1);
+    if (!clientLeft || session.streams > 0 || session.ended) return;
+    const closedAt = this.ctx.now().getTime();
+    setTimeout(() => {
+      if (session.ended || session.streams > 0 || session.pending.size > 0 || session.lastSeen > closedAt) return;
+      void this.end(session, 'client-left');
+    }, CLIENT_LEFT_GRACE_MS).unref();
   }
 
   private sweep(): void {

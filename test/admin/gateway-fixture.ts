@@ -22,7 +22,8 @@ import { Recorder } from '../../runtime/recording/recorder.ts';
 import { buildRequests } from '../../runtime/requests/build.ts';
 import { FileApprovalService, combineNotifiers, type ApprovalNotifier } from '../../runtime/approvals/index.ts';
 import { GatewayMetrics } from '../../runtime/metrics/gateway.ts';
-import { startAdminServer, type AdminServer } from '../../runtime/admin/server.ts';
+import { startAdminServer, type AdminServer } from '../../runtime/admin/server.ts';import { bundleChanges } from '../../runtime/bundle/changes.ts';
+
 
 export interface GatewayFixture {
   dataDir: string;
@@ -49,7 +50,14 @@ export async function gatewayFixture(opts: { notifier?: ApprovalNotifier } = {})
   const store = (await openEvidenceStore(dataDir, undefined, disk.evidence)).store as FileEvidenceStore;
   const bundle = await loadBundle('policies');
   let live: Bundle | undefined = bundle;
-  await store.append('bundle.loaded', { revision: bundle.revision, files: bundle.files.length });
+  // as the runtime records a load: what changed (here: everything, a first load) and the pull request
+  await store.append('bundle.loaded', {
+    revision: bundle.revision,
+    files: bundle.files.length,
+    changes: bundleChanges(undefined, bundle),
+    subject: 'Merge pull request #42 from acme/support-products',
+    pullRequest: { number: 42, url: 'https://github.com/acme/policies/pull/42' },
+  });
   await store.append('bundle.rejected', { errors: ['policies/data.yaml:3:1: example rejected reload'], live: bundle.revision });
   const recorder = new Recorder(store);
   const dev = await ensureDevIssuer(dataDir);

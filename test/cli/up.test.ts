@@ -43,6 +43,10 @@ describe('portcullis up', () => {
     const out = up.stdout();
     const [supportPsql, dataPsql] = out.split('\n').filter((l) => l.includes('psql "host=')).map((l) => l.trim());
     expect(supportPsql).toBeDefined();
+    // Every printed token line works with this data directory (its dev issuer key lives there).
+    const tokenLines = out.split('\n').filter((l) => l.includes('token issue'));
+    expect(tokenLines.length).toBeGreaterThan(0);
+    for (const l of tokenLines) expect(l).toContain(`--data-dir ${join(dir, 'data')}`);
 
     const psql = async (cmd: string, sql: string) => {
       const r = await sh('bash', ['-c', `${cmd} -X -v ON_ERROR_STOP=0 -c "${sql}"`]).catch((e: { stdout: string; stderr: string }) => e);
@@ -54,6 +58,10 @@ describe('portcullis up', () => {
     expect(masked).not.toContain('ada.lovelace@example.com');
     expect(await psql(supportPsql!, "update orders set status = 'refunded' where id = 1")).toContain('denied by rule support-read/no-writes');
     expect(await psql(supportPsql!, 'select upper(ssn) from customers')).toContain('flows into an expression');
+    // A new user's first look around: a health check and psql's catalog commands.
+    expect(await psql(supportPsql!, 'select 1 as one')).toMatch(/one\s*\n-+\s*\n\s*1/);
+    expect(await psql(supportPsql!, '\\dt')).toMatch(/customers\s*\|\s*table/);
+    expect(await psql(supportPsql!, '\\d customers')).toContain('Table "public.customers"');
     // The README's review flow: the statement waits, an approver approves, the statement completes.
     const held = psql(dataPsql!, "delete from orders where status = 'cancelled'");
     const admin = line(out, /^Approvals, sessions and metrics: /).match(/http:\/\/[^\s]+/)![0];
@@ -93,5 +101,6 @@ describe('portcullis up', () => {
     await up.stop();
     expect(await up.exited).toBe(0);
     await rm(dir, { recursive: true, force: true });
-  });
+    // start-up alone may take a minute on a loaded machine (its ready wait allows 60 s)
+  }, 240_000);
 });

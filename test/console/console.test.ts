@@ -130,9 +130,19 @@ describe.skipIf(!available)('web console in Chromium', () => {
     const item = page.locator(`.item.approval[data-approval="${pending.id}"]`);
     await item.waitFor();
     expect(await item.locator('button').count()).toBe(0);
+    // Why there are no buttons, and that the agent gave no reason.
+    expect(await item.locator('.why-not').textContent()).toMatch(/You \(bob\) cannot decide this: it needs 1 of dba, and you are in /);
+    expect(await item.locator('.reason').textContent()).toBe('No reason given by the agent.');
     await page.locator('nav a[data-view=bundles]').click();
     await page.locator('.item.bundle').nth(1).waitFor();
     expect(await page.locator('.item.bundle .pill').allTextContents()).toEqual(['rejected', 'loaded']);
+    // what the loaded bundle changed, and the pull request that brought it
+    const loaded = page.locator('.item.bundle').nth(1);
+    expect(await loaded.locator('a.pr').textContent()).toBe('PR #42');
+    expect(await loaded.locator('a.pr').getAttribute('href')).toBe('https://github.com/acme/policies/pull/42');
+    expect(await loaded.locator('.changes summary').textContent()).toMatch(/^rules \+\d+; documents \+\d+$/);
+    await loaded.locator('.changes summary').click();
+    expect(await loaded.locator('.change-list').textContent()).toContain('added rule support-read/read-shop');
     await page.screenshot({ path: `${ARTIFACTS}/console-bundles.png`, fullPage: true });
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.locator('#signin').waitFor();

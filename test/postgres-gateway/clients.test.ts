@@ -204,7 +204,7 @@ describe('psql', () => {
     expect(r.out).toMatch(/a\*+@example\.com \| \*\*\*/);
     expect(r.out).toMatch(/ERROR: {2}portcullis: denied by rule support-read\/no-writes/);
     const review = await psql(await gw.env('data-agent'), ['-c', 'DELETE FROM orders WHERE id = 1']);
-    expect(review.out).toMatch(/ERROR: {2}portcullis: waiting for approval ap-[0-9a-f]+: needs 1 of dba \(rule data-maintenance\/deletes-need-dba\)/);
+    expect(review.out).toMatch(/ERROR: {2}portcullis: the statement was not run: waiting for approval ap-[0-9a-f]+: needs 1 of dba \(rule data-maintenance\/deletes-need-dba\)/);
     expect(secrets.leak(r.out + review.out)).toBeUndefined();
   });
 

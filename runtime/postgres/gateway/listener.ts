@@ -172,7 +172,6 @@ export async function startPostgresGateway(ctx: GatewayContext, opts: PostgresGa
       catalog: () => catalogs.get(targetName, spec),
       maskKey: opts.maskKey,
       limits: sessionLimits(bundle, subject, targetName),
-      ...(params.get('application_name') ? { reason: params.get('application_name')! } : {}),
       onEnd: (reason) => {
         live.delete(session);
         cancelKeys.delete(cancelKey);

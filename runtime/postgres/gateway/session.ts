@@ -27,6 +27,7 @@ import type { Bundle } from '../../bundle/model.ts';
 import { canonical, CanonicalFragment, CanonicalWithSlot } from '../../evidence/canonical.ts';
 import { errorFromPortcullis, fatal, refusalFor, unsafeForMasking } from './refusal.ts';
 import { settleReview } from '../../gateway/review.ts';
+import { reasonFromSql, reasonSetting } from '../../gateway/stated-reason.ts';
 import { formatDuration } from '../../engine/duration.ts';
 
 /** A portal name no client can have created: Execute on it fails without side effects. */
@@ -49,8 +50,6 @@ export interface SessionOptions {
   limits: SessionLimits;
   /** run reads while their evidence is flushed, holding their rows until it is durable (default true) */
   earlyReads?: boolean;
-  /** what the agent says it is doing (application_name): shown to approvers */
-  reason?: string;
   onEnd(reason: string): void;
 }
 
@@ -112,6 +111,9 @@ export class PostgresSession {
   private idleTimer: NodeJS.Timeout | undefined;
   private pendingResults: { exec: ExecContext; status: 'ok' | 'error'; error?: { code: string; message: string } }[] = [];
   private resultTimer: NodeJS.Timeout | undefined;
+
+  /** what the agent said with SET portcullis.reason (stated-reason.ts); shown to approvers */
+  private statedReason: string | undefined;
 
   constructor(private readonly o: SessionOptions) {
     this.responses = new ResponsePipeline(o.catalog, o.maskKey, {
@@ -317,8 +319,12 @@ export class PostgresSession {
     // A cursor or prepared statement defined earlier in the same string (BEGIN; DECLARE c ...;
     // FETCH ALL FROM c) is known to the later statements, but only kept if the whole string runs.
     const defined = new Map<string, AnalyzedStatement>();
+    let end = 0;
     for (const s of analysed) {
-      const verdict = await this.decideAndRecord(s, defined);
+      // The parser leaves a statement's leading comment out of its text: read it from the string.
+      const commented = reasonFromSql(sql.slice(end, s.offset));
+      end = s.offset + s.text.length;
+      const verdict = await this.decideAndRecord(s, defined, commented);
       if (verdict instanceof PortcullisError) return this.refuseSimple(verdict);
       execs.push(verdict);
       if (s.defines) defined.set(JSON.stringify(s.defines), s);
@@ -361,7 +367,7 @@ export class PostgresSession {
       this.responses.expect({ kind: 'execute', exec: execContext(0, emptyDecision(), maskLookup([]), undefined, Date.now()) });
       return;
     }
-    const verdict = await this.decideAndRecord(prepared.analysed);
+    const verdict = await this.decideAndRecord(prepared.analysed, undefined, reasonFromSql(prepared.sql.slice(0, prepared.analysed.offset)));
     if (verdict instanceof PortcullisError) return this.refuseExtended(verdict);
     this.remember(prepared.analysed);
     verdict.budget = this.portalBudgets.get(portal);
@@ -400,7 +406,7 @@ export class PostgresSession {
   }
 
   /** Decide, check mask safety and make the decision durable: the order audit-before-action needs. */
-  private async decideAndRecord(s: AnalyzedStatement, pending?: ReadonlyMap<string, AnalyzedStatement>): Promise<ExecContext | PortcullisError> {
+  private async decideAndRecord(s: AnalyzedStatement, pending?: ReadonlyMap<string, AnalyzedStatement>, commentedReason?: string): Promise<ExecContext | PortcullisError> {
     const { ctx, subject, target, sessionId } = this.o;
     const bundle = ctx.bundle();
     if (!bundle) {
@@ -411,7 +417,10 @@ export class PostgresSession {
     const at = ctx.now().toISOString();
     const key = this.verdictKey(s, bundle);
     const hit = resolved instanceof PortcullisError ? undefined : this.cachedVerdict(key, s, resolved, bundle);
+    // SET/RESET portcullis.reason: the session's stated reason changes once the statement is allowed.
+    const stated = reasonSetting(s.ast);
     if (hit) {
+      if (stated) this.statedReason = stated.reason;
       // The same statement under the same bundle and catalog: the same decision, already encoded.
       const request = this.encodedRequest(at, hit.statement.fill(s.text)) as unknown as PostgresRequest;
       this.responses.masksActive = hit.masksActive;
@@ -445,11 +454,13 @@ export class PostgresSession {
         );
         this.flushClient();
       };
-      refusal = await settleReview(ctx, { subject: subjectOnly, sessionId, target, request, decision, onHold, ...(this.o.reason ? { reason: this.o.reason } : {}) }, () => refusalFor(decision, s.text));
+      const reason = commentedReason ?? this.statedReason;
+      refusal = await settleReview(ctx, { subject: subjectOnly, sessionId, target, request, decision, onHold, ...(reason ? { reason } : {}) }, () => refusalFor(decision, s.text));
     } else if (decision.effect !== 'allow') {
       refusal = refusalFor(decision, s.text);
     }
     if (!refusal && !(resolved instanceof PortcullisError)) {
+      if (stated) this.statedReason = stated.reason;
       const catalog = await this.catalog();
       this.responses.masksActive = masksActiveOn(catalog, masks);
       let safety = checkMaskSafety(resolved, catalog, masks, { masksActive: this.responses.masksActive });
