@@ -152,7 +152,7 @@ class Analysis {
   ) {}
 
   private statusOf(rel: CatalogRelation, column: string): Status {
-    const m = this.maskOf(rel.schema, rel.name, column);
+    const m = maskOfColumn(this.catalog, this.maskOf, rel, column);
     if (m === undefined) return CLEAR;
     const strategy = typeof m === 'string' ? m : m.strategy;
     const label = typeof m === 'string' ? `masked (${strategy})` : m.label ? `classified (${m.label})` : `masked (${strategy})`;
@@ -160,7 +160,7 @@ class Analysis {
   }
 
   private strategyOf(rel: CatalogRelation, column: string): MaskStrategy | undefined {
-    const m = this.maskOf(rel.schema, rel.name, column);
+    const m = maskOfColumn(this.catalog, this.maskOf, rel, column);
     return m === undefined ? undefined : typeof m === 'string' ? m : m.strategy;
   }
 
@@ -784,6 +784,43 @@ class Analysis {
   }
 }
 
+const strength: Record<MaskStrategy, number> = { partial: 0, hash: 1, redact: 2, null: 3 };
+
+function strategyIn(m: ReturnType<MaskLookup>): MaskStrategy | undefined {
+  return m === undefined ? undefined : typeof m === 'string' ? m : m.strategy;
+}
+
+/**
+ * The strongest mask on a column under its current name or any name the catalog saw it under
+ * before (its relation oid and attnum stayed): a classification follows the data through renames.
+ */
+export function maskOfColumn(catalog: Catalog, maskOf: MaskLookup, rel: CatalogRelation, column: string): ReturnType<MaskLookup> {
+  let best = maskOf(rel.schema, rel.name, column);
+  const attnum = rel.columns.find((c) => c.name === column)?.attnum;
+  const former = attnum === undefined ? undefined : catalog.formerNames(rel.oid, attnum);
+  if (!former) return best;
+  for (const name of former) {
+    // The lookup matches the joined name, so where a dotted part is split does not matter.
+    const a = name.indexOf('.');
+    const b = name.indexOf('.', a + 1);
+    const m = maskOf(name.slice(0, a), name.slice(a + 1, b), name.slice(b + 1));
+    const s = strategyIn(m);
+    const current = strategyIn(best);
+    if (s && (!current || strength[s] > strength[current])) best = m;
+  }
+  return best;
+}
+
+const trackedCache = new WeakMap<MaskLookup, { version: number; catalog: Catalog }>();
+
+/** Have the catalog remember (by oid and attnum) every column these masks classify right now. */
+export function trackClassified(catalog: Catalog, maskOf: MaskLookup): void {
+  const hit = trackedCache.get(maskOf);
+  if (hit && hit.catalog === catalog && hit.version === catalog.version) return;
+  catalog.track((rel, c) => maskOf(rel.schema, rel.name, c.name) !== undefined);
+  trackedCache.set(maskOf, { version: catalog.version, catalog });
+}
+
 const activeCache = new WeakMap<MaskLookup, { version: number; catalog: Catalog; active: boolean }>();
 
 /** Does any column of a user relation carry a mask? (System schemas are not classified.) */
@@ -794,7 +831,7 @@ export function masksActiveOn(catalog: Catalog, maskOf: MaskLookup): boolean {
   outer: for (const rel of catalog.relations()) {
     if (rel.schema === 'pg_catalog' || rel.schema === 'information_schema') continue;
     for (const c of rel.columns) {
-      if (maskOf(rel.schema, rel.name, c.name) !== undefined) {
+      if (maskOfColumn(catalog, maskOf, rel, c.name) !== undefined) {
         active = true;
         break outer;
       }

@@ -13,7 +13,7 @@ import type { BackendConnection } from '../backend/connect.ts';
 import { PortcullisError } from '../../errors.ts';
 import { analyzeCached, type AnalyzedStatement } from '../../sql/analyze.ts';
 import { walk } from '../../sql/ast.ts';
-import { checkMaskSafety, masksActiveOn } from '../../sql/mask-safety.ts';
+import { checkMaskSafety, masksActiveOn, trackClassified } from '../../sql/mask-safety.ts';
 import type { Catalog } from '../../sql/catalog.ts';
 import { decide } from '../../engine/decide.ts';
 import type { Decision, SessionLimits } from '../../engine/decision.ts';
@@ -70,6 +70,8 @@ interface Verdict {
   statement: CanonicalWithSlot;
   masks: ColumnMasks;
   masksActive: boolean;
+  /** the decision masks columns: the catalog must be current before the verdict is reused */
+  catalogBound: boolean;
   outputMasks?: readonly OutputMask[];
 }
 
@@ -118,7 +120,7 @@ export class PostgresSession {
       toClient: (b) => this.toClient.push(b),
       finished: (exec, status, error) => this.finished(exec, status, error),
       copyIn: (active) => (this.copyIn = active),
-      transactionStatus: () => {},
+      transactionStatus: (status) => this.onReady(status),
     });
   }
 
@@ -139,6 +141,50 @@ export class PostgresSession {
   }
 
   private loadedCatalog: Catalog | undefined;
+  /** ReadyForQuery messages asked for (a Query or a Sync sent) and received */
+  private readiesAsked = 0;
+  private readiesSeen = 0;
+  /**
+   * Schema changes this session forwarded that the catalog cannot see yet (in flight, or inside an
+   * open transaction): until the ReadyForQuery numbered here reports idle, relations the catalog
+   * does not know are refused under masks. 0: settled. Infinity: ends with the next Sync.
+   */
+  private schemaUnsettledUntil = 0;
+  private schemaSyncPending = false;
+
+  private onReady(status: string): void {
+    this.readiesSeen++;
+    if (this.schemaUnsettledUntil > 0 && this.readiesSeen >= this.schemaUnsettledUntil && status === 'I') {
+      this.schemaUnsettledUntil = 0;
+      // committed: every session's next statement reloads (the fingerprint would notice too)
+      this.loadedCatalog?.invalidate();
+    }
+  }
+
+  /** A DDL or admin statement is being forwarded: the catalog is unsettled until it commits. */
+  private schemaChanging(extended: boolean): void {
+    if (extended) {
+      this.schemaUnsettledUntil = Infinity;
+      this.schemaSyncPending = true;
+    } else {
+      this.schemaUnsettledUntil = this.readiesAsked + 1;
+    }
+  }
+
+  /**
+   * Make the catalog current for this statement (see Catalog.ensureFresh); the refusal when it
+   * cannot be: no decision is made on knowledge that may be stale.
+   */
+  private async freshCatalog(): Promise<Catalog | PortcullisError> {
+    try {
+      const c = await this.catalog();
+      await c.ensureFresh();
+      return c;
+    } catch (err) {
+      this.o.ctx.log('postgres.catalog.unavailable', { sessionId: this.o.sessionId, target: this.o.target, error: String(err) });
+      return new PortcullisError('unavailable', "the gateway cannot make its knowledge of the backend's catalog current, so statements on a target with masked columns are refused (fail closed)", { cause: err, details: { hint: 'retry once the target database answers the gateway again' } });
+    }
+  }
 
   /** the catalog's version, or -1 before it loaded (no cached verdict is valid then) */
   private catalogVersion(): number {
@@ -268,6 +314,11 @@ export class PostgresSession {
         return this.execute(m.portal, m.raw);
       case 'Sync':
         this.skipUntilSync = false;
+        this.readiesAsked++;
+        if (this.schemaSyncPending) {
+          this.schemaSyncPending = false;
+          this.schemaUnsettledUntil = this.readiesAsked;
+        }
         this.send(m.raw);
         this.responses.expect({ kind: 'sync' });
         this.flushBackend();
@@ -309,6 +360,7 @@ export class PostgresSession {
       return this.refuseSimple(PortcullisError.from(err, 'invalid_argument'));
     }
     if (analysed.length === 0) {
+      this.readiesAsked++;
       this.send(raw);
       this.responses.expect({ kind: 'query', statements: [], index: 0 });
       return;
@@ -325,6 +377,8 @@ export class PostgresSession {
     }
     for (const s of analysed) this.remember(s);
     analysed.forEach((s, i) => this.attachBudget(s, execs[i]!));
+    if (analysed.some(changesSchema)) this.schemaChanging(false);
+    this.readiesAsked++;
     this.send(raw);
     this.responses.expect({ kind: 'query', statements: execs, index: 0 });
     if (this.inbound.length === 0) this.flushBackend();
@@ -370,6 +424,7 @@ export class PostgresSession {
     // from the Bind: masking never depends on the client having sent Describe.
     verdict.shape = prepared;
     verdict.resultFormats = this.portalFormats.get(portal) ?? [];
+    if (changesSchema(prepared.analysed)) this.schemaChanging(true);
     this.send(raw);
     this.responses.expect({ kind: 'execute', exec: verdict });
   }
@@ -411,7 +466,8 @@ export class PostgresSession {
     const at = ctx.now().toISOString();
     const key = this.verdictKey(s, bundle);
     const hit = resolved instanceof PortcullisError ? undefined : this.cachedVerdict(key, s, resolved, bundle);
-    if (hit) {
+    const fresh = hit?.catalogBound ? await this.freshCatalog() : undefined;
+    if (hit && !(fresh instanceof PortcullisError) && hit.catalogVersion === this.catalogVersion()) {
       // The same statement under the same bundle and catalog: the same decision, already encoded.
       const request = this.encodedRequest(at, hit.statement.fill(s.text)) as unknown as PostgresRequest;
       this.responses.masksActive = hit.masksActive;
@@ -449,13 +505,24 @@ export class PostgresSession {
     } else if (decision.effect !== 'allow') {
       refusal = refusalFor(decision, s.text);
     }
-    if (!refusal && !(resolved instanceof PortcullisError)) {
-      const catalog = await this.catalog();
+    const catalogBound = decision.masks.some((m) => m.kind === 'column');
+    const current = refusal || resolved instanceof PortcullisError ? undefined : catalogBound ? (fresh ?? (await this.freshCatalog())) : await this.catalog().catch((err: unknown) => PortcullisError.from(err, 'unavailable'));
+    if (current instanceof PortcullisError) {
+      refusal = current;
+      decision = { ...decision, effect: 'deny', reason: `refused: ${current.message}` };
+    } else if (current && !(resolved instanceof PortcullisError)) {
+      const catalog = current;
+      if (catalogBound) trackClassified(catalog, masks);
       this.responses.masksActive = masksActiveOn(catalog, masks);
       let safety = checkMaskSafety(resolved, catalog, masks, { masksActive: this.responses.masksActive });
       if (!safety.ok && safety.unknownRelations) {
-        await catalog.refresh();
-        safety = checkMaskSafety(resolved, catalog, masks, { allowUnknownRelations: true });
+        // The catalog is current (masks apply, so it was just checked). Still unknown: a session
+        // temp table, or a relation PostgreSQL will not find either; unless this session changed
+        // the schema where the catalog cannot see it yet.
+        safety = checkMaskSafety(resolved, catalog, masks, { allowUnknownRelations: this.schemaUnsettledUntil === 0 });
+        if (!safety.ok && safety.unknownRelations) {
+          safety = { ok: false, reason: `${safety.reason}: this session changed the schema in a transaction that has not committed, which the gateway cannot see; commit it first` };
+        }
       }
       if (!safety.ok) {
         refusal = unsafeForMasking(safety.reason, decision);
@@ -472,6 +539,7 @@ export class PostgresSession {
             statement: new CanonicalWithSlot(request.statement as unknown as Record<string, unknown>, 'text'),
             masks,
             masksActive: this.responses.masksActive,
+            catalogBound,
             ...(outputMasks ? { outputMasks } : {}),
           };
           this.verdicts.set(key, verdict);
@@ -480,6 +548,10 @@ export class PostgresSession {
           return this.record(encodedRequest, decision, undefined, masks, outputMasks, verdict.encoded, readOnly(resolved));
         }
       }
+    }
+    if (refusal && decision.effect === 'allow') {
+      // Refused by the gateway (an EXECUTE it cannot resolve, say): the record says so, not allow.
+      decision = { ...decision, effect: 'deny', reason: `refused: ${refusal.message}` };
     }
     return this.record(request, decision, refusal, masks, outputMasks, undefined, !refusal && !(resolved instanceof PortcullisError) && readOnly(resolved));
   }
@@ -545,6 +617,7 @@ export class PostgresSession {
   }
 
   private async refuseSimple(err: PortcullisError): Promise<void> {
+    this.readiesAsked++;
     this.send(queryMsg(REFUSED_QUERY));
     this.responses.expect({ kind: 'refused', error: errorFromPortcullis(err), extended: false });
     this.flushBackend();
@@ -711,4 +784,10 @@ function readOnly(s: AnalyzedStatement): boolean {
 
 function emptyDecision(): Decision {
   return { effect: 'allow', rules: [], masks: [], reason: '', revision: { commit: null, dirty: false, digest: '' } };
+}
+
+/** Statements after which the catalog may differ: anything not a plain query, write or session setting. */
+function changesSchema(s: AnalyzedStatement): boolean {
+  const c = s.statement.class;
+  return c === 'ddl' || c === 'admin';
 }
