@@ -37,6 +37,8 @@ export interface CatalogSnapshot {
   relations: readonly CatalogRelation[];
   /** the catalog fingerprint read before the snapshot (see FINGERPRINT_SQL); a change means reload */
   fingerprint?: string;
+  /** the query that reads the fingerprint: EPOCH_SQL where the DBA installed the event trigger */
+  fingerprintSql?: string;
   /** the connection's `search_path` setting as written (`"$user", public`), pinned into agent sessions */
   searchPathSetting?: string;
   /** effective schema search order, pg_catalog included where PostgreSQL puts it */
@@ -92,6 +94,27 @@ export const FINGERPRINT_SQL = `select concat_ws('/',
   (select count(*) || ':' || coalesce(sum(xmin::text::int8), 0) from pg_catalog.pg_index where indexrelid >= 16384),
   pg_catalog.current_schemas(true)::text) as fingerprint`;
 
+/**
+ * Where a DBA installed the event trigger of docs/postgres-gateway.md, every DDL bumps a one-row
+ * table in the same transaction, and reading it is the whole check. The row's xmin is part of the
+ * answer (an UPDATE that puts an old number back still moves it), and so is the trigger's own row:
+ * disabled or dropped, the fingerprint changes and the next load falls back to FINGERPRINT_SQL.
+ */
+export const EPOCH_SQL = `select concat_ws('/', e.n, e.xmin,
+  (select string_agg(t.evtname::text || t.evtenabled::text || t.xmin::text, ',' order by t.evtname) from pg_catalog.pg_event_trigger t where t.evtname like 'portcullis\_%'),
+  pg_catalog.current_schemas(true)::text) as fingerprint from portcullis.catalog_epoch e`;
+
+/**
+ * Before the fingerprint scan, one O(1) probe: the current snapshot (xmin:xmax:in-progress xids)
+ * changes with every commit anywhere in the cluster, and a DDL is a commit. While it stays the same,
+ * nothing was committed since the last full check, so nothing in the catalog changed.
+ */
+export const PROBE_SQL = `select pg_catalog.pg_current_snapshot()::text || '/' || pg_catalog.current_schemas(true)::text as fingerprint`;
+
+const EPOCH_INSTALLED_SQL = `select (pg_catalog.to_regclass('portcullis.catalog_epoch') is not null
+  and pg_catalog.has_table_privilege('portcullis.catalog_epoch', 'select')
+  and (select count(*) from pg_catalog.pg_event_trigger where evtname in ('portcullis_catalog_changed', 'portcullis_catalog_dropped') and evtenabled <> 'D') = 2)::text as installed`;
+
 /** `{pg_catalog,public,"my schema"}` → names. */
 export function parseArrayLiteral(text: string): string[] {
   const inner = text.trim().replace(/^\{/, '').replace(/\}$/, '');
@@ -126,7 +149,9 @@ function need(row: Record<string, string | null>, key: string): string {
 export async function loadSnapshot(query: CatalogQuery, options: { searchPath?: readonly string[] } = {}): Promise<CatalogSnapshot> {
   // One after another: the callback may sit on a single connection that cannot pipeline. The
   // fingerprint comes first: a change committed while the rest loads makes the next check reload.
-  const fingerprint = (await query(FINGERPRINT_SQL))[0]?.['fingerprint'] ?? undefined;
+  const epoch = (await query(EPOCH_INSTALLED_SQL))[0]?.['installed'] === 'true';
+  const fingerprintSql = epoch ? EPOCH_SQL : FINGERPRINT_SQL;
+  const fingerprint = (await query(fingerprintSql))[0]?.['fingerprint'] ?? undefined;
   const rels = await query(RELATIONS_SQL);
   const cols = await query(COLUMNS_SQL);
   const uniques = await query(UNIQUE_SQL);
@@ -161,6 +186,7 @@ export async function loadSnapshot(query: CatalogQuery, options: { searchPath?: 
   return {
     relations, searchPath,
     ...(fingerprint ? { fingerprint } : {}),
+    fingerprintSql,
     ...(setting ? { searchPathSetting: setting } : {}),
     userFunctions: funcs.map((r) => need(r, 'name')),
     userOperators: ops.map((r) => need(r, 'name')),
@@ -202,6 +228,9 @@ export class Catalog {
   private operators = new Set<string>();
   private path: readonly string[] = [];
   private fingerprint: string | undefined;
+  private fingerprintSql = FINGERPRINT_SQL;
+  /** PROBE_SQL's answer read before the last fingerprint that matched */
+  private probe: string | undefined;
   /** `oid:attnum` → former (and tracked) names: classifications follow the data, not the name */
   private readonly former = new Map<string, QualifiedColumn[]>();
   /** drift already reported, so a log line is written once per new name */
@@ -239,6 +268,7 @@ export class Catalog {
     // PostgreSQL searches pg_catalog first unless the path names it somewhere else.
     this.path = snapshot.searchPath.includes('pg_catalog') ? snapshot.searchPath : ['pg_catalog', ...snapshot.searchPath];
     this.fingerprint = snapshot.fingerprint;
+    if (snapshot.fingerprintSql) this.fingerprintSql = snapshot.fingerprintSql;
     this.followRenames(previous);
     this.version++;
   }
@@ -327,15 +357,41 @@ export class Catalog {
   }
 
   private async check(): Promise<void> {
-    const row = (await this.query!(FINGERPRINT_SQL))[0];
+    const scanning = this.fingerprintSql === FINGERPRINT_SQL;
+    const probe = scanning ? (await this.run('portcullis_probe', PROBE_SQL).catch(() => []))[0]?.['fingerprint'] ?? undefined : undefined;
+    if (probe !== undefined && probe === this.probe && this.fingerprint !== undefined) return;
+    this.probe = undefined;
+    const row = (await this.run(scanning ? 'portcullis_fingerprint' : 'portcullis_epoch', this.fingerprintSql).catch(() => []))[0];
     const now = row?.['fingerprint'] ?? undefined;
-    if (now !== undefined && now === this.fingerprint) return;
-    await this.refresh();
+    if (now === undefined || now !== this.fingerprint) await this.refresh();
+    // read before the fingerprint: a commit after it changes the next probe
+    this.probe = probe;
+  }
+
+  /**
+   * The fingerprint query, prepared once per connection: planning its subqueries costs several
+   * times what running them does, and this runs before statements.
+   */
+  private async run(name: string, sql: string): Promise<Array<Record<string, string | null>>> {
+    try {
+      return await this.query!(`execute ${name}`);
+    } catch {
+      // first use on this connection (or a new one after a reconnect)
+      await this.query!(`deallocate ${name}`).catch(() => undefined);
+      await this.query!(`prepare ${name} as ${sql}`);
+      return this.query!(`execute ${name}`);
+    }
+  }
+
+  /** how the catalog checks it is current: 'event-trigger' (one row read) or 'fingerprint' (a scan of user catalog rows) */
+  get freshnessMode(): 'event-trigger' | 'fingerprint' {
+    return this.fingerprintSql === EPOCH_SQL ? 'event-trigger' : 'fingerprint';
   }
 
   /** Forget the fingerprint: the next ensureFresh reloads (DDL went through a gateway session). */
   invalidate(): void {
     this.fingerprint = undefined;
+    this.probe = undefined;
   }
 
   get searchPath(): readonly string[] {

@@ -10,6 +10,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest'
 import pg from 'pg';
 import { pgClient, pgInfo } from '../harness/postgres.ts';
 import { startGatewayFixture, type GatewayFixture } from './fixture.ts';
+import { EVENT_TRIGGER_SQL } from '../../runtime/sql/event-trigger.ts';
 
 const DB = `fresh_${randomBytes(4).toString('hex')}`;
 const PASSWORD_ENV = 'PORTCULLIS_TEST_SHOP_DB_PASSWORD';
@@ -313,6 +314,24 @@ describe('schema changes made through the gateway', () => {
       await expectNoLeak(answers);
     } finally {
       await migrator.end();
+    }
+  });
+});
+
+describe('with the event trigger installed (docs/postgres-gateway.md)', () => {
+  test('a rename behind the gateway is seen through the epoch table', async () => {
+    await dba.query(EVENT_TRIGGER_SQL.replaceAll(':gateway_role', pgInfo().user));
+    await dba.query(`create table epoch_wallet (id int, card_number text)`);
+    await dba.query(`insert into epoch_wallet values (1, $1)`, [secret()]);
+    const c = await agent();
+    try {
+      await touch(c, 'select card_number from epoch_wallet');
+      await dba.query(`alter table epoch_wallet rename column card_number to cn`);
+      const answers = await corpus(c, 'epoch_wallet', 'cn');
+      await expectNoLeak(answers);
+      expect(answers[PLAIN]).not.toContain('ERROR');
+    } finally {
+      await c.end();
     }
   });
 });

@@ -505,7 +505,8 @@ export class PostgresSession {
     } else if (decision.effect !== 'allow') {
       refusal = refusalFor(decision, s.text);
     }
-    const catalogBound = decision.masks.some((m) => m.kind === 'column');
+    // BEGIN, COMMIT, SET and SHOW read no relation: they need no catalog, current or not.
+    const catalogBound = decision.masks.some((m) => m.kind === 'column') && effective.statement.class !== 'transaction' && effective.statement.class !== 'session';
     const current = refusal || resolved instanceof PortcullisError ? undefined : catalogBound ? (fresh ?? (await this.freshCatalog())) : await this.catalog().catch((err: unknown) => PortcullisError.from(err, 'unavailable'));
     if (current instanceof PortcullisError) {
       refusal = current;
