@@ -344,7 +344,7 @@ export class PostgresSession {
         return;
       case 'FunctionCall':
         // The fast-path function call bypasses SQL entirely; nothing about it can be checked.
-        await this.refuseSimple(new PortcullisError('permission_denied', 'the fast-path function call protocol is not allowed through the gateway', { details: { hint: 'call the function with SELECT instead' } }));
+        await this.refuseSimple(await this.recordUnjudged(`-- fast-path function call (function oid ${m.raw.length >= 9 ? m.raw.readUInt32BE(5) : 0})`, 'admin', 'deny', 'refused: the fast-path function call protocol carries no SQL to check', new PortcullisError('permission_denied', 'the fast-path function call protocol is not allowed through the gateway', { details: { hint: 'call the function with SELECT instead' } })) as PortcullisError);
         return;
       default:
         throw new PortcullisError('protocol_violation', `client sent ${m.type} after startup`);
@@ -357,12 +357,17 @@ export class PostgresSession {
     try {
       analysed = analyzeCached(sql);
     } catch (err) {
-      return this.refuseSimple(PortcullisError.from(err, 'invalid_argument'));
+      const e = PortcullisError.from(err, 'invalid_argument');
+      return this.refuseSimple(await this.recordUnjudged(sql, 'admin', 'deny', `unparseable: ${e.message}`, e) as PortcullisError);
     }
     if (analysed.length === 0) {
+      // Empty or comment-only: PostgreSQL answers EmptyQueryResponse, and it is recorded like any
+      // statement the backend sees, before the backend sees it.
+      const exec = await this.recordUnjudged(sql, 'session', 'allow', 'empty query: nothing to run');
+      if (exec instanceof PortcullisError) return this.refuseSimple(exec);
       this.readiesAsked++;
       this.send(raw);
-      this.responses.expect({ kind: 'query', statements: [], index: 0 });
+      this.responses.expect({ kind: 'query', statements: [exec], index: 0 });
       return;
     }
     const execs: ExecContext[] = [];
@@ -389,10 +394,12 @@ export class PostgresSession {
     try {
       analysed = analyzeCached(sql);
     } catch (err) {
-      return this.refuseExtended(PortcullisError.from(err, 'invalid_argument'));
+      const e = PortcullisError.from(err, 'invalid_argument');
+      return this.refuseExtended(await this.recordUnjudged(sql, 'admin', 'deny', `unparseable: ${e.message}`, e) as PortcullisError);
     }
     if (analysed.length > 1) {
-      return this.refuseExtended(new PortcullisError('invalid_argument', 'cannot insert multiple commands into a prepared statement'));
+      const e = new PortcullisError('invalid_argument', 'cannot insert multiple commands into a prepared statement');
+      return this.refuseExtended(await this.recordUnjudged(sql, 'admin', 'deny', `refused: ${e.message}`, e) as PortcullisError);
     }
     const prepared: Prepared = { sql, ...(analysed[0] ? { analysed: analysed[0] } : {}) };
     this.statements.set(name, prepared);
@@ -411,8 +418,10 @@ export class PostgresSession {
       return this.refuseExtended(new PortcullisError('permission_denied', `portal "${portal}" was not bound through this gateway session; use FETCH to read a cursor`));
     }
     if (!prepared.analysed) {
+      const exec = await this.recordUnjudged(prepared.sql, 'session', 'allow', 'empty query: nothing to run');
+      if (exec instanceof PortcullisError) return this.refuseExtended(exec);
       this.send(raw);
-      this.responses.expect({ kind: 'execute', exec: execContext(0, emptyDecision(), maskLookup([]), undefined, Date.now()) });
+      this.responses.expect({ kind: 'execute', exec });
       return;
     }
     const verdict = await this.decideAndRecord(prepared.analysed);
@@ -555,6 +564,25 @@ export class PostgresSession {
       decision = { ...decision, effect: 'deny', reason: `refused: ${refusal.message}` };
     }
     return this.record(request, decision, refusal, masks, outputMasks, undefined, !refusal && !(resolved instanceof PortcullisError) && readOnly(resolved));
+  }
+
+  /**
+   * The record of something no policy rule judges (an empty query, unparseable text, a fast-path
+   * call): what reached the gateway, and what it did. Returns `refusal` once recorded (or the
+   * evidence failure), else the execution context of an allowed empty statement.
+   */
+  private async recordUnjudged(text: string, cls: 'admin' | 'session', effect: 'allow' | 'deny', reason: string, refusal?: PortcullisError): Promise<ExecContext | PortcullisError> {
+    const { ctx, subject, target } = this.o;
+    const bundle = ctx.bundle();
+    const request: PostgresRequest = {
+      protocol: 'postgres',
+      subject: { identity: subject.identity, groups: subject.groups },
+      target,
+      at: ctx.now().toISOString(),
+      statement: { text, class: cls, relations: [], hasWhere: true },
+    };
+    const decision: Decision = { ...emptyDecision(), effect, reason, ...(bundle ? { revision: bundle.revision } : {}) };
+    return this.record(request, decision, effect === 'deny' ? (refusal ?? new PortcullisError('permission_denied', reason)) : undefined, maskLookup([]), undefined);
   }
 
   /**
