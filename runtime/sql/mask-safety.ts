@@ -20,7 +20,7 @@ import type { AnalyzedStatement } from './analyze.ts';
 import { parseStatements } from './analyze.ts';
 import { dottedName, isObject, list, nodeOf, str, stringValue, unwrap, walk, type Fields } from './ast.ts';
 import type { Catalog, CatalogRelation } from './catalog.ts';
-import { isSqlExecutingFunction } from './functions.ts';
+import { isServerFileFunction, isSqlExecutingFunction } from './functions.ts';
 
 /** The decision's masks as a lookup; `label` (e.g. the classification) makes refusals readable. */
 export type MaskLookup = (
@@ -714,6 +714,16 @@ class Analysis {
     const { type, fields: f } = w;
     if (this.masksActive && CODE_STATEMENTS[type]) {
       refuse(`${CODE_STATEMENTS[type]} installs or runs code that could read classified data out of the gateway's sight; refused while masks apply on this target`);
+    }
+    if (this.masksActive) {
+      walk(ast, (n) => {
+        if (n.type !== 'FuncCall') return true;
+        const name = dottedName(n.fields['funcname']);
+        if (isServerFileFunction(name)) {
+          refuse(`the statement calls ${name}, which reads server files or relation storage (raw table bytes carry classified values with no column to mask); refused while masks apply on this target, whatever the policy allows`);
+        }
+        return true;
+      });
     }
     switch (type) {
       case 'SelectStmt':
