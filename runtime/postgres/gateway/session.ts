@@ -27,6 +27,7 @@ import type { Bundle } from '../../bundle/model.ts';
 import { canonical, CanonicalFragment, CanonicalWithSlot } from '../../evidence/canonical.ts';
 import { errorFromPortcullis, fatal, refusalFor, unsafeForMasking } from './refusal.ts';
 import { settleReview } from '../../gateway/review.ts';
+import type { Coverage } from '../../approvals/types.ts';
 import { formatDuration } from '../../engine/duration.ts';
 
 /** A portal name no client can have created: Execute on it fails without side effects. */
@@ -510,7 +511,11 @@ export class PostgresSession {
         );
         this.flushClient();
       };
-      refusal = await settleReview(ctx, { subject: subjectOnly, sessionId, target, request, decision, onHold, ...(this.o.reason ? { reason: this.o.reason } : {}) }, () => refusalFor(decision, s.text));
+      let coverage: Coverage | undefined;
+      const reviewed = decision;
+      refusal = await settleReview(ctx, { subject: subjectOnly, sessionId, target, request, decision: reviewed, onHold, onCovered: (c) => (coverage = c), ...(this.o.reason ? { reason: this.o.reason } : {}) }, () => refusalFor(reviewed, s.text));
+      // The record names what let the review through: the grant or approval, and its approvers.
+      if (!refusal && coverage) decision = { ...decision, approval: coverage };
     } else if (decision.effect !== 'allow') {
       refusal = refusalFor(decision, s.text);
     }
