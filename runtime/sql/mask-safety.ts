@@ -756,6 +756,10 @@ class Analysis {
         }
         return;
       }
+      case 'RenameStmt': case 'AlterTableStmt':
+        this.schemaChange(type, f);
+        this.otherStatement(f);
+        return;
       case 'CreateTableAsStmt': case 'ViewStmt': {
         const q = unwrap(f['query']);
         if (q?.type === 'SelectStmt') this.sink(this.select(q.fields, undefined, 'nested'), type === 'ViewStmt' ? 'CREATE VIEW' : 'CREATE TABLE AS');
@@ -763,6 +767,37 @@ class Analysis {
       }
       default:
         this.otherStatement(f);
+    }
+  }
+
+  /**
+   * DDL over a classified column is refused like copying it: a rename or a new type moves it out
+   * from under a mask by name (the gateway follows renames it sees, but not one inside an agent's
+   * open transaction), a default or generated expression computes from it, and even SET NOT NULL
+   * fails or not depending on its values. Dropping it is allowed: the data goes with it.
+   */
+  private schemaChange(type: string, f: Fields): void {
+    const rv = nodeOf(f['relation'], 'RangeVar');
+    if (!rv) return;
+    const columns: { name: string; what: string }[] = [];
+    if (type === 'RenameStmt') {
+      if (str(f['renameType']) === 'OBJECT_COLUMN' && str(f['subname'])) columns.push({ name: str(f['subname'])!, what: 'RENAME COLUMN' });
+    } else {
+      for (const c of list(f['cmds'])) {
+        const cmd = nodeOf(c, 'AlterTableCmd');
+        const name = str(cmd?.['name']);
+        const subtype = str(cmd?.['subtype']) ?? '';
+        if (!cmd || !name || subtype === 'AT_DropColumn') continue;
+        columns.push({ name, what: `ALTER TABLE (${subtype.replace(/^AT_/, '')})` });
+      }
+    }
+    if (columns.length === 0) return;
+    const item = this.relationItem(rv, undefined);
+    for (const { name, what } of columns) {
+      const c = item.cols?.find((col) => col.name === name);
+      if (c && isClassified(c.status)) {
+        refuse(`${what} on ${c.status.kind === 'masked' ? c.status.col : name}, which is ${c.status.label}, would move or compute from it out of reach of result masking; refused while masks apply on this target`);
+      }
     }
   }
 

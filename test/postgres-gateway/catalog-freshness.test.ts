@@ -318,6 +318,37 @@ describe('schema changes made through the gateway', () => {
   });
 });
 
+describe('DDL over a classified column, while masks apply', () => {
+  test.each([
+    'alter table vault rename column ssn to s3',
+    'alter table vault alter column ssn type varchar(64)',
+    'alter table vault alter column ssn set default \'x\'',
+    'alter table vault alter column ssn set not null',
+    'alter table vault add column ssn_upper text generated always as (upper(ssn)) stored',
+    'alter table vault add column ssn_copy text default \'x\', alter column ssn drop default',
+  ])('%s is refused', async (sql) => {
+    const migrator = await agent('migrator');
+    try {
+      const err = await migrator.query(sql).then(() => undefined, (e: Error) => e);
+      expect(err?.message).toMatch(/classified|masked/);
+      const columns = await dba.query(`select attname from pg_attribute where attrelid = 'vault'::regclass and attnum > 0 and not attisdropped order by attnum`);
+      expect(columns.rows.map((r) => r.attname)).toEqual(['id', 'ssn', 'note']);
+    } finally {
+      await migrator.end();
+    }
+  });
+
+  test('DDL over unclassified columns still runs', async () => {
+    const migrator = await agent('migrator');
+    try {
+      await migrator.query('alter table vault rename column note to remark');
+      await migrator.query('alter table vault rename column remark to note');
+    } finally {
+      await migrator.end();
+    }
+  });
+});
+
 describe('with the event trigger installed (docs/postgres-gateway.md)', () => {
   test('a rename behind the gateway is seen through the epoch table', async () => {
     await dba.query(EVENT_TRIGGER_SQL.replaceAll(':gateway_role', pgInfo().user));
