@@ -14,7 +14,7 @@ import { Lru } from '../../sql/analyze.ts';
 
 const strength: Record<MaskStrategy, number> = { partial: 0, hash: 1, redact: 2, null: 3 };
 
-function globRegex(pattern: string): RegExp {
+export function globRegex(pattern: string): RegExp {
   return new RegExp(`^${pattern.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^.]*')}$`, 'i');
 }
 
