@@ -74,6 +74,12 @@ test('one-shot approval and grant are named in the record and in sessions show',
     expect(show.code, show.stderr).toBe(0);
     expect(show.stdout).toContain(`review → allowed by approval ${approvalId} (one use) (approved by alice: ticket 7)`);
     expect(show.stdout).toContain(`review → allowed by grant ${d2.decision.approval.grantId} of approval ${grantApproval} (approved by alice: migration window)`);
+
+    const report = await portcullis(['evidence', 'report', '--data-dir', gw.dataDir, '--format', 'json']);
+    expect(report.code, report.stderr).toBe(0);
+    const outcomes = (JSON.parse(report.stdout) as { commits: { reviewsAllowed: { shown: { outcome: string }[] } }[] }).commits.flatMap((c) => c.reviewsAllowed.shown.map((x) => x.outcome));
+    expect(outcomes).toContain(`review → allowed by approval ${approvalId} (one use) (approved by alice: ticket 7)`);
+    expect(outcomes).toContain(`review → allowed by grant ${d2.decision.approval.grantId} of approval ${grantApproval} (approved by alice: migration window)`);
   } finally {
     await c.end();
   }
