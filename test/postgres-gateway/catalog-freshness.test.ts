@@ -6,6 +6,10 @@
  * or the evidence, whatever the gateway answered.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startPostgresGateway } from '../../runtime/postgres/gateway/listener.ts';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import pg from 'pg';
 import fc from 'fast-check';
@@ -70,6 +74,7 @@ spec:
 }
 
 let gw: GatewayFixture;
+let stateDir: string;
 let dba: pg.Client;
 const secrets: string[] = [];
 
@@ -160,7 +165,8 @@ beforeAll(async () => {
     await admin.end();
   }
   dba = await pgClient(DB);
-  gw = await startGatewayFixture({ files: files() });
+  stateDir = await mkdtemp(join(tmpdir(), 'portcullis-catalog-state-'));
+  gw = await startGatewayFixture({ files: files(), listener: { catalogStateDir: stateDir } });
 });
 
 beforeEach(async () => {
@@ -170,6 +176,7 @@ beforeEach(async () => {
 afterAll(async () => {
   await gw?.close();
   await dba?.end();
+  await rm(stateDir, { recursive: true, force: true });
   const admin = await pgClient(pgInfo().database);
   try {
     await admin.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
@@ -223,6 +230,10 @@ describe('schema changes made behind the gateway', () => {
       const answers = await corpus(c, 'vault', 's2');
       await expectNoLeak(answers);
       expect(answers[PLAIN]).not.toContain('ERROR');
+      // the drift is reported: log and evidence
+      expect(gw.logs.some((l) => l.event === 'postgres.catalog.drift' && String(l['now']).endsWith('.vault.s2'))).toBe(true);
+      const drift = (await gw.evidence(['catalog.drift'])).map((r) => r.data);
+      expect(drift).toContainEqual(expect.objectContaining({ target: 'fresh-db', now: 'public.vault.s2', was: expect.arrayContaining(['public.vault.ssn']) }));
       await dba.query(`alter table vault rename column s2 to ssn`);
       await expectNoLeak(await corpus(c, 'vault', 'ssn'));
     } finally {
@@ -275,6 +286,36 @@ describe('schema changes made behind the gateway', () => {
     } finally {
       await c.end();
       await dba.query(`alter database ${DB} reset search_path`);
+    }
+  });
+});
+
+describe('classifications are remembered across restarts', () => {
+  test('a column renamed while the gateway was down stays masked', async () => {
+    await dba.query(`create table restart_t (id int, card_number text)`);
+    await dba.query(`insert into restart_t values (1, $1)`, [secret()]);
+    const c = await agent();
+    try {
+      await touch(c, 'select card_number from restart_t');
+    } finally {
+      await c.end();
+    }
+    // the memory is written in the background: wait until it names the column
+    const file = join(stateDir, 'fresh-db.json');
+    for (let i = 0; i < 200 && !(await readFile(file, 'utf8').catch(() => '')).includes('public.restart_t.card_number'); i++) await new Promise((r) => setTimeout(r, 50));
+    // "down": a new listener with an empty catalog cache but the same state directory
+    await dba.query(`alter table restart_t rename column card_number to rc`);
+    const second = await startPostgresGateway(gw.runtime.ctx, { host: '127.0.0.1', port: 0, plaintext: 'loopback', maskKey: gw.runtime.maskKey, catalogStateDir: stateDir });
+    const c2 = new pg.Client({ ...(await gw.conn('tester', 'fresh-db')), port: second.port });
+    c2.on('error', () => {});
+    await c2.connect();
+    try {
+      const answers = await corpus(c2, 'restart_t', 'rc');
+      await expectNoLeak(answers);
+      expect(answers[PLAIN]).not.toContain('ERROR');
+    } finally {
+      await c2.end();
+      await second.close();
     }
   });
 });

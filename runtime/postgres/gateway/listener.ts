@@ -48,7 +48,14 @@ interface CancelTarget {
 }
 
 export async function startPostgresGateway(ctx: GatewayContext, opts: PostgresGatewayOptions): Promise<PostgresGateway> {
-  const catalogs = new CatalogCache({ ...(opts.catalogStateDir ? { stateDir: opts.catalogStateDir } : {}), log: (event, fields) => ctx.log(event, fields) });
+  const catalogs = new CatalogCache({
+    ...(opts.catalogStateDir ? { stateDir: opts.catalogStateDir } : {}),
+    log: (event, fields) => ctx.log(event, fields),
+    drift: (target, d) => {
+      ctx.metrics?.observeCatalogDrift(target);
+      void ctx.recorder.recordCatalogDrift({ target, ...d }).catch((err: unknown) => ctx.log('postgres.catalog.drift-unrecorded', { target, error: String(err) }));
+    },
+  });
   const cancelKeys = new Map<string, CancelTarget>();
   const live = new Set<PostgresSession>();
   const secure: SecureContext | undefined = opts.tls ? createSecureContext({ cert: opts.tls.cert, key: opts.tls.key }) : undefined;

@@ -7,7 +7,7 @@ import type { Located, Target } from '../../bundle/model.ts';
 import type { Postgres } from '../../../schema/types.ts';
 import { resolveSecret } from '../../gateway/secrets.ts';
 import { connectBackend, simpleQuery, type BackendConnection, type ConnectBackendOptions } from '../backend/connect.ts';
-import { Catalog, type CatalogMemory } from '../../sql/catalog.ts';
+import { Catalog, type CatalogDrift, type CatalogMemory } from '../../sql/catalog.ts';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { canonicalJson } from '../../bundle/revision.ts';
@@ -68,6 +68,8 @@ export interface CatalogCacheOptions {
   /** where each target's column memory is kept across restarts (oid/attnum → names); none: memory only */
   stateDir?: string;
   log?(event: string, fields?: Record<string, unknown>): void;
+  /** a tracked (classified) column is known by a new name: metric, evidence */
+  drift?(target: string, drift: CatalogDrift): void;
 }
 
 /** One catalog (and one connection for its queries) per target and backend endpoint. */
@@ -135,7 +137,10 @@ export class CatalogCache {
         ...(memory ? { memory } : {}),
         hooks: {
           remember: (m) => this.saveMemory(name, key, m),
-          drift: (d) => log?.('postgres.catalog.drift', { target: name, oid: d.oid, attnum: d.attnum, was: d.was, now: d.now, masked: 'still masked under its former name' }),
+          drift: (d) => {
+            log?.('postgres.catalog.drift', { target: name, oid: d.oid, attnum: d.attnum, was: d.was, now: d.now, masked: 'still masked under its former name' });
+            this.options.drift?.(name, d);
+          },
         },
       }),
     );
