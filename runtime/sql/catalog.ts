@@ -111,9 +111,11 @@ export const EPOCH_SQL = `select concat_ws('/', e.n, e.xmin,
  */
 export const PROBE_SQL = `select pg_catalog.pg_current_snapshot()::text || '/' || pg_catalog.current_schemas(true)::text as fingerprint`;
 
-const EPOCH_INSTALLED_SQL = `select (pg_catalog.to_regclass('portcullis.catalog_epoch') is not null
-  and pg_catalog.has_table_privilege('portcullis.catalog_epoch', 'select')
-  and (select count(*) from pg_catalog.pg_event_trigger where evtname in ('portcullis_catalog_changed', 'portcullis_catalog_dropped') and evtenabled <> 'D') = 2)::text as installed`;
+// CASE, not AND: has_table_privilege raises on a table that does not exist
+const EPOCH_INSTALLED_SQL = `select (case when pg_catalog.to_regclass('portcullis.catalog_epoch') is null then false
+  else pg_catalog.has_table_privilege('portcullis.catalog_epoch', 'select')
+    and (select count(*) from pg_catalog.pg_event_trigger where evtname in ('portcullis_catalog_changed', 'portcullis_catalog_dropped') and evtenabled <> 'D') = 2
+  end)::text as installed`;
 
 /** `{pg_catalog,public,"my schema"}` → names. */
 export function parseArrayLiteral(text: string): string[] {
