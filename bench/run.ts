@@ -2,7 +2,7 @@
  * `npm run bench`: the benchmarks, reported and never asserted. A slow number is information for
  * the reader; only a component that cannot start at all makes the exit status non-zero.
  *
- *   tsx bench/run.ts [--only engine|postgres|http|lint|simulate|reload] [--duration 10] [--repeats 3] [--json] [--profile DIR] [--diagnose]
+ *   tsx bench/run.ts [--only engine|postgres|freshness|http|lint|simulate|reload] [--duration 10] [--repeats 3] [--json] [--profile DIR] [--diagnose]
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -12,9 +12,10 @@ import { formatLint, runLintSuite } from './lint-suite.ts';
 import { formatHttp, runHttpBench } from './http.ts';
 import { benchSimulate, formatSimulate } from './simulate.ts';
 import { formatReload, runReloadBench } from './reload.ts';
+import { formatFreshness, runFreshnessBench } from './freshness.ts';
 
-const usage = 'usage: npm run bench -- [--only engine|postgres|http|lint|simulate|reload] [--duration SECONDS] [--repeats N] [--clients N] [--json] [--profile DIR] [--diagnose]';
-const suites = ['engine', 'postgres', 'http', 'lint', 'simulate', 'reload'] as const;
+const usage = 'usage: npm run bench -- [--only engine|postgres|freshness|http|lint|simulate|reload] [--duration SECONDS] [--repeats N] [--clients N] [--json] [--profile DIR] [--diagnose]';
+const suites = ['engine', 'postgres', 'freshness', 'http', 'lint', 'simulate', 'reload'] as const;
 type Suite = (typeof suites)[number];
 
 function options() {
@@ -88,6 +89,13 @@ async function main(): Promise<number> {
       const r = await runPostgresBench({ seconds: o.seconds, repeats: o.repeats, clients: o.clients, threads: 2, scale: 10, ...(o.profile ? { profileDir: o.profile } : {}), diagnose: o.diagnose });
       results.postgres = r;
       print(formatPostgres(r));
+    });
+  }
+  if (wanted('freshness')) {
+    await attempt('freshness', async () => {
+      const r = await runFreshnessBench();
+      results.freshness = r;
+      print(formatFreshness(r));
     });
   }
   if (wanted('http')) {

@@ -2,6 +2,7 @@
  * `portcullis gateway`: run the gateway for a policy repo. Every listener shares one bundle, one
  * token verifier and one evidence store; SIGHUP reloads the repo, SIGINT/SIGTERM drain and stop.
  */
+import { join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { defineCommand } from '../command.ts';
 import { startGatewayRuntime, type IdentityProviderConfig } from '../../runtime/gateway/runtime.ts';
@@ -160,6 +161,7 @@ export async function runGateway(values: Values, log?: (event: string, fields?: 
     port: pgPort,
     plaintext,
     maskKey: runtime.maskKey,
+    catalogStateDir: join(runtime.dataDir, 'postgres-catalog'),
     ...(tls ? { tls } : {}),
   }).catch(async (err: NodeJS.ErrnoException) => {
     await runtime.close();

@@ -1,6 +1,7 @@
 import { defineCommand } from '../command.ts';
 import { PortcullisError } from '../../runtime/errors.ts';
 import { lintRepo } from '../../runtime/lint/run.ts';
+import { lintLiveCatalog } from '../../runtime/lint/live-catalog.ts';
 import { rules, findRule } from '../../runtime/lint/catalogue.ts';
 import { didYouMean } from '../../runtime/bundle/diagnostics.ts';
 import type { LintReport } from '../../runtime/lint/types.ts';
@@ -17,17 +18,21 @@ export default defineCommand(
   {
     name: 'lint',
     summary: 'Validate a policy repo and flag unsafe rules.',
-    usage: 'portcullis lint [DIR] [--format text|json|sarif|github|markdown] [--explain ID] [--rules]',
+    usage: 'portcullis lint [DIR] [--format text|json|sarif|github|markdown] [--explain ID] [--rules] [--catalog postgres://... [--catalog-target NAME]]',
     positionals: true,
     options: {
       format: { type: 'string', short: 'f', default: 'text' },
       explain: { type: 'string' },
       rules: { type: 'boolean' },
+      catalog: { type: 'string' },
+      'catalog-target': { type: 'string' },
     },
     help: {
       format: `output format: ${formats.join(', ')} (default text)`,
       explain: 'print what a lint rule catches, why, and how to fix it',
       rules: 'list every lint rule',
+      catalog: 'also check postgres targets against this live database (classifications naming no column, superuser roles)',
+      'catalog-target': 'with --catalog: check only this target (default: every postgres target)',
     },
   },
   async ({ values, positionals }) => {
@@ -50,6 +55,11 @@ export default defineCommand(
     if (positionals.length > 1) throw new PortcullisError('invalid_argument', 'give at most one policy folder');
     const dir = policyDir(positionals[0]);
     const raw = await lintRepo(dir);
+    if (values.catalog) {
+      const live = await lintLiveCatalog(dir, values.catalog, values['catalog-target']);
+      raw.findings.push(...live);
+      for (const f of live) raw.counts[f.severity]++;
+    }
     const report: LintReport = {
       ...raw,
       findings: raw.findings.map((f) => ({ ...f, file: rebase(dir, f.file) })),

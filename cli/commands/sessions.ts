@@ -78,6 +78,7 @@ export default defineCommand(
         const r = t.result;
         const result = r ? ` -> ${r.status}, ${r.durationMs} ms${r.rows !== undefined ? `, ${r.rows} rows` : ''}${r.maskedValues ? `, ${r.maskedValues} masked` : ''}${r.error ? `: ${r.error.message}` : ''}` : '';
         out(`  #${t.seq} ${t.ts} ${t.effect.toUpperCase()} [${t.rules.join(', ') || 'default'} @ ${t.commit}] ${t.summary}${result}\n`);
+        if (t.approval) out(`      ${t.approval}\n`);
         if (r?.sample?.length) out(`      sample: ${JSON.stringify(r.sample)}\n`);
       }
       return 0;

@@ -3,6 +3,8 @@
  * log. The log is re-read only when it grew (size and mtime), so a busy console does not rescan it
  * for every click.
  */
+import { describeCoverage } from '../approvals/coverage.ts';
+import type { Coverage } from '../approvals/types.ts';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PortcullisError } from '../errors.ts';
@@ -164,6 +166,8 @@ export interface TimelineEntry {
   rules: string[];
   commit: string;
   masks: number;
+  /** a review let through: "review → allowed by grant gr-… (approved by alice: note)" */
+  approval?: string;
   result?: RecordedSession['exchanges'][number]['result'];
 }
 
@@ -178,6 +182,7 @@ function timelineEntry(x: RecordedSession['exchanges'][number]): TimelineEntry {
     rules: x.decision.rules.map((r) => `${r.policy}/${r.rule}`),
     commit: shortCommit(x.decision.revision),
     masks: x.decision.masks.length,
+    ...(x.decision.approval ? { approval: describeCoverage(x.decision.approval as Coverage) } : {}),
     ...(x.result ? { result: x.result } : {}),
   };
 }

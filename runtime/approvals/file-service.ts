@@ -16,7 +16,8 @@ import { requestHash } from './request-hash.ts';
 import { approvalStep, denialReason, denialStep, requestStep, reviewOf, type EvidenceEntry } from './rules.ts';
 import { readState, statePath, writeState } from './state-file.ts';
 import { serviceSettings, type ApprovalServiceOptions } from './settings.ts';
-import type { ApprovalEvent, ApprovalFilter, ApprovalNotifier, ApprovalRequest, ApprovalService, CheckResult, Grant, ReviewInput } from './types.ts';
+import type { ApprovalEvent, ApprovalFilter, ApprovalNotifier, ApprovalRequest, ApprovalService, CheckResult, Coverage, Grant, ReviewInput } from './types.ts';
+import { approversOf } from './coverage.ts';
 
 export interface FileApprovalServiceOptions extends ApprovalServiceOptions {
   dataDir: string;
@@ -88,7 +89,8 @@ export class FileApprovalService implements ApprovalService {
     return clone(created.request);
   }
 
-  async check(input: ReviewInput): Promise<CheckResult | undefined> {
+  /** `into.coverage` is set to what covered it (grant, approval, approvers) when the answer is not undefined. */
+  async check(input: ReviewInput, into?: { coverage?: Coverage }): Promise<CheckResult | undefined> {
     const review = input.decision.review;
     if (input.decision.effect !== 'review' || !review) return undefined;
     return this.exclusive(async () => {
@@ -98,6 +100,7 @@ export class FileApprovalService implements ApprovalService {
           !g.endedAt && Date.parse(g.expiresAt) > now && g.identity === input.subject.identity && g.target === input.target &&
           sameRule(g.rule, review.rule) && (g.scope === 'rule' || g.sessionId === input.sessionId)
         ) {
+          if (into) into.coverage = { via: 'grant', approvalId: g.approvalId, grantId: g.id, approvers: approversOf(this.requests.get(g.approvalId)) };
           return 'grant' as const;
         }
       }
@@ -109,6 +112,7 @@ export class FileApprovalService implements ApprovalService {
         ) {
           const used: ApprovalRequest = { ...r, consumedAt: new Date(now).toISOString() };
           await this.commit([['approval.consumed', { id: r.id, sessionId: input.sessionId, requestHash: hash }]], [used], []);
+          if (into) into.coverage = { via: 'allowed-once', approvalId: r.id, approvers: approversOf(r) };
           return 'allowed-once' as const;
         }
       }

@@ -4,7 +4,7 @@
  * either "go ahead as allowed" or the refusal to send the agent.
  */
 import { PortcullisError } from '../errors.ts';
-import type { ApprovalRequest, ApprovalService, CheckResult, ReviewInput } from './types.ts';
+import type { ApprovalRequest, ApprovalService, CheckResult, Coverage, ReviewInput } from './types.ts';
 import { HOW_TO_STATE_A_REASON } from '../gateway/stated-reason.ts';
 
 export interface ReviewGateOptions {
@@ -17,13 +17,14 @@ export interface ReviewGateOptions {
 }
 
 export type ReviewOutcome =
-  | { allowed: true; via: CheckResult; approvalId?: string }
+  | { allowed: true; via: CheckResult; approvalId?: string; coverage?: Coverage }
   | { allowed: false; approval?: ApprovalRequest; error: PortcullisError };
 
 export async function gateReview(approvals: ApprovalService, input: ReviewInput, opts: ReviewGateOptions): Promise<ReviewOutcome> {
   try {
-    const covered = await approvals.check(input);
-    if (covered) return { allowed: true, via: covered };
+    const into: { coverage?: Coverage } = {};
+    const covered = await approvals.check(input, into);
+    if (covered) return { allowed: true, via: covered, ...(into.coverage ? { coverage: into.coverage } : {}) };
     const review = input.decision.review;
     if (review?.requireReason && !opts.reason) {
       // Approvers are not asked about a request whose agent will not say why.
@@ -40,8 +41,8 @@ export async function gateReview(approvals: ApprovalService, input: ReviewInput,
       approval = await approvals.waitFor(approval.id, opts.holdMs);
     }
     if (approval.status === 'approved') {
-      const now = await approvals.check(input);
-      if (now) return { allowed: true, via: now, approvalId: approval.id };
+      const now = await approvals.check(input, into);
+      if (now) return { allowed: true, via: now, approvalId: approval.id, ...(into.coverage ? { coverage: into.coverage } : {}) };
       // Another held copy of the same one-shot request consumed it first.
       return { allowed: false, approval, error: refusal(approval, 'was approved for one use, which another connection already made') };
     }

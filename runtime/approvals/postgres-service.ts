@@ -20,7 +20,8 @@ import { approvalStep, denialReason, denialStep, requestStep, reviewOf, type Evi
 import { NotifyListener } from './postgres-notify.ts';
 import { serviceSettings, type ApprovalServiceOptions } from './settings.ts';
 import { addApproval, ensureApprovalSchema, GRANTS, loadGrants, loadRequests, REQUESTS, saveGrant, saveRequest, SETTLED_CHANNEL } from './postgres-rows.ts';
-import type { ApprovalEvent, ApprovalFilter, ApprovalNotifier, ApprovalRequest, ApprovalService, CheckResult, Grant, ReviewInput } from './types.ts';
+import type { ApprovalEvent, ApprovalFilter, ApprovalNotifier, ApprovalRequest, ApprovalService, CheckResult, Coverage, Grant, ReviewInput } from './types.ts';
+import { approversOf } from './coverage.ts';
 
 export interface PostgresApprovalServiceOptions extends ApprovalServiceOptions {
   /** postgres:// URL of the state database (the one the evidence store uses) */
@@ -134,18 +135,26 @@ export class PostgresApprovalService implements ApprovalService {
     return created.request;
   }
 
-  async check(input: ReviewInput): Promise<CheckResult | undefined> {
+  /** `into.coverage` is set to what covered it (grant, approval, approvers) when the answer is not undefined. */
+  async check(input: ReviewInput, into?: { coverage?: Coverage }): Promise<CheckResult | undefined> {
     const review = input.decision.review;
     if (input.decision.effect !== 'review' || !review) return undefined;
     const now = this.now();
     const grant = await this.read((c) =>
       c.query(
-        `SELECT 1 FROM ${GRANTS} WHERE ended_ms IS NULL AND expires_ms > $1 AND identity = $2 AND target = $3 AND policy = $4 AND rule = $5
+        `SELECT id, approval_id FROM ${GRANTS} WHERE ended_ms IS NULL AND expires_ms > $1 AND identity = $2 AND target = $3 AND policy = $4 AND rule = $5
            AND (scope = 'rule' OR session_id = $6) LIMIT 1`,
         [now, input.subject.identity, input.target, review.rule.policy, review.rule.rule, input.sessionId],
       ),
     );
-    if (grant.rowCount) return 'grant';
+    if (grant.rowCount) {
+      if (into) {
+        const row = grant.rows[0] as { id: string; approval_id: string };
+        const [approval] = await this.read((c) => loadRequests(c, 'r.id = $1', [row.approval_id]));
+        into.coverage = { via: 'grant', approvalId: row.approval_id, grantId: row.id, approvers: approversOf(approval) };
+      }
+      return 'grant';
+    }
     const hash = requestHash(input.request);
     return this.tx(async (c) => {
       // The lock makes a second replica wait, then re-check `NOT consumed` on the committed row and skip it.
@@ -160,6 +169,7 @@ export class PostgresApprovalService implements ApprovalService {
       if (!r) return undefined;
       await this.record([['approval.consumed', { id, sessionId: input.sessionId, requestHash: hash }]]);
       await saveRequest(c, { ...r, consumedAt: iso(now) }, this.replica);
+      if (into) into.coverage = { via: 'allowed-once', approvalId: id, approvers: approversOf(r) };
       return 'allowed-once' as const;
     });
   }

@@ -74,6 +74,14 @@ export interface ReviewInput {
 
 export type CheckResult = 'allowed-once' | 'grant';
 
+/** What let a review through: named in the decision record, so a replay shows who approved it. */
+export interface Coverage {
+  via: CheckResult;
+  approvalId: string;
+  grantId?: string;
+  approvers: { identity: string; note?: string }[];
+}
+
 export interface ApprovalFilter {
   status?: ApprovalStatus;
 }
@@ -82,7 +90,7 @@ export interface ApprovalService {
   /** Creates (or returns the pending one for the same identity, target and request hash). */
   request(input: ReviewInput & { reason?: string }): Promise<ApprovalRequest>;
   /** Is this review decision covered? A one-shot approval is consumed by the call that returns it. */
-  check(input: ReviewInput): Promise<CheckResult | undefined>;
+  check(input: ReviewInput, into?: { coverage?: Coverage }): Promise<CheckResult | undefined>;
   approve(id: string, approver: AuthenticatedSubject, note?: string): Promise<ApprovalRequest>;
   deny(id: string, approver: AuthenticatedSubject, reason: string): Promise<ApprovalRequest>;
   get(id: string): Promise<ApprovalRequest | undefined>;

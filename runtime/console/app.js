@@ -211,6 +211,7 @@ async function renderSession(id) {
         ),
         el('code', { class: 'stmt' }, t.summary),
         el('div', { class: 'muted' }, t.reason, t.rules.length && !t.rules.every((r) => t.reason.includes(r)) ? ` — ${t.rules.join(', ')}` : ''),
+        t.approval ? el('div', { class: 'approval' }, t.approval) : null,
         r && r.error ? el('div', { class: 'error' }, `${r.error.code}: ${r.error.message}`) : null,
         r ? sampleTable(r.sample) : null,
       ),

@@ -58,6 +58,16 @@ export interface Decision {
   review?: ReviewRequirement;
   /** the lowest maxRows of the allow rules that matched */
   maxRows?: number;
+  /**
+   * Set by a gateway, never by the engine: the review was let through by this grant or one-shot
+   * approval, approved by these people. The record then reads "review → allowed by grant gr-…".
+   */
+  approval?: {
+    via: 'grant' | 'allowed-once';
+    approvalId: string;
+    grantId?: string;
+    approvers: readonly { identity: string; note?: string }[];
+  };
 }
 
 export interface SessionLimits {

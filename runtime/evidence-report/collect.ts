@@ -12,7 +12,9 @@ import type { Request } from '../engine/request.ts';
 import { readEvidence } from '../evidence/reader.ts';
 import { describeRequest } from '../simulate/describe.ts';
 import { revisionKey, type RevisionKey } from './revision-key.ts';
-import type { ApprovalEntry, CommitReport, Denial, EffectCounts, GrantEntry, LiveWindow, RuleCount, TargetCounts } from './types.ts';
+import type { ApprovalEntry, CommitReport, Denial, EffectCounts, GrantEntry, LiveWindow, ReviewAllowed, RuleCount, TargetCounts } from './types.ts';
+import { describeCoverage } from '../approvals/coverage.ts';
+import type { Coverage } from '../approvals/types.ts';
 
 export interface CollectOptions {
   /** records before this instant are not counted (live windows that reach past it still show) */
@@ -50,6 +52,8 @@ class CommitAgg {
   readonly targets = new Map<string, TargetCounts>();
   readonly denyRules = new Map<string, RuleCount>();
   denials: Denial[] = [];
+  reviewsAllowed: ReviewAllowed[] = [];
+  reviewsAllowedTotal = 0;
   denialTotal = 0;
   readonly approvals = { requested: 0, approved: 0, denied: 0, expired: 0, consumed: 0 };
   readonly approvalList: ApprovalEntry[] = [];
@@ -345,6 +349,11 @@ function countDecision(agg: CommitAgg, ts: string, evidenceSeq: number, sessionI
   agg.sessions.add(sessionId);
   const identity = request.subject?.identity ?? '(unknown)';
   agg.identities.add(identity);
+  if (decision.effect === 'review' && decision.approval) {
+    agg.reviewsAllowedTotal++;
+    agg.reviewsAllowed.push({ ts, identity, target, request: safeDescribe(request), outcome: describeCoverage(decision.approval as Coverage) });
+    if (agg.reviewsAllowed.length >= denialLimit * 2) agg.reviewsAllowed = agg.reviewsAllowed.slice(-denialLimit);
+  }
   if (decision.effect !== 'deny') return;
   const rules = Array.isArray(decision.rules) ? decision.rules : [];
   if (rules.length === 0) bump(agg.denyRules, { rule: '(default deny)' });
@@ -413,6 +422,7 @@ function toReport(agg: CommitAgg, windows: LiveWindow[], denialLimit: number, pe
     },
     topDenyingRules: [...agg.denyRules.values()].sort((a, b) => b.count - a.count || (a.rule < b.rule ? -1 : 1)).slice(0, TOP_RULES),
     denials: { total: agg.denialTotal, shown, truncated: agg.denialTotal > shown.length },
+    reviewsAllowed: { total: agg.reviewsAllowedTotal, shown: denialLimit > 0 ? agg.reviewsAllowed.slice(-denialLimit) : [] },
     approvals: { ...agg.approvals, pending, list: agg.approvalList },
     grants: { ...agg.grantCounts, list: agg.grantList },
     masking: { maskedValues: agg.masked, results: agg.results, resultsWithMasking: agg.resultsWithMasking },

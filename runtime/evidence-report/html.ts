@@ -107,7 +107,9 @@ ${table(['target', 'total', 'allow', 'review', 'deny'], d.byTarget.map((t) => [e
 <p>${c.masking.maskedValues.toLocaleString('en-US')} values masked in ${c.masking.resultsWithMasking} of ${c.masking.results} executed requests.</p>
 <h3>Top denying rules</h3>
 ${table(['rule', 'where', 'denials'], c.topDenyingRules.map((r) => [`<code>${esc(r.rule)}</code>`, r.file ? `<code>${esc(r.file)}:${r.line ?? ''}</code>` : '', String(r.count)]), [2])}
-<h3>Denials (${c.denials.total}${c.denials.truncated ? `, the ${c.denials.shown.length} most recent shown` : ''})</h3>
+${c.reviewsAllowed.total ? `<h3>Reviews let through by a grant or an approval (${c.reviewsAllowed.total})</h3>
+${table(['when', 'identity', 'target', 'request', 'outcome'], c.reviewsAllowed.shown.map((x) => [esc(x.ts), esc(x.identity), esc(x.target), `<code>${esc(x.request)}</code>`, esc(x.outcome)]))}
+` : ''}<h3>Denials (${c.denials.total}${c.denials.truncated ? `, the ${c.denials.shown.length} most recent shown` : ''})</h3>
 ${table(['when', 'identity', 'target', 'request', 'rules', 'reason'], c.denials.shown.map((x) => [esc(x.ts), esc(x.identity), esc(x.target), `<code>${esc(x.request)}</code>`, x.rules.map((r) => `<code>${esc(r)}</code>`).join('<br>') || '<i>default deny</i>', esc(x.reason)]))}
 <h3>Approvals: ${c.approvals.requested} requested, ${c.approvals.approved} approved, ${c.approvals.denied} denied, ${c.approvals.expired} expired, ${c.approvals.pending} pending</h3>
 ${table(['requested', 'requester', 'target', 'request', 'rule', 'status', 'approvers', 'notes'], c.approvals.list.map((a) => [esc(a.requestedAt), esc(a.requester), esc(a.target), `<code>${esc(a.summary)}</code>`, `<code>${esc(a.rule)}</code>`, `${esc(a.status)}${a.denialReason ? `: ${esc(a.denialReason)}` : ''}`, esc(a.approvers.join(', ')), a.notes.map((n) => `${esc(n.approver)}: ${esc(n.note)}`).join('<br>')]))}

@@ -35,6 +35,15 @@ export interface RuleCount {
   count: number;
 }
 
+export interface ReviewAllowed {
+  ts: string;
+  identity: string;
+  target: string;
+  request: string;
+  /** "review → allowed by grant gr-… of approval ap-… (approved by alice: note)" */
+  outcome: string;
+}
+
 export interface Denial {
   ts: string;
   evidenceSeq: number;
@@ -124,6 +133,8 @@ export interface CommitReport {
   };
   topDenyingRules: RuleCount[];
   denials: { total: number; shown: Denial[]; truncated: boolean };
+  /** review decisions a grant or an approval let through, most recent last */
+  reviewsAllowed: { total: number; shown: ReviewAllowed[] };
   approvals: {
     requested: number;
     approved: number;

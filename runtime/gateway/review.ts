@@ -9,7 +9,7 @@ import type { Request, Subject } from '../engine/request.ts';
 import { PortcullisError } from '../errors.ts';
 import { shortRevision } from '../bundle/revision.ts';
 import { gateReview } from '../approvals/gate.ts';
-import type { ApprovalService } from '../approvals/types.ts';
+import type { ApprovalService, Coverage } from '../approvals/types.ts';
 
 export interface ReviewSettings {
   approvals?: ApprovalService;
@@ -26,6 +26,8 @@ export interface ReviewCase {
   reason?: string;
   /** the request is about to be held for approvers: tell the agent which approval it waits for */
   onHold?: (approval: { id: string; approverGroups: readonly string[]; count: number }) => void;
+  /** the review was let through: by which grant or approval, approved by whom (for the record) */
+  onCovered?: (coverage: Coverage) => void;
 }
 
 /** undefined: go ahead as allowed; else the refusal to send the agent. */
@@ -37,7 +39,10 @@ export async function settleReview(settings: ReviewSettings, c: ReviewCase, with
     ...(c.reason ? { reason: c.reason } : {}),
     ...(c.onHold ? { onHold: c.onHold } : {}),
   });
-  if (outcome.allowed) return undefined;
+  if (outcome.allowed) {
+    if (outcome.coverage) c.onCovered?.(outcome.coverage);
+    return undefined;
+  }
   // The protocol's own refusal details (rules, revision, statement) plus the approval's id and status.
   const e = outcome.error;
   return new PortcullisError(e.code, `${e.message} (policy ${shortRevision(c.decision.revision)})`, { cause: e.cause, details: { ...plain.details, ...e.details } });

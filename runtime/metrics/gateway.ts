@@ -22,6 +22,7 @@ export class GatewayMetrics {
   readonly maskedValues: Counter;
   readonly reloads: Counter;
   readonly approvals: Counter;
+  readonly catalogDrift: Counter;
 
   constructor(opts: GatewayMetricsOptions = {}) {
     const r = this.registry;
@@ -30,6 +31,7 @@ export class GatewayMetrics {
     this.maskedValues = r.counter('portcullis_masked_values_total', 'Values masking replaced before they reached an agent.', ['target']);
     this.reloads = r.counter('portcullis_bundle_reloads_total', 'Policy bundle loads, by result (ok or rejected).', ['result']);
     this.approvals = r.counter('portcullis_approvals_total', 'Approval requests by outcome (requested, approved, denied, expired).', ['outcome']);
+    this.catalogDrift = r.counter('portcullis_catalog_drift_total', 'Classified PostgreSQL columns now known by another name (renamed, moved); still masked under the old one.', ['target']);
     r.gauge('portcullis_approvals_pending', 'Approval requests waiting for approvers.', [], opts.pendingApprovals ?? (() => 0));
     if (opts.activeSessions) r.gauge('portcullis_sessions_active', 'Open agent sessions.', [], opts.activeSessions);
   }
@@ -42,6 +44,10 @@ export class GatewayMetrics {
 
   observeMasked(target: string, count: number): void {
     if (count > 0) this.maskedValues.inc({ target }, count);
+  }
+
+  observeCatalogDrift(target: string): void {
+    this.catalogDrift.inc({ target });
   }
 
   observeReload(ok: boolean): void {

@@ -121,6 +121,14 @@ export class Recorder {
     await Promise.allSettled(this.activeSessions().map((sessionId) => this.endSession({ sessionId, reason })));
   }
 
+  /**
+   * A classified column the gateway tracks (relation oid and attnum) is now known by another name:
+   * it stays masked under the old one, and the classification should be updated.
+   */
+  async recordCatalogDrift(d: { target: string; oid: number; attnum: number; was: readonly string[]; now: string }): Promise<EvidenceRef> {
+    return this.append('catalog.drift', d);
+  }
+
   private session(sessionId: string): Live {
     const session = this.live.get(sessionId);
     if (!session) throw new PortcullisError('internal', `session ${sessionId} is not open in this recorder`);

@@ -44,6 +44,25 @@ const SQL_EXECUTING_PREFIXES = [
   'query_to_xml', 'table_to_xml', 'cursor_to_xml', 'database_to_xml', 'schema_to_xml', 'dblink', 'ts_stat',
 ];
 
+/**
+ * Functions that read server files or a relation's storage: with them, the bytes of a table's heap
+ * file (classified columns in clear) come back as a value no column origin covers. Refused while
+ * masks apply, whatever the policy's actions allow (see mask-safety).
+ */
+const SERVER_FILE_EXACT = new Set([
+  'pg_read_file', 'pg_read_binary_file', 'pg_stat_file', 'pg_relation_filepath', 'pg_relation_filenode',
+  'pg_filenode_relation', 'pg_tablespace_location', 'pg_current_logfile', 'pg_file_write', 'pg_file_rename',
+  'pg_file_unlink', 'pg_file_sync', 'pg_logdir_ls', 'pg_read_file_old',
+  'lo_import', 'lo_export', 'lo_get', 'lo_open', 'loread', 'lo_from_bytea', 'lo_put', 'lowrite', 'lo_create', 'lo_creat',
+  'pg_walfile_name', 'pg_walfile_name_offset', 'pg_split_walfile_name', 'pg_get_wal_resource_managers',
+]);
+const SERVER_FILE_PREFIXES = ['pg_ls_', 'pg_file_', 'pg_read_', 'pg_wal_', 'pg_walinspect', 'pg_get_wal_', 'bt_page', 'heap_page', 'get_raw_page', 'page_header', 'fsm_page'];
+
+export function isServerFileFunction(name: string): boolean {
+  const n = lastName(name);
+  return SERVER_FILE_EXACT.has(n) || SERVER_FILE_PREFIXES.some((p) => n.startsWith(p));
+}
+
 export function lastName(name: string): string {
   const i = name.lastIndexOf('.');
   return (i < 0 ? name : name.slice(i + 1)).toLowerCase();

@@ -20,7 +20,7 @@ import type { AnalyzedStatement } from './analyze.ts';
 import { parseStatements } from './analyze.ts';
 import { dottedName, isObject, list, nodeOf, str, stringValue, unwrap, walk, type Fields } from './ast.ts';
 import type { Catalog, CatalogRelation } from './catalog.ts';
-import { isSqlExecutingFunction } from './functions.ts';
+import { isServerFileFunction, isSqlExecutingFunction } from './functions.ts';
 
 /** The decision's masks as a lookup; `label` (e.g. the classification) makes refusals readable. */
 export type MaskLookup = (
@@ -152,7 +152,7 @@ class Analysis {
   ) {}
 
   private statusOf(rel: CatalogRelation, column: string): Status {
-    const m = this.maskOf(rel.schema, rel.name, column);
+    const m = maskOfColumn(this.catalog, this.maskOf, rel, column);
     if (m === undefined) return CLEAR;
     const strategy = typeof m === 'string' ? m : m.strategy;
     const label = typeof m === 'string' ? `masked (${strategy})` : m.label ? `classified (${m.label})` : `masked (${strategy})`;
@@ -160,7 +160,7 @@ class Analysis {
   }
 
   private strategyOf(rel: CatalogRelation, column: string): MaskStrategy | undefined {
-    const m = this.maskOf(rel.schema, rel.name, column);
+    const m = maskOfColumn(this.catalog, this.maskOf, rel, column);
     return m === undefined ? undefined : typeof m === 'string' ? m : m.strategy;
   }
 
@@ -715,6 +715,16 @@ class Analysis {
     if (this.masksActive && CODE_STATEMENTS[type]) {
       refuse(`${CODE_STATEMENTS[type]} installs or runs code that could read classified data out of the gateway's sight; refused while masks apply on this target`);
     }
+    if (this.masksActive) {
+      walk(ast, (n) => {
+        if (n.type !== 'FuncCall') return true;
+        const name = dottedName(n.fields['funcname']);
+        if (isServerFileFunction(name)) {
+          refuse(`the statement calls ${name}, which reads server files or relation storage (raw table bytes carry classified values with no column to mask); refused while masks apply on this target, whatever the policy allows`);
+        }
+        return true;
+      });
+    }
     switch (type) {
       case 'SelectStmt':
         this.select(f, undefined, 'top');
@@ -746,6 +756,10 @@ class Analysis {
         }
         return;
       }
+      case 'RenameStmt': case 'AlterTableStmt':
+        this.schemaChange(type, f);
+        this.otherStatement(f);
+        return;
       case 'CreateTableAsStmt': case 'ViewStmt': {
         const q = unwrap(f['query']);
         if (q?.type === 'SelectStmt') this.sink(this.select(q.fields, undefined, 'nested'), type === 'ViewStmt' ? 'CREATE VIEW' : 'CREATE TABLE AS');
@@ -753,6 +767,37 @@ class Analysis {
       }
       default:
         this.otherStatement(f);
+    }
+  }
+
+  /**
+   * DDL over a classified column is refused like copying it: a rename or a new type moves it out
+   * from under a mask by name (the gateway follows renames it sees, but not one inside an agent's
+   * open transaction), a default or generated expression computes from it, and even SET NOT NULL
+   * fails or not depending on its values. Dropping it is allowed: the data goes with it.
+   */
+  private schemaChange(type: string, f: Fields): void {
+    const rv = nodeOf(f['relation'], 'RangeVar');
+    if (!rv) return;
+    const columns: { name: string; what: string }[] = [];
+    if (type === 'RenameStmt') {
+      if (str(f['renameType']) === 'OBJECT_COLUMN' && str(f['subname'])) columns.push({ name: str(f['subname'])!, what: 'RENAME COLUMN' });
+    } else {
+      for (const c of list(f['cmds'])) {
+        const cmd = nodeOf(c, 'AlterTableCmd');
+        const name = str(cmd?.['name']);
+        const subtype = str(cmd?.['subtype']) ?? '';
+        if (!cmd || !name || subtype === 'AT_DropColumn') continue;
+        columns.push({ name, what: `ALTER TABLE (${subtype.replace(/^AT_/, '')})` });
+      }
+    }
+    if (columns.length === 0) return;
+    const item = this.relationItem(rv, undefined);
+    for (const { name, what } of columns) {
+      const c = item.cols?.find((col) => col.name === name);
+      if (c && isClassified(c.status)) {
+        refuse(`${what} on ${c.status.kind === 'masked' ? c.status.col : name}, which is ${c.status.label}, would move or compute from it out of reach of result masking; refused while masks apply on this target`);
+      }
     }
   }
 
@@ -784,6 +829,43 @@ class Analysis {
   }
 }
 
+const strength: Record<MaskStrategy, number> = { partial: 0, hash: 1, redact: 2, null: 3 };
+
+function strategyIn(m: ReturnType<MaskLookup>): MaskStrategy | undefined {
+  return m === undefined ? undefined : typeof m === 'string' ? m : m.strategy;
+}
+
+/**
+ * The strongest mask on a column under its current name or any name the catalog saw it under
+ * before (its relation oid and attnum stayed): a classification follows the data through renames.
+ */
+export function maskOfColumn(catalog: Catalog, maskOf: MaskLookup, rel: CatalogRelation, column: string): ReturnType<MaskLookup> {
+  let best = maskOf(rel.schema, rel.name, column);
+  const attnum = rel.columns.find((c) => c.name === column)?.attnum;
+  const former = attnum === undefined ? undefined : catalog.formerNames(rel.oid, attnum);
+  if (!former) return best;
+  for (const name of former) {
+    // The lookup matches the joined name, so where a dotted part is split does not matter.
+    const a = name.indexOf('.');
+    const b = name.indexOf('.', a + 1);
+    const m = maskOf(name.slice(0, a), name.slice(a + 1, b), name.slice(b + 1));
+    const s = strategyIn(m);
+    const current = strategyIn(best);
+    if (s && (!current || strength[s] > strength[current])) best = m;
+  }
+  return best;
+}
+
+const trackedCache = new WeakMap<MaskLookup, { version: number; catalog: Catalog }>();
+
+/** Have the catalog remember (by oid and attnum) every column these masks classify right now. */
+export function trackClassified(catalog: Catalog, maskOf: MaskLookup): void {
+  const hit = trackedCache.get(maskOf);
+  if (hit && hit.catalog === catalog && hit.version === catalog.version) return;
+  catalog.track((rel, c) => maskOf(rel.schema, rel.name, c.name) !== undefined);
+  trackedCache.set(maskOf, { version: catalog.version, catalog });
+}
+
 const activeCache = new WeakMap<MaskLookup, { version: number; catalog: Catalog; active: boolean }>();
 
 /** Does any column of a user relation carry a mask? (System schemas are not classified.) */
@@ -794,7 +876,7 @@ export function masksActiveOn(catalog: Catalog, maskOf: MaskLookup): boolean {
   outer: for (const rel of catalog.relations()) {
     if (rel.schema === 'pg_catalog' || rel.schema === 'information_schema') continue;
     for (const c of rel.columns) {
-      if (maskOf(rel.schema, rel.name, c.name) !== undefined) {
+      if (maskOfColumn(catalog, maskOf, rel, c.name) !== undefined) {
         active = true;
         break outer;
       }

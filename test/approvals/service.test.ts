@@ -233,7 +233,7 @@ describe('durability and waiting', () => {
     expect(first.error.details.approval).toMatchObject({ id });
     const held = gateReview(f.service, input, { holdMs: 10_000 });
     setTimeout(() => void f.service.approve(id, alice), 30);
-    expect(await held).toEqual({ allowed: true, via: 'allowed-once', approvalId: id });
+    expect(await held).toEqual({ allowed: true, via: 'allowed-once', approvalId: id, coverage: { via: 'allowed-once', approvalId: id, approvers: [expect.objectContaining({ identity: expect.any(String) })] } });
     const after = await gateReview(f.service, input, { holdMs: 0 });
     expect(after.allowed).toBe(false);
   });

@@ -30,6 +30,8 @@ export interface PostgresGatewayOptions {
   /** HMAC key of the `hash` masking strategy */
   maskKey: Buffer;
   startupTimeoutMs?: number;
+  /** where the catalog's memory of classified columns (by oid and attnum) survives restarts */
+  catalogStateDir?: string;
 }
 
 export interface PostgresGateway {
@@ -46,7 +48,14 @@ interface CancelTarget {
 }
 
 export async function startPostgresGateway(ctx: GatewayContext, opts: PostgresGatewayOptions): Promise<PostgresGateway> {
-  const catalogs = new CatalogCache();
+  const catalogs = new CatalogCache({
+    ...(opts.catalogStateDir ? { stateDir: opts.catalogStateDir } : {}),
+    log: (event, fields) => ctx.log(event, fields),
+    drift: (target, d) => {
+      ctx.metrics?.observeCatalogDrift(target);
+      void ctx.recorder.recordCatalogDrift({ target, ...d }).catch((err: unknown) => ctx.log('postgres.catalog.drift-unrecorded', { target, error: String(err) }));
+    },
+  });
   const cancelKeys = new Map<string, CancelTarget>();
   const live = new Set<PostgresSession>();
   const secure: SecureContext | undefined = opts.tls ? createSecureContext({ cert: opts.tls.cert, key: opts.tls.key }) : undefined;
@@ -123,7 +132,8 @@ export async function startPostgresGateway(ctx: GatewayContext, opts: PostgresGa
 
     let backend: BackendConnection;
     try {
-      backend = await connectBackend(await backendOptions(targetName, spec, params));
+      const searchPath = await catalogs.get(targetName, spec).then((c) => c.searchPathSetting, () => undefined);
+      backend = await connectBackend(await backendOptions(targetName, spec, params, undefined, searchPath));
     } catch (err) {
       const e = PortcullisError.from(err);
       ctx.log('postgres.backend.unavailable', { target: targetName, code: e.code, message: e.message });

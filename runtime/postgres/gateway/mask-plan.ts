@@ -6,7 +6,7 @@
  */
 import type { Mask, MaskStrategy } from '../../engine/decision.ts';
 import type { Catalog } from '../../sql/catalog.ts';
-import type { MaskLookup, OutputMask } from '../../sql/mask-safety.ts';
+import { maskOfColumn, type MaskLookup, type OutputMask } from '../../sql/mask-safety.ts';
 import { decodeDataRow, type FieldDescription } from '../protocol/backend.ts';
 import { dataRow } from '../protocol/serialize.ts';
 import { maskValue } from '../../masking/strategies.ts';
@@ -14,7 +14,7 @@ import { Lru } from '../../sql/analyze.ts';
 
 const strength: Record<MaskStrategy, number> = { partial: 0, hash: 1, redact: 2, null: 3 };
 
-function globRegex(pattern: string): RegExp {
+export function globRegex(pattern: string): RegExp {
   return new RegExp(`^${pattern.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^.]*')}$`, 'i');
 }
 
@@ -96,7 +96,7 @@ export async function planFor(fields: FieldDescription[], catalog: Catalog, look
     const origin = await originOf(catalog, f.tableOid, f.attnum);
     // An origin the catalog cannot name even after a refresh (a system catalog, a temp table): mask
     // it when its name is one a mask names, so an unknown table cannot launder a classified column.
-    const found = origin ? lookup(origin.relation.schema, origin.relation.name, origin.column.name) : lookup.byColumnName(f.name);
+    const found = origin ? maskOfColumn(catalog, lookup, origin.relation, origin.column.name) : lookup.byColumnName(f.name);
     const s = typeof found === 'string' ? found : found?.strategy;
     if (s && (!strategy || strength[s] > strength[strategy])) strategy = s;
     if (strategy) masked.push({ index: i, strategy, typeOid: f.typeOid, format: f.format === 1 ? 1 : 0 });

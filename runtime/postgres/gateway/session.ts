@@ -13,7 +13,7 @@ import type { BackendConnection } from '../backend/connect.ts';
 import { PortcullisError } from '../../errors.ts';
 import { analyzeCached, type AnalyzedStatement } from '../../sql/analyze.ts';
 import { walk } from '../../sql/ast.ts';
-import { checkMaskSafety, masksActiveOn } from '../../sql/mask-safety.ts';
+import { checkMaskSafety, masksActiveOn, trackClassified } from '../../sql/mask-safety.ts';
 import type { Catalog } from '../../sql/catalog.ts';
 import { decide } from '../../engine/decide.ts';
 import type { Decision, SessionLimits } from '../../engine/decision.ts';
@@ -28,6 +28,7 @@ import { canonical, CanonicalFragment, CanonicalWithSlot } from '../../evidence/
 import { errorFromPortcullis, fatal, refusalFor, unsafeForMasking } from './refusal.ts';
 import { settleReview } from '../../gateway/review.ts';
 import { reasonFromSql, reasonSetting } from '../../gateway/stated-reason.ts';
+import type { Coverage } from '../../approvals/types.ts';
 import { formatDuration } from '../../engine/duration.ts';
 
 /** A portal name no client can have created: Execute on it fails without side effects. */
@@ -69,6 +70,8 @@ interface Verdict {
   statement: CanonicalWithSlot;
   masks: ColumnMasks;
   masksActive: boolean;
+  /** the decision masks columns: the catalog must be current before the verdict is reused */
+  catalogBound: boolean;
   outputMasks?: readonly OutputMask[];
 }
 
@@ -120,7 +123,7 @@ export class PostgresSession {
       toClient: (b) => this.toClient.push(b),
       finished: (exec, status, error) => this.finished(exec, status, error),
       copyIn: (active) => (this.copyIn = active),
-      transactionStatus: () => {},
+      transactionStatus: (status) => this.onReady(status),
     });
   }
 
@@ -141,6 +144,50 @@ export class PostgresSession {
   }
 
   private loadedCatalog: Catalog | undefined;
+  /** ReadyForQuery messages asked for (a Query or a Sync sent) and received */
+  private readiesAsked = 0;
+  private readiesSeen = 0;
+  /**
+   * Schema changes this session forwarded that the catalog cannot see yet (in flight, or inside an
+   * open transaction): until the ReadyForQuery numbered here reports idle, relations the catalog
+   * does not know are refused under masks. 0: settled. Infinity: ends with the next Sync.
+   */
+  private schemaUnsettledUntil = 0;
+  private schemaSyncPending = false;
+
+  private onReady(status: string): void {
+    this.readiesSeen++;
+    if (this.schemaUnsettledUntil > 0 && this.readiesSeen >= this.schemaUnsettledUntil && status === 'I') {
+      this.schemaUnsettledUntil = 0;
+      // committed: every session's next statement reloads (the fingerprint would notice too)
+      this.loadedCatalog?.invalidate();
+    }
+  }
+
+  /** A DDL or admin statement is being forwarded: the catalog is unsettled until it commits. */
+  private schemaChanging(extended: boolean): void {
+    if (extended) {
+      this.schemaUnsettledUntil = Infinity;
+      this.schemaSyncPending = true;
+    } else {
+      this.schemaUnsettledUntil = this.readiesAsked + 1;
+    }
+  }
+
+  /**
+   * Make the catalog current for this statement (see Catalog.ensureFresh); the refusal when it
+   * cannot be: no decision is made on knowledge that may be stale.
+   */
+  private async freshCatalog(): Promise<Catalog | PortcullisError> {
+    try {
+      const c = await this.catalog();
+      await c.ensureFresh();
+      return c;
+    } catch (err) {
+      this.o.ctx.log('postgres.catalog.unavailable', { sessionId: this.o.sessionId, target: this.o.target, error: String(err) });
+      return new PortcullisError('unavailable', "the gateway cannot make its knowledge of the backend's catalog current, so statements on a target with masked columns are refused (fail closed)", { cause: err, details: { hint: 'retry once the target database answers the gateway again' } });
+    }
+  }
 
   /** the catalog's version, or -1 before it loaded (no cached verdict is valid then) */
   private catalogVersion(): number {
@@ -270,6 +317,11 @@ export class PostgresSession {
         return this.execute(m.portal, m.raw);
       case 'Sync':
         this.skipUntilSync = false;
+        this.readiesAsked++;
+        if (this.schemaSyncPending) {
+          this.schemaSyncPending = false;
+          this.schemaUnsettledUntil = this.readiesAsked;
+        }
         this.send(m.raw);
         this.responses.expect({ kind: 'sync' });
         this.flushBackend();
@@ -295,7 +347,7 @@ export class PostgresSession {
         return;
       case 'FunctionCall':
         // The fast-path function call bypasses SQL entirely; nothing about it can be checked.
-        await this.refuseSimple(new PortcullisError('permission_denied', 'the fast-path function call protocol is not allowed through the gateway', { details: { hint: 'call the function with SELECT instead' } }));
+        await this.refuseSimple(await this.recordUnjudged(`-- fast-path function call (function oid ${m.raw.length >= 9 ? m.raw.readUInt32BE(5) : 0})`, 'admin', 'deny', 'refused: the fast-path function call protocol carries no SQL to check', new PortcullisError('permission_denied', 'the fast-path function call protocol is not allowed through the gateway', { details: { hint: 'call the function with SELECT instead' } })) as PortcullisError);
         return;
       default:
         throw new PortcullisError('protocol_violation', `client sent ${m.type} after startup`);
@@ -308,11 +360,17 @@ export class PostgresSession {
     try {
       analysed = analyzeCached(sql);
     } catch (err) {
-      return this.refuseSimple(PortcullisError.from(err, 'invalid_argument'));
+      const e = PortcullisError.from(err, 'invalid_argument');
+      return this.refuseSimple(await this.recordUnjudged(sql, 'admin', 'deny', `unparseable: ${e.message}`, e) as PortcullisError);
     }
     if (analysed.length === 0) {
+      // Empty or comment-only: PostgreSQL answers EmptyQueryResponse, and it is recorded like any
+      // statement the backend sees, before the backend sees it.
+      const exec = await this.recordUnjudged(sql, 'session', 'allow', 'empty query: nothing to run');
+      if (exec instanceof PortcullisError) return this.refuseSimple(exec);
+      this.readiesAsked++;
       this.send(raw);
-      this.responses.expect({ kind: 'query', statements: [], index: 0 });
+      this.responses.expect({ kind: 'query', statements: [exec], index: 0 });
       return;
     }
     const execs: ExecContext[] = [];
@@ -331,6 +389,8 @@ export class PostgresSession {
     }
     for (const s of analysed) this.remember(s);
     analysed.forEach((s, i) => this.attachBudget(s, execs[i]!));
+    if (analysed.some(changesSchema)) this.schemaChanging(false);
+    this.readiesAsked++;
     this.send(raw);
     this.responses.expect({ kind: 'query', statements: execs, index: 0 });
     if (this.inbound.length === 0) this.flushBackend();
@@ -341,10 +401,12 @@ export class PostgresSession {
     try {
       analysed = analyzeCached(sql);
     } catch (err) {
-      return this.refuseExtended(PortcullisError.from(err, 'invalid_argument'));
+      const e = PortcullisError.from(err, 'invalid_argument');
+      return this.refuseExtended(await this.recordUnjudged(sql, 'admin', 'deny', `unparseable: ${e.message}`, e) as PortcullisError);
     }
     if (analysed.length > 1) {
-      return this.refuseExtended(new PortcullisError('invalid_argument', 'cannot insert multiple commands into a prepared statement'));
+      const e = new PortcullisError('invalid_argument', 'cannot insert multiple commands into a prepared statement');
+      return this.refuseExtended(await this.recordUnjudged(sql, 'admin', 'deny', `refused: ${e.message}`, e) as PortcullisError);
     }
     const prepared: Prepared = { sql, ...(analysed[0] ? { analysed: analysed[0] } : {}) };
     this.statements.set(name, prepared);
@@ -363,8 +425,10 @@ export class PostgresSession {
       return this.refuseExtended(new PortcullisError('permission_denied', `portal "${portal}" was not bound through this gateway session; use FETCH to read a cursor`));
     }
     if (!prepared.analysed) {
+      const exec = await this.recordUnjudged(prepared.sql, 'session', 'allow', 'empty query: nothing to run');
+      if (exec instanceof PortcullisError) return this.refuseExtended(exec);
       this.send(raw);
-      this.responses.expect({ kind: 'execute', exec: execContext(0, emptyDecision(), maskLookup([]), undefined, Date.now()) });
+      this.responses.expect({ kind: 'execute', exec });
       return;
     }
     const verdict = await this.decideAndRecord(prepared.analysed, undefined, reasonFromSql(prepared.sql.slice(0, prepared.analysed.offset)));
@@ -376,6 +440,7 @@ export class PostgresSession {
     // from the Bind: masking never depends on the client having sent Describe.
     verdict.shape = prepared;
     verdict.resultFormats = this.portalFormats.get(portal) ?? [];
+    if (changesSchema(prepared.analysed)) this.schemaChanging(true);
     this.send(raw);
     this.responses.expect({ kind: 'execute', exec: verdict });
   }
@@ -419,7 +484,8 @@ export class PostgresSession {
     const hit = resolved instanceof PortcullisError ? undefined : this.cachedVerdict(key, s, resolved, bundle);
     // SET/RESET portcullis.reason: the session's stated reason changes once the statement is allowed.
     const stated = reasonSetting(s.ast);
-    if (hit) {
+    const fresh = hit?.catalogBound ? await this.freshCatalog() : undefined;
+    if (hit && !(fresh instanceof PortcullisError) && hit.catalogVersion === this.catalogVersion()) {
       if (stated) this.statedReason = stated.reason;
       // The same statement under the same bundle and catalog: the same decision, already encoded.
       const request = this.encodedRequest(at, hit.statement.fill(s.text)) as unknown as PostgresRequest;
@@ -454,19 +520,35 @@ export class PostgresSession {
         );
         this.flushClient();
       };
+      let coverage: Coverage | undefined;
+      const reviewed = decision;
       const reason = commentedReason ?? this.statedReason;
-      refusal = await settleReview(ctx, { subject: subjectOnly, sessionId, target, request, decision, onHold, ...(reason ? { reason } : {}) }, () => refusalFor(decision, s.text));
+      refusal = await settleReview(ctx, { subject: subjectOnly, sessionId, target, request, decision: reviewed, onHold, onCovered: (c) => (coverage = c), ...(reason ? { reason } : {}) }, () => refusalFor(reviewed, s.text));
+      // The record names what let the review through: the grant or approval, and its approvers.
+      if (!refusal && coverage) decision = { ...decision, approval: coverage };
     } else if (decision.effect !== 'allow') {
       refusal = refusalFor(decision, s.text);
     }
-    if (!refusal && !(resolved instanceof PortcullisError)) {
+    // BEGIN, COMMIT, SET and SHOW read no relation: they need no catalog, current or not.
+    const catalogBound = decision.masks.some((m) => m.kind === 'column') && effective.statement.class !== 'transaction' && effective.statement.class !== 'session';
+    const current = refusal || resolved instanceof PortcullisError ? undefined : catalogBound ? (fresh ?? (await this.freshCatalog())) : await this.catalog().catch((err: unknown) => PortcullisError.from(err, 'unavailable'));
+    if (current instanceof PortcullisError) {
+      refusal = current;
+      decision = { ...decision, effect: 'deny', reason: `refused: ${current.message}` };
+    } else if (current && !(resolved instanceof PortcullisError)) {
       if (stated) this.statedReason = stated.reason;
-      const catalog = await this.catalog();
+      const catalog = current;
+      if (catalogBound) trackClassified(catalog, masks);
       this.responses.masksActive = masksActiveOn(catalog, masks);
       let safety = checkMaskSafety(resolved, catalog, masks, { masksActive: this.responses.masksActive });
       if (!safety.ok && safety.unknownRelations) {
-        await catalog.refresh();
-        safety = checkMaskSafety(resolved, catalog, masks, { allowUnknownRelations: true });
+        // The catalog is current (masks apply, so it was just checked). Still unknown: a session
+        // temp table, or a relation PostgreSQL will not find either; unless this session changed
+        // the schema where the catalog cannot see it yet.
+        safety = checkMaskSafety(resolved, catalog, masks, { allowUnknownRelations: this.schemaUnsettledUntil === 0 });
+        if (!safety.ok && safety.unknownRelations) {
+          safety = { ok: false, reason: `${safety.reason}: this session changed the schema in a transaction that has not committed, which the gateway cannot see; commit it first` };
+        }
       }
       if (!safety.ok) {
         refusal = unsafeForMasking(safety.reason, decision);
@@ -483,6 +565,7 @@ export class PostgresSession {
             statement: new CanonicalWithSlot(request.statement as unknown as Record<string, unknown>, 'text'),
             masks,
             masksActive: this.responses.masksActive,
+            catalogBound,
             ...(outputMasks ? { outputMasks } : {}),
           };
           this.verdicts.set(key, verdict);
@@ -492,7 +575,30 @@ export class PostgresSession {
         }
       }
     }
+    if (refusal && decision.effect === 'allow') {
+      // Refused by the gateway (an EXECUTE it cannot resolve, say): the record says so, not allow.
+      decision = { ...decision, effect: 'deny', reason: `refused: ${refusal.message}` };
+    }
     return this.record(request, decision, refusal, masks, outputMasks, undefined, !refusal && !(resolved instanceof PortcullisError) && readOnly(resolved));
+  }
+
+  /**
+   * The record of something no policy rule judges (an empty query, unparseable text, a fast-path
+   * call): what reached the gateway, and what it did. Returns `refusal` once recorded (or the
+   * evidence failure), else the execution context of an allowed empty statement.
+   */
+  private async recordUnjudged(text: string, cls: 'admin' | 'session', effect: 'allow' | 'deny', reason: string, refusal?: PortcullisError): Promise<ExecContext | PortcullisError> {
+    const { ctx, subject, target } = this.o;
+    const bundle = ctx.bundle();
+    const request: PostgresRequest = {
+      protocol: 'postgres',
+      subject: { identity: subject.identity, groups: subject.groups },
+      target,
+      at: ctx.now().toISOString(),
+      statement: { text, class: cls, relations: [], hasWhere: true },
+    };
+    const decision: Decision = { ...emptyDecision(), effect, reason, ...(bundle ? { revision: bundle.revision } : {}) };
+    return this.record(request, decision, effect === 'deny' ? (refusal ?? new PortcullisError('permission_denied', reason)) : undefined, maskLookup([]), undefined);
   }
 
   /**
@@ -556,6 +662,7 @@ export class PostgresSession {
   }
 
   private async refuseSimple(err: PortcullisError): Promise<void> {
+    this.readiesAsked++;
     this.send(queryMsg(REFUSED_QUERY));
     this.responses.expect({ kind: 'refused', error: errorFromPortcullis(err), extended: false });
     this.flushBackend();
@@ -723,4 +830,10 @@ function readOnly(s: AnalyzedStatement): boolean {
 
 function emptyDecision(): Decision {
   return { effect: 'allow', rules: [], masks: [], reason: '', revision: { commit: null, dirty: false, digest: '' } };
+}
+
+/** Statements after which the catalog may differ: anything not a plain query, write or session setting. */
+function changesSchema(s: AnalyzedStatement): boolean {
+  const c = s.statement.class;
+  return c === 'ddl' || c === 'admin';
 }
