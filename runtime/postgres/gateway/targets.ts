@@ -67,12 +67,28 @@ export class CatalogCache {
     if (hit && hit.key === key) return hit.catalog;
     if (hit) void hit.connection?.close().catch(() => {});
     const entry: CatalogEntry = { key, catalog: Promise.resolve(undefined as unknown as Catalog) };
-    const query = async (sql: string) => {
+    const connection = async (): Promise<BackendConnection> => {
       if (!entry.connection || entry.connection.socket.destroyed) {
         // Named apart from agent sessions (portcullis:<application_name>) in pg_stat_activity and logs.
         entry.connection = await connectBackend(await backendOptions(name, spec, new Map(), 'portcullis-catalog'));
       }
-      const r = await simpleQuery(entry.connection, sql);
+      return entry.connection;
+    };
+    const query = async (sql: string) => {
+      const conn = await connection();
+      let r;
+      try {
+        r = await simpleQuery(conn, sql);
+      } catch (err) {
+        // The connection was terminated while idle (pg_terminate_backend, a restart): its socket may
+        // not look closed until this query ran into it. Catalog queries only read, so they are
+        // retried once on a fresh connection; a second failure is real.
+        if (entry.connection === conn) entry.connection = undefined;
+        void conn.close().catch(() => {});
+        r = await simpleQuery(await connection(), sql).catch((again: unknown) => {
+          throw PortcullisError.is(again) ? again : PortcullisError.from(err);
+        });
+      }
       return r.rows.map((row) => Object.fromEntries(r.fields.map((f, i) => [f.name, row[i] ?? null])));
     };
     entry.catalog = Catalog.load(query);
