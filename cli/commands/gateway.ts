@@ -37,6 +37,7 @@ export const gatewayOptions = {
   state: { type: 'string' },
   replica: { type: 'string' },
   'evidence-key': { type: 'string' },
+  drain: { type: 'string', default: '30s' },
 } as const;
 
 export const gatewayHelp = {
@@ -65,6 +66,7 @@ export const gatewayHelp = {
   state: 'postgres:// URL of the state database shared by replicas (default: $PORTCULLIS_STATE, else files under --data-dir)',
   replica: 'name stamped on this replica\'s evidence (default: hostname-pid)',
   'evidence-key': 'PEM Ed25519 key that signs evidence checkpoints (default: a dev key under --data-dir); give every replica the same',
+  drain: 'on SIGTERM/SIGINT, how long open PostgreSQL sessions may finish before they are closed (default 30s; /readyz says draining at once)',
 };
 
 type Values = { [K in keyof typeof gatewayOptions]?: (typeof gatewayOptions)[K]['type'] extends 'boolean' ? boolean : string };
@@ -77,6 +79,9 @@ export interface RunningGateway {
   /** health, metrics, the approvals API and the console */
   adminUrl: string | undefined;
   revision: string | undefined;
+  /** how long stop() lets open sessions finish */
+  drainMs: number;
+  /** Drain (readiness off, no new sessions, open ones get up to the --drain deadline), then close everything. */
   stop(): Promise<void>;
 }
 
@@ -95,6 +100,8 @@ export async function runGateway(values: Values, log?: (event: string, fields?: 
     }
     identity = { issuer: values.issuer, audience: values.audience, jwks: /^https?:\/\//.test(values.jwks) ? { url: values.jwks } : { file: values.jwks } };
   }
+  const drainText = values.drain ?? '30s';
+  const drainMs = drainText === '0' || drainText === '0s' ? 0 : parseDuration(drainText);
   const pgPort = Number(values['pg-port'] ?? '6432');
   if (!Number.isInteger(pgPort) || pgPort < 0 || pgPort > 65535) throw new PortcullisError('invalid_argument', `--pg-port must be a port number`);
 
@@ -116,6 +123,7 @@ export async function runGateway(values: Values, log?: (event: string, fields?: 
   const holdText = values['review-hold'] ?? '0s';
   const reviewHoldMs = holdText === '0s' || holdText === '0' ? 0 : parseDuration(holdText);
   const adminPortText = values['admin-port'] ?? '6480';
+  let draining = false;
   const runtime = await startGatewayRuntime({
     reviewHoldMs,
     ...(values['approval-webhook'] ? { approvalWebhook: values['approval-webhook'] } : {}),
@@ -160,7 +168,8 @@ export async function runGateway(values: Values, log?: (event: string, fields?: 
           dataDir: runtime.dataDir,
           host: values.host ?? '127.0.0.1',
           port: Number(adminPortText),
-          ready: () => runtime.status(),
+          // Draining: load balancers stop sending new clients at once, while sessions finish.
+          ready: () => (draining ? { ...runtime.status(), ready: false, reason: 'draining: the gateway is shutting down' } : runtime.status()),
         }).catch(async (err: NodeJS.ErrnoException) => {
           await pg.close();
           await http?.close();
@@ -176,10 +185,13 @@ export async function runGateway(values: Values, log?: (event: string, fields?: 
     pgPort: pg.port,
     httpUrl: http?.url,
     adminUrl: admin?.url,
+    drainMs,
     revision: bundle ? (bundle.revision.commit?.slice(0, 7) ?? bundle.revision.digest.slice(0, 12)) : undefined,
     async stop() {
       process.off('SIGHUP', onHup);
-      await pg.close();
+      draining = true;
+      log?.('gateway.draining', { deadlineMs: drainMs, sessions: pg.sessions() });
+      await pg.close(drainMs);
       await http?.close();
       await admin?.close();
       await runtime.close();
@@ -187,13 +199,21 @@ export async function runGateway(values: Values, log?: (event: string, fields?: 
   };
 }
 
-/** Resolve on SIGINT/SIGTERM, then stop cleanly. */
-export function untilSignal(stop: () => Promise<void>): Promise<number> {
+/** Resolve on SIGINT/SIGTERM, then stop cleanly; with a deadline, give up waiting on stop() after it. */
+export function untilSignal(stop: () => Promise<void>, deadlineMs?: number): Promise<number> {
   return new Promise((resolve) => {
     const done = async () => {
       process.off('SIGINT', done);
       process.off('SIGTERM', done);
-      await stop().catch(() => {});
+      const stopped = stop().catch(() => {});
+      if (deadlineMs === undefined) await stopped;
+      else {
+        const late = await Promise.race([stopped.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), deadlineMs).unref())]);
+        if (late) process.stderr.write(`portcullis gateway: shutdown did not finish within ${deadlineMs / 1000}s; exiting anyway\n`);
+      }
+      // Everything is closed; a handle something forgot (a timer, a socket) must not keep the
+      // process alive past its drain deadline.
+      setTimeout(() => process.exit(process.exitCode ?? 0), 2_000).unref();
       resolve(0);
     };
     process.on('SIGINT', done);
@@ -212,6 +232,10 @@ export default defineCommand(
   async ({ values }) => {
     const gw = await runGateway(values as Values);
     process.stderr.write(`portcullis gateway ready: postgres on ${values.host}:${gw.pgPort}${gw.httpUrl ? `, http on ${gw.httpUrl}` : ''}${gw.adminUrl ? `, console on ${gw.adminUrl}` : ''} (policy ${gw.revision ?? 'none: refusing all requests'})\n`);
-    return untilSignal(gw.stop);
+    // The drain, then a little for the listeners and the evidence store to close.
+    return untilSignal(async () => {
+      process.stderr.write(`portcullis gateway draining: open sessions have ${gw.drainMs / 1000}s to finish\n`);
+      await gw.stop();
+    }, gw.drainMs + 10_000);
   },
 );
