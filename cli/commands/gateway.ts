@@ -2,7 +2,8 @@
  * `portcullis gateway`: run the gateway for a policy repo. Every listener shares one bundle, one
  * token verifier and one evidence store; SIGHUP reloads the repo, SIGINT/SIGTERM drain and stop.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, statfs } from 'node:fs/promises';
+import { join } from 'node:path';
 import { defineCommand } from '../command.ts';
 import { startGatewayRuntime, type IdentityProviderConfig } from '../../runtime/gateway/runtime.ts';
 import { startPostgresGateway } from '../../runtime/postgres/gateway/listener.ts';
@@ -137,6 +138,17 @@ export async function runGateway(values: Values, log?: (event: string, fields?: 
     ...(stateUrl ? { state: { postgres: stateUrl, ...(values.replica ? { replica: values.replica } : {}) } } : {}),
     evidence: { durability, journalBytes: journalMiB * 1024 * 1024, ...(values['evidence-key'] ? { signingKeyFile: values['evidence-key'] } : {}) },
   });
+  const evidence = runtime.status().evidence;
+  if (evidence && !evidence.healthy) {
+    // Nothing could be served (every request needs its record first): say why and exit, rather
+    // than sit there refusing everything. A store that fails later is waited out instead.
+    await runtime.close().catch(() => {});
+    const space = await statfs(join(runtime.dataDir, 'evidence')).catch(() => undefined);
+    const full = /ENOSPC|no space left/i.test(evidence.error ?? '') || (space !== undefined && space.bavail * space.bsize < 1024 * 1024);
+    throw new PortcullisError('failed_precondition', `the evidence store cannot be written at start${full ? ': the disk is full' : ''}${evidence.error ? `: ${evidence.error}` : ''}`, {
+      details: { hint: full ? 'the disk holding the evidence is full: free space (or move --data-dir) and start again' : 'check that --data-dir (or the --state database) is writable, then start again' },
+    });
+  }
   const tls = values['tls-cert'] && values['tls-key'] ? { cert: await readFile(values['tls-cert'], 'utf8'), key: await readFile(values['tls-key'], 'utf8') } : undefined;
   const pg = await startPostgresGateway(runtime.ctx, {
     host: values.host ?? '127.0.0.1',
