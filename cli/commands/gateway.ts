@@ -10,6 +10,7 @@ import { startPostgresGateway } from '../../runtime/postgres/gateway/listener.ts
 import { startHttpGateway } from '../../runtime/http/gateway.ts';
 import { startAdminServer } from '../../runtime/admin/server.ts';
 import { PortcullisError } from '../../runtime/errors.ts';
+import { discoverIssuer } from '../../runtime/identity/discovery.ts';
 import { parseDuration } from '../../runtime/engine/duration.ts';
 
 export const gatewayOptions = {
@@ -55,9 +56,9 @@ export const gatewayHelp = {
   'tls-cert': 'PEM certificate for TLS (SSLRequest)',
   'tls-key': 'PEM private key for TLS',
   plaintext: 'allow connections without TLS: loopback (default), always or never',
-  issuer: 'trusted token issuer (default: the local dev issuer)',
+  issuer: 'trusted token issuer URL, as tokens carry it in iss (default: the local dev issuer); its key set is found by OpenID Connect discovery unless --jwks is given',
   audience: 'expected token audience',
-  jwks: 'JWKS of the issuer: a file path or an https URL',
+  jwks: 'JWKS of the issuer: a file path or an https URL (default: the jwks_uri of the issuer\'s /.well-known/openid-configuration)',
   git: 'follow this git repository (URL or path) instead of reading --policies from disk',
   branch: 'branch to follow with --git (default main)',
   poll: 'how often to fetch with --git (default 10s; SIGHUP fetches now)',
@@ -96,10 +97,11 @@ export async function runGateway(values: Values, log?: (event: string, fields?: 
   }
   let identity: IdentityProviderConfig | undefined;
   if (values.issuer || values.jwks || values.audience) {
-    if (!values.issuer || !values.jwks || !values.audience) {
-      throw new PortcullisError('invalid_argument', '--issuer, --audience and --jwks go together', { details: { hint: 'omit all three to trust the local dev issuer' } });
+    if (!values.issuer || !values.audience) {
+      throw new PortcullisError('invalid_argument', '--issuer and --audience go together (--jwks is optional: without it the key set is found by OpenID Connect discovery)', { details: { hint: 'omit all of them to trust the local dev issuer' } });
     }
-    identity = { issuer: values.issuer, audience: values.audience, jwks: /^https?:\/\//.test(values.jwks) ? { url: values.jwks } : { file: values.jwks } };
+    const jwks = values.jwks ?? (await discoverIssuer(values.issuer)).jwksUri;
+    identity = { issuer: values.issuer, audience: values.audience, jwks: /^https?:\/\//.test(jwks) ? { url: jwks } : { file: jwks } };
   }
   const drainText = values.drain ?? '30s';
   const drainMs = drainText === '0' || drainText === '0s' ? 0 : parseDuration(drainText);
@@ -237,7 +239,7 @@ export default defineCommand(
   {
     name: 'gateway',
     summary: 'Run the gateway for a policy repo.',
-    usage: 'portcullis gateway [--policies DIR | --git URL] [--pg-port 6432] [--tls-cert F --tls-key F] [--issuer I --audience A --jwks FILE|URL] [--state postgres://... --replica NAME --evidence-key FILE]',
+    usage: 'portcullis gateway [--policies DIR | --git URL] [--pg-port 6432] [--tls-cert F --tls-key F] [--issuer I --audience A [--jwks FILE|URL]] [--state postgres://... --replica NAME --evidence-key FILE]',
     options: gatewayOptions,
     help: gatewayHelp,
   },
