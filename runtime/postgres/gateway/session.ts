@@ -354,7 +354,9 @@ export class PostgresSession {
       return this.refuseExtended(syntaxError(err, sql));
     }
     if (analysed.length > 1) {
-      return this.refuseExtended(new PortcullisError('invalid_argument', 'cannot insert multiple commands into a prepared statement'));
+      // PostgreSQL's own error, word for word: client libraries match on it.
+      const message = 'cannot insert multiple commands into a prepared statement';
+      return this.refuseExtended(new PortcullisError('invalid_argument', message, { details: { postgres: { severity: 'ERROR', code: '42601', message } } }));
     }
     const prepared: Prepared = { sql, ...(analysed[0] ? { analysed: analysed[0] } : {}) };
     this.statements.set(name, prepared);
