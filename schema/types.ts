@@ -20,6 +20,10 @@ export interface Repository {
      * A duration such as 500ms, 30s, 15m, 8h or 1d
      */
     maxGrantTtl?: string;
+    /**
+     * A duration such as 500ms, 30s, 15m, 8h or 1d
+     */
+    maxTokenLifetime?: string;
     coverageThreshold?: number;
     /**
      * how the gateway's evidence is checked
@@ -268,6 +272,10 @@ export interface Identity {
        */
       groupsClaim?: boolean | string;
     };
+    /**
+     * longest lifetime (exp - iat) of a token accepted for this identity; overrides the repository's maxTokenLifetime (default 24h). With match.issuer only, it bounds every token of that issuer
+     */
+    maxTokenLifetime?: string;
     /**
      * Items: A DNS-label-like name: lowercase letters, digits, '.', '_' and '-'
      */

@@ -2,14 +2,15 @@
  * `portcullis gateway`: run the gateway for a policy repo. Every listener shares one bundle, one
  * token verifier and one evidence store; SIGHUP reloads the repo, SIGINT/SIGTERM drain and stop.
  */
+import { readFile, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readFile } from 'node:fs/promises';
 import { defineCommand } from '../command.ts';
 import { startGatewayRuntime, type IdentityProviderConfig } from '../../runtime/gateway/runtime.ts';
 import { startPostgresGateway } from '../../runtime/postgres/gateway/listener.ts';
 import { startHttpGateway } from '../../runtime/http/gateway.ts';
 import { startAdminServer } from '../../runtime/admin/server.ts';
 import { PortcullisError } from '../../runtime/errors.ts';
+import { discoverIssuer } from '../../runtime/identity/discovery.ts';
 import { parseDuration } from '../../runtime/engine/duration.ts';
 
 export const gatewayOptions = {
@@ -40,6 +41,7 @@ export const gatewayOptions = {
   'evidence-key': { type: 'string' },
   'evidence-witness': { type: 'string' },
   'checkpoint-interval': { type: 'string', default: '1s' },
+  drain: { type: 'string', default: '30s' },
 } as const;
 
 export const gatewayHelp = {
@@ -56,9 +58,9 @@ export const gatewayHelp = {
   'tls-cert': 'PEM certificate for TLS (SSLRequest)',
   'tls-key': 'PEM private key for TLS',
   plaintext: 'allow connections without TLS: loopback (default), always or never',
-  issuer: 'trusted token issuer (default: the local dev issuer)',
+  issuer: 'trusted token issuer URL, as tokens carry it in iss (default: the local dev issuer); its key set is found by OpenID Connect discovery unless --jwks is given',
   audience: 'expected token audience',
-  jwks: 'JWKS of the issuer: a file path or an https URL',
+  jwks: 'JWKS of the issuer: a file path or an https URL (default: the jwks_uri of the issuer\'s /.well-known/openid-configuration)',
   git: 'follow this git repository (URL or path) instead of reading --policies from disk',
   branch: 'branch to follow with --git (default main)',
   poll: 'how often to fetch with --git (default 10s; SIGHUP fetches now)',
@@ -70,6 +72,7 @@ export const gatewayHelp = {
   'evidence-key': 'PEM Ed25519 key that signs evidence checkpoints (default: one generated in <data-dir>/keys/; never inside <data-dir>/evidence/); give every replica the same',
   'evidence-witness': 'append-only file that receives every checkpoint\'s head, for `evidence verify` to detect a cut log (default <data-dir>/witness/evidence.heads; better on another disk or host)',
   'checkpoint-interval': 'sign the evidence head at least this often while records arrive (default 1s; also every 1000 records): what a cut can remove unnoticed is bounded by it',
+  drain: 'on SIGTERM/SIGINT, how long open PostgreSQL sessions may finish before they are closed (default 30s; /readyz says draining at once)',
 };
 
 type Values = { [K in keyof typeof gatewayOptions]?: (typeof gatewayOptions)[K]['type'] extends 'boolean' ? boolean : string };
@@ -82,6 +85,9 @@ export interface RunningGateway {
   /** health, metrics, the approvals API and the console */
   adminUrl: string | undefined;
   revision: string | undefined;
+  /** how long stop() lets open sessions finish */
+  drainMs: number;
+  /** Drain (readiness off, no new sessions, open ones get up to the --drain deadline), then close everything. */
   stop(): Promise<void>;
 }
 
@@ -95,11 +101,14 @@ export async function runGateway(values: Values, log?: (event: string, fields?: 
   }
   let identity: IdentityProviderConfig | undefined;
   if (values.issuer || values.jwks || values.audience) {
-    if (!values.issuer || !values.jwks || !values.audience) {
-      throw new PortcullisError('invalid_argument', '--issuer, --audience and --jwks go together', { details: { hint: 'omit all three to trust the local dev issuer' } });
+    if (!values.issuer || !values.audience) {
+      throw new PortcullisError('invalid_argument', '--issuer and --audience go together (--jwks is optional: without it the key set is found by OpenID Connect discovery)', { details: { hint: 'omit all of them to trust the local dev issuer' } });
     }
-    identity = { issuer: values.issuer, audience: values.audience, jwks: /^https?:\/\//.test(values.jwks) ? { url: values.jwks } : { file: values.jwks } };
+    const jwks = values.jwks ?? (await discoverIssuer(values.issuer)).jwksUri;
+    identity = { issuer: values.issuer, audience: values.audience, jwks: /^https?:\/\//.test(jwks) ? { url: jwks } : { file: jwks } };
   }
+  const drainText = values.drain ?? '30s';
+  const drainMs = drainText === '0' || drainText === '0s' ? 0 : parseDuration(drainText);
   const pgPort = Number(values['pg-port'] ?? '6432');
   if (!Number.isInteger(pgPort) || pgPort < 0 || pgPort > 65535) throw new PortcullisError('invalid_argument', `--pg-port must be a port number`);
 
@@ -125,6 +134,7 @@ export async function runGateway(values: Values, log?: (event: string, fields?: 
   const holdText = values['review-hold'] ?? '0s';
   const reviewHoldMs = holdText === '0s' || holdText === '0' ? 0 : parseDuration(holdText);
   const adminPortText = values['admin-port'] ?? '6480';
+  let draining = false;
   const runtime = await startGatewayRuntime({
     reviewHoldMs,
     ...(values['approval-webhook'] ? { approvalWebhook: values['approval-webhook'] } : {}),
@@ -145,6 +155,17 @@ export async function runGateway(values: Values, log?: (event: string, fields?: 
     },
     ...(demo ? { allowKeyInEvidenceDir: true } : {}),
   });
+  const evidence = runtime.status().evidence;
+  if (evidence && !evidence.healthy) {
+    // Nothing could be served (every request needs its record first): say why and exit, rather
+    // than sit there refusing everything. A store that fails later is waited out instead.
+    await runtime.close().catch(() => {});
+    const space = await statfs(join(runtime.dataDir, 'evidence')).catch(() => undefined);
+    const full = /ENOSPC|no space left/i.test(evidence.error ?? '') || (space !== undefined && space.bavail * space.bsize < 1024 * 1024);
+    throw new PortcullisError('failed_precondition', `the evidence store cannot be written at start${full ? ': the disk is full' : ''}${evidence.error ? `: ${evidence.error}` : ''}`, {
+      details: { hint: full ? 'the disk holding the evidence is full: free space (or move --data-dir) and start again' : 'check that --data-dir (or the --state database) is writable, then start again' },
+    });
+  }
   // A repo whose bundle fails the loader or lint never goes live: at start, say so and stop, rather
   // than listen refusing everything (a reload later keeps the last good bundle instead).
   const first = runtime.status().lastReload;
@@ -187,7 +208,8 @@ export async function runGateway(values: Values, log?: (event: string, fields?: 
           dataDir: runtime.dataDir,
           host: values.host ?? '127.0.0.1',
           port: Number(adminPortText),
-          ready: () => runtime.status(),
+          // Draining: load balancers stop sending new clients at once, while sessions finish.
+          ready: () => (draining ? { ...runtime.status(), ready: false, reason: 'draining: the gateway is shutting down' } : runtime.status()),
         }).catch(async (err: NodeJS.ErrnoException) => {
           await pg.close();
           await http?.close();
@@ -203,10 +225,13 @@ export async function runGateway(values: Values, log?: (event: string, fields?: 
     pgPort: pg.port,
     httpUrl: http?.url,
     adminUrl: admin?.url,
+    drainMs,
     revision: bundle ? (bundle.revision.commit?.slice(0, 7) ?? bundle.revision.digest.slice(0, 12)) : undefined,
     async stop() {
       process.off('SIGHUP', onHup);
-      await pg.close();
+      draining = true;
+      log?.('gateway.draining', { deadlineMs: drainMs, sessions: pg.sessions() });
+      await pg.close(drainMs);
       await http?.close();
       await admin?.close();
       await runtime.close();
@@ -214,13 +239,21 @@ export async function runGateway(values: Values, log?: (event: string, fields?: 
   };
 }
 
-/** Resolve on SIGINT/SIGTERM, then stop cleanly. */
-export function untilSignal(stop: () => Promise<void>): Promise<number> {
+/** Resolve on SIGINT/SIGTERM, then stop cleanly; with a deadline, give up waiting on stop() after it. */
+export function untilSignal(stop: () => Promise<void>, deadlineMs?: number): Promise<number> {
   return new Promise((resolve) => {
     const done = async () => {
       process.off('SIGINT', done);
       process.off('SIGTERM', done);
-      await stop().catch(() => {});
+      const stopped = stop().catch(() => {});
+      if (deadlineMs === undefined) await stopped;
+      else {
+        const late = await Promise.race([stopped.then(() => false), new Promise<boolean>((r) => setTimeout(() => r(true), deadlineMs).unref())]);
+        if (late) process.stderr.write(`portcullis gateway: shutdown did not finish within ${deadlineMs / 1000}s; exiting anyway\n`);
+      }
+      // Everything is closed; a handle something forgot (a timer, a socket) must not keep the
+      // process alive past its drain deadline.
+      setTimeout(() => process.exit(process.exitCode ?? 0), 2_000).unref();
       resolve(0);
     };
     process.on('SIGINT', done);
@@ -232,13 +265,17 @@ export default defineCommand(
   {
     name: 'gateway',
     summary: 'Run the gateway for a policy repo.',
-    usage: 'portcullis gateway [--policies DIR | --git URL] [--pg-port 6432] [--tls-cert F --tls-key F] [--issuer I --audience A --jwks FILE|URL] [--evidence-key FILE] [--evidence-witness FILE] [--state postgres://... --replica NAME]',
+    usage: 'portcullis gateway [--policies DIR | --git URL] [--pg-port 6432] [--tls-cert F --tls-key F] [--issuer I --audience A [--jwks FILE|URL]] [--evidence-key FILE] [--evidence-witness FILE] [--drain 30s] [--state postgres://... --replica NAME]',
     options: gatewayOptions,
     help: gatewayHelp,
   },
   async ({ values }) => {
     const gw = await runGateway(values as Values);
     process.stderr.write(`portcullis gateway ready: postgres on ${values.host}:${gw.pgPort}${gw.httpUrl ? `, http on ${gw.httpUrl}` : ''}${gw.adminUrl ? `, console on ${gw.adminUrl}` : ''} (policy ${gw.revision ?? 'none: refusing all requests'})\n`);
-    return untilSignal(gw.stop);
+    // The drain, then a little for the listeners and the evidence store to close.
+    return untilSignal(async () => {
+      process.stderr.write(`portcullis gateway draining: open sessions have ${gw.drainMs / 1000}s to finish\n`);
+      await gw.stop();
+    }, gw.drainMs + 10_000);
   },
 );

@@ -13,6 +13,7 @@ import { loadLintedBundle } from '../lint/gate.ts';
 import { formatDiagnostic } from '../bundle/diagnostics.ts';
 import { shortRevision } from '../bundle/revision.ts';
 import { createTokenVerifier, type TokenVerifier, type JwksSource } from '../identity/verify.ts';
+import { checkTokenLifetime } from '../identity/lifetime.ts';
 import { resolveIdentity, type IdentitySpec } from '../identity/resolve.ts';
 import { ensureDevIssuer } from '../identity/dev-key.ts';
 import type { FileEvidenceStoreOptions } from '../evidence/store.ts';
@@ -291,6 +292,7 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
       const bundle = live;
       if (!bundle) throw new PortcullisError('failed_precondition', 'the gateway has no valid policy bundle yet');
       const identity = resolveIdentity(identitiesOf(bundle), verified);
+      checkTokenLifetime(verified, identity.name, bundle, new Date());
       return {
         identity: identity.name,
         groups: identity.groups,

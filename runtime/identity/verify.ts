@@ -192,6 +192,11 @@ export function createTokenVerifier(opts: TokenVerifierOptions): TokenVerifier {
       throw translate(error, header);
     }
     const exp = payload.exp as number;
+    // jose checks iat only against a maximum age: an iat in the future (a token minted on a
+    // machine whose clock runs ahead, or forged to look fresh) is refused here.
+    if (typeof payload.iat === 'number' && payload.iat > at.getTime() / 1000 + tolerance) {
+      throw refuse(`token was issued in the future (${iso(payload.iat)}); check the clock of the issuing machine`);
+    }
     if (opts.maxTtlSec !== undefined) {
       const start = typeof payload.iat === 'number' ? payload.iat : Math.floor(at.getTime() / 1000);
       if (exp - start > opts.maxTtlSec + tolerance) {

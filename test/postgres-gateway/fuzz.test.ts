@@ -112,6 +112,8 @@ test('malformed frontend messages: no crash, no hang, FATAL 08P01, nothing unpar
   const leaked = protocolErrors.filter((p) => log.includes(`${p.split(' ')[0]}'`));
   expect(leaked, 'messages the gateway rejected as malformed reached the backend').toEqual([]);
   await expect.poll(() => gw.gateway.sessions(), { timeout: 5000 }).toBe(0);
+  // every socket of the run is closed on the gateway's side too: no descriptor outlives its client
+  await expect.poll(() => gw.gateway.connections(), { timeout: 15_000 }).toBe(0);
   // still serving
   const ok = await WireClient.login(gw.port, token);
   ok.send(query('SELECT 1'));
@@ -134,6 +136,7 @@ test('startup-phase garbage: a FATAL error or a close, never a hang', async () =
     }),
     { numRuns: 40, seed: 99 },
   );
+  await expect.poll(() => gw.gateway.connections(), { timeout: 15_000 }).toBe(0);
 }, 60_000);
 
 test('pipelined garbage after valid messages: the valid ones are answered, then FATAL 08P01', async () => {

@@ -11,11 +11,16 @@ export class ClientReader {
   private socket: Socket;
   private waiter: { resolve: (m: FrontendMessage) => void; reject: (e: unknown) => void } | undefined;
   private failure: unknown;
+  /** the client closed its connection while the reader was attached */
+  clientGone = false;
   private readonly onData = (chunk: Buffer) => {
     this.parser.push(chunk);
     this.pump();
   };
-  private readonly onClose = () => this.fail(new PortcullisError('unavailable', 'the client closed the connection during startup'));
+  private readonly onClose = () => {
+    this.clientGone = true;
+    this.fail(new PortcullisError('unavailable', 'the client closed the connection during startup'));
+  };
   private readonly onError = (err: Error) => this.fail(new PortcullisError('unavailable', `client connection error: ${err.message}`, { cause: err }));
 
   constructor(socket: Socket) {

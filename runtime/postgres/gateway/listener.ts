@@ -17,6 +17,7 @@ import { ClientReader } from './client-reader.ts';
 import { CatalogCache, backendOptions, postgresSpec } from './targets.ts';
 import { PostgresSession } from './session.ts';
 import { errorFromPortcullis, fatal } from './refusal.ts';
+import { closeClient } from './closing.ts';
 import { shortRevision } from '../../bundle/revision.ts';
 
 export interface PostgresGatewayOptions {
@@ -37,7 +38,17 @@ export interface PostgresGatewayOptions {
 export interface PostgresGateway {
   port: number;
   sessions(): number;
-  close(): Promise<void>;
+  /** client connections open (in startup or in a session) */
+  connections(): number;
+  /** Stop accepting; let open sessions finish for up to `drainMs`, then end them and close every socket. */
+  close(drainMs?: number): Promise<void>;
+}
+
+interface Connection {
+  raw: Socket;
+  /** the socket the client speaks on: `raw`, or the TLS socket over it */
+  socket: Socket;
+  reader: ClientReader;
 }
 
 interface CancelTarget {
@@ -60,17 +71,31 @@ export async function startPostgresGateway(ctx: GatewayContext, opts: PostgresGa
   const live = new Set<PostgresSession>();
   const secure: SecureContext | undefined = opts.tls ? createSecureContext({ cert: opts.tls.cert, key: opts.tls.key }) : undefined;
 
-  const server: Server = createServer((socket) => {
-    socket.setNoDelay(true);
-    accept(socket).catch((err) => {
+  /** every client socket still open, in startup or in a session: all are closed at shutdown */
+  const sockets = new Set<Socket>();
+  /** raw sockets that carry a session: at shutdown they get the drain, not an immediate close */
+  const sessionSockets = new WeakSet<Socket>();
+  let draining = false;
+  /** called when the last session ends during a drain */
+  let allEnded: (() => void) | undefined;
+
+  const server: Server = createServer((raw) => {
+    raw.setNoDelay(true);
+    sockets.add(raw);
+    raw.once('close', () => sockets.delete(raw));
+    const conn: Connection = { raw, socket: raw, reader: new ClientReader(raw) };
+    accept(conn).catch((err) => {
       const e = PortcullisError.from(err);
-      ctx.log('postgres.connection.refused', { code: e.code, message: e.message, client: socket.remoteAddress });
-      if (!socket.destroyed) socket.end(errorFromPortcullis(e, 'FATAL'));
+      ctx.log('postgres.connection.refused', { code: e.code, message: e.message, client: raw.remoteAddress });
+      // The reader stops buffering what the client sends; the socket is closed for good below.
+      conn.reader.detach();
+      if (e.details.closeSilently) return closeClient(conn.socket);
+      closeClient(conn.socket, errorFromPortcullis(e, 'FATAL'));
     });
   });
 
-  async function accept(raw: Socket): Promise<void> {
-    const reader = new ClientReader(raw);
+  async function accept(conn: Connection): Promise<void> {
+    const { raw, reader } = conn;
     let socket: Socket = raw;
     let encrypted = false;
     const timeout = opts.startupTimeoutMs ?? 15_000;
@@ -85,6 +110,7 @@ export async function startPostgresGateway(ctx: GatewayContext, opts: PostgresGa
         tlsSocket.setNoDelay?.(true);
         reader.switchTo(tlsSocket);
         socket = tlsSocket;
+        conn.socket = tlsSocket;
         encrypted = true;
       } else {
         socket.write(encryptionResponse(false));
@@ -94,7 +120,8 @@ export async function startPostgresGateway(ctx: GatewayContext, opts: PostgresGa
     if (first.type === 'CancelRequest') {
       const t = cancelKeys.get(`${first.processId}:${first.secretKey}`);
       if (t) await sendCancelRequest(t.host, t.port, t.processId, t.secretKey).catch(() => {});
-      socket.end();
+      reader.detach();
+      closeClient(socket);
       return;
     }
     if (first.type !== 'StartupMessage') throw new PortcullisError('protocol_violation', `expected a startup message, got ${first.type}`);
@@ -117,6 +144,7 @@ export async function startPostgresGateway(ctx: GatewayContext, opts: PostgresGa
     const token = decodePasswordMessage(password.data);
     const subject: AuthenticatedSubject = await ctx.authenticate(token);
 
+    if (draining) throw new PortcullisError('unavailable', 'the gateway is shutting down', { details: { hint: 'reconnect; another gateway replica may serve you' } });
     const bundle = ctx.bundle();
     if (!bundle) throw new PortcullisError('failed_precondition', 'the gateway has no valid policy bundle yet; it refuses connections until it has one');
     const targetName = params.get('database') ?? params.get('user') ?? '';
@@ -168,9 +196,10 @@ export async function startPostgresGateway(ctx: GatewayContext, opts: PostgresGa
     for (const [k, v] of backend.serverParams) hello.push(parameterStatus(k, v));
     hello.push(parameterStatus('portcullis.policy_revision', shortRevision(bundle.revision)));
     hello.push(backendKeyData(key.processId, key.secretKey), readyForQuery('I'));
-    socket.write(Buffer.concat(hello));
+    if (!socket.destroyed) socket.write(Buffer.concat(hello));
 
     const client = reader.detach();
+    sessionSockets.add(raw);
     const session: PostgresSession = new PostgresSession({
       ctx,
       sessionId,
@@ -185,6 +214,7 @@ export async function startPostgresGateway(ctx: GatewayContext, opts: PostgresGa
       onEnd: (reason) => {
         live.delete(session);
         cancelKeys.delete(cancelKey);
+        if (live.size === 0) allEnded?.();
         void ctx.approvals?.sessionEnded(sessionId).catch(() => {});
         void ctx.recorder.endSession({ sessionId, reason }).catch(() => {});
         ctx.log('postgres.session.end', { sessionId, reason });
@@ -193,6 +223,9 @@ export async function startPostgresGateway(ctx: GatewayContext, opts: PostgresGa
     live.add(session);
     session.start();
     ctx.log('postgres.session.start', { sessionId, identity: subject.identity, target: targetName, tls: encrypted });
+    // The client left while its token was checked and the backend reached: the session that was
+    // just recorded ends at once, releasing the backend and writing session.end.
+    if (reader.clientGone || client.destroyed) session.end('client-closed');
   }
 
   function plaintextAllowed(socket: Socket): boolean {
@@ -212,9 +245,26 @@ export async function startPostgresGateway(ctx: GatewayContext, opts: PostgresGa
   return {
     port,
     sessions: () => live.size,
-    async close() {
+    connections: () => sockets.size,
+    async close(drainMs = 0) {
+      draining = true;
+      // No new connections; the promise settles once every socket below is gone.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // Sockets still in startup (or holding a half-sent message) have nothing to finish.
+      for (const s of [...sockets]) if (!sessionSockets.has(s)) closeClient(s);
+      if (drainMs > 0 && live.size > 0) {
+        ctx.log('postgres.draining', { sessions: live.size, deadlineMs: drainMs });
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, drainMs);
+          allEnded = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
       for (const s of [...live]) s.end('gateway-shutdown', fatal('unavailable', 'the gateway is shutting down', 'reconnect; another gateway replica may serve you'));
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      for (const s of [...sockets]) closeClient(s);
+      await closed;
       await catalogs.close();
     },
   };

@@ -26,9 +26,30 @@ const sqlstate: Record<ErrorCode, string> = {
 };
 
 export function errorFromPortcullis(err: PortcullisError, severity: 'ERROR' | 'FATAL' = 'ERROR'): Buffer {
+  const own = err.details.postgres as ErrorFields | undefined;
+  if (own) return errorResponse({ ...own, severity });
   const fields: ErrorFields = { severity, code: sqlstate[err.code], message: `portcullis: ${err.message}` };
   if (typeof err.details.hint === 'string') fields.hint = err.details.hint;
   return errorResponse(fields);
+}
+
+/**
+ * A statement PostgreSQL's own parser (libpg-query, inside the gateway) rejected: the error the
+ * database would have sent, its text, SQLSTATE and Position (so psql draws its caret), with the
+ * gateway's part said in the HINT. Anything else the analysis refused keeps the gateway's words.
+ */
+export function syntaxError(err: unknown, sql: string): PortcullisError {
+  const e = PortcullisError.from(err, 'invalid_argument');
+  const parser = (e.cause as { sqlDetails?: { message?: string; cursorPosition?: number; fileName?: string; lineNumber?: number; functionName?: string } } | undefined)?.sqlDetails;
+  if (!parser?.message) return e;
+  const fields: ErrorFields = { severity: 'ERROR', code: '42601', message: parser.message, hint: 'portcullis: the gateway parses every statement with PostgreSQL\'s parser before deciding on it; this one was not sent to the database' };
+  if (parser.cursorPosition !== undefined) fields.position = Buffer.from(sql).subarray(0, parser.cursorPosition).toString('utf8').length + 1;
+  const extra: Record<string, string> = {};
+  if (parser.fileName) extra.F = parser.fileName;
+  if (parser.lineNumber !== undefined) extra.L = String(parser.lineNumber);
+  if (parser.functionName) extra.R = parser.functionName;
+  fields.extra = extra;
+  return new PortcullisError('invalid_argument', e.message, { cause: e.cause, details: { ...e.details, postgres: fields } });
 }
 
 export function fatal(code: ErrorCode, message: string, hint?: string): Buffer {

@@ -20,6 +20,8 @@ export interface ResponseSink {
   finished(exec: ExecContext, status: 'ok' | 'error', error?: { code: string; message: string }): void;
   copyIn(active: boolean): void;
   transactionStatus(status: string): void;
+  /** the backend sent a FATAL (or PANIC) error: it closes next, and the client already has the reason */
+  backendFatal(): void;
 }
 
 export class ResponsePipeline {
@@ -81,8 +83,19 @@ export class ResponsePipeline {
       default:
     }
     const slot = this.current();
+    if (frame.type === 'ErrorResponse') {
+      const fields = decodeErrorFields(frame.body);
+      const severity = fields.get('V') ?? fields.get('S');
+      if (severity === 'FATAL' || severity === 'PANIC') {
+        // A terminated backend (pg_terminate_backend, a fast shutdown) says why, busy or idle:
+        // relayed as PostgreSQL sent it, and the session ends when the backend closes.
+        this.sink.backendFatal();
+        if (!slot) return this.sink.toClient(this.scrubbed('E', frame.body, fields));
+      }
+      if (!slot) this.unexpected(frame, slot);
+      return this.error(frame, slot, fields);
+    }
     if (!slot) this.unexpected(frame, slot);
-    if (frame.type === 'ErrorResponse') return this.error(frame, slot);
     if (frame.type === 'ReadyForQuery') {
       if (slot.kind !== 'sync' && slot.kind !== 'query' && !(slot.kind === 'refused' && !slot.extended)) this.unexpected(frame, slot);
       this.pop();
@@ -119,6 +132,8 @@ export class ResponsePipeline {
         return this.result(frame, slot.exec, slot);
       case 'query': {
         const exec = slot.statements[slot.index];
+        // A query string with no statement in it ('', ';', a comment): PostgreSQL's answer.
+        if (!exec && frame.type === 'EmptyQueryResponse' && slot.statements.length === 0) return this.sink.toClient(frame.raw);
         if (!exec) this.unexpected(frame, slot);
         if (frame.type === 'RowDescription') {
           exec.plan = await this.plan(frame, exec);
@@ -227,7 +242,7 @@ export class ResponsePipeline {
     else this.pop();
   }
 
-  private error(frame: BackendFrame, slot: Slot): void {
+  private error(frame: BackendFrame, slot: Slot, decoded?: Map<string, string>): void {
     if (slot.kind === 'refused') {
       this.sink.toClient(slot.error);
       if (slot.extended) {
@@ -239,7 +254,7 @@ export class ResponsePipeline {
       }
       return;
     }
-    const fields = decodeErrorFields(frame.body);
+    const fields = decoded ?? decodeErrorFields(frame.body);
     this.sink.toClient(this.scrubbed('E', frame.body, fields));
     const error = { code: fields.get('C') ?? 'XX000', message: fields.get('M') ?? '' };
     if (slot.kind === 'query') {

@@ -9,7 +9,8 @@ import type { Socket } from 'node:net';
 import { FrontendParser, type FrontendMessage } from '../protocol/frontend.ts';
 import { BackendParser } from '../protocol/backend.ts';
 import { describe as describeMsg, execute as executeMsg, flush as flushMsg, noticeResponse, query as queryMsg } from '../protocol/serialize.ts';
-import type { BackendConnection } from '../backend/connect.ts';
+import { sendCancelRequest, type BackendConnection } from '../backend/connect.ts';
+import { closeClient } from './closing.ts';
 import { PortcullisError } from '../../errors.ts';
 import { analyzeCached, type AnalyzedStatement } from '../../sql/analyze.ts';
 import { walk } from '../../sql/ast.ts';
@@ -25,7 +26,7 @@ import { maskLookup, type ColumnMasks } from './mask-plan.ts';
 import type { OutputMask } from '../../sql/mask-safety.ts';
 import type { Bundle } from '../../bundle/model.ts';
 import { canonical, CanonicalFragment, CanonicalWithSlot } from '../../evidence/canonical.ts';
-import { errorFromPortcullis, fatal, refusalFor, unsafeForMasking } from './refusal.ts';
+import { errorFromPortcullis, fatal, refusalFor, syntaxError, unsafeForMasking } from './refusal.ts';
 import { settleReview } from '../../gateway/review.ts';
 import { reasonFromSql, reasonSetting } from '../../gateway/stated-reason.ts';
 import type { Coverage } from '../../approvals/types.ts';
@@ -94,6 +95,10 @@ export class PostgresSession {
   private drained: (() => void) | undefined;
   private copyIn = false;
   private ended = false;
+  /** the backend ended the connection with its own FATAL, already relayed: no second one is added */
+  private backendSaidFatal = false;
+  /** the backend's socket closed; the session ends once the frames it sent before are relayed */
+  private backendGone = false;
   private readonly statements = new Map<string, Prepared>();
   private readonly portalFormats = new Map<string, readonly number[]>();
   /** per analysed statement (analysis results are shared per text), its last allow verdict */
@@ -124,6 +129,7 @@ export class PostgresSession {
       finished: (exec, status, error) => this.finished(exec, status, error),
       copyIn: (active) => (this.copyIn = active),
       transactionStatus: (status) => this.onReady(status),
+      backendFatal: () => (this.backendSaidFatal = true),
     });
   }
 
@@ -133,7 +139,10 @@ export class PostgresSession {
     client.on('close', () => this.end('client-closed'));
     client.on('error', () => this.end('client-error'));
     backend.socket.on('data', (chunk: Buffer) => this.onBackendData(chunk));
-    backend.socket.on('close', () => this.end('backend-closed', fatal('unavailable', 'the backend closed the connection', 'reconnect; if it persists, check the target database')));
+    backend.socket.on('close', () => {
+      this.backendGone = true;
+      if (!this.workingBackend) this.endBackendGone();
+    });
     backend.socket.on('error', () => {});
     if (backend.leftover.length > 0) this.onBackendData(backend.leftover);
     backend.socket.resume();
@@ -141,6 +150,11 @@ export class PostgresSession {
     void this.catalog().catch(() => {});
     // Bytes that arrived with the password message are processed like any later chunk.
     this.onClientData(Buffer.alloc(0));
+  }
+
+  private endBackendGone(): void {
+    if (this.ended || this.backendFrames.length > 0) return;
+    this.end('backend-closed', this.backendSaidFatal ? undefined : fatal('unavailable', 'the backend closed the connection', 'reconnect; if it persists, check the target database'));
   }
 
   private loadedCatalog: Catalog | undefined;
@@ -339,7 +353,9 @@ export class PostgresSession {
       case 'CopyData':
       case 'CopyDone':
       case 'CopyFail':
-        if (!this.copyIn) throw new PortcullisError('protocol_violation', `client sent ${m.type} outside COPY FROM STDIN`);
+        // Outside COPY, PostgreSQL ignores these (a client may still be sending after a failed COPY;
+        // postgres.js sends CopyFail after every COPY FROM STDIN). Forwarded, the backend does just
+        // that, and data pipelined right behind a COPY statement reaches it as copy data.
         this.send(m.raw);
         return;
       case 'Terminate':
@@ -358,9 +374,9 @@ export class PostgresSession {
   private async query(sql: string, raw: Buffer): Promise<void> {
     let analysed: readonly AnalyzedStatement[];
     try {
-      analysed = analyzeCached(sql);
+      analysed = analyzeQuery(sql);
     } catch (err) {
-      const e = PortcullisError.from(err, 'invalid_argument');
+      const e = syntaxError(err, sql);
       return this.refuseSimple(await this.recordUnjudged(sql, 'admin', 'deny', `unparseable: ${e.message}`, e) as PortcullisError);
     }
     if (analysed.length === 0) {
@@ -399,14 +415,16 @@ export class PostgresSession {
   private async parse(name: string, sql: string, raw: Buffer): Promise<void> {
     let analysed: readonly AnalyzedStatement[];
     try {
-      analysed = analyzeCached(sql);
+      analysed = analyzeQuery(sql);
     } catch (err) {
-      const e = PortcullisError.from(err, 'invalid_argument');
+      const e = syntaxError(err, sql);
       return this.refuseExtended(await this.recordUnjudged(sql, 'admin', 'deny', `unparseable: ${e.message}`, e) as PortcullisError);
     }
     if (analysed.length > 1) {
-      const e = new PortcullisError('invalid_argument', 'cannot insert multiple commands into a prepared statement');
-      return this.refuseExtended(await this.recordUnjudged(sql, 'admin', 'deny', `refused: ${e.message}`, e) as PortcullisError);
+      // PostgreSQL's own error, word for word: client libraries match on it.
+      const message = 'cannot insert multiple commands into a prepared statement';
+      const e = new PortcullisError('invalid_argument', message, { details: { postgres: { severity: 'ERROR', code: '42601', message } } });
+      return this.refuseExtended(await this.recordUnjudged(sql, 'admin', 'deny', `refused: ${message}`, e) as PortcullisError);
     }
     const prepared: Prepared = { sql, ...(analysed[0] ? { analysed: analysed[0] } : {}) };
     this.statements.set(name, prepared);
@@ -741,7 +759,8 @@ export class PostgresSession {
     } finally {
       this.workingBackend = false;
       this.flushClient();
-      if (!this.ended && !this.clientBlocked) this.o.backend.socket.resume();
+      if (this.backendGone) this.endBackendGone();
+      else if (!this.ended && !this.clientBlocked) this.o.backend.socket.resume();
     }
   }
 
@@ -782,6 +801,14 @@ export class PostgresSession {
     }
   }
 
+  private releaseBackend(reason: string): void {
+    const { backend } = this.o;
+    const close = () => void backend.close().catch(() => {});
+    if (!CANCEL_ON_END.has(reason) || this.responses.pending === 0 || this.backendGone) return close();
+    this.o.ctx.log('postgres.session.cancel', { sessionId: this.o.sessionId, reason });
+    sendCancelRequest(backend.host, backend.port, backend.backendKey.processId, backend.backendKey.secretKey).then(close, close);
+  }
+
   /** End the session once: optional final error to the agent, close both sides, record why. */
   end(reason: string, finalError?: Buffer): void {
     if (this.ended) return;
@@ -795,9 +822,8 @@ export class PostgresSession {
     const finish = (withheld: boolean) => {
       if (!withheld && this.toClient.length > 0 && !this.o.client.destroyed) this.o.client.write(Buffer.concat(this.toClient));
       this.toClient = [];
-      if (finalError && !this.o.client.destroyed) this.o.client.end(finalError);
-      else this.o.client.end();
-      void this.o.backend.close().catch(() => {});
+      closeClient(this.o.client, finalError);
+      this.releaseBackend(reason);
       this.o.onEnd(reason);
     };
     // Answers held for a durable record still go out first when it becomes durable; never before.
@@ -805,6 +831,18 @@ export class PostgresSession {
     else finish(false);
   }
 }
+
+/** The empty string has no statement in it (PostgreSQL answers EmptyQueryResponse); the parser refuses it. */
+function analyzeQuery(sql: string): readonly AnalyzedStatement[] {
+  return sql === '' ? [] : analyzeCached(sql);
+}
+
+/**
+ * Sessions the gateway ends while a statement may still run. Closing the backend connection does
+ * not stop it (PostgreSQL notices a gone client only when it next writes), so it is cancelled.
+ * Not for a client that left or sent Terminate: PostgreSQL finishes what such a client sent.
+ */
+const CANCEL_ON_END = new Set(['token-expired', 'max-duration', 'idle-timeout', 'gateway-shutdown', 'evidence-failed']);
 
 const readOnlyCache = new WeakMap<AnalyzedStatement, boolean>();
 

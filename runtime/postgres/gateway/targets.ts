@@ -114,7 +114,7 @@ export class CatalogCache {
     if (hit) void hit.connection?.close().catch(() => {});
     const entry: CatalogEntry = { key, catalog: Promise.resolve(undefined as unknown as Catalog), queue: Promise.resolve() };
     let pinned: string | undefined;
-    const run = async (sql: string) => {
+    const connection = async (): Promise<BackendConnection> => {
       if (!entry.connection || entry.connection.socket.destroyed) {
         // Named apart from agent sessions (portcullis:<application_name>) in pg_stat_activity and
         // logs; after a reconnect it resolves names with the search_path it first had, like the
@@ -123,7 +123,23 @@ export class CatalogCache {
         if (pinned !== undefined) options.startupParams = { ...options.startupParams, search_path: pinned };
         entry.connection = await connectBackend(options);
       }
-      const r = await simpleQuery(entry.connection, sql);
+      return entry.connection;
+    };
+    const run = async (sql: string) => {
+      const conn = await connection();
+      let r;
+      try {
+        r = await simpleQuery(conn, sql);
+      } catch (err) {
+        // The connection was terminated while idle (pg_terminate_backend, a restart): its socket may
+        // not look closed until this query ran into it. Catalog queries only read, so they are
+        // retried once on a fresh connection; a second failure is real.
+        if (entry.connection === conn) entry.connection = undefined;
+        void conn.close().catch(() => {});
+        r = await simpleQuery(await connection(), sql).catch((again: unknown) => {
+          throw PortcullisError.is(again) ? again : PortcullisError.from(err);
+        });
+      }
       return r.rows.map((row) => Object.fromEntries(r.fields.map((f, i) => [f.name, row[i] ?? null])));
     };
     const query = (sql: string) => {

@@ -7,6 +7,14 @@ export function violation(message: string): PortcullisError {
 }
 
 /**
+ * Bytes that are not a startup packet at all (a Terminate or a query sent first, a length out of
+ * range): PostgreSQL logs it and closes without a word, since the peer does not speak the protocol.
+ */
+export function notAStartupPacket(message: string): PortcullisError {
+  return new PortcullisError('protocol_violation', message, { details: { closeSilently: true } });
+}
+
+/**
  * A byte queue that only concatenates once a whole frame is present, so a 64 MiB message arriving
  * in 64 KiB chunks costs one copy instead of a thousand growing ones, and a frame that lies inside
  * one chunk costs no copy at all.
@@ -140,10 +148,12 @@ export class BodyReader {
     return v;
   }
 
-  /** A count followed by that many items of at least `minItemBytes` each; checked before looping. */
+  /**
+   * A count followed by that many items of at least `minItemBytes` each; checked before looping.
+   * Unsigned, as PostgreSQL reads it (pq_getmsgint(.., 2)): up to 65,535 parameters are legal.
+   */
   count16(field: string, minItemBytes: number): number {
-    const n = this.int16(field);
-    if (n < 0) throw violation(`${this.what}: negative ${field} ${n}`);
+    const n = this.uint16(field);
     if (n * minItemBytes > this.remaining) throw violation(`${this.what}: ${field} ${n} overruns the message`);
     return n;
   }

@@ -2,7 +2,7 @@
  * Incremental parser for what a PostgreSQL client sends (protocol v3). Every message keeps its raw
  * bytes so the gateway can forward exactly what it analysed, never a re-encoding of it.
  */
-import { BodyReader, ChunkQueue, violation } from './frames.ts';
+import { BodyReader, ChunkQueue, notAStartupPacket, violation } from './frames.ts';
 
 export const PROTOCOL_VERSION_3 = 196608; // 3 << 16
 export const SSL_REQUEST_CODE = 80877103;
@@ -118,9 +118,9 @@ export class FrontendParser {
   private nextStartup(): FrontendMessage | undefined {
     const length = this.queue.int32At(0);
     if (length === undefined) return undefined;
-    if (length < 8) throw violation(`startup packet length ${length} is too short`);
+    if (length < 8) throw notAStartupPacket(`startup packet length ${length} is too short`);
     if (length > this.maxStartup) {
-      throw violation(`startup packet length ${length} exceeds the limit of ${this.maxStartup} bytes`);
+      throw notAStartupPacket(`startup packet length ${length} exceeds the limit of ${this.maxStartup} bytes`);
     }
     if (this.queue.length < length) return undefined;
     const code = this.queue.int32At(4)!;

@@ -28,6 +28,12 @@ class Writer {
     this.pos += 2;
     return this;
   }
+  /** counts are unsigned 16-bit on the wire (PostgreSQL allows 65,535 parameters) */
+  count16(v: number): this {
+    this.buf.writeUInt16BE(v, this.pos);
+    this.pos += 2;
+    return this;
+  }
   int32(v: number): this {
     this.buf.writeInt32BE(v | 0, this.pos);
     this.pos += 4;
@@ -65,7 +71,7 @@ function cLen(s: string, field: string): number {
 }
 
 function int16Count(n: number, field: string): number {
-  if (n > 0x7fff) throw new PortcullisError('invalid_argument', `too many ${field} (${n}); the protocol allows 32767`);
+  if (n > 0xffff) throw new PortcullisError('invalid_argument', `too many ${field} (${n}); the protocol allows 65535`);
   return n;
 }
 
@@ -85,7 +91,7 @@ function lengths(values: Value[]): { lens: number[]; total: number } {
 }
 
 function writeValues(w: Writer, values: Value[], lens: number[]): void {
-  w.int16(values.length);
+  w.count16(values.length);
   for (let i = 0; i < values.length; i++) {
     const v = values[i]!;
     w.int32(lens[i]!);
@@ -187,7 +193,7 @@ export interface FieldSpec {
 export function rowDescription(fields: FieldSpec[]): Buffer {
   int16Count(fields.length, 'fields');
   const lens = fields.map((f) => cLen(f.name, 'field name'));
-  const w = new Writer(7 + lens.reduce((a, l) => a + l + 18, 0)).header('T').int16(fields.length);
+  const w = new Writer(7 + lens.reduce((a, l) => a + l + 18, 0)).header('T').count16(fields.length);
   fields.forEach((f, i) => {
     w.cstring(f.name, lens[i]! - 1)
       .uint32(f.tableOid ?? 0)
@@ -222,14 +228,14 @@ export const noData = (): Buffer => fixed('n');
 
 export function parameterDescription(typeOids: number[]): Buffer {
   int16Count(typeOids.length, 'parameters');
-  const w = new Writer(7 + 4 * typeOids.length).header('t').int16(typeOids.length);
+  const w = new Writer(7 + 4 * typeOids.length).header('t').count16(typeOids.length);
   for (const t of typeOids) w.uint32(t);
   return w.done();
 }
 
 function copyResponse(code: 'G' | 'H' | 'W', overallFormat: number, columnFormats: number[]): Buffer {
   int16Count(columnFormats.length, 'columns');
-  const w = new Writer(8 + 2 * columnFormats.length).header(code).int8(overallFormat).int16(columnFormats.length);
+  const w = new Writer(8 + 2 * columnFormats.length).header(code).int8(overallFormat).count16(columnFormats.length);
   for (const f of columnFormats) w.int16(f);
   return w.done();
 }
@@ -287,7 +293,7 @@ export function parse(name: string, sql: string, paramTypes: number[] = []): Buf
   int16Count(paramTypes.length, 'parameter types');
   const a = cLen(name, 'statement name');
   const b = cLen(sql, 'query');
-  const w = new Writer(5 + a + b + 2 + 4 * paramTypes.length).header('P').cstring(name, a - 1).cstring(sql, b - 1).int16(paramTypes.length);
+  const w = new Writer(5 + a + b + 2 + 4 * paramTypes.length).header('P').cstring(name, a - 1).cstring(sql, b - 1).count16(paramTypes.length);
   for (const t of paramTypes) w.uint32(t);
   return w.done();
 }
@@ -313,10 +319,10 @@ export function bind(spec: BindSpec): Buffer {
   const b = cLen(statement, 'statement name');
   const { lens, total } = lengths(params);
   const size = 5 + a + b + 2 + 2 * paramFormats.length + total + 2 + 2 * resultFormats.length;
-  const w = new Writer(size).header('B').cstring(portal, a - 1).cstring(statement, b - 1).int16(paramFormats.length);
+  const w = new Writer(size).header('B').cstring(portal, a - 1).cstring(statement, b - 1).count16(paramFormats.length);
   for (const f of paramFormats) w.int16(f);
   writeValues(w, params, lens);
-  w.int16(resultFormats.length);
+  w.count16(resultFormats.length);
   for (const f of resultFormats) w.int16(f);
   return w.done();
 }
@@ -345,7 +351,7 @@ export function copyFail(message: string): Buffer {
 export function functionCall(functionOid: number, args: Value[], argFormats: number[] = [], resultFormat = 0): Buffer {
   int16Count(args.length, 'arguments');
   const { lens, total } = lengths(args);
-  const w = new Writer(5 + 4 + 2 + 2 * argFormats.length + total + 2).header('F').uint32(functionOid).int16(argFormats.length);
+  const w = new Writer(5 + 4 + 2 + 2 * argFormats.length + total + 2).header('F').uint32(functionOid).count16(argFormats.length);
   for (const f of argFormats) w.int16(f);
   writeValues(w, args, lens);
   return w.int16(resultFormat).done();
