@@ -57,6 +57,24 @@ export async function lintLiveCatalog(dir: string, url: string, onlyTarget?: str
           });
         });
       });
+      // a rule's own mask columns, where the rule applies to this target
+      for (const e of ctx.facts?.rules ?? []) {
+        if (!e.targets.some((x) => x.doc.metadata.name === t.doc.metadata.name)) continue;
+        (e.rule.mask ?? []).forEach((m, mi) => {
+          (m.columns ?? []).forEach((pattern, pi) => {
+            const re = globRegex(normaliseColumnPattern(pattern));
+            if (columns.some((name) => re.test(name))) return;
+            findings.push({
+              rule: 'classification-matches-no-column',
+              severity: 'error',
+              message: `rule '${e.rule.id}' masks column '${pattern}', which matches no column of target '${t.doc.metadata.name}' in database ${database}`,
+              file: e.policy.origin.file,
+              ...e.policy.origin.locate(`${e.pointer}/mask/${mi}/columns/${pi}`),
+              hint: 'correct the name (a renamed column?) or remove the entry; a mask that matches nothing masks nothing',
+            });
+          });
+        });
+      }
       const role = await client.query<{ rolsuper: boolean }>('select rolsuper from pg_catalog.pg_roles where rolname = $1', [spec.user]);
       if (role.rows[0]?.rolsuper) {
         findings.push({

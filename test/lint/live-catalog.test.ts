@@ -32,6 +32,21 @@ spec:
         - customers.social_security_no
       strategy: redact
 `);
+  await writeFile(join(dir, 'policies', 'live.yaml'), `apiVersion: portcullis.dev/v1
+kind: Policy
+metadata: { name: live-readers }
+spec:
+  subjects: [{ group: agents }]
+  targets: [live-db]
+  rules:
+    - id: read-masked
+      effect: allow
+      actions: [select]
+      resources: [customers]
+      mask:
+        - columns: [customers.email, customers.nickname]
+          strategy: hash
+`);
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -44,9 +59,12 @@ test('a classification naming no column is an error; a superuser role a warning'
   expect(r.code, r.stderr).toBe(1);
   const report = JSON.parse(r.stdout) as { findings: { rule: string; severity: string; message: string; file: string; line: number }[] };
   const missing = report.findings.filter((f) => f.rule === 'classification-matches-no-column');
-  expect(missing).toHaveLength(1);
-  expect(missing[0]).toMatchObject({ severity: 'error', line: 15 });
-  expect(missing[0]!.message).toContain('customers.social_security_no');
+  expect(missing).toHaveLength(2);
+  const [inTarget, inRule] = [missing.find((f) => f.file.endsWith('live-db.yaml')), missing.find((f) => f.file.endsWith('live.yaml'))];
+  expect(inTarget).toMatchObject({ severity: 'error', line: 15 });
+  expect(inTarget!.message).toContain('customers.social_security_no');
+  expect(inRule).toMatchObject({ severity: 'error', line: 13 });
+  expect(inRule!.message).toContain("rule 'read-masked' masks column 'customers.nickname'");
   expect(report.findings.filter((f) => f.rule === 'superuser-backend-role')).toMatchObject([{ severity: 'warning', line: 9 }]);
 });
 
