@@ -83,8 +83,10 @@ export class GroupCommit {
 
   private readonly looped = (): void => {
     this.flushing = undefined;
-    // appends that arrived during the last write of the loop's final iteration
-    if (this.pending.length > 0) this.schedule();
+    // appends, or a checkpoint request, that arrived after the loop's last check: a request made
+    // while `flushing` was still set did not schedule, and would otherwise be lost (a store closing
+    // right after an append then left its tail unsigned)
+    if (this.pending.length > 0 || this.checkpoint) this.schedule();
   };
 
   private async loop(): Promise<void> {
