@@ -492,3 +492,26 @@ describe('fail closed', () => {
     }
   });
 });
+
+describe('the freshness check itself', () => {
+  test('runs on one catalog connection: its prepared checks do not make it reconnect', async () => {
+    const c = await agent();
+    const catalogPids = async () =>
+      (await dba.query(`select pid from pg_stat_activity where datname = $1 and application_name = 'portcullis-catalog' order by pid`, [DB])).rows.map((r: { pid: number }) => r.pid);
+    try {
+      await dba.query('create table warm (card_number text)');
+      await c.query('select card_number from warm');
+      const before = await catalogPids();
+      expect(before.length).toBe(1);
+      // each of these follows a commit (the probe moves), so each runs both prepared checks
+      for (let i = 0; i < 5; i++) {
+        await dba.query('select 1');
+        await c.query(`insert into warm values ('x${i}')`);
+        await c.query('select card_number from warm');
+      }
+      expect(await catalogPids()).toEqual(before);
+    } finally {
+      await c.end();
+    }
+  });
+});

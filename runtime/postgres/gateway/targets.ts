@@ -131,6 +131,9 @@ export class CatalogCache {
       try {
         r = await simpleQuery(conn, sql);
       } catch (err) {
+        // The server answered with an error and is ready for the next query: the connection is
+        // fine, and a new one would lose what this one prepared (the catalog's freshness checks).
+        if (PortcullisError.is(err) && err.details.sqlstate !== undefined && !conn.socket.destroyed) throw err;
         // The connection was terminated while idle (pg_terminate_backend, a restart): its socket may
         // not look closed until this query ran into it. Catalog queries only read, so they are
         // retried once on a fresh connection; a second failure is real.
