@@ -29,7 +29,7 @@ export interface AdminDeps {
   /** whether evidence can be written; default: the recorder's view of the evidence store */
   evidenceHealthy?: () => boolean;
   /** the runtime's own readiness (GatewayRuntime.status), which names the store's problem; overrides the two checks above */
-  ready?: () => { ready: boolean; reason?: string; lastReload?: { ok: boolean; revision?: string; errors?: string[] } };
+  ready?: () => { ready: boolean; reason?: string; lastReload?: { ok: boolean; revision?: string; errors?: string[] }; notes?: string[] };
 }
 
 export interface AdminServer {
@@ -122,6 +122,7 @@ export async function startAdminServer(ctx: GatewayContext, deps: AdminDeps): Pr
       // Still ready on the last good bundle, but a rejected change is worth saying out loud.
       const last = s.lastReload;
       const notes = last && !last.ok ? [`last reload rejected${last.revision ? ` (commit ${last.revision})` : ''}: ${last.errors?.[0] ?? 'see the gateway log'}`] : [];
+      notes.push(...(s.notes ?? []));
       return { ok: s.ready, reasons: s.ready ? [] : [s.reason ?? 'not ready'], notes };
     }
     const reasons: string[] = [];

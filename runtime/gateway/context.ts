@@ -31,4 +31,9 @@ export interface GatewayContext {
   /** how long a gateway holds a request waiting for approvers (0: answer at once with the approval id) */
   reviewHoldMs?: number;
   metrics?: GatewayMetrics;
+  /**
+   * A standing condition an operator should see on /readyz that does not make the gateway unready
+   * (a classified column renamed behind the policy); one note per key.
+   */
+  note?(key: string, text: string): void;
 }

@@ -92,6 +92,8 @@ export interface RuntimeStatus {
   lastReload?: ReloadOutcome & { at: string };
   /** the name stamped on this replica's evidence */
   replica?: string;
+  /** standing conditions that do not make the gateway unready, e.g. a classified column renamed behind the policy */
+  notes?: string[];
   evidence?: {
     store: 'file' | 'postgres';
     healthy: boolean;
@@ -285,6 +287,8 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
     verifier = createTokenVerifier({ issuer: dev.issuer, audience: dev.audience, jwks: { file: dev.jwksPath } });
   }
 
+  /** standing conditions shown on /readyz (see GatewayContext.note): one per renamed classified column */
+  const notes = new Map<string, string>();
   const ctx: GatewayContext = {
     bundle: () => live,
     async authenticate(token: string): Promise<AuthenticatedSubject> {
@@ -308,6 +312,7 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
     approvals,
     reviewHoldMs: opts.reviewHoldMs ?? 0,
     metrics,
+    note: (key, text) => void notes.set(key, text),
   };
 
   return {
@@ -331,6 +336,7 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
         ...(lastReload ? { lastReload } : {}),
         replica,
         evidence: { store: storeKind, healthy, ...(problem ? { error: problem } : {}), ...witnessOf(opened.store) },
+        ...(notes.size > 0 ? { notes: [...notes.values()].slice(0, 50) } : {}),
       };
     },
     maskKey: await persistentKey(dataDir, 'mask.key'),

@@ -230,7 +230,10 @@ describe('schema changes made behind the gateway', () => {
       const answers = await corpus(c, 'vault', 's2');
       await expectNoLeak(answers);
       expect(answers[PLAIN]).not.toContain('ERROR');
-      // the drift is reported: log and evidence
+      // the drift is reported: log, evidence and a note on /readyz (the gateway stays ready)
+      const status = gw.runtime.status();
+      expect(status.ready).toBe(true);
+      expect(status.notes?.some((n) => n.includes('public.vault.ssn') && n.includes('public.vault.s2'))).toBe(true);
       expect(gw.logs.some((l) => l.event === 'postgres.catalog.drift' && String(l['now']).endsWith('.vault.s2'))).toBe(true);
       const drift = (await gw.evidence(['catalog.drift'])).map((r) => r.data);
       expect(drift).toContainEqual(expect.objectContaining({ target: 'fresh-db', now: 'public.vault.s2', was: expect.arrayContaining(['public.vault.ssn']) }));

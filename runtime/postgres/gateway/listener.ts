@@ -64,6 +64,7 @@ export async function startPostgresGateway(ctx: GatewayContext, opts: PostgresGa
     log: (event, fields) => ctx.log(event, fields),
     drift: (target, d) => {
       ctx.metrics?.observeCatalogDrift(target);
+      ctx.note?.(`catalog.drift:${target}:${d.oid}:${d.attnum}`, `target ${target}: classified column ${d.was.join(', ')} is now named ${d.now}; it stays masked, but the classification should name it (portcullis lint --catalog)`);
       void ctx.recorder.recordCatalogDrift({ target, ...d }).catch((err: unknown) => ctx.log('postgres.catalog.drift-unrecorded', { target, error: String(err) }));
     },
   });
