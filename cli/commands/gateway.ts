@@ -155,20 +155,22 @@ export async function runGateway(values: Values, log?: (event: string, fields?: 
     },
     ...(demo ? { allowKeyInEvidenceDir: true } : {}),
   });
-  const evidence = runtime.status().evidence;
-  if (evidence && !evidence.healthy) {
+  const { evidence, lastReload: first } = runtime.status();
+  // The store may look healthy between its failures; a bundle whose record could not be written says it was not.
+  const unrecorded = !runtime.ctx.bundle() && first?.stage === 'record';
+  if (evidence && (!evidence.healthy || unrecorded)) {
     // Nothing could be served (every request needs its record first): say why and exit, rather
     // than sit there refusing everything. A store that fails later is waited out instead.
     await runtime.close().catch(() => {});
     const space = await statfs(join(runtime.dataDir, 'evidence')).catch(() => undefined);
-    const full = /ENOSPC|no space left/i.test(evidence.error ?? '') || (space !== undefined && space.bavail * space.bsize < 1024 * 1024);
-    throw new PortcullisError('failed_precondition', `the evidence store cannot be written at start${full ? ': the disk is full' : ''}${evidence.error ? `: ${evidence.error}` : ''}`, {
+    const full = /ENOSPC|no space left/i.test(`${evidence.error ?? ''} ${first?.errors?.[0] ?? ''}`) || (space !== undefined && space.bavail * space.bsize < 1024 * 1024);
+    const cause = evidence.error ?? (unrecorded ? first?.errors?.[0] : undefined);
+    throw new PortcullisError('failed_precondition', `the evidence store cannot be written at start${full ? ': the disk is full' : ''}${cause ? `: ${cause}` : ''}`, {
       details: { hint: full ? 'the disk holding the evidence is full: free space (or move --data-dir) and start again' : 'check that --data-dir (or the --state database) is writable, then start again' },
     });
   }
   // A repo whose bundle fails the loader or lint never goes live: at start, say so and stop, rather
   // than listen refusing everything (a reload later keeps the last good bundle instead).
-  const first = runtime.status().lastReload;
   if (!runtime.ctx.bundle() && first && !first.ok && first.stage) {
     await runtime.close();
     const errors = first.errors ?? [];

@@ -85,8 +85,9 @@ export class GroupCommit {
     this.flushing = undefined;
     // appends, or a checkpoint request, that arrived after the loop's last check: a request made
     // while `flushing` was still set did not schedule, and would otherwise be lost (a store closing
-    // right after an append then left its tail unsigned)
-    if (this.pending.length > 0 || this.checkpoint) this.schedule();
+    // right after an append then left its tail unsigned). A checkpoint that just failed is left to
+    // the store's timer, as the loop leaves it: retrying it here would spin on a broken disk.
+    if (this.pending.length > 0 || (this.checkpoint && this.opts.healthy())) this.schedule();
   };
 
   private async loop(): Promise<void> {

@@ -80,7 +80,7 @@ export interface ReloadOutcome {
   revision?: string;
   errors?: string[];
   /** which check refused the bundle: the loader (shape, references) or lint (the same catalogue as `portcullis lint`) */
-  stage?: 'load' | 'lint';
+  stage?: 'load' | 'lint' | 'record';
 }
 
 export interface RuntimeStatus {
@@ -200,7 +200,7 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
   let lastReload: (ReloadOutcome & { at: string }) | undefined;
   const follower = opts.git ? new BranchFollower({ url: opts.git.url, branch: opts.git.branch, dir: join(dataDir, 'git'), requireSignedCommits: opts.git.requireSignedCommits ?? false }) : undefined;
 
-  const reject = async (errors: string[], revision?: string, stage?: 'load' | 'lint'): Promise<ReloadOutcome> => {
+  const reject = async (errors: string[], revision?: string, stage?: 'load' | 'lint' | 'record'): Promise<ReloadOutcome> => {
     lastReload = { ok: false, errors, ...(revision ? { revision } : {}), ...(stage ? { stage } : {}), at: new Date().toISOString() };
     counts.rejected++;
     metrics.observeReload(false);
@@ -230,7 +230,7 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
       const previous = live;
       // The record first: a bundle is never served without a durable record of it going live.
       const recorded = await recordBundleLoaded(r.bundle, previous, { ...(r.lint ? { lint: r.lint } : {}), changes: bundleChanges(previous, r.bundle), ...commitInfo(dir, r.bundle.revision.commit) });
-      if (recorded) return reject([recorded], snapshot?.commit.slice(0, 7));
+      if (recorded) return reject([recorded], snapshot?.commit.slice(0, 7), 'record');
       live = r.bundle;
       if (snapshot) await follower!.accept(snapshot);
       lastReload = { ok: true, revision: shortRevision(live.revision), at: new Date().toISOString() };
