@@ -26,7 +26,7 @@ const verify = defineCommand(
     summary: 'Verify the tamper-evident evidence log (and see `portcullis evidence report|decisions|verify-report|pin-key --help`).',
     usage: 'portcullis evidence verify [--data-dir .portcullis | --state postgres://...] [--policies policies] [--key PUB.pem]... [--witness FILE]... [--no-witness] [--format text|json] [--require-signed-tail]',
     options: {
-      'data-dir': { type: 'string', default: '.portcullis' },
+      'data-dir': { type: 'string' },
       state: { type: 'string' },
       policies: { type: 'string', short: 'p', default: 'policies' },
       key: { type: 'string', multiple: true },
@@ -56,13 +56,15 @@ const verify = defineCommand(
     const format = values.format;
     if (format !== 'text' && format !== 'json') throw new PortcullisError('invalid_argument', `--format must be text or json, not '${format}'`);
     if (values['no-witness'] && values.witness?.length) throw new PortcullisError('invalid_argument', '--witness and --no-witness exclude each other');
-    const dataDir = values['data-dir']!;
+    const dataDir = values['data-dir'] ?? '.portcullis';
     const dir = join(dataDir, 'evidence');
     const stateUrl = values.state ?? (process.env.PORTCULLIS_STATE || undefined);
     const trusted = await verificationKeys({ keyFiles: values.key ?? [], policies: values.policies!, dataDir });
-    // A replica's witness lives in its own data dir: for --state the default is checked when present.
+    // A replica's witness lives in its own data dir: for --state, only a --data-dir named on the
+    // command line stands for a replica (a .portcullis that happens to be here is another log's).
     const fallback = defaultWitnessFile(dataDir);
-    const witnesses = values['no-witness'] ? [] : values.witness?.length ? values.witness : !stateUrl || existsSync(fallback) ? [fallback] : [];
+    const replicaDir = values['data-dir'] !== undefined && existsSync(fallback);
+    const witnesses = values['no-witness'] ? [] : values.witness?.length ? values.witness : !stateUrl || replicaDir ? [fallback] : [];
     const opts = { requireSignedTail: Boolean(values['require-signed-tail']) };
     const where = stateUrl ? describeStateUrl(stateUrl) : evidenceLogPath(dir);
     if (!stateUrl && witnesses.length > 1) throw new PortcullisError('invalid_argument', 'a file log has one witness; pass one --witness');

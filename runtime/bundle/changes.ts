@@ -6,7 +6,10 @@
  * and `portcullis simulate`. Also the commit's subject and the pull request that merged it, when the
  * commit message says (`Merge pull request #12 ...`, or `... (#12)` for a squash merge).
  */
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
 import type { Bundle } from './model.ts';
 import { canonicalJson } from './revision.ts';
 
@@ -66,13 +69,16 @@ export interface CommitInfo {
   pullRequest?: { number: number; url?: string };
 }
 
-/** The commit's subject and pull request, read with git from the repo at `dir`; empty outside git. */
-export function commitInfo(dir: string, commit: string | null): CommitInfo {
+/**
+ * The commit's subject and pull request, read with git from the repo at `dir`; empty outside git.
+ * Asynchronous: it runs on every reload of a serving gateway, whose event loop must not wait on git.
+ */
+export async function commitInfo(dir: string, commit: string | null): Promise<CommitInfo> {
   if (!commit) return {};
-  const git = (...args: string[]) => execFileSync('git', args, { cwd: dir, stdio: ['ignore', 'pipe', 'ignore'], encoding: 'utf8' }).trim();
+  const git = async (...args: string[]) => (await run('git', args, { cwd: dir, encoding: 'utf8' })).stdout.trim();
   let subject: string;
   try {
-    subject = git('log', '-1', '--format=%s', commit);
+    subject = await git('log', '-1', '--format=%s', commit);
   } catch {
     return {};
   }
@@ -81,7 +87,7 @@ export function commitInfo(dir: string, commit: string | null): CommitInfo {
   const number = Number(m[1]);
   let url: string | undefined;
   try {
-    const remote = git('remote', 'get-url', 'origin');
+    const remote = await git('remote', 'get-url', 'origin');
     const gh = /github\.com[:/]([^/\s]+)\/([^/\s]+?)(?:\.git)?$/.exec(remote);
     if (gh) url = `https://github.com/${gh[1]}/${gh[2]}/pull/${number}`;
   } catch {

@@ -229,7 +229,7 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
       if (!r.bundle) return reject(r.errors.map(formatDiagnostic), snapshot?.commit.slice(0, 7), r.stage);
       const previous = live;
       // The record first: a bundle is never served without a durable record of it going live.
-      const recorded = await recordBundleLoaded(r.bundle, previous, { ...(r.lint ? { lint: r.lint } : {}), changes: bundleChanges(previous, r.bundle), ...commitInfo(dir, r.bundle.revision.commit) });
+      const recorded = await recordBundleLoaded(r.bundle, previous, { ...(r.lint ? { lint: r.lint } : {}), changes: bundleChanges(previous, r.bundle), ...(await commitInfo(dir, r.bundle.revision.commit)) });
       if (recorded) return reject([recorded], snapshot?.commit.slice(0, 7), 'record');
       live = r.bundle;
       if (snapshot) await follower!.accept(snapshot);

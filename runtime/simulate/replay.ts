@@ -3,6 +3,7 @@
  * difference classified. Exposure (newly allowed, mask removed, row limit raised) and breakage
  * (newly denied) are separate kinds because a repo gates them differently.
  */
+import { compileGlob, type Pattern } from '../engine/pattern.ts';
 import type { Bundle } from '../bundle/model.ts';
 import { shortRevision } from '../bundle/revision.ts';
 import { decide } from '../engine/decide.ts';
@@ -158,17 +159,16 @@ function maskKeys(masks: readonly Mask[]): Set<string> {
   return new Set(masks.map((m) => `${m.kind === 'column' ? m.pattern.replace(/^\*\./, '') : m.kind === 'field' ? m.pattern : `${m.kind}:${m.pattern}`} (${m.strategy})`));
 }
 
-const tables = new Map<string, RegExp>();
+const tables = new Map<string, Pattern>();
 
-/** The relation part of a column pattern (`*.customers.email` → `*.customers`) as a regex, compiled once. */
-function tableOf(pattern: string): RegExp {
-  let re = tables.get(pattern);
-  if (!re) {
-    const relation = pattern.split('.').slice(0, -1).join('.');
-    re = new RegExp(`^${relation.split('*').map((x) => x.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^.]*')}$`);
-    tables.set(pattern, re);
+/** The relation part of a column pattern (`*.customers.email` → `*.customers`), compiled once with the policy glob meaning. */
+function tableOf(pattern: string): Pattern {
+  let table = tables.get(pattern);
+  if (!table) {
+    table = compileGlob(pattern.split('.').slice(0, -1).join('.'), { separator: '.' });
+    tables.set(pattern, table);
   }
-  return re;
+  return table;
 }
 
 /** Whether a mask can change what this request returns: a column mask only on the relations it reads. */
