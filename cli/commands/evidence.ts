@@ -40,7 +40,7 @@ const verify = defineCommand(
       state: 'verify the PostgreSQL evidence shared by replicas at this URL (default: $PORTCULLIS_STATE, else the file log)',
       policies: 'the policy repo whose portcullis.yaml pins the verification keys (spec.evidence.keys; default policies)',
       key: 'PEM Ed25519 public key to trust instead of the pinned ones; repeat for several',
-      witness: 'the head witness to check the log against (default <data-dir>/witness/evidence.heads); repeat for one per replica',
+      witness: 'the head witness to check the log against (default <data-dir>/witness/evidence.heads; with --state, only when --data-dir is given); repeat for one per replica',
       'no-witness': 'check the chain alone (a cut back to an earlier checkpoint then goes unnoticed)',
       format: 'text (default) or json',
       'require-signed-tail': 'fail when records after the last checkpoint are unsigned (a cleanly stopped gateway ends in one)',
