@@ -23,7 +23,7 @@ import pg from 'pg';
 import { loadSampleData, startLocalPostgres } from '../runtime/embedded/postgres.ts';
 import { issueToken } from '../runtime/identity/dev-key.ts';
 import { readEvidence } from '../runtime/evidence/reader.ts';
-import { gatewayOptions, runGateway } from '../cli/commands/gateway.ts';
+import { startGateway, type RunningGateway } from '../runtime/gateway/start.ts';
 import { fmt, median, progress, table } from './report.ts';
 
 export interface ReloadBenchOptions {
@@ -131,7 +131,7 @@ export async function runReloadBench(opts: ReloadBenchOptions): Promise<ReloadRe
   // As root, PostgreSQL runs as an unprivileged account that must traverse this directory.
   await chmod(root, 0o711);
   const server = await startLocalPostgres({ dataDir: join(root, 'pg'), password: randomBytes(12).toString('base64url') });
-  let gw: Awaited<ReturnType<typeof runGateway>> | undefined;
+  let gw: RunningGateway | undefined;
   try {
     progress('loading sample data');
     await loadSampleData(server);
@@ -158,10 +158,9 @@ export async function runReloadBench(opts: ReloadBenchOptions): Promise<ReloadRe
 
     const dataDir = join(root, 'data');
     // Only the PostgreSQL listener is measured; other listeners would only claim ports.
-    const off = Object.fromEntries(['http-port', 'admin-port'].filter((o) => o in gatewayOptions).map((o) => [o, 'off']));
-    gw = await runGateway(
-      { policies: repo, 'data-dir': dataDir, 'pg-port': '0', ...off, 'no-watch': true, ...(state ? { state, replica: 'bench' } : {}) } as Parameters<typeof runGateway>[0],
-      () => {},
+    gw = await startGateway(
+      { policies: repo, dataDir, pgPort: 0, httpPort: 'off', adminPort: 'off', watch: false, ...(state ? { state: { postgres: state, replica: 'bench' } } : {}) },
+      { log: () => {} },
     );
     if (!gw.runtime.ctx.bundle()) throw new Error(`the bench policy repo did not load: ${JSON.stringify(gw.runtime.status().lastReload)}`);
     const script = join(root, 'read.sql');
@@ -169,7 +168,7 @@ export async function runReloadBench(opts: ReloadBenchOptions): Promise<ReloadRe
     const { token } = await issueToken({ dataDir, subject: 'support-agent', ttl: '1h' });
     const env: NodeJS.ProcessEnv = {};
     for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('PG')) env[k] = v;
-    Object.assign(env, { PGHOST: '127.0.0.1', PGPORT: String(gw.pgPort), PGUSER: 'support-agent', PGPASSWORD: token, PGDATABASE: 'shop-db', PGSSLMODE: 'disable' });
+    Object.assign(env, { PGHOST: '127.0.0.1', PGPORT: String(gw.pgPort!), PGUSER: 'support-agent', PGPASSWORD: token, PGDATABASE: 'shop-db', PGSSLMODE: 'disable' });
 
     progress('warm-up');
     await pgbench(env, script, opts.clients, 2); // catalog, caches, JIT

@@ -12,7 +12,9 @@ import { startLocalPostgres, loadSampleData, type LocalPostgres } from '../../ru
 import { loadBundle } from '../../runtime/bundle/load.ts';
 import type { Postgres } from '../../schema/types.ts';
 import { issueToken } from '../../runtime/identity/dev-key.ts';
-import { runGateway, untilSignal } from './gateway.ts';
+import { untilSignal } from './gateway.ts';
+import { gatewayDefaults as d, parseGatewayFlags, showDuration } from '../../runtime/gateway/config.ts';
+import { startGateway } from '../../runtime/gateway/start.ts';
 import { ensureLocalTls } from '../../runtime/embedded/tls.ts';
 import { startDemoBilling, type DemoApi } from '../../runtime/embedded/demo/billing.ts';
 import { startApiServer } from '../../runtime/embedded/demo/kubernetes.ts';
@@ -69,38 +71,54 @@ async function ensureGatewayRole(server: LocalPostgres, spec: Postgres, password
   }
 }
 
+/** The demo's own defaults: a review waits for the person trying the console; the gateway's are in gatewayDefaults. */
+const DEMO_REVIEW_HOLD = '2m';
+const DEMO_TOKEN_TTL = '1h';
+
 export default defineCommand(
   {
     name: 'up',
     summary: 'Start the gateway on an embedded default: example policies, a sample database, tokens to try.',
-    usage: 'portcullis up [--policies DIR] [--data-dir .portcullis] [--pg-port 6432]',
+    usage: `portcullis up [--policies DIR] [--data-dir ${d.dataDir}] [--pg-port ${d.pgPort}]`,
+    // No parseArgs defaults for the gateway's flags: they come from gatewayDefaults, and the demo's own below.
     options: {
-      policies: { type: 'string', short: 'p', default: 'policies' },
-      'data-dir': { type: 'string', default: '.portcullis' },
-      'pg-port': { type: 'string', default: '6432' },
-      'http-port': { type: 'string', default: '8443' },
-      'admin-port': { type: 'string', default: '6480' },
-      'review-hold': { type: 'string', default: '2m' },
-      'token-ttl': { type: 'string', default: '1h' },
+      policies: { type: 'string', short: 'p' },
+      'data-dir': { type: 'string' },
+      'pg-port': { type: 'string' },
+      'http-port': { type: 'string' },
+      'admin-port': { type: 'string' },
+      'review-hold': { type: 'string', default: DEMO_REVIEW_HOLD },
+      'token-ttl': { type: 'string', default: DEMO_TOKEN_TTL },
     },
     help: {
-      policies: 'policy repo folder (default: the example in policies/)',
-      'data-dir': 'embedded database, evidence and keys (default: .portcullis)',
-      'pg-port': 'port of the PostgreSQL gateway (default 6432)',
-      'http-port': 'port of the HTTPS gateway for HTTP, Kubernetes and MCP targets (default 8443)',
-      'admin-port': 'port of the console, approvals API, health and metrics (default 6480)',
-      'review-hold': 'how long a statement that needs review waits for an approver (default 2m; 0s refuses at once)',
-      'token-ttl': 'lifetime of the printed tokens (default 1h)',
+      policies: `policy repo folder (default: the example in ${d.policies}/)`,
+      'data-dir': `embedded database, evidence and keys (default: ${d.dataDir})`,
+      'pg-port': `port of the PostgreSQL gateway (default ${d.pgPort})`,
+      'http-port': `port of the HTTPS gateway for HTTP, Kubernetes and MCP targets (default ${d.httpPort})`,
+      'admin-port': `port of the console, approvals API, health and metrics (default ${d.adminPort})`,
+      'review-hold': `how long a statement that needs review waits for an approver (default ${DEMO_REVIEW_HOLD}; ${showDuration(0)} refuses at once)`,
+      'token-ttl': `lifetime of the printed tokens (default ${DEMO_TOKEN_TTL})`,
     },
   },
   async ({ values }) => {
-    const dataDir = resolve(values['data-dir']!);
+    // The gateway's flags are checked before the embedded database starts. TLS files come later
+    // (they are made in the data directory), so the final config is made again from these flags.
+    const flags = {
+      ...(values.policies !== undefined ? { policies: values.policies } : {}),
+      ...(values['pg-port'] !== undefined ? { 'pg-port': values['pg-port'] } : {}),
+      ...(values['http-port'] !== undefined ? { 'http-port': values['http-port'] } : {}),
+      ...(values['admin-port'] !== undefined ? { 'admin-port': values['admin-port'] } : {}),
+      'review-hold': values['review-hold']!,
+      host: '127.0.0.1',
+    };
+    const checked = parseGatewayFlags(flags);
+    const dataDir = resolve(values['data-dir'] ?? d.dataDir);
     await mkdir(dataDir, { recursive: true });
     // The embedded server runs as an unprivileged account when we are root: it must traverse this
     // folder (but not list it); every secret inside is a 0600 file.
     await chmod(dataDir, 0o711);
     const say = (s: string) => process.stderr.write(s + '\n');
-    const bundle = await loadBundle(values.policies!);
+    const bundle = await loadBundle(checked.policies);
     const targets = [...bundle.targets.values()].filter((t) => t.doc.spec.type === 'postgres' && ['127.0.0.1', 'localhost'].includes((t.doc.spec as Postgres).host));
     const first = targets[0];
     if (!first) throw new PortcullisError('failed_precondition', 'the policy repo has no PostgreSQL target on 127.0.0.1 for the embedded database to serve');
@@ -147,17 +165,7 @@ export default defineCommand(
     }
 
     const tls = await ensureLocalTls(join(dataDir, 'tls'));
-    const gw = await runGateway({
-      policies: values.policies!,
-      'data-dir': dataDir,
-      'pg-port': values['pg-port']!,
-      'http-port': values['http-port']!,
-      'admin-port': values['admin-port']!,
-      'review-hold': values['review-hold']!,
-      'tls-cert': tls.certFile,
-      'tls-key': tls.keyFile,
-      host: '127.0.0.1',
-    }, undefined, true).catch(async (err) => {
+    const gw = await startGateway({ ...checked, dataDir, tls: { certFile: tls.certFile, keyFile: tls.keyFile } }, { allowKeyInEvidenceDir: true }).catch(async (err) => {
       await stopDemos();
       await server.stop();
       throw err;

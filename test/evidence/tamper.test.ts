@@ -9,7 +9,7 @@ import { cp, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/pro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runGateway } from '../../cli/commands/gateway.ts';
+import { startGateway } from '../../runtime/gateway/start.ts';
 import { recordHash, checkpointMessage, type EvidenceRecord } from '../../runtime/evidence/record.ts';
 import { keyIdOf } from '../../runtime/evidence/keys.ts';
 import { portcullis } from '../evidence-cli/cli.ts';
@@ -21,7 +21,7 @@ afterAll(() => rm(root, { recursive: true, force: true }));
 
 /** One run of the gateway: starts, records two sessions, stops (a stop signs the head). */
 async function run(n: number): Promise<void> {
-  const gw = await runGateway({ policies: repo, 'data-dir': dataDir, 'pg-port': '0', 'http-port': 'off', 'admin-port': 'off', 'no-watch': true }, () => undefined);
+  const gw = await startGateway({ policies: repo, dataDir, pgPort: 0, httpPort: 'off', adminPort: 'off', watch: false }, { log: () => undefined });
   const recorder = gw.runtime.ctx.recorder;
   const revision = gw.runtime.ctx.bundle()!.revision;
   for (let i = 0; i < 2; i++) {
@@ -112,7 +112,7 @@ describe('tamper suite', () => {
     const json = JSON.parse((await verify(dir, '--format', 'json')).stdout);
     expect(json).toMatchObject({ ok: false, firstProblem: { kind: 'cut', seq: runEnds[0]! + 1 }, witness: { state: 'cut', lastWitnessedSeq: runEnds[2] } });
     // and the gateway refuses to append to it
-    await expect(runGateway({ policies: repo, 'data-dir': dir, 'pg-port': '0', 'http-port': 'off', 'admin-port': 'off', 'no-watch': true }, () => undefined)).rejects.toThrow(/records \d+\.\.\d+ are missing/);
+    await expect(startGateway({ policies: repo, dataDir: dir, pgPort: 0, httpPort: 'off', adminPort: 'off', watch: false }, { log: () => undefined })).rejects.toThrow(/records \d+\.\.\d+ are missing/);
   });
 
   it('a cut tail (the last checkpoint and the records before it) fails verify', async () => {
@@ -279,7 +279,7 @@ describe('key rotation', () => {
     const newKey = join(dir, 'new-key.pem');
     await writeFile(newKey, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
     await writeFile(join(dir, 'new-key.pub.pem'), createPublicKey(privateKey).export({ type: 'spki', format: 'pem' }));
-    const gw = await runGateway({ policies, 'data-dir': join(dir, 'data'), 'pg-port': '0', 'http-port': 'off', 'admin-port': 'off', 'no-watch': true, 'evidence-key': newKey }, () => undefined);
+    const gw = await startGateway({ policies, dataDir: join(dir, 'data'), pgPort: 0, httpPort: 'off', adminPort: 'off', watch: false, evidence: { signingKeyFile: newKey } }, { log: () => undefined });
     await gw.stop();
     const records = lines(await readFile(join(dir, 'data', 'evidence', 'evidence.jsonl'), 'utf8')).map(parse);
     const rotated = records.find((r) => r.type === 'key.rotated');
@@ -299,7 +299,7 @@ describe('key rotation', () => {
     await cp(dataDir, dir, { recursive: true });
     const inside = join(dir, 'evidence', 'my-key.pem');
     await cp(join(dir, 'keys', 'checkpoint-key.pem'), inside);
-    await expect(runGateway({ policies: repo, 'data-dir': dir, 'pg-port': '0', 'http-port': 'off', 'admin-port': 'off', 'no-watch': true, 'evidence-key': inside }, () => undefined)).rejects.toThrow(
+    await expect(startGateway({ policies: repo, dataDir: dir, pgPort: 0, httpPort: 'off', adminPort: 'off', watch: false, evidence: { signingKeyFile: inside } }, { log: () => undefined })).rejects.toThrow(
       /signing key .* is inside the evidence directory/,
     );
   });

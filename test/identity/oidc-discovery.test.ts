@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import Provider from 'oidc-provider';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { runGateway, type RunningGateway } from '../../cli/commands/gateway.ts';
+import { startGateway, type RunningGateway } from '../../runtime/gateway/start.ts';
 import { discoverIssuer } from '../../runtime/identity/discovery.ts';
 import { harnessBackend, policyRepo } from '../fail-closed/fixture.ts';
 
@@ -65,10 +65,10 @@ describe('OIDC discovery', () => {
     const repo = await policyRepo(dir, harnessBackend());
     let gw: RunningGateway | undefined;
     try {
-      gw = await runGateway({ policies: repo, 'data-dir': join(dir, 'data'), 'pg-port': '0', 'http-port': 'off', 'admin-port': 'off', 'no-watch': true, issuer, audience: AUDIENCE }, () => {});
+      gw = await startGateway({ policies: repo, dataDir: join(dir, 'data'), pgPort: 0, httpPort: 'off', adminPort: 'off', watch: false, identity: { issuer, audience: AUDIENCE } }, { log: () => {} });
       const token = await clientCredentialsToken();
       expect(token.split('.')).toHaveLength(3);
-      const c = new pg.Client({ host: '127.0.0.1', port: gw.pgPort, user: 'support-agent', password: token, database: 'shop-db' });
+      const c = new pg.Client({ host: '127.0.0.1', port: gw.pgPort!, user: 'support-agent', password: token, database: 'shop-db' });
       await c.connect();
       try {
         expect((await c.query('SELECT id FROM orders ORDER BY id LIMIT 1')).rows).toEqual([{ id: 1 }]);
