@@ -81,7 +81,7 @@ describe('evidence store unwritable', () => {
     const enospc = () => Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
     // Root ignores permission bits, so the "disk" fills through the store's file seams instead.
     const disk = breakableDisk();
-    const gw = await startGateway({ runtime: { evidence: disk.evidence } });
+    const gw = await startGateway({ evidence: disk.evidence });
     gateways.push(gw);
     const dir = join(gw.dataDir, 'evidence');
     await scenario(
@@ -108,7 +108,7 @@ describe('evidence store unwritable', () => {
   it('PostgreSQL store (state database down): the same, and status names the database', async () => {
     const db = await createStateDatabase();
     dbs.push(db);
-    const gw = await startGateway({ runtime: { state: { postgres: db.url, replica: 'fc-1' } } });
+    const gw = await startGateway({ config: { state: { postgres: db.url, replica: 'fc-1' } } });
     gateways.push(gw);
     expect(gw.runtime.status()).toMatchObject({ ready: true, replica: 'fc-1', evidence: { store: 'postgres', healthy: true } });
     const pub = () => readFile(defaultPublicKeyFile(gw.dataDir), 'utf8');

@@ -1,14 +1,18 @@
 /**
  * A gateway in this process for fail-closed tests: a copy of the example policy repo whose shop-db
  * target points where the test says (the harness PostgreSQL, or a proxy in front of it), the real
- * runtime with whatever evidence/state options the test injects, and the PostgreSQL listener.
+ * gateway (startGateway) with only its PostgreSQL listener, whatever config the test gives, and
+ * evidence faults it injects. It starts even with no valid bundle or an unwritable store, so the
+ * tests can watch it refuse.
  */
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
-import { startGatewayRuntime, type GatewayRuntime, type GatewayRuntimeOptions } from '../../runtime/gateway/runtime.ts';
-import { startPostgresGateway, type PostgresGateway } from '../../runtime/postgres/gateway/listener.ts';
+import type { GatewayRuntime } from '../../runtime/gateway/runtime.ts';
+import type { PostgresGateway } from '../../runtime/postgres/gateway/listener.ts';
+import type { GatewayConfigInput } from '../../runtime/gateway/config.ts';
+import { startGateway as startRunningGateway, type StartGatewayOptions } from '../../runtime/gateway/start.ts';
 import { issueToken } from '../../runtime/identity/dev-key.ts';
 import { pgInfo } from '../harness/postgres.ts';
 
@@ -60,15 +64,21 @@ export async function startGateway(opts: {
   backend?: Backend;
   /** edit the repo before the gateway starts (e.g. break it) */
   prepare?: (repo: string) => Promise<void>;
-  runtime?: Partial<GatewayRuntimeOptions>;
+  config?: GatewayConfigInput;
+  /** evidence faults to inject (test/evidence/helpers.ts breakableDisk) */
+  evidence?: StartGatewayOptions['evidence'];
 } = {}): Promise<Gateway> {
   const dir = await mkdtemp(join(tmpdir(), 'pc-fail-closed-'));
   const repo = await policyRepo(dir, opts.backend ?? harnessBackend());
   await opts.prepare?.(repo);
   const dataDir = join(dir, 'data');
   const logs: Gateway['logs'] = [];
-  const runtime = await startGatewayRuntime({ policies: repo, dataDir, log: (event, fields) => logs.push({ event, ...fields }), ...opts.runtime });
-  const listener = await startPostgresGateway(runtime.ctx, { host: '127.0.0.1', port: 0, plaintext: 'loopback', maskKey: runtime.maskKey });
+  const gw = await startRunningGateway(
+    { policies: repo, dataDir, pgPort: 0, httpPort: 'off', adminPort: 'off', drainMs: 0, ...opts.config },
+    { log: (event, fields) => void logs.push({ event, ...fields }), startUnready: true, ...(opts.evidence ? { evidence: opts.evidence } : {}) },
+  );
+  const { runtime } = gw;
+  const listener = gw.postgres!;
   const token = async (subject: string) => (await issueToken({ dataDir, subject, ttl: '10m' })).token;
   const clients: pg.Client[] = [];
   return {
@@ -91,8 +101,7 @@ export async function startGateway(opts: {
     },
     async close() {
       await Promise.allSettled(clients.map((c) => c.end()));
-      await listener.close();
-      await runtime.close();
+      await gw.stop();
       await rm(dir, { recursive: true, force: true });
     },
   };

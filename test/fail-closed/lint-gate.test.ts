@@ -66,7 +66,7 @@ async function evidence(dataDir: string): Promise<{ type: string; data: Record<s
 
 describe('the gateway serves only bundles that lint passes', () => {
   it('at start: a lint-rejected allow-all never goes live; the DELETE is refused and /readyz says why', async () => {
-    const gw = await startGateway({ prepare: (repo) => writeFile(join(repo, 'policies', 'open-door.yaml'), openDoor), runtime: { watch: false } });
+    const gw = await startGateway({ prepare: (repo) => writeFile(join(repo, 'policies', 'open-door.yaml'), openDoor), config: { watch: false } });
     gateways.push(gw);
     expect(gw.runtime.ctx.bundle()).toBeUndefined();
     const status = gw.runtime.status();
@@ -118,7 +118,7 @@ describe('the gateway serves only bundles that lint passes', () => {
         - { rule: destructive-without-review, reason: "test fixture: a sandbox database" }`,
           ) + staleSelector,
         ),
-      runtime: { watch: false },
+      config: { watch: false },
     });
     gateways.push(gw);
     expect(gw.runtime.status()).toMatchObject({ ready: true, lastReload: { ok: true } });

@@ -43,7 +43,7 @@ describe('no valid bundle at start', () => {
   });
 
   it('keeps refusing when the policy folder is missing altogether', async () => {
-    const gw = await startGateway({ prepare: (repo) => rm(repo, { recursive: true, force: true }), runtime: { watch: false } });
+    const gw = await startGateway({ prepare: (repo) => rm(repo, { recursive: true, force: true }), config: { watch: false } });
     gateways.push(gw);
     expect(gw.runtime.status()).toMatchObject({ ready: false, reason: 'no valid policy bundle is live' });
     expect(await failure(gw.connect())).toMatchObject({ severity: 'FATAL', code: '57P03' });

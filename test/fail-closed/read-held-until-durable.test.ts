@@ -17,7 +17,7 @@ describe('a read whose evidence never reaches the disk', () => {
   it('ran in the backend, but not one of its rows reaches the agent; the session ends with 57P03', async () => {
     // Writes succeed (the record is in the OS) while every fdatasync fails: a dying disk.
     const disk = breakableDisk();
-    const gw = await startGateway({ runtime: { evidence: disk.evidence } });
+    const gw = await startGateway({ evidence: disk.evidence });
     gateways.push(gw);
     const session = await gw.connect();
     const rowsSeen: unknown[] = [];
@@ -38,7 +38,7 @@ describe('a read whose evidence never reaches the disk', () => {
 
   it('a SELECT that takes row locks is not a read: it waits for the disk and never reaches the backend', async () => {
     const disk = breakableDisk();
-    const gw = await startGateway({ runtime: { evidence: disk.evidence } });
+    const gw = await startGateway({ evidence: disk.evidence });
     gateways.push(gw);
     const session = await gw.connect();
     const logStart = await backendLogSize();

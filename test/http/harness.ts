@@ -7,8 +7,9 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { startGatewayRuntime, type GatewayRuntime } from '../../runtime/gateway/runtime.ts';
-import { startHttpGateway, type HttpGateway } from '../../runtime/http/gateway.ts';
+import type { GatewayRuntime } from '../../runtime/gateway/runtime.ts';
+import type { HttpGateway } from '../../runtime/http/gateway.ts';
+import { startGateway } from '../../runtime/gateway/start.ts';
 import { issueToken } from '../../runtime/identity/dev-key.ts';
 import { flushResults } from '../../runtime/http/sessions.ts';
 import { readEvidence } from '../../runtime/evidence/index.ts';
@@ -68,12 +69,14 @@ export async function startHarness(files: Record<string, string>, env: Record<st
   for (const [k, v] of Object.entries(env)) process.env[k] = v;
   const logs: unknown[] = [];
   // deliberately permissive test policies (allow-all DML for agents): not what the lint gate is tested on
-  const runtime = await startGatewayRuntime({ policies: repo, dataDir, acceptLintErrors: true, log: (event, fields) => logs.push({ event, ...fields }) });
-  if (!runtime.ctx.bundle()) {
-    await runtime.close();
-    throw new Error(`test policy repo did not load: ${JSON.stringify(logs)}`);
-  }
-  const gateway = await startHttpGateway(runtime.ctx, { host: '127.0.0.1', port: 0, maskKey: runtime.maskKey });
+  const gw = await startGateway(
+    { policies: repo, dataDir, pgPort: 'off', httpPort: 0, adminPort: 'off', drainMs: 0 },
+    { log: (event, fields) => void logs.push({ event, ...fields }), acceptLintErrors: true },
+  ).catch((err: unknown) => {
+    throw new Error(`the test gateway did not start: ${(err as Error).message} ${JSON.stringify(logs)}`, { cause: err });
+  });
+  const { runtime } = gw;
+  const gateway = gw.http!;
   return {
     dir,
     dataDir,
@@ -90,8 +93,7 @@ export async function startHarness(files: Record<string, string>, env: Record<st
       return out;
     },
     async close() {
-      await gateway.close();
-      await runtime.close();
+      await gw.stop();
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -1,15 +1,17 @@
 /**
  * A gateway under test, in-process: a copy of the example policy repo whose targets point at the
- * harness PostgreSQL (plus test identities and policies), a temp data dir, the real runtime
- * (bundle, dev issuer, evidence store, recorder) and the PostgreSQL listener on a free port.
+ * harness PostgreSQL (plus test identities and policies), a temp data dir, and the gateway as
+ * startGateway builds it (bundle, dev issuer, evidence store, recorder) with only its PostgreSQL
+ * listener, on a free port.
  */
 import { execFile } from 'node:child_process';
 import { cp, mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { startGatewayRuntime, type GatewayRuntime } from '../../runtime/gateway/runtime.ts';
-import { startPostgresGateway, type PostgresGateway, type PostgresGatewayOptions } from '../../runtime/postgres/gateway/listener.ts';
+import type { GatewayRuntime } from '../../runtime/gateway/runtime.ts';
+import type { PostgresGateway } from '../../runtime/postgres/gateway/listener.ts';
+import { startGateway, type StartGatewayOptions } from '../../runtime/gateway/start.ts';
 import { issueToken } from '../../runtime/identity/dev-key.ts';
 import { readEvidence } from '../../runtime/evidence/index.ts';
 import { verifyEvidence } from '../../runtime/evidence/verify.ts';
@@ -158,7 +160,7 @@ export interface GatewayFixture {
 export interface FixtureOptions {
   /** a database for the scratch-db target (writable copy created by the test) */
   scratch?: string;
-  listener?: Partial<PostgresGatewayOptions>;
+  listener?: StartGatewayOptions['postgres'];
   /** extra repo files (path -> YAML) */
   files?: Record<string, string>;
 }
@@ -183,12 +185,14 @@ export async function startGatewayFixture(opts: FixtureOptions = {}): Promise<Ga
   }
   const logs: GatewayFixture['logs'] = [];
   // deliberately permissive test policies (allow-all DML for agents): not what the lint gate is tested on
-  const runtime = await startGatewayRuntime({ policies: repo, dataDir, acceptLintErrors: true, log: (event, fields) => logs.push({ event, ...fields }) });
-  if (!runtime.ctx.bundle()) {
-    await runtime.close();
-    throw new Error(`test policy repo did not load: ${JSON.stringify(logs)}`);
-  }
-  const gateway = await startPostgresGateway(runtime.ctx, { host: '127.0.0.1', port: 0, plaintext: 'loopback', maskKey: runtime.maskKey, ...opts.listener });
+  const gw = await startGateway(
+    { policies: repo, dataDir, pgPort: 0, httpPort: 'off', adminPort: 'off', drainMs: 0 },
+    { log: (event, fields) => void logs.push({ event, ...fields }), acceptLintErrors: true, ...(opts.listener ? { postgres: opts.listener } : {}) },
+  ).catch((err: unknown) => {
+    throw new Error(`the test gateway did not start: ${(err as Error).message} ${JSON.stringify(logs)}`, { cause: err });
+  });
+  const { runtime } = gw;
+  const gateway = gw.postgres!;
   const token = async (subject: string, ttl = '15m') => (await issueToken({ dataDir, subject, ttl })).token;
   const conn = async (subject: string, targetName = 'shop-db', ttl?: string) => ({
     host: '127.0.0.1',
@@ -221,8 +225,7 @@ export async function startGatewayFixture(opts: FixtureOptions = {}): Promise<Ga
     },
     logs,
     async close() {
-      await gateway.close();
-      await runtime.close();
+      await gw.stop();
       await rm(dir, { recursive: true, force: true });
     },
   };

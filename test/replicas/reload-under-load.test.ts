@@ -62,7 +62,7 @@ describe('reload under load', () => {
   it('reloads 100 times during pgbench with no failed transaction, every reload recorded', async () => {
     const flipFile = (repo: string) => join(repo, 'policies', 'reload-flip.yaml');
     // No watcher: the test's own reload() calls are the only reloads, so the counts are exact.
-    gw = await startGateway({ prepare: (repo) => writeFile(flipFile(repo), variant(0)), runtime: { watch: false } });
+    gw = await startGateway({ prepare: (repo) => writeFile(flipFile(repo), variant(0)), config: { watch: false } });
     const runtime = gw.runtime;
     const first = runtime.ctx.bundle();
     expect(first, JSON.stringify(runtime.status().lastReload)).toBeDefined();
