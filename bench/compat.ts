@@ -17,8 +17,7 @@ import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import pg from 'pg';
 import { startLocalPostgres, type LocalPostgres } from '../runtime/embedded/postgres.ts';
-import { startGatewayRuntime } from '../runtime/gateway/runtime.ts';
-import { startPostgresGateway } from '../runtime/postgres/gateway/listener.ts';
+import { startGateway } from '../runtime/gateway/start.ts';
 import { issueToken } from '../runtime/identity/dev-key.ts';
 
 const PASSWORD_ENV = 'PORTCULLIS_COMPAT_PASSWORD';
@@ -229,18 +228,19 @@ async function main(): Promise<void> {
     }
     process.env[PASSWORD_ENV] = password;
     const dataDir = join(scratch, 'gateway');
-    const runtime = await startGatewayRuntime({ policies: repo, dataDir, watch: false, log: () => {} });
-    if (!runtime.ctx.bundle()) throw new Error('compat: the policy repo did not load');
     // TLS with the server's own certificate (localhost, from the throwaway CA), so the suites' SSL
-    // tests have something to connect to.
+    // tests have something to connect to. Only the PostgreSQL listener: the suites speak nothing else.
     const tlsDir = join(server.dataDir, 'tls');
-    const tls = { cert: await readFile(join(tlsDir, 'server.crt'), 'utf8'), key: await readFile(join(tlsDir, 'server.key'), 'utf8') };
-    const gateway = await startPostgresGateway(runtime.ctx, { host: '127.0.0.1', port: 0, plaintext: 'loopback', maskKey: runtime.maskKey, tls });
+    const gw = await startGateway(
+      { policies: repo, dataDir, watch: false, pgPort: 0, httpPort: 'off', adminPort: 'off', drainMs: 0, tls: { certFile: join(tlsDir, 'server.crt'), keyFile: join(tlsDir, 'server.key') } },
+      { log: () => {} },
+    );
+    const gatewayPort = gw.pgPort!;
     const tokens = new Map<string, string>();
     for (const s of SUBJECTS) tokens.set(s, (await issueToken({ dataDir, subject: s, ttl: '4h' })).token);
 
     const direct: Endpoint = { host: '127.0.0.1', port: server.port, password: (u) => (u === 'postgres' ? password : u === 'postgres_js_test' ? '' : u) };
-    const through: Endpoint = { host: '127.0.0.1', port: gateway.port, password: (u) => tokens.get(u) ?? '' };
+    const through: Endpoint = { host: '127.0.0.1', port: gatewayPort, password: (u) => tokens.get(u) ?? '' };
 
     const rows: { suite: string; direct: SuiteResult; gateway: SuiteResult }[] = [];
     say('node-postgres, directly');
@@ -260,8 +260,7 @@ async function main(): Promise<void> {
     rows.push({ suite: 'postgres.js', direct: jsDirect, gateway: jsGateway });
     }
 
-    await gateway.close();
-    await runtime.close();
+    await gw.stop();
 
     const report = rows.map((r) => {
       const passedDirect = [...r.direct.tests].filter(([, v]) => v === 'pass').map(([k]) => k);

@@ -9,26 +9,35 @@ import { open, unlink } from 'node:fs/promises';
 import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startGatewayRuntime } from '../runtime/gateway/runtime.ts';
-import { startPostgresGateway } from '../runtime/postgres/gateway/listener.ts';
+import { startGateway } from '../runtime/gateway/start.ts';
 
 const policies = process.env.BENCH_POLICIES;
 const dataDir = process.env.BENCH_DATA_DIR;
 if (!policies || !dataDir) throw new Error('BENCH_POLICIES and BENCH_DATA_DIR are required');
 
 const events = new Map<string, number>();
-const runtime = await startGatewayRuntime({
-  policies,
-  dataDir,
-  // The supported durability levels (gateway --evidence-durability): fsync (default) or write.
-  evidence: { durability: process.env.BENCH_DURABILITY === 'write' ? 'write' : 'fsync' },
-  // Per-session log lines would be the loudest thing in the run; count them instead.
-  log: (event, fields) => {
-    events.set(event, (events.get(event) ?? 0) + 1);
-    if (event === 'bundle.rejected' || event.endsWith('.error')) process.stderr.write(`${event} ${JSON.stringify(fields)}\n`);
+// The gateway as `portcullis gateway` builds it, with only the PostgreSQL listener (the one measured).
+// It listens before the probes below are installed; nothing connects until the port is printed.
+const gw = await startGateway(
+  {
+    policies,
+    dataDir,
+    pgPort: 0,
+    httpPort: 'off',
+    adminPort: 'off',
+    drainMs: 0,
+    // The supported durability levels (gateway --evidence-durability): fsync (default) or write.
+    evidence: { durability: process.env.BENCH_DURABILITY === 'write' ? 'write' : 'fsync' },
   },
-});
-if (!runtime.ctx.bundle()) throw new Error('the bench policy repo did not load');
+  {
+    // Per-session log lines would be the loudest thing in the run; count them instead.
+    log: (event, fields) => {
+      events.set(event, (events.get(event) ?? 0) + 1);
+      if (event === 'bundle.rejected' || event.endsWith('.error')) process.stderr.write(`${event} ${JSON.stringify(fields)}\n`);
+    },
+  },
+);
+const { runtime } = gw;
 
 // "Audit before action" makes every statement wait for its evidence record's group commit. That
 // wait is not CPU, so a CPU profile cannot show it: time it here, around the recorder.
@@ -86,8 +95,7 @@ Socket.prototype.write = function (this: Socket, ...args: unknown[]) {
   return (socketWrite as (...a: unknown[]) => boolean).apply(this, args);
 } as typeof Socket.prototype.write;
 
-const pg = await startPostgresGateway(runtime.ctx, { host: '127.0.0.1', port: 0, plaintext: 'loopback', maskKey: runtime.maskKey });
-process.stdout.write(`${JSON.stringify({ port: pg.port })}\n`);
+process.stdout.write(`${JSON.stringify({ port: gw.pgPort })}\n`);
 
 function spread(xs: number[]) {
   const s = [...xs].sort((a, b) => a - b);
@@ -116,8 +124,7 @@ process.on('SIGUSR2', () => {
 
 process.once('SIGTERM', () => {
   void (async () => {
-    await pg.close();
-    await runtime.close();
+    await gw.stop();
     process.stdout.write(`${JSON.stringify(summary())}\n`);
     process.exit(0);
   })();

@@ -7,9 +7,9 @@ import { startGatewayRuntime, type GatewayRuntime } from '../../runtime/gateway/
 import { decide } from '../../runtime/engine/decide.ts';
 import { buildRequests } from '../../runtime/requests/build.ts';
 import { readEvidence } from '../../runtime/evidence/reader.ts';
-import { startAdminServer } from '../../runtime/admin/server.ts';
+import { startGateway } from '../../runtime/gateway/start.ts';
 
-const open: GatewayRuntime[] = [];
+const open: { close(): Promise<void> }[] = [];
 afterEach(async () => {
   await Promise.all(open.splice(0).map((r) => r.close()));
 });
@@ -91,8 +91,10 @@ describe('following a git branch', () => {
     git(work, 'push', '--quiet', 'origin', 'HEAD:main');
     const c1 = git(work, 'rev-parse', 'HEAD');
 
-    const runtime = await startGatewayRuntime({ policies: '.', git: { url: bare, branch: 'main', pollMs: 200 }, dataDir: join(dir, 'data'), log: () => {} });
-    open.push(runtime);
+    // The whole gateway with only its admin listener: the operator's view of a rejected commit is checked below.
+    const gw = await startGateway({ git: { url: bare, branch: 'main', pollMs: 200 }, dataDir: join(dir, 'data'), pgPort: 'off', httpPort: 'off', adminPort: 0 }, { log: () => {} });
+    open.push({ close: () => gw.stop() });
+    const runtime = gw.runtime;
     expect(runtime.ctx.bundle()!.revision).toMatchObject({ commit: c1, dirty: false });
 
     await appendFile(join(work, 'policies/support.yaml'), denyProducts);
@@ -112,15 +114,10 @@ describe('following a git branch', () => {
     expect(runtime.status().lastReload).toMatchObject({ ok: false, revision: git(work, 'rev-parse', '--short=7', 'HEAD') });
 
     // The operator sees it where operators look: /readyz (still serving the last good commit) and /metrics.
-    const admin = await startAdminServer(runtime.ctx, { approvals: runtime.approvals, metrics: runtime.metrics, dataDir: runtime.dataDir, host: '127.0.0.1', port: 0, ready: () => runtime.status() });
-    try {
-      const base = admin.url.replace(/\/$/, '');
-      const readyz = await fetch(`${base}/readyz`);
-      expect(readyz.status).toBe(200);
-      expect(await readyz.text()).toMatch(new RegExp(`last reload rejected \\(commit ${git(work, 'rev-parse', '--short=7', 'HEAD')}\\): .*support\\.yaml`));
-      expect(await (await fetch(`${base}/metrics`)).text()).toMatch(/portcullis_bundle_reloads_total\{result="rejected"\} 1/);
-    } finally {
-      await admin.close();
-    }
+    const base = gw.adminUrl!.replace(/\/$/, '');
+    const readyz = await fetch(`${base}/readyz`);
+    expect(readyz.status).toBe(200);
+    expect(await readyz.text()).toMatch(new RegExp(`last reload rejected \\(commit ${git(work, 'rev-parse', '--short=7', 'HEAD')}\\): .*support\\.yaml`));
+    expect(await (await fetch(`${base}/metrics`)).text()).toMatch(/portcullis_bundle_reloads_total\{result="rejected"\} 1/);
   });
 });
