@@ -28,6 +28,7 @@ import { PostgresApprovalService } from '../approvals/postgres-service.ts';
 import { GatewayMetrics } from '../metrics/gateway.ts';
 import { BranchFollower, type Snapshot } from '../gitops/follow.ts';
 import { bundleChanges, commitInfo } from '../bundle/changes.ts';
+import { gatewayDefaults } from './config.ts';
 
 export interface IdentityProviderConfig {
   issuer: string | string[];
@@ -60,7 +61,7 @@ export interface GatewayRuntimeOptions {
   approvalWebhook?: string;
   /** link approvers to the console in webhook messages */
   consoleUrl?: string;
-  /** how long a review holds the agent's request waiting for approvers; default 0 (answer at once) */
+  /** how long a review holds the agent's request waiting for approvers; default gatewayDefaults.reviewHoldMs (0: answer at once) */
   reviewHoldMs?: number;
   /**
    * Serve a bundle that loads even when lint reports errors. Only for tests of protocol behaviour whose
@@ -198,7 +199,7 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
 
   const counts = { ok: 0, rejected: 0 };
   let lastReload: (ReloadOutcome & { at: string }) | undefined;
-  const follower = opts.git ? new BranchFollower({ url: opts.git.url, branch: opts.git.branch, dir: join(dataDir, 'git'), requireSignedCommits: opts.git.requireSignedCommits ?? false }) : undefined;
+  const follower = opts.git ? new BranchFollower({ url: opts.git.url, branch: opts.git.branch, dir: join(dataDir, 'git'), requireSignedCommits: opts.git.requireSignedCommits ?? gatewayDefaults.git.requireSignedCommits }) : undefined;
 
   const reject = async (errors: string[], revision?: string, stage?: 'load' | 'lint' | 'record'): Promise<ReloadOutcome> => {
     lastReload = { ok: false, errors, ...(revision ? { revision } : {}), ...(stage ? { stage } : {}), at: new Date().toISOString() };
@@ -275,7 +276,7 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
   };
   await reload();
   warnUnpinnedKey(live, opened.store, log);
-  const watcher = !follower && opts.watch !== false ? watchPolicies(opts.policies, reload) : undefined;
+  const watcher = !follower && (opts.watch ?? gatewayDefaults.watch) ? watchPolicies(opts.policies, reload) : undefined;
   const poller = follower ? setInterval(() => void reload(), opts.git!.pollMs) : undefined;
   poller?.unref();
 
@@ -310,7 +311,7 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
     now: () => new Date(),
     log,
     approvals,
-    reviewHoldMs: opts.reviewHoldMs ?? 0,
+    reviewHoldMs: opts.reviewHoldMs ?? gatewayDefaults.reviewHoldMs,
     metrics,
     note: (key, text) => void notes.set(key, text),
   };
