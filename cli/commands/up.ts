@@ -101,8 +101,8 @@ export default defineCommand(
     },
   },
   async ({ values }) => {
-    // The gateway's flags are checked before the embedded database starts. TLS files come later
-    // (they are made in the data directory), so the final config is made again from these flags.
+    // The gateway's flags are checked before the embedded database starts; the TLS files and the
+    // absolute data dir are added once they exist.
     const flags = {
       ...(values.policies !== undefined ? { policies: values.policies } : {}),
       ...(values['pg-port'] !== undefined ? { 'pg-port': values['pg-port'] } : {}),
@@ -112,6 +112,8 @@ export default defineCommand(
       host: '127.0.0.1',
     };
     const checked = parseGatewayFlags(flags);
+    // The demo is its PostgreSQL gateway: every printed line but two goes through it.
+    if (checked.pgPort === 'off') throw new PortcullisError('invalid_argument', '--pg-port off: portcullis up serves its sample database through the PostgreSQL listener; give a port (0 picks a free one)');
     const dataDir = resolve(values['data-dir'] ?? d.dataDir);
     await mkdir(dataDir, { recursive: true });
     // The embedded server runs as an unprivileged account when we are root: it must traverse this
