@@ -38,6 +38,11 @@ export const gatewayOptions = {
   drain: { type: 'string' },
 } as const;
 
+// Every flag above is a field of GatewayFlags and every field a flag: tsc fails here when they drift.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const flagsMatchConfig: Same<keyof typeof gatewayOptions, keyof GatewayFlags> = true;
+void flagsMatchConfig;
+
 /** ' (default)' after the choice that is the default. */
 const isDefault = (choice: string, current: string) => (choice === current ? ' (default)' : '');
 

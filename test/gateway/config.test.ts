@@ -33,6 +33,11 @@ describe('resolveGatewayConfig', () => {
     expect(parseGatewayFlags({}, {})).toEqual(resolveGatewayConfig({}));
   });
 
+  it('is idempotent: a resolved config resolves to itself', () => {
+    const c = parseGatewayFlags({ git: 'r.git', 'tls-cert': 'c', 'tls-key': 'k', issuer: 'https://idp', audience: 'a', 'evidence-key': 'k.pem', state: 'postgres://h/db', replica: 'r1', 'approval-webhook': 'https://hooks/x' }, {});
+    expect(resolveGatewayConfig(c)).toEqual(c);
+  });
+
   it('refuses wrong typed values, naming the flag', () => {
     expect(() => resolveGatewayConfig({ httpPort: 70000 })).toThrow(/--http-port must be a port number from 0 to 65535 .* or off, not 70000/);
     expect(() => resolveGatewayConfig({ evidence: { checkpointIntervalMs: 0 } })).toThrow(/--checkpoint-interval must be a duration more than 0 and at most 1h/);
