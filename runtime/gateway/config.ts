@@ -38,8 +38,11 @@ export interface GatewayConfig {
   /** PEM files; both or neither */
   tls?: { certFile: string; keyFile: string };
   plaintext: Plaintext;
-  /** a trusted token issuer; default: the development issuer under dataDir */
-  identity?: { issuer: string; audience: string; /** a file path or an https URL; default: OpenID Connect discovery */ jwks?: string };
+  /**
+   * a trusted token issuer; default: the development issuer under dataDir. `jwks` is a file path or
+   * an https URL; without it the key set is found by OpenID Connect discovery at start.
+   */
+  identity?: { issuer: string; audience: string; jwks?: string };
   reviewHoldMs: number;
   approvalWebhook?: string;
   /** the state database shared by replicas; default: files under dataDir */
