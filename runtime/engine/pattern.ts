@@ -70,7 +70,7 @@ export function compilePattern(source: string, options: { ignoreCase?: boolean }
   return { source, test: (text) => re.test(text) };
 }
 
-function escape(s: string): string {
+function escapeRegex(s: string): string {
   return s.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
 }
 
@@ -90,8 +90,8 @@ export function compileGlob(glob: string, options: { separator?: string; ignoreC
     const prefix = fold(glob.slice(0, -1));
     return { source: glob, test: (text) => fold(text).startsWith(prefix) };
   }
-  const any = options.separator === undefined ? '(?s:.*)' : `[^${escape(options.separator)}]*`;
-  const re = re2(`^${glob.split('*').map(escape).join(any)}$`, options.ignoreCase ? RE2JS.CASE_INSENSITIVE : 0);
+  const any = options.separator === undefined ? '(?s:.*)' : `[^${escapeRegex(options.separator)}]*`;
+  const re = re2(`^${glob.split('*').map(escapeRegex).join(any)}$`, options.ignoreCase ? RE2JS.CASE_INSENSITIVE : 0);
   return { source: glob, test: (text) => re.test(text) };
 }
 
@@ -101,7 +101,7 @@ export function compileRegexSource(source: string): Pattern {
   return { source, test: (text) => re.test(text) };
 }
 
-export { escape as escapePattern };
+export { escapeRegex as escapePattern };
 
 // ---------------------------------------------------------------------------------------------
 // Names and globs, per kind of thing matched. One meaning each; the doc section is
@@ -191,11 +191,11 @@ function globSource(pattern: string, type: Exclude<TargetType, 'postgres'>): str
         else out += '.*';
         i++;
       } else if (c === '*') out += '[^/]*';
-      else out += escape(c);
+      else out += escapeRegex(c);
     }
     return out;
   }
-  return pattern.split('*').map(escape).join('.*');
+  return pattern.split('*').map(escapeRegex).join('.*');
 }
 
 /**
@@ -312,7 +312,7 @@ export function compileRepositoryPathPattern(pattern: string): Pattern {
       }
     } else if (c === '*') body += '[^/]*';
     else if (c === '?') body += '[^/]';
-    else body += escape(c);
+    else body += escapeRegex(c);
   }
   return compileRegexSource(`^${anchored ? '' : '(?:.*/)?'}${body}${dir ? '/.*' : '(?:/.*)?'}$`);
 }
