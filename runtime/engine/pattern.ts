@@ -144,21 +144,23 @@ export function normaliseColumnPattern(p: string): string {
 }
 
 /**
- * One dot-separated part of a PostgreSQL name pattern: `*` is any run of characters. Star-only globs
- * match greedily left to right (the leftmost place of each middle literal is never worse), so this
- * is a few indexOf calls, no backtracking.
+ * One dot-separated part of a PostgreSQL name pattern, tested on `text[from, to)`: `*` is any run of
+ * characters. Star-only globs match greedily left to right (the leftmost place of each middle
+ * literal is never worse), so this is a few indexOf calls, no backtracking and no allocation.
  */
-function partTest(part: string): (text: string) => boolean {
-  if (!part.includes('*')) return (text) => text === part;
+type PartTest = (text: string, from: number, to: number) => boolean;
+
+function partTest(part: string): PartTest {
+  if (!part.includes('*')) return (text, from, to) => to - from === part.length && text.startsWith(part, from);
   const pieces = part.split('*');
   const head = pieces[0]!;
   const tail = pieces[pieces.length - 1]!;
   const middle = pieces.slice(1, -1).filter((p) => p !== '');
   const least = head.length + tail.length;
-  return (text) => {
-    if (text.length < least || !text.startsWith(head) || !text.endsWith(tail)) return false;
-    let at = head.length;
-    const end = text.length - tail.length;
+  return (text, from, to) => {
+    if (to - from < least || !text.startsWith(head, from) || !text.startsWith(tail, to - tail.length)) return false;
+    let at = from + head.length;
+    const end = to - tail.length;
     for (const m of middle) {
       const i = text.indexOf(m, at);
       if (i === -1 || i + m.length > end) return false;
@@ -168,14 +170,31 @@ function partTest(part: string): (text: string) => boolean {
   };
 }
 
+// A caller tests one name against every mask in turn: fold its case once, not once per mask.
+let lastRaw = '';
+let lastFolded = '';
+
+function folded(name: string): string {
+  if (name !== lastRaw) {
+    lastRaw = name;
+    lastFolded = name.toLowerCase();
+  }
+  return lastFolded;
+}
+
 /** A PostgreSQL name pattern as a whole-name test: as many parts as the name, each part matching. */
 function pgNameTest(pattern: string, ignoreCase: boolean): (name: string) => boolean {
   const parts = (ignoreCase ? pattern.toLowerCase() : pattern).split('.').map(partTest);
-  return (name) => {
-    const got = (ignoreCase ? name.toLowerCase() : name).split('.');
-    if (got.length !== parts.length) return false;
-    for (let i = 0; i < parts.length; i++) if (!parts[i]!(got[i]!)) return false;
-    return true;
+  const last = parts.length - 1;
+  return (raw) => {
+    const name = ignoreCase ? folded(raw) : raw;
+    let from = 0;
+    for (let i = 0; i < last; i++) {
+      const dot = name.indexOf('.', from);
+      if (dot === -1 || !parts[i]!(name, from, dot)) return false;
+      from = dot + 1;
+    }
+    return name.indexOf('.', from) === -1 && parts[last]!(name, from, name.length);
   };
 }
 
