@@ -237,6 +237,11 @@ function prefixTest(pattern: string, type: Exclude<TargetType, 'postgres'>): ((v
   return (v) => v.startsWith(head) && !v.includes('\n', head.length);
 }
 
+/** Whether one resource pattern matches every name of its target type: `*` and `**` always, `*.*` a relation, `/**` a path. */
+export function matchesEverything(pattern: string, type: TargetType): boolean {
+  return pattern === '*' || pattern === '**' || (type === 'postgres' && pattern === '*.*') || (type === 'http' && pattern === '/**');
+}
+
 /**
  * A rule's resources (or namespaces, as type `kubernetes`) as one matcher, by the target type's
  * meaning of a glob. Omitted, empty, `*` or `**` accept everything. Relation patterns are normalised
