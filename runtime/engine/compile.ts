@@ -8,6 +8,7 @@ import { targetsOf } from '../bundle/resolve.ts';
 import type { Effect, Mask, ReviewRequirement, RuleRef, SessionLimits } from './decision.ts';
 import { compileConditions, compileMatcher, type CompiledConditions, type Matcher } from './match.ts';
 import { parseDuration } from './duration.ts';
+import { normaliseColumnPattern } from './pattern.ts';
 
 export interface CompiledRule {
   /** position in a total order independent of file layout: (policy name, rule index) */
@@ -63,10 +64,7 @@ export function classificationMasks(target: Target): Mask[] {
   return out;
 }
 
-/** `table.column` masks every schema (masking too much is safe); `schema.table.column` is exact. */
-export function normaliseColumnPattern(p: string): string {
-  return p.split('.').length === 2 ? `*.${p}` : p;
-}
+export { normaliseColumnPattern };
 
 function ruleMasks(rule: Policy['spec']['rules'][number], ref: RuleRef, target: Target): Mask[] {
   const source = `${ref.policy}/${ref.rule}`;

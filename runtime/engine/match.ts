@@ -4,86 +4,16 @@
  */
 import type { Conditions } from '../../schema/types.ts';
 import type { TargetType } from '../bundle/model.ts';
-import { compilePattern, compileRegexSource, escapePattern as escape } from './pattern.ts';
+import { compileNamePatterns, compilePattern, normaliseRelationPattern, relationName, type NameMatcher } from './pattern.ts';
 
-export interface Matcher {
-  test(value: string): boolean;
-  /** true when the matcher accepts everything; lets the index skip work */
-  readonly any: boolean;
-}
+/** A rule's resources or namespaces: the pattern module's matcher (one meaning of a glob per target type). */
+export type Matcher = NameMatcher;
 
-const anyMatcher: Matcher = { test: () => true, any: true };
-
-/** A relation pattern `[schema.]table` with `*` globs; a bare table means schema `public`. */
-export function normaliseRelationPattern(p: string): string {
-  if (p === '*') return '*.*';
-  return p.includes('.') ? p : `public.${p}`;
-}
-
-export function relationName(schema: string | undefined, name: string): string {
-  return `${schema ?? 'public'}.${name}`;
-}
-
-function globToRegex(pattern: string, type: TargetType): string {
-  if (type === 'http') {
-    // `**` spans segments, `*` stays inside one; `/a/**` also matches `/a` itself.
-    let out = '';
-    for (let i = 0; i < pattern.length; i++) {
-      const c = pattern[i]!;
-      if (c === '*' && pattern[i + 1] === '*') {
-        if (out.endsWith('/') && i + 2 === pattern.length) out = `${out.slice(0, -1)}(?:/.*)?`;
-        else out += '.*';
-        i++;
-      } else if (c === '*') out += '[^/]*';
-      else out += escape(c);
-    }
-    return out;
-  }
-  if (type === 'postgres') return normaliseRelationPattern(pattern).split('*').map(escape).join('[^.]*');
-  return pattern.split('*').map(escape).join('.*');
-}
+export { normaliseRelationPattern, relationName };
 
 /** `caseInsensitive`: an HTTP target whose upstream routes paths regardless of case (Target spec.paths). */
 export function compileMatcher(patterns: readonly string[] | undefined, type: TargetType, opts: { caseInsensitive?: boolean } = {}): Matcher {
-  if (!patterns || patterns.length === 0 || patterns.includes('*') || patterns.includes('**')) return anyMatcher;
-  const fold = opts.caseInsensitive === true;
-  const exact = new Set<string>();
-  const prefixes: ((v: string) => boolean)[] = [];
-  const globs: string[] = [];
-  for (const p of fold ? patterns.map((x) => x.toLowerCase()) : patterns) {
-    if (!p.includes('*')) exact.add(type === 'postgres' ? normaliseRelationPattern(p) : p);
-    else {
-      const fast = prefixTest(type === 'postgres' ? normaliseRelationPattern(p) : p, type);
-      if (fast) prefixes.push(fast);
-      else globs.push(globToRegex(p, type));
-    }
-  }
-  // RE2 (linear time): a glob's `.*` runs can nest into polynomial backtracking on a long path.
-  const re = globs.length > 0 ? compileRegexSource(`^(?:${globs.join('|')})$`) : undefined;
-  const test = (v: string) => exact.has(v) || prefixes.some((t) => t(v)) || (re?.test(v) ?? false);
-  // Folding both sides keeps one glob meaning for case-insensitive upstreams.
-  return { test: fold ? (v) => test(v.toLowerCase()) : test, any: false };
-}
-
-/**
- * The common glob `literal*` (and `/a/**` for HTTP) as a string test, with exactly the meaning of
- * its regular expression: `*` is `[^.]*` for relations, `[^/]*` for HTTP, `.*` (no newline) otherwise.
- */
-function prefixTest(pattern: string, type: TargetType): ((v: string) => boolean) | undefined {
-  const star = pattern.indexOf('*');
-  const head = pattern.slice(0, star);
-  const tail = pattern.slice(star);
-  if (type === 'http') {
-    if (tail === '**' && head.endsWith('/')) {
-      const bare = head.slice(0, -1);
-      return (v) => v === bare || (v.startsWith(head) && !v.includes('\n', head.length));
-    }
-    if (tail === '*') return (v) => v.startsWith(head) && !v.includes('/', head.length);
-    return undefined;
-  }
-  if (tail !== '*') return undefined;
-  const stop = type === 'postgres' ? '.' : '\n';
-  return (v) => v.startsWith(head) && !v.includes(stop, head.length);
+  return compileNamePatterns(patterns, type, opts);
 }
 
 export interface ConditionInput {

@@ -9,8 +9,7 @@ import { readPolicyFiles } from '../bundle/load.ts';
 import { resolve as resolvePath } from 'node:path';
 import { buildContext } from './context.ts';
 import { loadSnapshot } from '../sql/catalog.ts';
-import { normaliseColumnPattern } from '../engine/compile.ts';
-import { globRegex } from '../postgres/gateway/mask-plan.ts';
+import { compileColumnPattern } from '../engine/pattern.ts';
 import { PortcullisError } from '../errors.ts';
 import type { Postgres } from '../../schema/types.ts';
 import type { Finding } from './types.ts';
@@ -19,6 +18,12 @@ export const LIVE_CATALOG_RULES = {
   'classification-matches-no-column': 'A classification names a column no relation of the database has',
   'superuser-backend-role': "A target's backend role is a superuser",
 } as const;
+
+/** Whether a classification's or mask's column pattern names one of the database's `schema.table.column`s, as the masking plan matches it. */
+export function matchesAnyColumn(pattern: string, columns: readonly string[]): boolean {
+  const column = compileColumnPattern(pattern);
+  return columns.some((name) => column.test(name));
+}
 
 export async function lintLiveCatalog(dir: string, url: string, onlyTarget?: string): Promise<Finding[]> {
   const root = resolvePath(dir);
@@ -46,8 +51,7 @@ export async function lintLiveCatalog(dir: string, url: string, onlyTarget?: str
       const at = (pointer: string) => ({ file: t.origin.file, ...t.origin.locate(pointer) });
       (spec.classification ?? []).forEach((c, ci) => {
         (c.columns ?? []).forEach((pattern, pi) => {
-          const re = globRegex(normaliseColumnPattern(pattern));
-          if (columns.some((name) => re.test(name))) return;
+          if (matchesAnyColumn(pattern, columns)) return;
           findings.push({
             rule: 'classification-matches-no-column',
             severity: 'error',
@@ -62,8 +66,7 @@ export async function lintLiveCatalog(dir: string, url: string, onlyTarget?: str
         if (!e.targets.some((x) => x.doc.metadata.name === t.doc.metadata.name)) continue;
         (e.rule.mask ?? []).forEach((m, mi) => {
           (m.columns ?? []).forEach((pattern, pi) => {
-            const re = globRegex(normaliseColumnPattern(pattern));
-            if (columns.some((name) => re.test(name))) return;
+            if (matchesAnyColumn(pattern, columns)) return;
             findings.push({
               rule: 'classification-matches-no-column',
               severity: 'error',

@@ -4,6 +4,7 @@
  * (two different globs, conditions on B) the answer is no, so these rules never cry wolf.
  */
 import { compileMatcher, type Matcher } from '../engine/match.ts';
+import { matchesEverything, normaliseRelationPattern } from '../engine/pattern.ts';
 import { canonicalJson } from '../bundle/revision.ts';
 import type { TargetType } from '../bundle/model.ts';
 import type { RuleEntry } from './context.ts';
@@ -53,17 +54,15 @@ function actionsCovered(a: readonly string[], b: readonly string[]): boolean {
   return a.every((x) => b.includes(x));
 }
 
-const everything = new Set(['*', '**', '/**', '*.*']);
-
 function patternsCovered(a: readonly string[] | undefined, b: readonly string[] | undefined, type: TargetType): boolean {
-  if (!b || b.some((p) => everything.has(p))) return true;
-  if (!a || a.some((p) => everything.has(p))) return false;
+  if (!b || b.some((p) => matchesEverything(p, type))) return true;
+  if (!a || a.some((p) => matchesEverything(p, type))) return false;
   const matcher = matcherOf(b, type);
   return a.every((p) => b.includes(p) || (!p.includes('*') && matcher.test(normalise(p, type))));
 }
 
 function normalise(p: string, type: TargetType): string {
-  return type === 'postgres' && !p.includes('.') ? `public.${p}` : p;
+  return type === 'postgres' ? normaliseRelationPattern(p) : p;
 }
 
 /** Conditions that restrict matching (maxRows limits results, it does not stop a rule matching). */

@@ -7,6 +7,7 @@
  */
 import type { Bundle } from '../bundle/model.ts';
 import { isAbsolute } from 'node:path';
+import { compileRepositoryPathPattern } from '../engine/pattern.ts';
 
 export const CODEOWNERS_PATHS = ['.github/CODEOWNERS', 'CODEOWNERS', 'docs/CODEOWNERS'] as const;
 const BEGIN = '# portcullis:safety-begin';
@@ -29,34 +30,10 @@ export function parseCodeowners(text: string): OwnerLine[] {
   return out;
 }
 
-function patternRegex(pattern: string): RegExp {
-  let p = pattern;
-  const anchored = p.startsWith('/') || p.replace(/\/$/, '').includes('/');
-  p = p.replace(/^\//, '');
-  const dir = p.endsWith('/');
-  if (dir) p = p.slice(0, -1);
-  let body = '';
-  for (let i = 0; i < p.length; i++) {
-    const c = p[i]!;
-    if (c === '*' && p[i + 1] === '*') {
-      if (p[i + 2] === '/') {
-        body += '(?:.*/)?';
-        i += 2;
-      } else {
-        body += '.*';
-        i++;
-      }
-    } else if (c === '*') body += '[^/]*';
-    else if (c === '?') body += '[^/]';
-    else body += c.replace(/[.+^${}()|[\]\\]/g, '\\$&');
-  }
-  return new RegExp(`^${anchored ? '' : '(?:.*/)?'}${body}${dir ? '/.*' : '(?:/.*)?'}$`);
-}
-
 /** The owners of a repo-relative path: the last matching line's (an empty owner list un-owns it). */
 export function ownersOf(lines: readonly OwnerLine[], path: string): string[] {
   let owners: string[] = [];
-  for (const l of lines) if (patternRegex(l.pattern).test(path)) owners = l.owners;
+  for (const l of lines) if (compileRepositoryPathPattern(l.pattern).test(path)) owners = l.owners;
   return owners;
 }
 

@@ -22,7 +22,7 @@ import { subjectUnder } from './subject.ts';
 import { summary, touches } from './replay.ts';
 import { instances, vocabularyOf, type Vocabulary } from './vocabulary.ts';
 import type { Counterexample, InvariantResult } from './types.ts';
-import { compileGlob } from '../engine/pattern.ts';
+import { columnPatternCovers } from '../engine/pattern.ts';
 
 export interface SearchOptions {
   seed: number;
@@ -114,7 +114,7 @@ function violationOf(definitions: readonly Bundle[], inv: Located<Invariant>): (
       const missing = c.masks
         // A mask matters where it can apply: a column of customers on a statement that reads customers.
         .filter((m) => m.protocols.includes(r.protocol) && touches({ ...m, strategy: 'redact', source: '' }, r))
-        .filter((m) => !d.masks.some((have) => have.kind === m.kind && (have.pattern === m.pattern || (m.kind === 'column' && globCovers(have.pattern, m.pattern)))));
+        .filter((m) => !d.masks.some((have) => have.kind === m.kind && (have.pattern === m.pattern || (m.kind === 'column' && columnPatternCovers(have.pattern, m.pattern)))));
       if (missing.length > 0) return `classification ${c.name} is not masked: ${missing.map((m) => (m.kind === 'column' ? m.pattern.replace(/^\*\./, '') : m.pattern)).join(', ')} unmasked on ${d.effect}`;
     }
     return undefined;
@@ -144,10 +144,6 @@ function requiredMasks(bundle: Bundle, name: string): RequiredMask[] {
 
 function dedupe(masks: RequiredMask[]): RequiredMask[] {
   return [...new Map(masks.map((m) => [`${m.kind}\u0000${m.pattern}`, m])).values()];
-}
-
-function globCovers(have: string, want: string): boolean {
-  return compileGlob(have).test(want);
 }
 
 /**

@@ -3,7 +3,7 @@
  * difference classified. Exposure (newly allowed, mask removed, row limit raised) and breakage
  * (newly denied) are separate kinds because a repo gates them differently.
  */
-import { compileGlob, type Pattern } from '../engine/pattern.ts';
+import { compileColumnPattern, type ColumnPattern } from '../engine/pattern.ts';
 import type { Bundle } from '../bundle/model.ts';
 import { shortRevision } from '../bundle/revision.ts';
 import { decide } from '../engine/decide.ts';
@@ -159,16 +159,16 @@ function maskKeys(masks: readonly Mask[]): Set<string> {
   return new Set(masks.map((m) => `${m.kind === 'column' ? m.pattern.replace(/^\*\./, '') : m.kind === 'field' ? m.pattern : `${m.kind}:${m.pattern}`} (${m.strategy})`));
 }
 
-const tables = new Map<string, Pattern>();
+const columns = new Map<string, ColumnPattern>();
 
-/** The relation part of a column pattern (`*.customers.email` → `*.customers`), compiled once with the policy glob meaning. */
-function tableOf(pattern: string): Pattern {
-  let table = tables.get(pattern);
-  if (!table) {
-    table = compileGlob(pattern.split('.').slice(0, -1).join('.'), { separator: '.' });
-    tables.set(pattern, table);
+/** A mask's column pattern, compiled once; its relation part (`*.customers.email` → `*.customers`) says which statements it touches. */
+function columnPatternOf(pattern: string): ColumnPattern {
+  let column = columns.get(pattern);
+  if (!column) {
+    column = compileColumnPattern(pattern);
+    columns.set(pattern, column);
   }
-  return table;
+  return column;
 }
 
 /** Whether a mask can change what this request returns: a column mask only on the relations it reads. */
@@ -177,11 +177,11 @@ export function touches(m: Mask, r: Request): boolean {
   switch (r.protocol) {
     case 'postgres': {
       if (m.kind !== 'column') return false;
-      const table = tableOf(m.pattern);
+      const column = columnPatternOf(m.pattern);
       const relations = r.statement.relations;
       // A statement whose relations the analyser could not name may read anything.
       if (relations.length === 0) return r.statement.class === 'select' || r.statement.class === 'copy';
-      return relations.some((rel) => table.test(relationName(rel.schema, rel.name)) || table.test(rel.name));
+      return relations.some((rel) => column.testRelation(relationName(rel.schema, rel.name)) || column.testRelation(rel.name));
     }
     case 'http':
     case 'mcp':

@@ -3,10 +3,11 @@
  * classified tables, group members) and the recorded traffic, ordered simplest first so that
  * fast-check's shrinking (towards index 0) ends on a readable counterexample.
  */
-import type { Bundle, TargetType } from '../bundle/model.ts';
+import type { Bundle } from '../bundle/model.ts';
 import { targetsOf } from '../bundle/resolve.ts';
 import type { RecordedRequest } from '../recording/format.ts';
 import { itemsOf } from '../engine/items.ts';
+import { globInstances as instances } from '../engine/pattern.ts';
 
 export interface Vocabulary {
   /** target name -> resources seen in rules, classifications and recordings */
@@ -15,17 +16,8 @@ export interface Vocabulary {
   namespaces: Map<string, string[]>;
 }
 
-/** `public.orders_*` -> public.orders_, public.orders_x; `/a/**` -> /a, /a/x, /a/x/y. */
-export function instances(pattern: string, type: TargetType): string[] {
-  if (pattern === '*' || pattern === '**') return type === 'http' ? ['/', '/x'] : ['x'];
-  if (!pattern.includes('*')) return [pattern];
-  if (type === 'http') {
-    const a = pattern.replace(/\/\*\*$/, '').replace(/\*\*/g, 'x/y').replace(/\*/g, 'x');
-    const b = pattern.replace(/\*\*/g, 'x/y').replace(/\*/g, 'x');
-    return [...new Set([a || '/', b])];
-  }
-  return [...new Set([pattern.replace(/\*/g, 'x'), pattern.replace(/\*/g, '')].filter((s) => s !== '' && !s.endsWith('.')))];
-}
+/** A glob's sample names; the pattern module says what a glob means. */
+export { instances };
 
 export function vocabularyOf(bundle: Bundle, recordings: readonly RecordedRequest[]): Vocabulary {
   const resources = new Map<string, Set<string>>();

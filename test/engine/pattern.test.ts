@@ -1,6 +1,6 @@
 /** Policy patterns run on RE2: linear time on any input, RE2 syntax, and one compile function for all. */
 import { describe, expect, it } from 'vitest';
-import { compileGlob, compilePattern, patternProblem } from '../../runtime/engine/pattern.ts';
+import { columnPatternCovers, compileColumnPattern, compileGlob, compileNamePatterns, compilePattern, compileRepositoryPathPattern, patternProblem } from '../../runtime/engine/pattern.ts';
 import { compileMatcher } from '../../runtime/engine/match.ts';
 import { decide } from '../../runtime/engine/decide.ts';
 import { compileBundle } from '../../runtime/bundle/load.ts';
@@ -77,5 +77,56 @@ describe('policy patterns', () => {
     expect(plain.test('doc://guide')).toBe(false);
     expect(compileGlob('*.customers.*').test('public.customers.email')).toBe(true);
     expect(compileGlob('customers.*', { separator: '.' }).test('customers.a.b')).toBe(false);
+  });
+});
+
+describe('PostgreSQL names', () => {
+  it('a column pattern: `*` inside one part, case ignored, `table.column` in every schema', () => {
+    const c = compileColumnPattern('customers.e*');
+    expect(c.source).toBe('*.customers.e*');
+    expect(c.test('public.customers.email')).toBe(true);
+    expect(c.test('Sales.Customers.EMAIL')).toBe(true);
+    expect(c.test('public.customers.x.email')).toBe(false);
+    expect(c.test('public.customers_eu.email')).toBe(false);
+    expect(c.testColumn('Email')).toBe(true);
+    expect(c.testRelation('app.customers')).toBe(true);
+    expect(compileColumnPattern('*.*a*b*').test('s.t.xaxbx')).toBe(true);
+    expect(compileColumnPattern('*.*ab*').test('s.t.aab')).toBe(true);
+    expect(compileColumnPattern('*.*ab*b').test('s.t.ab')).toBe(false);
+  });
+
+  it('covering: a mask covers a pattern only when it masks every column the pattern names', () => {
+    expect(columnPatternCovers('*.*.email', 'customers.email')).toBe(true);
+    expect(columnPatternCovers('customers.email', '*.email')).toBe(false);
+    expect(columnPatternCovers('customers.email', 'public.customers.EMAIL')).toBe(true);
+    expect(columnPatternCovers('public.customers.email', 'customers.email')).toBe(false);
+    expect(columnPatternCovers('*.cust*.e*', '*.customers.e*')).toBe(true);
+    expect(columnPatternCovers('*.customers.e*', '*.cust*.e*')).toBe(false);
+  });
+
+  it('a rule reaches relations case-exactly, a bare table in public', () => {
+    const m = compileNamePatterns(['orders', 'audit.log_*'], 'postgres');
+    expect(m.test('public.orders')).toBe(true);
+    expect(m.test('public.Orders')).toBe(false);
+    expect(m.test('audit.log_2026')).toBe(true);
+    expect(m.test('audit.log_2026.x')).toBe(false);
+  });
+});
+
+describe('CODEOWNERS paths', () => {
+  it('follow GitHub rules: anchoring, directories, `*` in a segment, `**` across', () => {
+    const t = (p: string, path: string) => compileRepositoryPathPattern(p).test(path);
+    expect(t('*', 'a/b.yaml')).toBe(true);
+    expect(t('*.yaml', 'policies/x.yaml')).toBe(true);
+    expect(t('/policies/', 'policies/a/b.yaml')).toBe(true);
+    expect(t('/policies/', 'x/policies/a.yaml')).toBe(false);
+    expect(t('policies/', 'x/policies/a.yaml')).toBe(true);
+    expect(t('docs/*.md', 'docs/a.md')).toBe(true);
+    expect(t('docs/*.md', 'docs/x/a.md')).toBe(false);
+    expect(t('docs/**/a.md', 'docs/x/y/a.md')).toBe(true);
+    expect(t('.github/CODEOWNERS', '.github/CODEOWNERS')).toBe(true);
+    expect(t('.github/CODEOWNERS', 'xgithub/CODEOWNERS')).toBe(false);
+    expect(t('a?.md', 'ab.md')).toBe(true);
+    expect(t('a?.md', 'a/.md')).toBe(false);
   });
 });

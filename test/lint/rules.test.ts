@@ -160,3 +160,29 @@ describe('lint rules', () => {
     expect(lintFiles('/fixture', repo({})).findings).toEqual([]);
   });
 });
+
+describe('globs in lint mean what the gateway enforces', () => {
+  const onReplica = (classified: string, mask: string): Files => ({
+    'targets.yaml': targets.replace('columns: [customers.email]', `columns: ["${classified}"]`),
+    'replica.yaml': replica(''),
+    ...p(`- { id: r, effect: allow, actions: [select], mask: [{ columns: ["${mask}"], strategy: redact }] }`, { targets: '[replica]' }),
+  });
+
+  it('a mask on one table does not cover a classification of that column in every table', () => {
+    expect(ids(onReplica('*.email', 'customers.email'), 'classified-data-unmasked')).toHaveLength(1);
+    expect(ids(onReplica('*.email', '*.email'), 'classified-data-unmasked')).toEqual([]);
+  });
+
+  it('a mask of table.column covers the classification of schema.table.column, whatever the case', () => {
+    expect(ids(onReplica('public.customers.email', 'customers.email'), 'classified-data-unmasked')).toEqual([]);
+    expect(ids(onReplica('public.customers.email', 'Customers.Email'), 'classified-data-unmasked')).toEqual([]);
+    expect(ids(onReplica('public.customers.email', 'orders.email'), 'classified-data-unmasked')).toHaveLength(1);
+  });
+
+  it("'*.*' matches every relation of a PostgreSQL target, not every path of an HTTP one", () => {
+    const shadowing = (target: string, action: string, resource: string) =>
+      ids(p(`- { id: rv, effect: review, actions: [${action}], resources: ["${resource}"], ${reviewOk} }\n- { id: d, effect: deny, actions: [${action}], resources: ["*.*"] }`, { targets: `[${target}]` }), 'shadowed-rule');
+    expect(shadowing('db', 'delete', 'orders').length).toBeGreaterThan(0);
+    expect(shadowing('api', 'GET', '/orders/1')).toEqual([]);
+  });
+});

@@ -1,16 +1,12 @@
 import type { LintRule, RawFinding } from '../types.ts';
 import type { Located, Target } from '../../bundle/model.ts';
 import { compileMatcher } from '../../engine/match.ts';
-import { compileGlob } from '../../engine/pattern.ts';
+import { columnPatternCovers } from '../../engine/pattern.ts';
 
 /** A column pattern split into its relation part and column: `customers.email` -> [customers, email]. */
 function splitColumn(p: string): { relation: string; column: string } {
   const i = p.lastIndexOf('.');
   return { relation: p.slice(0, i), column: p.slice(i + 1) };
-}
-
-function globTest(pattern: string, value: string): boolean {
-  return compileGlob(pattern).test(value);
 }
 
 export default {
@@ -45,7 +41,9 @@ export default {
             const { relation, column } = splitColumn(c.pattern);
             const rel = relation.includes('*') ? undefined : relation.includes('.') ? relation : `public.${relation}`;
             const reachable = rel === undefined ? true : m.test(rel);
-            const masked = ruleMasks.some((p) => globTest(splitColumn(p).column, column) && (rel === undefined || globTest(splitColumn(p).relation || '*', relation)));
+            // masked as the gateway masks: the rule's column patterns against the classified columns it can reach
+            const classified = rel === undefined ? c.pattern : `${rel}.${column}`;
+            const masked = ruleMasks.some((p) => columnPatternCovers(p, classified));
             return reachable && !masked;
           });
           if (exposed.length > 0) {

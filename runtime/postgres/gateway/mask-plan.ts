@@ -11,12 +11,9 @@ import { decodeDataRow, type FieldDescription } from '../protocol/backend.ts';
 import { dataRow } from '../protocol/serialize.ts';
 import { maskValue } from '../../masking/strategies.ts';
 import { Lru } from '../../sql/analyze.ts';
+import { compileColumnPattern } from '../../engine/pattern.ts';
 
 const strength: Record<MaskStrategy, number> = { partial: 0, hash: 1, redact: 2, null: 3 };
-
-export function globRegex(pattern: string): RegExp {
-  return new RegExp(`^${pattern.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^.]*')}$`, 'i');
-}
 
 export type ColumnMasks = MaskLookup & {
   /** strongest strategy of a mask whose column part matches this name, whatever the table */
@@ -34,7 +31,7 @@ export function maskLookup(masks: readonly Mask[]): ColumnMasks {
   const key = columns.map((m) => `${m.pattern}|${m.strategy}|${m.source}`).join('\n');
   const hit = lookups.get(key);
   if (hit) return hit;
-  const compiled = columns.map((m) => ({ re: globRegex(m.pattern), strategy: m.strategy, label: m.source.replace(/^classification:/, '') }));
+  const compiled = columns.map((m) => ({ re: compileColumnPattern(m.pattern), strategy: m.strategy, label: m.source.replace(/^classification:/, '') }));
   const cache = new Map<string, { strategy: MaskStrategy; label?: string } | undefined>();
   const lookup = ((schema: string, table: string, column: string) => {
     const name = `${schema}.${table}.${column}`;
@@ -46,10 +43,10 @@ export function maskLookup(masks: readonly Mask[]): ColumnMasks {
     cache.set(name, best);
     return best;
   }) as ColumnMasks;
-  const byColumn = columns.map((m) => ({ re: globRegex(m.pattern.split('.').pop() ?? '*'), strategy: m.strategy }));
+  const byColumn = columns.map((m) => ({ re: compileColumnPattern(m.pattern), strategy: m.strategy }));
   lookup.byColumnName = (column) => {
     let best: MaskStrategy | undefined;
-    for (const c of byColumn) if (c.re.test(column) && (!best || strength[c.strategy] > strength[best])) best = c.strategy;
+    for (const c of byColumn) if (c.re.testColumn(column) && (!best || strength[c.strategy] > strength[best])) best = c.strategy;
     return best;
   };
   lookups.set(key, lookup);
