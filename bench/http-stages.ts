@@ -42,7 +42,10 @@ const NODE_STAGES: [string, RegExp][] = [
   ['fs', /^node:(fs|internal\/fs)/],
 ];
 
+const SOCKET_WRITES = new Set(['writev', 'writeBuffer', 'writeUtf8String', 'writeLatin1String', 'writeAsciiString', 'writeUcs2String']);
+
 export const STAGE_ORDER = [
+  'socket write syscalls',
   ...GATEWAY_STAGES.map(([s]) => s),
   ...NODE_STAGES.map(([s]) => s),
   'other node internals',
@@ -56,6 +59,9 @@ function stageOf(leaf: ProfileNode, parent: Map<number, ProfileNode>): string | 
   const fn = leaf.callFrame.functionName;
   if (fn === '(idle)') return undefined;
   if (fn === '(garbage collector)') return 'garbage collection';
+  // the write syscall lands under whoever called end(): respond.ts for a masked body, a stream
+  // callback for a piped one; kept apart so the two paths compare
+  if (!leaf.callFrame.url && SOCKET_WRITES.has(fn)) return 'socket write syscalls';
   for (let n: ProfileNode | undefined = leaf; n; n = parent.get(n.id)) {
     for (const [stage, re] of GATEWAY_STAGES) if (re.test(n.callFrame.url)) return stage;
   }
