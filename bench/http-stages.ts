@@ -6,7 +6,9 @@
  * to what Node.js was doing (parsing requests, socket I/O). Dividing by wrk's request count gives
  * µs per request, comparable between rows of one run even on a busy machine where RPS is not.
  */
+import { writeFile } from 'node:fs/promises';
 import { Session } from 'node:inspector/promises';
+import { join } from 'node:path';
 
 interface ProfileNode {
   id: number;
@@ -63,6 +65,8 @@ function stageOf(leaf: ProfileNode, parent: Map<number, ProfileNode>): string | 
   // callback for a piped one; kept apart so the two paths compare
   if (!leaf.callFrame.url && SOCKET_WRITES.has(fn)) return 'socket write syscalls';
   for (let n: ProfileNode | undefined = leaf; n; n = parent.get(n.id)) {
+    // the sampler's own start and stop are not the request's
+    if (n.callFrame.url.endsWith('/bench/http-stages.ts')) return undefined;
     for (const [stage, re] of GATEWAY_STAGES) if (re.test(n.callFrame.url)) return stage;
   }
   for (let n: ProfileNode | undefined = leaf; n; n = parent.get(n.id)) {
@@ -95,6 +99,7 @@ export function serveStageProfiler(input: NodeJS.ReadableStream, write: (line: s
   const session = new Session();
   session.connect();
   let buffered = '';
+  let rounds = 0;
   input.on('data', (d: Buffer) => {
     buffered += d.toString();
     let nl: number;
@@ -107,6 +112,12 @@ export function serveStageProfiler(input: NodeJS.ReadableStream, write: (line: s
   async function command(line: string): Promise<string> {
     if (line === 'profile start') {
       await session.post('Profiler.enable');
+      if (rounds === 0) {
+        // the first start of a process pays for the profiler's own set-up (code maps, garbage):
+        // paid here, outside the sampled round
+        await session.post('Profiler.start');
+        await session.post('Profiler.stop');
+      }
       await session.post('Profiler.setSamplingInterval', { interval: 100 });
       await session.post('Profiler.start');
       return JSON.stringify({ started: true });
@@ -114,6 +125,10 @@ export function serveStageProfiler(input: NodeJS.ReadableStream, write: (line: s
     if (line === 'profile stop') {
       const { profile } = (await session.post('Profiler.stop')) as unknown as { profile: CpuProfile };
       await session.post('Profiler.disable');
+      // BENCH_HTTP_STAGE_DUMP=DIR keeps each sampled round's profile (read with bench/profile.ts)
+      const dump = process.env.BENCH_HTTP_STAGE_DUMP;
+      rounds++;
+      if (dump) await writeFile(join(dump, `stages.${process.pid}.${rounds}.cpuprofile`), JSON.stringify(profile));
       return JSON.stringify({ stages: stagesOf(profile) });
     }
     throw new Error(`unknown command ${JSON.stringify(line)}`);
