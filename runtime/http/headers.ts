@@ -81,9 +81,21 @@ export function agentResponseHeaders(upstream: Record<string, string | string[] 
 
 /** The media type of a Content-Type header, lower-cased, without parameters. */
 export function mediaType(contentType: string | string[] | undefined): string {
-  const text = Array.isArray(contentType) ? (contentType[0] ?? '') : (contentType ?? '');
-  return (text.split(';')[0] ?? '').trim().toLowerCase();
+  if (contentType === undefined) return '';
+  const text = Array.isArray(contentType) ? (contentType[0] ?? '') : contentType;
+  // a response's type is read several times, and upstreams send the same few: remembered, bounded
+  let type = mediaTypes.get(text);
+  if (type === undefined) {
+    type = (text.split(';')[0] ?? '').trim().toLowerCase();
+    if (text.length <= 128) {
+      if (mediaTypes.size >= 256) mediaTypes.clear();
+      mediaTypes.set(text, type);
+    }
+  }
+  return type;
 }
+
+const mediaTypes = new Map<string, string>();
 
 export function headerText(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value.join(', ') : value;
