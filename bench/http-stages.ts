@@ -100,6 +100,7 @@ export function serveStageProfiler(input: NodeJS.ReadableStream, write: (line: s
   session.connect();
   let buffered = '';
   let rounds = 0;
+  let cpuAtStart: NodeJS.CpuUsage | undefined;
   input.on('data', (d: Buffer) => {
     buffered += d.toString();
     let nl: number;
@@ -120,16 +121,19 @@ export function serveStageProfiler(input: NodeJS.ReadableStream, write: (line: s
       }
       await session.post('Profiler.setSamplingInterval', { interval: 100 });
       await session.post('Profiler.start');
+      cpuAtStart = process.cpuUsage();
       return JSON.stringify({ started: true });
     }
     if (line === 'profile stop') {
+      const cpu = process.cpuUsage(cpuAtStart);
       const { profile } = (await session.post('Profiler.stop')) as unknown as { profile: CpuProfile };
       await session.post('Profiler.disable');
       // BENCH_HTTP_STAGE_DUMP=DIR keeps each sampled round's profile (read with bench/profile.ts)
       const dump = process.env.BENCH_HTTP_STAGE_DUMP;
       rounds++;
       if (dump) await writeFile(join(dump, `stages.${process.pid}.${rounds}.cpuprofile`), JSON.stringify(profile));
-      return JSON.stringify({ stages: stagesOf(profile) });
+      // CPU time (user + system, all threads) moves less with busy neighbours than the sampled wall time
+      return JSON.stringify({ stages: stagesOf(profile), cpuMs: (cpu.user + cpu.system) / 1000 });
     }
     throw new Error(`unknown command ${JSON.stringify(line)}`);
   }

@@ -89,6 +89,8 @@ export interface HttpResult {
   maskedSample: string;
   /** CPU µs per request by stage, sampled in the child while wrk ran one more round of that path */
   stages: Partial<Record<HttpPath, StageMicros>>;
+  /** process CPU time (user + system, every thread) µs per request in the same sampled round */
+  cpuMicros: Partial<Record<HttpPath, number>>;
 }
 
 /** The paths whose process is ours to sample (direct is the upstream in this process). */
@@ -316,15 +318,17 @@ export async function runHttpBench(opts: HttpBenchOptions): Promise<HttpResult> 
     }
     // Per-stage CPU: one more round per path of ours, sampled inside its process.
     const stages: Partial<Record<HttpPath, StageMicros>> = {};
+    const cpuMicros: Partial<Record<HttpPath, number>> = {};
     const owner: Partial<Record<HttpPath, Child>> = { 'node-proxy': nodeProxy, gateway, 'gateway-nomask': gateway };
     for (const p of PROFILED) {
       progress(`http: per-stage CPU of ${p} (${opts.seconds}s, sampled)`);
       const c = owner[p]!;
       await c.command('profile start');
       const w = await wrk(urls[p], headers[p], load);
-      const answer = JSON.parse(await c.command('profile stop')) as { stages?: Record<string, number>; error?: string };
+      const answer = JSON.parse(await c.command('profile stop')) as { stages?: Record<string, number>; cpuMs?: number; error?: string };
       if (!answer.stages) throw new Error(`${p}: the stage profile failed: ${answer.error}`);
       stages[p] = Object.fromEntries(Object.entries(answer.stages).map(([k, ms]) => [k, (ms * 1000) / w.requests]));
+      cpuMicros[p] = ((answer.cpuMs ?? NaN) * 1000) / w.requests;
     }
     const pick = (f: (w: WrkResult) => number) => Object.fromEntries(httpPaths.map((p) => [p, median(runs[p].map(f))])) as Record<HttpPath, number>;
     const rps = pick((w) => w.rps);
@@ -350,6 +354,7 @@ export async function runHttpBench(opts: HttpBenchOptions): Promise<HttpResult> 
       addedMicrosNomask: (latencyMs['gateway-nomask'] - latencyMs.direct) * 1000,
       maskedSample,
       stages,
+      cpuMicros,
     };
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => {});
@@ -379,7 +384,12 @@ export function formatHttp(r: HttpResult): string {
   const shown = STAGE_ORDER.filter((s) => PROFILED.some((p) => (r.stages[p]?.[s] ?? 0) >= 0.5));
   const total = (p: HttpPath) => Object.values(r.stages[p] ?? {}).reduce((a, b) => a + b, 0);
   const cell = (p: HttpPath, s: string) => (r.stages[p] ? (r.stages[p]![s] ?? 0).toFixed(1) : '-');
-  const stageRows = [...shown.map((s) => [s, ...PROFILED.map((p) => cell(p, s))]), ['total CPU µs a request', ...PROFILED.map((p) => total(p).toFixed(1))]];
+  const stageRows = [
+    ...shown.map((s) => [s, ...PROFILED.map((p) => cell(p, s))]),
+    ['total sampled µs a request', ...PROFILED.map((p) => total(p).toFixed(1))],
+    ['process CPU µs a request (user + system)', ...PROFILED.map((p) => (r.cpuMicros[p] ?? NaN).toFixed(1))],
+    ['CPU per request vs node-proxy', ...PROFILED.map((p) => `${((r.cpuMicros['node-proxy'] ?? NaN) / (r.cpuMicros[p] ?? NaN)).toFixed(2)}x`)],
+  ];
   return [
     `HTTP: wrk -t ${r.threads} -c ${r.connections} -d ${r.seconds}s, GET of a ${r.responseBytes}-byte JSON document, median of ${r.repeats}` +
       (r.wrkInstalled ? ' (wrk was installed with apt-get for this run)' : ''),
@@ -391,7 +401,8 @@ export function formatHttp(r: HttpResult): string {
     '',
     `CPU µs a request on the process's main thread, by stage (sampled during one more wrk round per path; idle and fsync waits left out):`,
     table(['stage', ...PROFILED], stageRows),
-    `masking costs ${(total('gateway') - total('gateway-nomask')).toFixed(1)} CPU µs a request (gateway masked minus unmasked, same process)`,
+    `masking costs ${(total('gateway') - total('gateway-nomask')).toFixed(1)} sampled µs and ${((r.cpuMicros.gateway ?? NaN) - (r.cpuMicros['gateway-nomask'] ?? NaN)).toFixed(1)} CPU µs a request (gateway masked minus unmasked, same process); ` +
+      `'CPU per request vs node-proxy' is node-proxy's CPU µs over the row's: the RPS ratio a CPU-bound run would show`,
   ].join('\n');
 }
 
