@@ -93,7 +93,7 @@ export function stagesOf(p: CpuProfile): Record<string, number> {
 
 /**
  * Inside a bench child: `profile start` / `profile stop` lines on stdin start and stop sampling;
- * the stop answers with one JSON line of busy ms by stage.
+ * the stop answers with one JSON line of busy ms by stage. `cpu` answers the process's CPU time.
  */
 export function serveStageProfiler(input: NodeJS.ReadableStream, write: (line: string) => void): void {
   const session = new Session();
@@ -111,6 +111,10 @@ export function serveStageProfiler(input: NodeJS.ReadableStream, write: (line: s
     }
   });
   async function command(line: string): Promise<string> {
+    if (line === 'cpu') {
+      const cpu = process.cpuUsage();
+      return JSON.stringify({ cpuMs: (cpu.user + cpu.system) / 1000 });
+    }
     if (line === 'profile start') {
       await session.post('Profiler.enable');
       if (rounds === 0) {
