@@ -15,6 +15,7 @@ import { Agent, type Dispatcher } from 'undici';
 // so the difference between the two rows is what the gateway adds, not how this file was written.
 import { agentResponseHeaders, upstreamRequestHeaders } from '../runtime/http/headers.ts';
 import { pipeTo } from '../runtime/http/respond.ts';
+import { serveStageProfiler } from './http-stages.ts';
 
 const origin = process.env.BENCH_UPSTREAM;
 if (!origin) throw new Error('BENCH_UPSTREAM is required');
@@ -63,6 +64,7 @@ server.headersTimeout = 30_000;
 server.requestTimeout = 0;
 server.listen(0, '127.0.0.1', () => {
   process.stdout.write(`${JSON.stringify({ port: (server.address() as AddressInfo).port })}\n`);
+  serveStageProfiler(process.stdin, (line) => process.stdout.write(`${line}\n`));
 });
 process.once('SIGTERM', () => {
   server.close();

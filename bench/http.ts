@@ -10,6 +10,9 @@
  * token, policy, evidence or masking: the ceiling of any Node.js HTTP proxy on this machine, so the
  * gateway rows can be read against it as well as against direct.
  * Runs are interleaved and repeated; the median is kept. Reported, never asserted.
+ * Then one more round per process of ours (node-proxy, gateway masked and unmasked) is sampled inside
+ * that process (bench/http-stages.ts) for CPU µs per request by stage: token, decide, record, forward,
+ * mask, respond. On a shared machine RPS moves with the neighbours; the stage split moves much less.
  *
  * The gateway runs in a child process (this file with BENCH_HTTP_CHILD=1), so it has a CPU of its
  * own like the PostgreSQL bench's gateway: `startGatewayRuntime` + `startHttpGateway`, recording on
@@ -28,6 +31,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { issueToken } from '../runtime/identity/dev-key.ts';
 import { fmt, median, progress, table } from './report.ts';
+import { serveStageProfiler, STAGE_ORDER, type StageMicros } from './http-stages.ts';
+import { maskBody } from '../runtime/http/masking/body.ts';
+import { jsonMasker } from '../runtime/http/masking/json-mask.ts';
+import type { Mask } from '../runtime/engine/decision.ts';
 
 export const httpPaths = ['direct', 'node-proxy', 'gateway', 'gateway-nomask', 'gateway-write'] as const;
 export type HttpPath = (typeof httpPaths)[number];
@@ -83,7 +90,39 @@ export interface HttpResult {
   addedMicrosNomask: number;
   /** what the masked target answered, so the table can show masking was live */
   maskedSample: string;
+  /** CPU µs per request by stage, sampled in the child while wrk ran one more round of that path */
+  stages: Partial<Record<HttpPath, StageMicros>>;
+  /** process CPU time (user + system, every thread) µs per request, median over the timed rounds */
+  cpuMicros: Partial<Record<HttpPath, number>>;
+  /** the same in the sampled round (profiler on) */
+  sampledCpuMicros: Partial<Record<HttpPath, number>>;
+  /** the masker alone on the bench's document, in this process: parse, mask, serialise */
+  maskBodyMicros: number;
 }
+
+/**
+ * maskBody on the upstream's document with the masked target's mask, in this process: the masking
+ * stage without sockets, median of 5 runs of 20k.
+ */
+function timeMaskBody(): number {
+  const masker = jsonMasker([{ kind: 'field', pattern: '$..email', strategy: 'redact' } as Mask], Buffer.alloc(32, 7));
+  const policy = { target: MASKED, transform: (v: unknown) => masker.apply(v), scrub: false, fieldNames: ['email'], passUnmaskedContentTypes: [], limit: 1 << 20 };
+  const body = Buffer.from(DOCUMENT);
+  const runs: number[] = [];
+  for (let r = 0; r < 6; r++) {
+    const t = process.hrtime.bigint();
+    for (let i = 0; i < 20_000; i++) maskBody(body, 'application/json', policy);
+    // the first run warms the JIT up
+    if (r > 0) runs.push(Number(process.hrtime.bigint() - t) / 20_000 / 1000);
+  }
+  return median(runs);
+}
+
+/**
+ * The paths whose process is ours to sample (direct is the upstream in this process). The masked
+ * row goes last: a process's first sampled round ran measurably slower in trials, whichever path.
+ */
+const PROFILED: readonly HttpPath[] = ['node-proxy', 'gateway-nomask', 'gateway'];
 
 function policyRepo(upstream: string): Record<string, string> {
   const h = 'apiVersion: portcullis.dev/v1';
@@ -175,6 +214,8 @@ function wrk(url: string, headers: string[], o: { connections: number; threads: 
 
 interface Child {
   port: number;
+  /** one line to the child's stdin; resolves with its next stdout line */
+  command(line: string): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -199,7 +240,7 @@ function startNodeProxyChild(upstream: string): Promise<Child> {
 async function startChild(what: string, args: string[], env: Record<string, string>): Promise<Child> {
   const child: ChildProcess = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), ...args], {
     env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -218,6 +259,11 @@ async function startChild(what: string, args: string[], env: Record<string, stri
   });
   return {
     port: (JSON.parse(first) as { port: number }).port,
+    command(line) {
+      const answer = new Promise<string>((r) => lines.once('line', r));
+      child.stdin!.write(`${line}\n`);
+      return answer;
+    },
     async stop() {
       process.off('exit', kill);
       if (child.exitCode === null) {
@@ -290,14 +336,35 @@ export async function runHttpBench(opts: HttpBenchOptions): Promise<HttpResult> 
     for (const p of httpPaths) await wrk(urls[p], headers[p], { ...load, seconds: 1 });
 
     const runs = Object.fromEntries(httpPaths.map((p) => [p, [] as WrkResult[]])) as Record<HttpPath, WrkResult[]>;
+    const owner: Partial<Record<HttpPath, Child>> = { 'node-proxy': nodeProxy, gateway, 'gateway-nomask': gateway };
+    const cpuMs = async (p: HttpPath) => (JSON.parse(await owner[p]!.command('cpu')) as { cpuMs: number }).cpuMs;
+    const cpuRuns = Object.fromEntries(PROFILED.map((p) => [p, [] as number[]])) as Record<HttpPath, number[]>;
     for (let r = 1; r <= opts.repeats; r++) {
       // Rotate the first path so none always runs on the freshest (or most tired) machine.
       const order = httpPaths.map((_, i) => httpPaths[(i + r - 1) % httpPaths.length]!);
       for (const p of order) {
         progress(`http: round ${r}/${opts.repeats}, ${p} (${opts.seconds}s)`);
-        runs[p].push(await wrk(urls[p], headers[p], load));
+        const before = PROFILED.includes(p) ? await cpuMs(p) : 0;
+        const w = await wrk(urls[p], headers[p], load);
+        runs[p].push(w);
+        if (PROFILED.includes(p)) cpuRuns[p].push((((await cpuMs(p)) - before) * 1000) / w.requests);
       }
     }
+    // Per-stage CPU: one more round per path of ours, sampled inside its process.
+    const stages: Partial<Record<HttpPath, StageMicros>> = {};
+    const sampledCpuMicros: Partial<Record<HttpPath, number>> = {};
+    const cpuMicros = Object.fromEntries(PROFILED.map((p) => [p, median(cpuRuns[p])]));
+    for (const p of PROFILED) {
+      progress(`http: per-stage CPU of ${p} (${opts.seconds}s, sampled)`);
+      const c = owner[p]!;
+      await c.command('profile start');
+      const w = await wrk(urls[p], headers[p], load);
+      const answer = JSON.parse(await c.command('profile stop')) as { stages?: Record<string, number>; cpuMs?: number; error?: string };
+      if (!answer.stages) throw new Error(`${p}: the stage profile failed: ${answer.error}`);
+      stages[p] = Object.fromEntries(Object.entries(answer.stages).map(([k, ms]) => [k, (ms * 1000) / w.requests]));
+      sampledCpuMicros[p] = ((answer.cpuMs ?? NaN) * 1000) / w.requests;
+    }
+    const maskBodyMicros = timeMaskBody();
     const pick = (f: (w: WrkResult) => number) => Object.fromEntries(httpPaths.map((p) => [p, median(runs[p].map(f))])) as Record<HttpPath, number>;
     const rps = pick((w) => w.rps);
     const latencyMs = pick((w) => w.latencyMs);
@@ -321,6 +388,10 @@ export async function runHttpBench(opts: HttpBenchOptions): Promise<HttpResult> 
       addedMicros: (latencyMs.gateway - latencyMs.direct) * 1000,
       addedMicrosNomask: (latencyMs['gateway-nomask'] - latencyMs.direct) * 1000,
       maskedSample,
+      stages,
+      cpuMicros,
+      sampledCpuMicros,
+      maskBodyMicros,
     };
   } finally {
     for (const stop of stops.reverse()) await stop().catch(() => {});
@@ -347,6 +418,16 @@ export function formatHttp(r: HttpResult): string {
     fmt(r.errors[p]),
   ]);
   const maskCost = (r.latencyMs.gateway - r.latencyMs['gateway-nomask']) * 1000;
+  const shown = STAGE_ORDER.filter((s) => PROFILED.some((p) => (r.stages[p]?.[s] ?? 0) >= 0.5));
+  const total = (p: HttpPath) => Object.values(r.stages[p] ?? {}).reduce((a, b) => a + b, 0);
+  const cell = (p: HttpPath, s: string) => (r.stages[p] ? (r.stages[p]![s] ?? 0).toFixed(1) : '-');
+  const stageRows = [
+    ...shown.map((s) => [s, ...PROFILED.map((p) => cell(p, s))]),
+    ['total sampled µs a request', ...PROFILED.map((p) => total(p).toFixed(1))],
+    ['process CPU µs a request, sampled round', ...PROFILED.map((p) => (r.sampledCpuMicros[p] ?? NaN).toFixed(1))],
+    ['process CPU µs a request, timed rounds (median)', ...PROFILED.map((p) => (r.cpuMicros[p] ?? NaN).toFixed(1))],
+    ['CPU per request vs node-proxy', ...PROFILED.map((p) => `${((r.cpuMicros['node-proxy'] ?? NaN) / (r.cpuMicros[p] ?? NaN)).toFixed(2)}x`)],
+  ];
   return [
     `HTTP: wrk -t ${r.threads} -c ${r.connections} -d ${r.seconds}s, GET of a ${r.responseBytes}-byte JSON document, median of ${r.repeats}` +
       (r.wrkInstalled ? ' (wrk was installed with apt-get for this run)' : ''),
@@ -355,6 +436,12 @@ export function formatHttp(r: HttpResult): string {
       `with no token, policy, evidence or masking; its ${r.nodeProxyVsDirect.toFixed(2)}x direct is the ceiling of any Node.js HTTP proxy here, ` +
       `so 0.5x direct would need the gateway at ${(0.5 / r.nodeProxyVsDirect).toFixed(2)}x node-proxy`,
     `masking costs ${fmt(maskCost)} µs a request (masked ${fmt(r.rps.gateway)} vs unmasked ${fmt(r.rps['gateway-nomask'])} RPS); the masked target answered ${r.maskedSample}`,
+    '',
+    `CPU µs a request on the process's main thread, by stage (sampled during one more wrk round per path; idle and fsync waits left out):`,
+    table(['stage', ...PROFILED], stageRows),
+    `masking costs ${(total('gateway') - total('gateway-nomask')).toFixed(1)} sampled µs and ${((r.cpuMicros.gateway ?? NaN) - (r.cpuMicros['gateway-nomask'] ?? NaN)).toFixed(1)} CPU µs a request (gateway masked minus unmasked, same process); ` +
+      `'CPU per request vs node-proxy' (timed rounds, no profiler) is node-proxy's CPU µs over the row's: the RPS ratio a CPU-bound run would show`,
+    `the masker alone (maskBody on this document: parse, mask, serialise) takes ${r.maskBodyMicros.toFixed(2)} µs`,
   ].join('\n');
 }
 
@@ -376,6 +463,7 @@ async function child(): Promise<void> {
   if (!runtime.ctx.bundle()) throw new Error(`the bench policy repo did not load: ${JSON.stringify(runtime.status().lastReload)}`);
   const http = await startHttpGateway(runtime.ctx, { host: '127.0.0.1', port: 0, maskKey: runtime.maskKey });
   process.stdout.write(`${JSON.stringify({ port: http.port })}\n`);
+  serveStageProfiler(process.stdin, (line) => process.stdout.write(`${line}\n`));
   process.once('SIGTERM', () => {
     void (async () => {
       await http.close();

@@ -30,6 +30,8 @@ export function encodeQuery(search: string): string {
   return s ? `?${s}` : '';
 }
 
+const NO_CREDENTIAL: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
 export interface ForwardOptions {
   dispatchers: Dispatchers;
   upstream: Upstream;
@@ -69,7 +71,8 @@ export async function forward(opts: ForwardOptions): Promise<Dispatcher.Response
   const { upstream: up, req } = opts;
   const declared = Number(req.headers['content-length'] ?? 'NaN');
   if (Number.isFinite(declared) && declared > up.maxBodyBytes) throw tooLargeRequest(up.maxBodyBytes, up.name);
-  const headers = upstreamRequestHeaders(req.headers, { credential: await credentialHeaders(up), forMasking: opts.forMasking });
+  // a target without a credential needs no secret resolved: no promise to wait for
+  const headers = upstreamRequestHeaders(req.headers, { credential: up.auth ? await credentialHeaders(up) : NO_CREDENTIAL, forMasking: opts.forMasking });
   if (opts.accept !== undefined) headers['accept'] = opts.accept;
   // an override was applied (or refused) by the gateway: the upstream gets the decided method only
   for (const name of OVERRIDE_HEADERS) delete headers[name];
@@ -85,7 +88,7 @@ export async function forward(opts: ForwardOptions): Promise<Dispatcher.Response
     limiter.on('error', (e) => (limitError = e));
     req.pipe(limiter);
   }
-  const dispatcher = await opts.dispatchers.get(up);
+  const dispatcher = opts.dispatchers.known(up) ?? (await opts.dispatchers.get(up));
   try {
     return await dispatcher.request({
       origin: up.origin,

@@ -13,10 +13,18 @@ const HOP_BY_HOP = new Set([
 /** Headers named by `Connection: a, b` are hop-by-hop too. */
 const NONE: ReadonlySet<string> = new Set();
 
+const COMMON_CONNECTION = new Map<string, ReadonlySet<string>>([
+  ['keep-alive', new Set(['keep-alive'])],
+  ['close', new Set(['close'])],
+]);
+
 function connectionListed(headers: IncomingHttpHeaders | Record<string, unknown>): ReadonlySet<string> {
   const raw = headers['connection'];
   if (raw === undefined) return NONE;
   const text = Array.isArray(raw) ? raw.join(',') : typeof raw === 'string' ? raw : '';
+  // what nearly every upstream sends: answered without building a set per response
+  const common = COMMON_CONNECTION.get(text);
+  if (common) return common;
   return new Set(text.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean));
 }
 
@@ -31,7 +39,8 @@ export interface UpstreamHeaderOptions {
 
 export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, opts: UpstreamHeaderOptions): Record<string, string | string[]> {
   const listed = connectionListed(incoming);
-  const credentialNames = new Set(Object.keys(opts.credential).map((k) => k.toLowerCase()));
+  const names = Object.keys(opts.credential);
+  const credentialNames = names.length === 0 ? NONE : new Set(names.map((k) => k.toLowerCase()));
   const out: Record<string, string | string[]> = {};
   for (const name of Object.keys(incoming)) {
     const value = incoming[name];
@@ -48,7 +57,7 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, opts: Upst
     out[n] = value;
   }
   if (opts.forMasking) out['accept-encoding'] = 'gzip, deflate, br';
-  for (const [name, value] of Object.entries(opts.credential)) out[name.toLowerCase()] = value;
+  for (const name of names) out[name.toLowerCase()] = opts.credential[name]!;
   return out;
 }
 
@@ -72,9 +81,21 @@ export function agentResponseHeaders(upstream: Record<string, string | string[] 
 
 /** The media type of a Content-Type header, lower-cased, without parameters. */
 export function mediaType(contentType: string | string[] | undefined): string {
-  const text = Array.isArray(contentType) ? (contentType[0] ?? '') : (contentType ?? '');
-  return (text.split(';')[0] ?? '').trim().toLowerCase();
+  if (contentType === undefined) return '';
+  const text = Array.isArray(contentType) ? (contentType[0] ?? '') : contentType;
+  // a response's type is read several times, and upstreams send the same few: remembered, bounded
+  let type = mediaTypes.get(text);
+  if (type === undefined) {
+    type = (text.split(';')[0] ?? '').trim().toLowerCase();
+    if (text.length <= 128) {
+      if (mediaTypes.size >= 256) mediaTypes.clear();
+      mediaTypes.set(text, type);
+    }
+  }
+  return type;
 }
+
+const mediaTypes = new Map<string, string>();
 
 export function headerText(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value.join(', ') : value;

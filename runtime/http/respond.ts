@@ -70,31 +70,56 @@ export async function sendUnmasked(out: ServerResponse, res: Dispatcher.Response
  */
 export function pipeTo(src: Readable, out: ServerResponse): Promise<void> {
   return new Promise<void>((resolve, reject) => {
-    let settled = false;
-    const settle = (error?: Error) => {
-      if (settled) return;
-      settled = true;
-      src.off('error', onSrcError);
-      out.off('error', onOutError);
-      out.off('finish', onFinish);
-      out.off('close', onClose);
-      if (!error) return resolve();
-      src.on('error', () => {});
-      src.unpipe(out);
-      src.destroy();
-      if (!out.destroyed) out.destroy();
-      reject(error);
-    };
-    const onSrcError = (e: Error) => settle(e);
-    const onOutError = (e: Error) => settle(e);
-    const onFinish = () => settle();
-    const onClose = () => settle(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
-    src.on('error', onSrcError);
-    out.on('error', onOutError);
-    out.on('finish', onFinish);
-    out.on('close', onClose);
-    src.pipe(out);
+    new Piped(src, out, resolve, reject).start();
   });
+}
+
+/**
+ * pipeTo's state. Listeners are assigned in the constructor, not named closures: tsx compiles with
+ * keepNames, which costs an Object.defineProperty for every named closure made per request.
+ */
+class Piped {
+  private settled = false;
+  private readonly onSrcError: (e: Error) => void;
+  private readonly onOutError: (e: Error) => void;
+  private readonly onFinish: () => void;
+  private readonly onClose: () => void;
+
+  constructor(
+    private readonly src: Readable,
+    private readonly out: ServerResponse,
+    private readonly resolve: () => void,
+    private readonly reject: (error: Error) => void,
+  ) {
+    this.onSrcError = (e) => this.settle(e);
+    this.onOutError = (e) => this.settle(e);
+    this.onFinish = () => this.settle();
+    this.onClose = () => this.settle(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+  }
+
+  start(): void {
+    this.src.on('error', this.onSrcError);
+    this.out.on('error', this.onOutError);
+    this.out.on('finish', this.onFinish);
+    this.out.on('close', this.onClose);
+    this.src.pipe(this.out);
+  }
+
+  private settle(error?: Error): void {
+    if (this.settled) return;
+    this.settled = true;
+    const { src, out } = this;
+    src.off('error', this.onSrcError);
+    out.off('error', this.onOutError);
+    out.off('finish', this.onFinish);
+    out.off('close', this.onClose);
+    if (!error) return this.resolve();
+    src.on('error', () => {});
+    src.unpipe(out);
+    src.destroy();
+    if (!out.destroyed) out.destroy();
+    this.reject(error);
+  }
 }
 
 /** Buffer, decode, mask, send. Returns how many values were masked. */

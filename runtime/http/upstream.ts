@@ -101,6 +101,11 @@ export class Dispatchers {
   /** plain-HTTP targets need no TLS material: their pool is found without building a key */
   private plain = new WeakMap<Upstream, Agent>();
 
+  /** The pool of a plain-HTTP target already in use, found without a promise; undefined otherwise. */
+  known(up: Upstream): Dispatcher | undefined {
+    return this.plain.get(up);
+  }
+
   async get(up: Upstream): Promise<Dispatcher> {
     const known = this.plain.get(up);
     if (known) return known;

@@ -12,7 +12,22 @@ export const DEFAULT_MAX_TOKEN_LIFETIME_MS = 24 * 60 * 60 * 1000;
 /** the clock skew tolerated between the issuer and the gateway, as for exp and nbf */
 const SKEW_MS = 30_000;
 
+/** by bundle (immutable once loaded) and identity name: read on every request */
+const lifetimes = new WeakMap<Bundle, Map<string, number>>();
+
 export function maxTokenLifetimeMs(bundle: Bundle, identity: string): number {
+  let byIdentity = lifetimes.get(bundle);
+  if (!byIdentity) lifetimes.set(bundle, (byIdentity = new Map()));
+  let ms = byIdentity.get(identity);
+  if (ms === undefined) {
+    ms = lifetimeOf(bundle, identity);
+    // names come from the bundle's own identities, so the map is bounded by the bundle
+    byIdentity.set(identity, ms);
+  }
+  return ms;
+}
+
+function lifetimeOf(bundle: Bundle, identity: string): number {
   const own = [...bundle.identities.values()].find((i) => i.doc.metadata.name === identity)?.doc.spec.maxTokenLifetime;
   const text = own ?? bundle.repository.spec?.maxTokenLifetime;
   return text ? parseDuration(text) : DEFAULT_MAX_TOKEN_LIFETIME_MS;

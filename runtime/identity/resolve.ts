@@ -92,39 +92,53 @@ export function createIdentityResolver(identities: readonly IdentitySpec[]): Ide
     }
   }
 
+  // The token verifier hands back the same VerifiedToken object for as long as it trusts a token,
+  // and this resolver lives as long as its bundle's identities: the answer for that pair cannot
+  // change, so it is worked out once. Refusals are not remembered.
+  const resolved = new WeakMap<TokenFacts, ResolvedIdentity>();
+
   return {
     resolve(token) {
-      const candidates = [...(bySubject.get(token.subject) ?? []), ...withoutSubject];
-      let best: IdentitySpec[] = [];
-      let bestScore = 0;
-      for (const spec of candidates) {
-        if (!matches(spec, token)) continue;
-        const score = specificity(spec);
-        if (score > bestScore) {
-          best = [spec];
-          bestScore = score;
-        } else if (score === bestScore) best.push(spec);
-      }
-      const [winner] = best;
-      if (!winner) {
-        throw new PortcullisError(
-          'unauthenticated',
-          `no identity in the policy bundle matches subject ${JSON.stringify(token.subject)} from issuer ${JSON.stringify(token.issuer)}`,
-          { details: { hint: 'add a kind: Identity document whose match names this issuer and subject (or a claim the token carries)' } },
-        );
-      }
-      if (best.length > 1) {
-        const names = best.map((s) => s.name).sort();
-        throw new PortcullisError(
-          'unauthenticated',
-          `subject ${JSON.stringify(token.subject)} from issuer ${JSON.stringify(token.issuer)} matches several identities equally: ${names.join(', ')}`,
-          { details: { hint: 'make their match rules distinct, or give one of them a more specific match', identities: names } },
-        );
-      }
-      const groups = [...new Set([...(winner.groups ?? []), ...tokenGroups(winner, token)])];
-      return { name: winner.name, kind: winner.kind, groups };
+      const known = resolved.get(token);
+      // a copy: a caller that edits its groups must not edit the next request's
+      if (known) return { name: known.name, kind: known.kind, groups: [...known.groups] };
+      const identity = resolveUncached(token);
+      resolved.set(token, { name: identity.name, kind: identity.kind, groups: [...identity.groups] });
+      return identity;
     },
   };
+
+  function resolveUncached(token: TokenFacts): ResolvedIdentity {
+    const candidates = [...(bySubject.get(token.subject) ?? []), ...withoutSubject];
+    let best: IdentitySpec[] = [];
+    let bestScore = 0;
+    for (const spec of candidates) {
+      if (!matches(spec, token)) continue;
+      const score = specificity(spec);
+      if (score > bestScore) {
+        best = [spec];
+        bestScore = score;
+      } else if (score === bestScore) best.push(spec);
+    }
+    const [winner] = best;
+    if (!winner) {
+      throw new PortcullisError(
+        'unauthenticated',
+        `no identity in the policy bundle matches subject ${JSON.stringify(token.subject)} from issuer ${JSON.stringify(token.issuer)}`,
+        { details: { hint: 'add a kind: Identity document whose match names this issuer and subject (or a claim the token carries)' } },
+      );
+    }
+    if (best.length > 1) {
+      const names = best.map((s) => s.name).sort();
+      throw new PortcullisError(
+        'unauthenticated',
+        `subject ${JSON.stringify(token.subject)} from issuer ${JSON.stringify(token.issuer)} matches several identities equally: ${names.join(', ')}`,
+        { details: { hint: 'make their match rules distinct, or give one of them a more specific match', identities: names } },
+      );
+    }
+    const groups = [...new Set([...(winner.groups ?? []), ...tokenGroups(winner, token)])];
+    return { name: winner.name, kind: winner.kind, groups };
+  }
 }
 
 const cache = new WeakMap<readonly IdentitySpec[], IdentityResolver>();

@@ -10,9 +10,16 @@
 
 export type Detector = 'email' | 'ssn' | 'card' | 'token';
 
-interface Rule {
+export interface Rule {
   kind: Detector;
   pattern: RegExp;
+  /**
+   * A necessary condition for any match, checked before the regex runs (most strings in a JSON
+   * body are short words and numbers that no detector can match): the shortest text the pattern
+   * matches, and a literal or a count of digits every match contains.
+   */
+  min: number;
+  needs?: (text: string) => boolean;
   /** extra validation on the match; false leaves the text alone */
   accept?: (match: string) => boolean;
   /** the replacement; defaults to `[kind]` */
@@ -59,31 +66,47 @@ function highEntropy(m: string): boolean {
   return /[0-9]/.test(body) && /[a-z]/.test(body) && /[A-Z]/.test(body) && entropy(body) >= 4;
 }
 
+function countDigits(text: string): number {
+  let n = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c >= 48 && c <= 57) n++;
+  }
+  return n;
+}
+
 const TOKEN_CHARS = 'A-Za-z0-9+/=_\\-';
 
-const RULES: Rule[] = [
+/** exported for the test that the prefilters never skip a match */
+export const RULES: readonly Rule[] = [
   // Bearer first, so the credential after it is one token rather than something else
-  { kind: 'token', pattern: /(?<![A-Za-z0-9])(Bearer|bearer|BEARER)([ \t]+)[A-Za-z0-9._~+/=-]{8,}/g, replace: (m) => `${m.split(/[ \t]/)[0]} [token]` },
+  { kind: 'token', min: 15, needs: (t) => t.includes('earer') || t.includes('EARER'), pattern: /(?<![A-Za-z0-9])(Bearer|bearer|BEARER)([ \t]+)[A-Za-z0-9._~+/=-]{8,}/g, replace: (m) => `${m.split(/[ \t]/)[0]} [token]` },
   // JWT: three base64url segments, the first two JSON objects ("eyJ")
-  { kind: 'token', pattern: /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g },
-  { kind: 'token', pattern: /(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])/g },
-  { kind: 'token', pattern: /(?<![A-Za-z0-9_])(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255}(?![A-Za-z0-9])/g },
-  { kind: 'token', pattern: /(?<![A-Za-z0-9_])github_pat_[A-Za-z0-9_]{22,255}(?![A-Za-z0-9_])/g },
-  { kind: 'token', pattern: /(?<![A-Za-z0-9-])xox[abposr]-[A-Za-z0-9-]{10,250}(?![A-Za-z0-9-])/g },
+  { kind: 'token', min: 16, needs: (t) => t.includes('eyJ'), pattern: /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g },
+  { kind: 'token', min: 20, needs: (t) => t.includes('AKIA') || t.includes('ASIA'), pattern: /(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])/g },
+  { kind: 'token', min: 40, needs: (t) => t.includes('_'), pattern: /(?<![A-Za-z0-9_])(?:ghp|gho|ghu|ghs|ghr)_[A-Za-z0-9]{36,255}(?![A-Za-z0-9])/g },
+  { kind: 'token', min: 33, needs: (t) => t.includes('github_pat_'), pattern: /(?<![A-Za-z0-9_])github_pat_[A-Za-z0-9_]{22,255}(?![A-Za-z0-9_])/g },
+  { kind: 'token', min: 15, needs: (t) => t.includes('xox'), pattern: /(?<![A-Za-z0-9-])xox[abposr]-[A-Za-z0-9-]{10,250}(?![A-Za-z0-9-])/g },
   {
     kind: 'email',
+    min: 6,
+    needs: (t) => t.includes('@'),
     pattern: /(?<![A-Za-z0-9._%+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,24}(?![A-Za-z0-9-])/g,
   },
   // cards: 13-19 digits, single spaces or dashes between, Luhn-valid
-  { kind: 'card', pattern: /(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])/g, accept: (m) => luhnValid(m.replace(/[ -]/g, '')) },
-  { kind: 'ssn', pattern: /(?<![0-9])[0-9]{3}([- ])[0-9]{2}\1[0-9]{4}(?![0-9])/g, accept: validSsn },
+  { kind: 'card', min: 13, needs: (t) => countDigits(t) >= 13, pattern: /(?<![0-9])[0-9](?:[ -]?[0-9]){12,18}(?![0-9])/g, accept: (m) => luhnValid(m.replace(/[ -]/g, '')) },
+  { kind: 'ssn', min: 11, needs: (t) => countDigits(t) >= 9, pattern: /(?<![0-9])[0-9]{3}([- ])[0-9]{2}\1[0-9]{4}(?![0-9])/g, accept: validSsn },
   // long random-looking tokens (API keys, hashes of secrets, session ids)
   {
     kind: 'token',
+    min: 32,
     pattern: new RegExp(`(?<![A-Za-z0-9+/_\\-])[A-Za-z0-9+/_\\-]{32,}={0,2}(?![${TOKEN_CHARS}])`, 'g'),
     accept: highEntropy,
   },
 ];
+
+const MIN_MATCH = Math.min(...RULES.map((r) => r.min));
+
 
 export interface Scrubbed {
   text: string;
@@ -97,8 +120,12 @@ export interface Scrubbed {
 export function scrubText(input: string, kinds?: ReadonlySet<Detector>): Scrubbed {
   let text = input;
   let count = 0;
+  // the shortest rule needs 6 characters: most JSON strings are done here
+  if (input.length < MIN_MATCH) return { text, count };
   for (const rule of RULES) {
     if (kinds !== undefined && !kinds.has(rule.kind)) continue;
+    // on the text as the rules before left it, exactly what the regex would see
+    if (text.length < rule.min || (rule.needs !== undefined && !rule.needs(text))) continue;
     rule.pattern.lastIndex = 0;
     text = text.replace(rule.pattern, (match: string) => {
       if (rule.accept && !rule.accept(match)) return match;

@@ -105,6 +105,17 @@ function hashUuid(digest: Buffer, format: 0 | 1): Buffer {
   return Buffer.from(`${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`, 'utf8');
 }
 
+/**
+ * A text value masked by the text-like rules of the table above, as a string: the same result as
+ * `maskValue` for a text column, without the Buffers (JSON strings and numbers are masked this way).
+ */
+export function maskText(text: string, strategy: MaskStrategy, key: Buffer): string | null {
+  if (strategy === 'null') return null;
+  if (strategy === 'redact') return REDACTED;
+  if (strategy === 'partial') return partialText(text);
+  return hmac(key, text).toString('hex').slice(0, HASH_HEX_CHARS);
+}
+
 export function maskValue(
   value: Buffer | null, typeOid: number, format: 0 | 1, strategy: MaskStrategy, key: Buffer, options: MaskValueOptions = {},
 ): Buffer | null {
@@ -114,10 +125,7 @@ export function maskValue(
 
   if (TEXT_LIKE.has(typeOid) || options.textLike) {
     // bpchar pads with spaces; the padding is not part of the value
-    const v = typeOid === TypeOids.bpchar ? text.replace(/ +$/, '') : text;
-    if (strategy === 'redact') return Buffer.from(REDACTED, 'utf8');
-    if (strategy === 'partial') return Buffer.from(partialText(v), 'utf8');
-    return Buffer.from(hmac(key, v).toString('hex').slice(0, HASH_HEX_CHARS), 'utf8');
+    return Buffer.from(maskText(typeOid === TypeOids.bpchar ? text.replace(/ +$/, '') : text, strategy, key) ?? '', 'utf8');
   }
   if (typeOid === TypeOids.json || typeOid === TypeOids.jsonb) {
     if (strategy === 'hash') return jsonString(hmac(key, text).toString('hex').slice(0, HASH_HEX_CHARS), typeOid, format);

@@ -60,3 +60,23 @@ describe('resolveIdentity', () => {
     for (let i = 0; i < 20_000; i++) expect(resolver.resolve(token(`sub-${i}`)).name).toBe(`agent-${i}`);
   });
 });
+
+describe('a resolution remembered per verified token', () => {
+  it('answers the same token object alike, with groups of its own each time, and a new bundle afresh', () => {
+    const verified = token('agent-billing');
+    const resolver = createIdentityResolver(identities);
+    const first = resolver.resolve(verified);
+    first.groups.push('admins');
+    expect(resolver.resolve(verified)).toEqual({ name: 'billing-agent', kind: 'agent', groups: ['agents', 'billing'] });
+    // a reload is a new identities array: the identity it dropped no longer matches
+    const reloaded = identities.filter((i) => i.name !== 'billing-agent');
+    expect(() => resolveIdentity(reloaded, verified)).toThrow(/no identity in the policy bundle matches/);
+  });
+
+  it('does not remember a refusal', () => {
+    const verified = token('twin');
+    const resolver = createIdentityResolver(identities);
+    expect(() => resolver.resolve(verified)).toThrow(/matches several identities/);
+    expect(() => resolver.resolve(verified)).toThrow(/matches several identities/);
+  });
+});

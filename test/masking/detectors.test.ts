@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { luhnValid, scrubJson, scrubText } from '../../runtime/masking/detectors.ts';
+import { luhnValid, RULES, scrubJson, scrubText, type Detector } from '../../runtime/masking/detectors.ts';
 
 describe('detectors catch', () => {
   it.each([
@@ -76,5 +76,40 @@ describe('property: scrubbed output never contains the secret', () => {
     const { value, count } = scrubJson({ a: ['ada@example.com', { 'x@y.io': 1, n: 5, s: '138-63-8919' }], b: null });
     expect(value).toEqual({ a: ['[email]', { '[email]': 1, n: 5, s: '[ssn]' }], b: null });
     expect(count).toBe(3);
+  });
+});
+
+/** scrubText as it was before the prefilters: every rule's regex over the whole text. */
+function everyRule(input: string, kinds?: ReadonlySet<Detector>): { text: string; count: number } {
+  let text = input;
+  let count = 0;
+  for (const rule of RULES) {
+    if (kinds !== undefined && !kinds.has(rule.kind)) continue;
+    rule.pattern.lastIndex = 0;
+    text = text.replace(rule.pattern, (match: string) => {
+      if (rule.accept && !rule.accept(match)) return match;
+      count++;
+      return rule.replace ? rule.replace(match) : `[${rule.kind}]`;
+    });
+  }
+  return { text, count };
+}
+
+describe('property: the prefilters that skip a rule never skip a match', () => {
+  // fragments near every rule's edge: short and long digit runs, separators, literals the rules need
+  const fragment = fc.oneof(
+    fc.constantFrom('@', '.', '-', ' ', '_', 'Bearer ', 'bearer\t', 'eyJ', 'AKIA', 'ASIA', 'ghp_', 'github_pat_', 'xoxb-', '=', 'com', 'a', 'Z'),
+    fc.stringMatching(/^[0-9]{1,16}$/),
+    fc.stringMatching(/^[A-Za-z0-9]{1,40}$/),
+    luhnCard,
+    ssn,
+    email,
+    token,
+  );
+  const kinds = fc.option(fc.subarray(['email', 'ssn', 'card', 'token'] as Detector[], { minLength: 1 }).map((k) => new Set(k)), { nil: undefined });
+  it('matches the regexes run over everything', () => {
+    fc.assert(fc.property(fc.array(fragment, { maxLength: 12 }).map((f) => f.join('')), kinds, (text, k) => {
+      expect(scrubText(text, k)).toEqual(everyRule(text, k));
+    }), { numRuns: 5000 });
   });
 });

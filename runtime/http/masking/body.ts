@@ -61,34 +61,59 @@ export async function readLimited(body: AsyncIterable<Buffer | Uint8Array | stri
 
 function readStream(stream: Readable, limit: number, target: string): Promise<Buffer> {
   return new Promise<Buffer>((resolve, reject) => {
-    const parts: Buffer[] = [];
-    let size = 0;
-    const done = (error: unknown, value?: Buffer) => {
-      stream.off('data', onData);
-      stream.off('end', onEnd);
-      stream.off('error', onError);
-      stream.off('close', onClose);
-      if (error === undefined) resolve(value as Buffer);
-      else {
-        stream.on('error', () => {});
-        stream.destroy();
-        reject(error);
-      }
-    };
-    const onData = (chunk: Buffer | Uint8Array | string) => {
-      const b = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-      size += b.length;
-      if (size > limit) return done(tooLarge(target, limit));
-      parts.push(b);
-    };
-    const onEnd = () => done(undefined, parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, size));
-    const onError = (error: Error) => done(error);
-    const onClose = () => done(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
-    stream.on('data', onData);
-    stream.on('end', onEnd);
-    stream.on('error', onError);
-    stream.on('close', onClose);
+    new LimitedRead(stream, limit, target, resolve, reject);
   });
+}
+
+/**
+ * One stream read to its end within a limit. A class with listeners assigned in the constructor:
+ * tsx compiles with keepNames, so named closures made per call cost an Object.defineProperty each.
+ */
+class LimitedRead {
+  private readonly parts: Buffer[] = [];
+  private size = 0;
+  private readonly onData: (chunk: Buffer | Uint8Array | string) => void;
+  private readonly onEnd: () => void;
+  private readonly onError: (error: Error) => void;
+  private readonly onClose: () => void;
+
+  constructor(
+    private readonly stream: Readable,
+    private readonly limit: number,
+    private readonly target: string,
+    private readonly resolve: (body: Buffer) => void,
+    private readonly reject: (error: unknown) => void,
+  ) {
+    this.onData = (chunk) => this.data(chunk);
+    this.onEnd = () => this.done(undefined, this.parts.length === 1 ? (this.parts[0] as Buffer) : Buffer.concat(this.parts, this.size));
+    this.onError = (error) => this.done(error);
+    this.onClose = () => this.done(Object.assign(new Error('Premature close'), { code: 'ERR_STREAM_PREMATURE_CLOSE' }));
+    stream.on('data', this.onData);
+    stream.on('end', this.onEnd);
+    stream.on('error', this.onError);
+    stream.on('close', this.onClose);
+  }
+
+  private data(chunk: Buffer | Uint8Array | string): void {
+    const b = typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    this.size += b.length;
+    if (this.size > this.limit) return this.done(tooLarge(this.target, this.limit));
+    this.parts.push(b);
+  }
+
+  private done(error: unknown, value?: Buffer): void {
+    const stream = this.stream;
+    stream.off('data', this.onData);
+    stream.off('end', this.onEnd);
+    stream.off('error', this.onError);
+    stream.off('close', this.onClose);
+    if (error === undefined) this.resolve(value as Buffer);
+    else {
+      stream.on('error', () => {});
+      stream.destroy();
+      this.reject(error);
+    }
+  }
 }
 
 export function tooLarge(target: string, limit: number): PortcullisError {

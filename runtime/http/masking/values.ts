@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { MaskStrategy } from '../../engine/decision.ts';
-import { maskValue as maskTyped, TypeOids } from '../../masking/strategies.ts';
+import { maskText, maskValue as maskTyped, TypeOids } from '../../masking/strategies.ts';
 import { scrubText as scrubShared, type Detector } from '../../masking/detectors.ts';
 import { markedNumber, restoreNumbers } from './exact-numbers.ts';
 
@@ -19,8 +19,7 @@ export function maskJsonValue(value: unknown, strategy: MaskStrategy, key: Buffe
   if (strategy === 'null') return null;
   if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') {
     // a number kept exactly (exact-numbers.ts) is masked as the text the upstream wrote
-    const out = maskTyped(Buffer.from(markedNumber(value) ?? String(value), 'utf8'), TypeOids.text, 0, strategy, key);
-    return out === null ? null : out.toString('utf8');
+    return maskText(markedNumber(value) ?? String(value), strategy, key);
   }
   const out = maskTyped(Buffer.from(restoreNumbers(JSON.stringify(value)), 'utf8'), TypeOids.json, 0, strategy, key);
   return out === null ? null : (JSON.parse(out.toString('utf8')) as unknown);
