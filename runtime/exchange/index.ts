@@ -3,5 +3,6 @@
  * (types.ts). Adapters import from here, never from the engine's decide or the evidence store.
  */
 export { admit, exchangeOrThrow, runExchange } from './pipeline.ts';
+export { refusalOf } from './refusal.ts';
 export { judgeUnrecorded, limitsOf } from './judge.ts';
 export type { Allowed, Evidence, ExchangeEnv, ExchangeInput, ExchangeRecorder, ExchangeResult, HeldFor, ProtocolCheck, Refused } from './types.ts';

@@ -86,7 +86,7 @@ async function slowPath<R extends Request>(env: ExchangeEnv, x: ExchangeInput<R>
     let coverage: Coverage | undefined;
     const reviewed = decision;
     const refusal = await settleReview(
-      env,
+      x.holdMs === undefined ? env : { ...(env.approvals ? { approvals: env.approvals } : {}), reviewHoldMs: x.holdMs },
       {
         subject: x.request.subject,
         sessionId,

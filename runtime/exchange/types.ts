@@ -59,6 +59,8 @@ export interface ExchangeInput<R extends Request = Request> {
   bindForReview?(decision: Decision): void | Promise<void>;
   /** why the agent says it needs this (runtime/gateway/stated-reason.ts) */
   reason?: string;
+  /** how long this request may be held for approvers (HTTP: the agent's `Prefer: wait`); default env.reviewHoldMs */
+  holdMs?: number;
   /** the request is about to be held for approvers */
   onHold?(approval: HeldFor): void;
   /**

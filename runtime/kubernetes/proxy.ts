@@ -6,20 +6,18 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { PortcullisError } from '../errors.ts';
-import { decide } from '../engine/decide.ts';
 import type { Decision, Mask, MaskStrategy } from '../engine/decision.ts';
-import type { KubernetesRequest } from '../engine/request.ts';
 import { normalisePath } from '../requests/http.ts';
-import type { ListenerContext, ListenerSubject } from '../http/context.ts';
+import type { ListenerContext } from '../http/context.ts';
 import type { Admitted } from '../http/front.ts';
 import { forward } from '../http/forward.ts';
 import { jsonMasker } from '../http/masking/json-mask.ts';
 import { maskTextLine, type BodyMaskPolicy } from '../http/masking/body.ts';
-import { settleReview } from '../gateway/review.ts';
-import { refusalOf } from '../http/problem.ts';
+import { refusalOf, runExchange } from '../exchange/index.ts';
 import { fieldNamesOf, type ExchangeState, type ProxyEnv } from '../http/proxy.ts';
 import { sendLineMasked, sendMasked, sendUnmasked } from '../http/respond.ts';
-import { recordDecision } from '../http/sessions.ts';
+import { flushResults, sessionFor } from '../http/session.ts';
+import { kubernetesRequestOf } from './request.ts';
 import { isDiscovery, requestAttributes, type ResourceAttributes } from './attributes.ts';
 import { maskSecrets } from './secrets.ts';
 import { checkedBody } from './body-namespace.ts';
@@ -43,23 +41,7 @@ export function jsonAccept(accept: string | undefined): string {
   return kept.length > 0 ? kept.join(', ') : 'application/json';
 }
 
-export function kubernetesRequestOf(attrs: ResourceAttributes, subject: ListenerSubject, target: string, at: string): KubernetesRequest {
-  return {
-    protocol: 'kubernetes',
-    subject: { identity: subject.identity, groups: [...subject.groups] },
-    target,
-    at,
-    verb: attrs.verb,
-    apiGroup: attrs.apiGroup,
-    apiVersion: attrs.apiVersion,
-    resource: attrs.resource,
-    ...(attrs.subresource ? { subresource: attrs.subresource } : {}),
-    ...(attrs.namespace ? { namespace: attrs.namespace } : {}),
-    ...(attrs.name ? { name: attrs.name } : {}),
-  };
-}
-
-/** Derive, decide, record; throws the refusal. Shared with the upgrade path (exec, attach). */
+/** Derive, then run through the exchange core; throws the refusal. Shared with the upgrade path (exec, attach). */
 export async function decideKubernetes(
   ctx: ListenerContext,
   socket: Socket,
@@ -82,13 +64,22 @@ export async function decideKubernetes(
   }
   // a write's object must name the URL's namespace (or none), as the API server demands
   const body = req ? await checkedBody(req, attrs, admitted.upstream.maxBodyBytes, admitted.upstream.name) : undefined;
-  const request = kubernetesRequestOf(attrs, admitted.subject, admitted.upstream.name, ctx.now().toISOString());
-  const decision = decide(admitted.bundle, request);
-  state.exchange = await recordDecision(ctx, socket, admitted.bundle, admitted.subject, request, decision, { 'user-agent': userAgent });
-  if (decision.effect === 'review') {
-    const refusal = await settleReview(ctx, { subject: request.subject, sessionId: state.exchange.sessionId, target: request.target, request, decision, ...(statedReason ? { reason: statedReason } : {}) }, () => refusalOf(decision));
-    if (refusal) throw refusal;
-  } else if (decision.effect !== 'allow') throw refusalOf(decision);
+  const { bundle, subject } = admitted;
+  const request = kubernetesRequestOf(attrs, subject, admitted.upstream.name, ctx.now().toISOString());
+  void flushResults(ctx);
+  const result = await runExchange(ctx, {
+    bundle,
+    request,
+    session: () => sessionFor(ctx, socket, bundle, subject, request, { 'user-agent': userAgent }),
+    refusal: refusalOf,
+    ...(statedReason ? { reason: statedReason } : {}),
+  });
+  if (!result.allowed) {
+    if (result.recorded) state.exchange = result.recorded;
+    throw result.error;
+  }
+  const decision = result.decision;
+  state.exchange = { sessionId: result.evidence.sessionId, seq: await result.evidence.written, target: result.evidence.target };
   return { attrs, decision, path, ...(body ? { body } : {}) };
 }
 

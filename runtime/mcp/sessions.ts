@@ -10,10 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Bundle } from '../bundle/model.ts';
-import { sessionLimits } from '../engine/decide.ts';
-import type { Decision } from '../engine/decision.ts';
-import type { Request } from '../engine/request.ts';
-import { PortcullisError } from '../errors.ts';
+import { limitsOf } from '../exchange/index.ts';
 import type { ListenerContext, ListenerSubject } from '../http/context.ts';
 import type { McpMasker } from './masking.ts';
 import { ToolPins } from './pinning.ts';
@@ -62,6 +59,8 @@ export class McpSession {
   protocolVersion: string | undefined;
   readonly attributes: Record<string, string> = {};
   recorded: Promise<string> | undefined;
+  /** the recorded session's id once its start record is written */
+  recordedId: string | undefined;
   readonly startedAt: number;
   lastSeen: number;
   ended = false;
@@ -79,7 +78,7 @@ export class McpSession {
   ) {
     this.startedAt = now;
     this.lastSeen = now;
-    const limits = sessionLimits(bundle, subject, target);
+    const limits = limitsOf(bundle, subject, target);
     this.idleMs = limits.idleTimeoutMs ?? DEFAULT_IDLE_MS;
     this.maxMs = limits.maxDurationMs;
   }
@@ -150,38 +149,39 @@ export class McpSessions {
     if (mine?.get(key) === session) mine.delete(key);
   }
 
-  /** Audit before action: resolves once the decision is durable, else throws `failed_precondition`. */
-  async recordDecision(session: McpSession, bundle: Bundle, request: Request, decision: Decision): Promise<RecordedExchange> {
-    if (!this.ctx.recorder.healthy()) {
-      throw new PortcullisError('failed_precondition', 'the evidence store cannot record right now, so no request is let through');
+  /**
+   * The recorded session of an MCP session: its id once its start record is written (the hot path
+   * awaits nothing), else the promise of it. Opened by the exchange core once a request is admitted.
+   */
+  sessionFor(session: McpSession, bundle: Bundle): string | Promise<string> {
+    if (session.recordedId !== undefined) return session.recordedId;
+    if (!session.recorded) {
+      const s = session.subject;
+      const recorded = this.ctx.recorder
+        .startSession({
+          identity: s.identity,
+          ...(s.kind ? { kind: s.kind } : {}),
+          groups: [...s.groups],
+          ...(s.tokenSubject ? { tokenSubject: s.tokenSubject } : {}),
+          ...(s.issuer ? { issuer: s.issuer } : {}),
+          target: session.target,
+          protocol: 'mcp',
+          client: session.client,
+          revision: bundle.revision,
+          attributes: { ...session.attributes },
+        })
+        .then((r) => r.sessionId);
+      session.recorded = recorded;
+      recorded.then(
+        (id) => {
+          if (session.recorded === recorded) session.recordedId = id;
+        },
+        () => {
+          if (session.recorded === recorded) session.recorded = undefined;
+        },
+      );
     }
-    const started = performance.now();
-    try {
-      if (!session.recorded) {
-        const s = session.subject;
-        session.recorded = this.ctx.recorder
-          .startSession({
-            identity: s.identity,
-            ...(s.kind ? { kind: s.kind } : {}),
-            groups: [...s.groups],
-            ...(s.tokenSubject ? { tokenSubject: s.tokenSubject } : {}),
-            ...(s.issuer ? { issuer: s.issuer } : {}),
-            target: session.target,
-            protocol: 'mcp',
-            client: session.client,
-            revision: bundle.revision,
-            attributes: { ...session.attributes },
-          })
-          .then((r) => r.sessionId);
-        session.recorded.catch(() => (session.recorded = undefined));
-      }
-      const sessionId = await session.recorded;
-      const { seq } = await this.ctx.recorder.recordDecision({ sessionId, request, decision });
-      this.ctx.metrics?.observeDecision({ effect: decision.effect, target: request.target, protocol: request.protocol, durationMs: performance.now() - started });
-      return { sessionId, seq, target: request.target };
-    } catch (error) {
-      throw new PortcullisError('failed_precondition', 'the decision could not be recorded, so the request is refused', { cause: error });
-    }
+    return session.recorded;
   }
 
   /** The outcome; logged, never thrown: the agent has its answer already. */

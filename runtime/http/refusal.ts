@@ -1,13 +1,13 @@
 /**
  * Refusals as the agent's client understands them: RFC 9457 problem documents for plain HTTP
- * targets, Kubernetes `Status` objects for Kubernetes targets (kubectl prints their message).
+ * targets, Kubernetes `Status` objects for Kubernetes targets (kubectl prints their message). What a
+ * refusal says (rules, policy commit) comes from the exchange core (runtime/exchange/refusal.ts).
  * Only a PortcullisError's own message goes over the wire; its cause stays in the logs.
  */
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { STATUS_CODES } from 'node:http';
 import { PortcullisError, type ErrorCode } from '../errors.ts';
-import type { Decision, RuleRef } from '../engine/decision.ts';
 
 const statusOf: Record<ErrorCode, number> = {
   invalid_argument: 400,
@@ -44,29 +44,6 @@ export type ErrorFormat = 'problem' | 'kubernetes';
 export function statusFor(error: PortcullisError): number {
   const s = error.details.status;
   return typeof s === 'number' ? s : statusOf[error.code];
-}
-
-function ruleNames(rules: readonly RuleRef[]): string[] {
-  return rules.map((r) => `${r.policy}/${r.rule}`);
-}
-
-function commitText(decision: Decision): string {
-  const c = decision.revision.commit;
-  return c ? `policy commit ${c.slice(0, 12)}${decision.revision.dirty ? ' (dirty)' : ''}` : `policy digest ${decision.revision.digest.slice(0, 12)} (not a git repo)`;
-}
-
-/** The refusal for a deny or review decision, naming the rules and the commit that made it. */
-export function refusalOf(decision: Decision): PortcullisError {
-  const rules = ruleNames(decision.rules);
-  const revision = { commit: decision.revision.commit, digest: decision.revision.digest, dirty: decision.revision.dirty };
-  if (decision.effect === 'review') {
-    return new PortcullisError(
-      'review_required',
-      `${decision.reason}; approvals are not available on this gateway yet, so the request is refused (${commitText(decision)})`,
-      { details: { rules, revision, approval: { id: null, approverGroups: decision.review?.approverGroups ?? [], count: decision.review?.count ?? 1 } } },
-    );
-  }
-  return new PortcullisError('permission_denied', `${decision.reason} (${commitText(decision)})`, { details: { rules, revision } });
 }
 
 /** Extension members carried over the wire; anything else in details (hints aside) stays private. */
