@@ -11,8 +11,9 @@
  * Audit before action, the one meaning every protocol shares:
  * - The decision record is written once the review is settled and the protocol check has run, so it
  *   names the final effect: `review` with the approval or grant that let it through (`approval`), a
- *   `review` nobody approved, `deny`, or `deny` with the check's reason ("refused: ...") when policy
- *   allowed what the protocol could not let through. One record per request, never revised.
+ *   `review` nobody approved, `deny`, or `deny` with the check's reason ("refused by masking: ...")
+ *   when policy allowed what the protocol could not let through; the simulator (replay.ts
+ *   refusedAfterDecision) reads that prefix and repeats such a refusal under the same masks. One record per request, never revised.
  * - The record is durable before the request reaches the backend. The one exception is staged: a
  *   request that changes nothing (a GET, a read-only statement) may go out once its record is
  *   written (the operating system has it, so it survives the gateway dying) while the flush
@@ -119,7 +120,7 @@ function record<R extends Request>(
   policyAllowed: boolean,
   started: number,
 ): ExchangeResult | Promise<Refused> {
-  const decision: Decision = refusal && policyAllowed ? { ...decided, effect: 'deny', reason: `refused: ${refusal.message}` } : decided;
+  const decision: Decision = refusal && policyAllowed ? { ...decided, effect: 'deny', reason: `refused by ${x.checkName ?? 'the gateway'}: ${refusal.message}` } : decided;
   const target = x.request.target;
   const entry = {
     sessionId,

@@ -65,9 +65,14 @@ export interface ExchangeInput<R extends Request = Request> {
   onHold?(approval: HeldFor): void;
   /**
    * The protocol's own check of a request policy allows (mask safety, SQL in tool arguments, tool
-   * pins). A refusal is recorded as `deny`, with the refusal's message as the reason.
+   * pins). A refusal is recorded as `deny`, reason `refused by <checkName>: <message>`.
    */
   check?: ProtocolCheck;
+  /**
+   * What the check is, for the record's reason `refused by <checkName>: <message>` (default
+   * 'the gateway'; PostgreSQL: 'masking'). The simulator recognises the `refused by ` prefix.
+   */
+  checkName?: string;
   /**
    * May this allowed request go to the backend once its record is written, its answer held until
    * the record is durable? Only for requests that change nothing (a GET, a read-only statement).

@@ -157,6 +157,7 @@ async function checkSql(env: ExchangeEnv, session: McpSession, bundle: Bundle, t
       session: () => env.sessions.sessionFor(session, bundle),
       refusal: refusalOf,
       check: (decision) => sqlRefusal(request, decision),
+      checkName: 'masking',
     });
     let refusal: PortcullisError | undefined;
     if (!result.allowed) {

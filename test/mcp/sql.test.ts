@@ -114,8 +114,10 @@ describe('SQL tool arguments', () => {
       ['select', 'allow'],
       ['select', 'allow'],
       ['delete', 'deny'],
-      ['select', 'allow'],
+      // policy allows it, the masking check refuses it: recorded once that check has run (one exchange core)
+      ['select', 'deny'],
     ]);
+    expect(pg[3]!.data.decision.reason).toMatch(/^refused by masking: .*must be masked/);
     const call = records.find((r) => r.data.request.protocol === 'mcp')!;
     expect(pg[0]!.data.sessionId).toBe(call.data.sessionId);
   });
