@@ -18,7 +18,7 @@ import { flushResults, recordResult } from './session.ts';
 import { Dispatchers } from './upstream.ts';
 import { proxyKubernetes } from '../kubernetes/proxy.ts';
 import { proxyUpgrade } from '../kubernetes/upgrade.ts';
-import { McpEndpoint } from '../mcp/endpoint.ts';
+import { McpEndpoint } from '../mcp/listener.ts';
 import { isMcpTarget } from '../mcp/target.ts';
 
 export interface HttpGatewayOptions {

@@ -8,6 +8,7 @@ import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { STATUS_CODES } from 'node:http';
 import { PortcullisError, type ErrorCode } from '../errors.ts';
+import { kubernetesStatus } from '../kubernetes/refusal.ts';
 
 const statusOf: Record<ErrorCode, number> = {
   invalid_argument: 400,
@@ -23,19 +24,6 @@ const statusOf: Record<ErrorCode, number> = {
   deadline_exceeded: 504,
   tampered: 503,
   internal: 500,
-};
-
-const k8sReason: Record<number, string> = {
-  400: 'BadRequest',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'NotFound',
-  413: 'RequestEntityTooLarge',
-  500: 'InternalError',
-  501: 'BadRequest',
-  502: 'InternalError',
-  503: 'ServiceUnavailable',
-  504: 'Timeout',
 };
 
 export type ErrorFormat = 'problem' | 'kubernetes';
@@ -60,21 +48,6 @@ export function problemDocument(error: PortcullisError): Record<string, unknown>
   };
   for (const key of PUBLIC_DETAILS) if (error.details[key] !== undefined) doc[key] = error.details[key];
   return doc;
-}
-
-export function kubernetesStatus(error: PortcullisError): Record<string, unknown> {
-  const status = statusFor(error);
-  const hint = typeof error.details.hint === 'string' ? ` (hint: ${error.details.hint})` : '';
-  return {
-    kind: 'Status',
-    apiVersion: 'v1',
-    metadata: {},
-    status: 'Failure',
-    message: `portcullis: ${error.message}${hint}`,
-    reason: k8sReason[status] ?? 'InternalError',
-    code: status,
-    ...(error.details.rules ? { details: { causes: (error.details.rules as string[]).map((r) => ({ reason: 'PolicyRule', message: r })) } } : {}),
-  };
 }
 
 function headersFor(error: PortcullisError, format: ErrorFormat, body: Buffer): Record<string, string> {

@@ -6,31 +6,21 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { PortcullisError } from '../errors.ts';
-import type { Decision, Mask, MaskStrategy } from '../engine/decision.ts';
+import type { Decision } from '../engine/decision.ts';
 import { normalisePath } from '../requests/http.ts';
 import type { ListenerContext } from '../http/context.ts';
 import type { Admitted } from '../http/front.ts';
 import { forward } from '../http/forward.ts';
-import { jsonMasker } from '../http/masking/json-mask.ts';
-import { maskTextLine, type BodyMaskPolicy } from '../http/masking/body.ts';
+import { maskTextLine } from '../http/masking/body.ts';
 import { refusalOf, runExchange } from '../exchange/index.ts';
-import { fieldNamesOf, type ExchangeState, type ProxyEnv } from '../http/proxy.ts';
+import type { ExchangeState, ProxyEnv } from '../http/proxy.ts';
 import { sendLineMasked, sendMasked, sendUnmasked } from '../http/respond.ts';
 import { flushResults, sessionFor } from '../http/session.ts';
 import { kubernetesRequestOf } from './request.ts';
 import { isDiscovery, requestAttributes, type ResourceAttributes } from './attributes.ts';
-import { maskSecrets } from './secrets.ts';
+import { kubernetesMasking } from './masking.ts';
 import { checkedBody } from './body-namespace.ts';
 import { reasonFromHeaders } from '../gateway/stated-reason.ts';
-
-const strictness: Record<MaskStrategy, number> = { partial: 0, hash: 1, redact: 2, null: 3 };
-
-/** The strictest strategy of the Secret-data masks, or undefined when none applies. */
-export function secretStrategy(masks: readonly Mask[]): MaskStrategy | undefined {
-  let s: MaskStrategy | undefined;
-  for (const m of masks) if (m.kind === 'secret-data' && (!s || strictness[m.strategy] > strictness[s])) s = m.strategy;
-  return s;
-}
 
 /** JSON, never protobuf; Table requests (kubectl get) are JSON too and keep their parameters. */
 export function jsonAccept(accept: string | undefined): string {
@@ -94,10 +84,8 @@ export async function proxyKubernetes(
   const { upstream } = admitted;
   const method = (req.method ?? 'GET').toUpperCase();
   const { attrs, decision, path, body } = await decideKubernetes(ctx, req.socket as Socket, admitted, method, String(req.headers['user-agent'] ?? ''), state, req, reasonFromHeaders(req.headers));
-  const masks = decision?.masks ?? [];
-  const secret = secretStrategy(masks);
-  const masker = jsonMasker(masks, env.maskKey);
-  const active = secret !== undefined || masker.active;
+  const masking = kubernetesMasking(decision?.masks ?? [], env.maskKey);
+  const active = masking.active;
   const query = new URLSearchParams(admitted.search);
   const isLog = attrs?.subresource === 'log';
   const streaming = attrs?.verb === 'watch' || (isLog && ['true', '1'].includes(query.get('follow') ?? ''));
@@ -117,23 +105,7 @@ export async function proxyKubernetes(
     await sendUnmasked(res, upstreamRes, upstream, method);
     return;
   }
-  const secretsRequest = attrs?.resource === 'secrets';
-  const policy: BodyMaskPolicy = {
-    target: upstream.name,
-    transform: (value) => {
-      let count = 0;
-      let v = value;
-      if (secret) ({ value: v, count } = maskSecrets(v, secret, env.maskKey, secretsRequest));
-      const m = masker.apply(v);
-      return { value: m.value, count: count + m.count };
-    },
-    scrub: masker.scrub,
-    detectors: masker.detectors,
-    fieldNames: fieldNamesOf(masks),
-    passUnmaskedContentTypes: [],
-    textIsExpected: isLog,
-    limit: upstream.maxBodyBytes,
-  };
+  const policy = masking.policy(upstream, { secretsRequest: attrs?.resource === 'secrets', isLog });
   if (streaming && upstreamRes.statusCode === 200) {
     const stats = await sendLineMasked(res, upstreamRes, upstream, (line) => maskTextLine(line, policy, !isLog), upstream.maxBodyBytes);
     state.maskedValues = stats.masked;

@@ -12,8 +12,8 @@ import type { McpRequest } from '../engine/request.ts';
 import { PortcullisError } from '../errors.ts';
 import type { ListenerContext } from '../http/context.ts';
 import type { Dispatchers } from '../http/upstream.ts';
+import { errorResponse } from './refusal.ts';
 import {
-  errorResponse,
   idKey,
   isJSONRPCErrorResponse,
   isJSONRPCRequest,
@@ -26,9 +26,9 @@ import { mcpMasker } from './masking.ts';
 import { widenOutputSchema } from './output-schema.ts';
 import { gateResources } from './embedded.ts';
 import type { ToolDefinition } from './pinning.ts';
-import { planRequest } from './requests.ts';
+import { planRequest } from './request.ts';
 import { sqlArgumentsOf, sqlRefusal, sqlRequestsOf } from './sql.ts';
-import { MAX_PENDING, type McpSession, type McpSessions, type RecordedExchange } from './sessions.ts';
+import { MAX_PENDING, type McpSession, type McpSessions, type RecordedExchange } from './session.ts';
 import type { McpTarget } from './target.ts';
 import { ask } from './upstream.ts';
 import { listings, mayUse, type Visibility } from './visibility.ts';
