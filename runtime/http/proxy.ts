@@ -59,7 +59,7 @@ export async function proxyHttp(
   let body = built.body;
   // results waiting in the queue go to disk with this decision, in one group commit
   void flushResults(ctx);
-  const result = await runExchange(ctx, {
+  const run = runExchange(ctx, {
     bundle,
     request,
     session: () => sessionFor(ctx, req.socket as Socket, bundle, subject, request, () => ({ 'user-agent': String(req.headers['user-agent'] ?? '') })),
@@ -80,6 +80,8 @@ export async function proxyHttp(
     // record is durable. Everything else waits for the flush before it is forwarded.
     staged: (decision) => decision.effect === 'allow' && (method === 'GET' || method === 'HEAD') && wireMethod === method && !hasRequestBody(req),
   });
+  // the fast path (no review, nothing to wait for) comes back without a promise: no await for it
+  const result = run instanceof Promise ? await run : run;
   if (!result.allowed) {
     if (result.recorded) state.exchange = result.recorded;
     throw pendingAnswer(result.error);

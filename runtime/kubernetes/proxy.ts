@@ -57,13 +57,15 @@ export async function decideKubernetes(
   const { bundle, subject } = admitted;
   const request = kubernetesRequestOf(attrs, subject, admitted.upstream.name, ctx.now().toISOString());
   void flushResults(ctx);
-  const result = await runExchange(ctx, {
+  const run = runExchange(ctx, {
     bundle,
     request,
     session: () => sessionFor(ctx, socket, bundle, subject, request, { 'user-agent': userAgent }),
     refusal: refusalOf,
     ...(statedReason ? { reason: statedReason } : {}),
   });
+  // the fast path (no review, nothing to wait for) comes back without a promise: no await for it
+  const result = run instanceof Promise ? await run : run;
   if (!result.allowed) {
     if (result.recorded) state.exchange = result.recorded;
     throw result.error;

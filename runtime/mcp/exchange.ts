@@ -87,7 +87,7 @@ export async function admitRequest(
   const request = planned.request;
   let statements: RecordedExchange[] | undefined;
   const reason = reasonFromMeta(msg.params);
-  const result = await runExchange(env.ctx, {
+  const run = runExchange(env.ctx, {
     bundle,
     request,
     session: () => env.sessions.sessionFor(session, bundle),
@@ -106,6 +106,8 @@ export async function admitRequest(
         }
       : {}),
   });
+  // the fast path (no review, nothing to wait for) comes back without a promise: no await for it
+  const result = run instanceof Promise ? await run : run;
   if (!result.allowed) {
     const outcome = { durationMs: elapsed(started), maskedValues: 0, error: { code: result.error.code, message: result.error.message } };
     await env.sessions.recordResult(result.recorded, outcome);
