@@ -7,8 +7,7 @@
  * settling it, so the record of an approved request did not say what let it through.)
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { connectMcp } from '../mcp/client.ts';
 import { curl, startHarness, type Harness } from './harness.ts';
 import { startJsonServer, type JsonServer } from './json-server.ts';
 import { startMcpServer, type TestMcpServer } from '../../runtime/embedded/demo/mcp.ts';
@@ -143,8 +142,7 @@ describe('an approved review leaves the same evidence on every protocol', () => 
   });
 
   it('MCP', async () => {
-    const client = new Client({ name: 'approved', version: '1' });
-    await client.connect(new StreamableHTTPClientTransport(new URL(`${h.gateway.url}/tools`), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+    const { client } = await connectMcp(`${h.gateway.url}/tools`, token, { name: 'approved' });
     try {
       await client.listTools();
       await expect(client.callTool({ name: 'delete_customer', arguments: { customer_id: 9 } })).rejects.toThrow(/waiting for approval/);

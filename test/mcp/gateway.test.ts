@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { connectMcp, type McpConnection } from './client.ts';
 import { join } from 'node:path';
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { toolFingerprint } from '../../runtime/mcp/pinning.ts';
@@ -67,18 +67,14 @@ spec:
 
 /** The server's own definition of a tool, as an operator would pin it (straight to the server). */
 async function fingerprintOf(server: TestMcpServer, tool: string): Promise<string> {
-  const client = new Client({ name: 'pinner', version: '1' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(server.url), { requestInit: { headers: { authorization: `Bearer ${UPSTREAM_TOKEN}` } } }));
+  const { client } = await connectMcp(server.url, UPSTREAM_TOKEN, { name: 'pinner' });
   const { tools } = await client.listTools();
   await client.close();
   return toolFingerprint(tools.find((t) => t.name === tool)!);
 }
 
-async function connect(url: string, token: string): Promise<{ client: Client; transport: StreamableHTTPClientTransport }> {
-  const client = new Client({ name: 'support-bot', version: '2.1.0' });
-  const transport = new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers: { authorization: `Bearer ${token}` } } });
-  await client.connect(transport);
-  return { client, transport };
+function connect(url: string, token: string): Promise<McpConnection> {
+  return connectMcp(url, token, { name: 'support-bot', version: '2.1.0' });
 }
 
 function texts(result: unknown): string[] {
@@ -94,7 +90,7 @@ describe.each([
   let token: string;
   let endpoint: string;
   let client: Client;
-  let transport: StreamableHTTPClientTransport;
+  let transport: McpConnection['transport'];
 
   beforeAll(async () => {
     server = await startMcpServer({ json, token: UPSTREAM_TOKEN });
