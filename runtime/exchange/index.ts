@@ -6,3 +6,5 @@ export { admit, exchangeOrThrow, runExchange } from './pipeline.ts';
 export { refusalOf } from './refusal.ts';
 export { judgeUnrecorded, limitsOf } from './judge.ts';
 export type { Allowed, Evidence, ExchangeEnv, ExchangeInput, ExchangeRecorder, ExchangeResult, HeldFor, ProtocolCheck, Refused } from './types.ts';
+export { endSession, flushResults, openSession, queueResult, recordResult } from './results.ts';
+export type { Outcome, ResultEnv, ResultOf, SessionRecorder } from './results.ts';

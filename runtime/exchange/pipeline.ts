@@ -35,6 +35,7 @@ import { PortcullisError } from '../errors.ts';
 import { settleReview } from '../gateway/review.ts';
 import type { Coverage } from '../approvals/types.ts';
 import { encodedDecision } from './encoded.ts';
+import { flushResults } from './results.ts';
 import type { Allowed, ExchangeEnv, ExchangeInput, ExchangeResult, Refused } from './types.ts';
 
 /** Admission: a gateway that cannot write evidence lets nothing through. Undefined: admitted. */
@@ -131,6 +132,8 @@ function record<R extends Request>(
   const protocol = x.request.protocol;
   const count = () => env.metrics?.observeDecision({ effect: decision.effect, target, protocol, durationMs: performance.now() - started });
   const failed = x.evidenceFailure ?? evidenceFailure;
+  // results waiting in the queue go to disk with this decision, in one group commit
+  void flushResults(env);
   if (refusal) {
     // A refusal goes out once its record is durable; a refusal that cannot be recorded is the evidence failure.
     let written;

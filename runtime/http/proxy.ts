@@ -17,7 +17,7 @@ import type { BodyMaskPolicy } from './masking/body.ts';
 import { parseJsonPath } from './masking/json-path.ts';
 import { httpRequestOf } from './request.ts';
 import { discard, sendMasked, sendUnmasked } from './respond.ts';
-import { flushResults, sessionFor, type RecordedExchange } from './session.ts';
+import { sessionFor, type RecordedExchange } from './session.ts';
 import type { Dispatchers } from './upstream.ts';
 import { reasonFromHeaders } from '../gateway/stated-reason.ts';
 
@@ -57,8 +57,6 @@ export async function proxyHttp(
   const built = await httpRequestOf(ctx, req, admitted);
   const { request, method, wireMethod, path, search } = built;
   let body = built.body;
-  // results waiting in the queue go to disk with this decision, in one group commit
-  void flushResults(ctx);
   const run = runExchange(ctx, {
     bundle,
     request,

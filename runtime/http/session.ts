@@ -9,6 +9,9 @@ import type { HttpRequest, KubernetesRequest } from '../engine/request.ts';
 import type { PortcullisError } from '../errors.ts';
 import type { Bundle } from '../bundle/model.ts';
 import type { ListenerContext, ListenerSubject } from './context.ts';
+import { endSession, flushResults, openSession, queueResult } from '../exchange/index.ts';
+
+export { flushResults };
 
 interface SocketSessions {
   /** the session id once its start record is written, its promise until then */
@@ -39,8 +42,9 @@ function sessionsOf(ctx: ListenerContext, socket: Socket): SocketSessions {
       // the connection's results belong before its sessions' ends
       void flushResults(ctx);
       for (const id of created.byKey.values()) {
-        Promise.resolve(id).then((sessionId) => ctx.recorder.endSession({ sessionId, reason: 'client-closed' })).catch((error: unknown) =>
-          ctx.log('http.session-end-failed', { error: String(error) }),
+        Promise.resolve(id).then(
+          (sessionId) => endSession(ctx, sessionId, 'client-closed'),
+          () => undefined, // never opened: nothing to end
         );
       }
     });
@@ -66,8 +70,7 @@ export function sessionFor(
   const key = `${subject.identity}\0${request.target}`;
   const open = sessions.byKey.get(key);
   if (open !== undefined) return open;
-  const id = ctx.recorder
-    .startSession({
+  const id = openSession(ctx, {
       identity: subject.identity,
       ...(subject.kind ? { kind: subject.kind } : {}),
       groups: [...subject.groups],
@@ -78,8 +81,7 @@ export function sessionFor(
       client: { address: socket.remoteAddress ?? 'unknown', ...(socket.remotePort ? { port: socket.remotePort } : {}) },
       revision: bundle.revision,
       attributes: typeof attributes === 'function' ? attributes() : attributes,
-    })
-    .then((r) => r.sessionId);
+    });
   sessions.byKey.set(key, id);
   id.then(
     (sessionId) => {
@@ -97,49 +99,12 @@ export interface ExchangeOutcome {
   error?: PortcullisError;
 }
 
-/** longest a result record waits for a decision record to share a group commit with */
-const RESULT_DELAY_MS = 10;
-
-type ResultRecord = Parameters<ListenerContext['recorder']['recordResult']>[0];
-
-interface ResultQueue {
-  items: ResultRecord[];
-  timer: NodeJS.Timeout | undefined;
-}
-
-const resultQueues = new WeakMap<ListenerContext, ResultQueue>();
-
 /**
- * Appends the results waiting in the queue; resolves once they are recorded (failures are logged).
- * Called synchronously before each decision record, so results and the next decision go to disk in
- * one group commit, as the PostgreSQL gateway does: a result is written after the agent has its
- * answer anyway, and a write and flush of its own would hold up the next decision behind it.
+ * The outcome, queued to be written with the next decision (runtime/exchange/results.ts); logged,
+ * never thrown: the agent already has its answer.
  */
-export function flushResults(ctx: ListenerContext): Promise<void> {
-  const q = resultQueues.get(ctx);
-  if (!q || q.items.length === 0) return Promise.resolve();
-  if (q.timer) clearTimeout(q.timer);
-  q.timer = undefined;
-  const items = q.items.splice(0);
-  return Promise.all(
-    items.map((r) =>
-      ctx.recorder.recordResult(r).then(
-        () => undefined,
-        (error: unknown) => ctx.log('http.result-not-recorded', { error: String(error) }),
-      ),
-    ),
-  ).then(() => undefined);
-}
-
-/** The outcome; logged, never thrown: the agent already has its answer. Written with the next decision. */
 export async function recordResult(ctx: ListenerContext, exchange: RecordedExchange | undefined, outcome: ExchangeOutcome): Promise<void> {
-  if (!exchange) return;
-  if (exchange.target !== undefined) ctx.metrics?.observeMasked(exchange.target, outcome.maskedValues);
-  let q = resultQueues.get(ctx);
-  if (!q) resultQueues.set(ctx, (q = { items: [], timer: undefined }));
-  q.items.push({
-    sessionId: exchange.sessionId,
-    seq: exchange.seq,
+  queueResult(ctx, exchange, {
     status: outcome.error || outcome.status >= 400 ? 'error' : 'ok',
     durationMs: outcome.durationMs,
     maskedValues: outcome.maskedValues,
@@ -149,5 +114,4 @@ export async function recordResult(ctx: ListenerContext, exchange: RecordedExcha
         ? { error: { code: `http_${outcome.status}`, message: `upstream answered ${outcome.status}` } }
         : {}),
   });
-  q.timer ??= setTimeout(() => void flushResults(ctx), RESULT_DELAY_MS);
 }

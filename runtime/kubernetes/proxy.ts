@@ -15,7 +15,7 @@ import { maskTextLine } from '../http/masking/body.ts';
 import { refusalOf, runExchange } from '../exchange/index.ts';
 import type { ExchangeState, ProxyEnv } from '../http/proxy.ts';
 import { sendLineMasked, sendMasked, sendUnmasked } from '../http/respond.ts';
-import { flushResults, sessionFor } from '../http/session.ts';
+import { sessionFor } from '../http/session.ts';
 import { kubernetesRequestOf } from './request.ts';
 import { isDiscovery, requestAttributes, type ResourceAttributes } from './attributes.ts';
 import { kubernetesMasking } from './masking.ts';
@@ -56,7 +56,6 @@ export async function decideKubernetes(
   const body = req ? await checkedBody(req, attrs, admitted.upstream.maxBodyBytes, admitted.upstream.name) : undefined;
   const { bundle, subject } = admitted;
   const request = kubernetesRequestOf(attrs, subject, admitted.upstream.name, ctx.now().toISOString());
-  void flushResults(ctx);
   const run = runExchange(ctx, {
     bundle,
     request,

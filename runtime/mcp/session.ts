@@ -10,7 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Bundle } from '../bundle/model.ts';
-import { limitsOf } from '../exchange/index.ts';
+import { endSession, limitsOf, openSession, recordResult } from '../exchange/index.ts';
 import type { ListenerContext, ListenerSubject } from '../http/context.ts';
 import type { McpMasker } from './masking.ts';
 import { ToolPins } from './pinning.ts';
@@ -157,8 +157,7 @@ export class McpSessions {
     if (session.recordedId !== undefined) return session.recordedId;
     if (!session.recorded) {
       const s = session.subject;
-      const recorded = this.ctx.recorder
-        .startSession({
+      const recorded = openSession(this.ctx, {
           identity: s.identity,
           ...(s.kind ? { kind: s.kind } : {}),
           groups: [...s.groups],
@@ -169,8 +168,7 @@ export class McpSessions {
           client: session.client,
           revision: bundle.revision,
           attributes: { ...session.attributes },
-        })
-        .then((r) => r.sessionId);
+        });
       session.recorded = recorded;
       recorded.then(
         (id) => {
@@ -186,20 +184,7 @@ export class McpSessions {
 
   /** The outcome; logged, never thrown: the agent has its answer already. */
   async recordResult(exchange: RecordedExchange | undefined, outcome: Outcome): Promise<void> {
-    if (!exchange) return;
-    if (exchange.target !== undefined) this.ctx.metrics?.observeMasked(exchange.target, outcome.maskedValues);
-    try {
-      await this.ctx.recorder.recordResult({
-        sessionId: exchange.sessionId,
-        seq: exchange.seq,
-        status: outcome.error ? 'error' : 'ok',
-        durationMs: outcome.durationMs,
-        maskedValues: outcome.maskedValues,
-        ...(outcome.error ? { error: outcome.error } : {}),
-      });
-    } catch (error) {
-      this.ctx.log('mcp.result-not-recorded', { error: String(error) });
-    }
+    await recordResult(this.ctx, exchange, { status: outcome.error ? 'error' : 'ok', durationMs: outcome.durationMs, maskedValues: outcome.maskedValues, ...(outcome.error ? { error: outcome.error } : {}) });
   }
 
   async end(session: McpSession, reason: string): Promise<void> {
@@ -214,11 +199,13 @@ export class McpSessions {
     }
     session.pending.clear();
     if (!session.recorded) return;
+    let sessionId: string;
     try {
-      await this.ctx.recorder.endSession({ sessionId: await session.recorded, reason });
-    } catch (error) {
-      this.ctx.log('mcp.session-end-failed', { error: String(error) });
+      sessionId = await session.recorded;
+    } catch {
+      return; // never opened: nothing to end
     }
+    await endSession(this.ctx, sessionId, reason);
   }
 
   streamOpened(session: McpSession): void {
