@@ -68,9 +68,20 @@ export function runExchange<R extends Request>(env: ExchangeEnv, x: ExchangeInpu
   }
   if (decision.effect === 'review' || isPromise(session)) return slowPath(env, x, decision, session, started);
   if (decision.effect === 'deny') return record(env, x, session, decision, x.refusal(decision), false, started);
-  const checked = x.check?.(decision);
+  const checked = runCheck(x, decision);
   if (isPromise(checked)) return checked.then((refusal) => record(env, x, session as string, decision, refusal, true, started));
   return record(env, x, session, decision, checked, true, started);
+}
+
+/** A check that throws refuses (fail closed), and its refusal is recorded like any other. */
+function runCheck<R extends Request>(x: ExchangeInput<R>, decision: Decision): PortcullisError | undefined | Promise<PortcullisError | undefined> {
+  if (!x.check) return undefined;
+  try {
+    const checked = x.check(decision);
+    return isPromise(checked) ? checked.catch((error: unknown) => PortcullisError.from(error)) : checked;
+  } catch (error) {
+    return PortcullisError.from(error);
+  }
 }
 
 /** Review, or a session still being opened: everything that has to wait, in pipeline order. */
@@ -105,7 +116,7 @@ async function slowPath<R extends Request>(env: ExchangeEnv, x: ExchangeInput<R>
     // The record names what let the review through: the grant or one-shot approval, and its approvers.
     if (coverage) decision = { ...decision, approval: coverage };
   }
-  return record(env, x, sessionId, decision, await x.check?.(decision), true, started);
+  return record(env, x, sessionId, decision, await runCheck(x, decision), true, started);
 }
 
 /**

@@ -84,6 +84,13 @@ describe('runExchange', () => {
     expect(records.map((x) => [x.decision.effect, x.decision.reason])).toEqual([['deny', 'refused by masking: no']]);
   });
 
+  it('fails closed when a check throws: refused, and recorded as refused', async () => {
+    const { env, records } = fakeEnv();
+    const r = await runExchange(env, input('allow', { check: () => { throw new Error('catalog gone'); } }));
+    expect(r.allowed).toBe(false);
+    expect(records.map((x) => x.decision.effect)).toEqual(['deny']);
+  });
+
   it('settles a review before it records it: without approvals, one review record and the refusal', async () => {
     const { env, records } = fakeEnv();
     const r = await runExchange(env, input('review'));
