@@ -1,7 +1,9 @@
 /**
  * What every protocol listener (PostgreSQL, HTTP, Kubernetes, MCP) shares. Listeners never hold a
  * bundle themselves: they ask `bundle()` at the moment of each decision, so a hot reload takes effect
- * for the next request and every decision is stamped with the revision that made it.
+ * for the next request and every decision is stamped with the revision that made it. It is also what
+ * the exchange core (runtime/exchange) runs every request with: its recorder, approvals, review hold
+ * and metrics are the ExchangeEnv every protocol shares.
  */
 import type { Bundle } from '../bundle/model.ts';
 import type { ApprovalService } from '../approvals/types.ts';

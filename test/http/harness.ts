@@ -11,7 +11,7 @@ import type { GatewayRuntime } from '../../runtime/gateway/runtime.ts';
 import type { HttpGateway } from '../../runtime/http/gateway.ts';
 import { startGateway } from '../../runtime/gateway/start.ts';
 import { issueToken } from '../../runtime/identity/dev-key.ts';
-import { flushResults } from '../../runtime/http/sessions.ts';
+import { flushResults } from '../../runtime/http/session.ts';
 import { readEvidence } from '../../runtime/evidence/index.ts';
 
 export const run = promisify(execFile);
