@@ -36,7 +36,15 @@ export class CanonicalFragment {
 export class CanonicalWithSlot {
   private readonly before: string;
   private readonly after: string;
+  /**
+   * The value without the member, encoded once: evidence v2 writes it once as a fact (a statement
+   * template with its analysis) and each record references it with its own text.
+   */
+  readonly template: CanonicalFragment;
+  readonly member: string;
   constructor(value: Record<string, unknown>, member: string) {
+    this.member = member;
+    this.template = new CanonicalFragment({ ...value, [member]: undefined });
     const mark = `\u0000portcullis-slot-${Math.random().toString(36).slice(2)}\u0000`;
     const parts = canonical({ ...value, [member]: mark }).split(JSON.stringify(mark));
     if (parts.length !== 2) throw new PortcullisError('internal', 'canonical slot marker is not unique');

@@ -20,7 +20,8 @@ import {
   type SessionStartData,
 } from './format.ts';
 import { boundSample } from './sample.ts';
-import { canonical, CanonicalFragment } from '../evidence/canonical.ts';
+import { canonical, CanonicalFragment, type CanonicalWithSlot } from '../evidence/canonical.ts';
+import type { CompactParts } from '../evidence/store.ts';
 
 export interface EvidenceRef {
   /** seq and hash of the evidence record */
@@ -36,8 +37,18 @@ export interface RecordDecision {
   seq?: number;
   request: Request;
   decision: Decision;
-  /** the decision already encoded (a gateway caches it per statement); must encode `decision` */
+  /**
+   * the decision already encoded (a gateway caches it per statement); must encode `decision`. A v2
+   * log writes it once and references it from every record that decides the same way.
+   */
   encodedDecision?: CanonicalFragment;
+  /**
+   * Optional (format v2): the statement as its template (analysis, encoded once per template) and
+   * this statement's text. When given, `request` leaves `statement` out; the log writes the
+   * template once and each record references it with its text, and readers see
+   * `request.statement` whole. Without it, `request` carries its statement as before.
+   */
+  statement?: { template: CanonicalWithSlot; text: string };
 }
 
 export type RecordResult = Omit<ResultData, 'sample'> & { sample?: readonly unknown[] };
@@ -45,6 +56,15 @@ export type RecordResult = Omit<ResultData, 'sample'> & { sample?: readonly unkn
 interface Live {
   startedAt: number;
   nextSeq: number;
+  /** v2: results waiting to ride in the session's next record (or on their own, a turn later) */
+  results: FoldedResult[];
+  resultsScheduled: boolean;
+}
+
+interface FoldedResult {
+  json: string;
+  resolve: (ref: EvidenceRef) => void;
+  reject: (error: unknown) => void;
 }
 
 export class Recorder {
@@ -73,7 +93,7 @@ export class Recorder {
     }
     const data: SessionStartData = { ...start, sessionId, groups: [...start.groups] };
     const ref = await this.append(SESSION_START, data);
-    this.live.set(sessionId, { startedAt: this.now(), nextSeq: 1 });
+    this.live.set(sessionId, { startedAt: this.now(), nextSeq: 1, results: [], resultsScheduled: false });
     return { sessionId, ...ref };
   }
 
@@ -81,8 +101,42 @@ export class Recorder {
     const session = this.session(d.sessionId);
     const seq = d.seq ?? session.nextSeq;
     session.nextSeq = Math.max(session.nextSeq, seq + 1);
-    const data: DecisionData = { sessionId: d.sessionId, seq, request: d.request, decision: (d.encodedDecision ?? d.decision) as Decision };
+    if (this.store.compact) {
+      const { data, parts, folded } = this.compactDecision(session, d, seq);
+      const appended = this.store.append(DECISION, data, parts);
+      settleFolded(folded, appended);
+      const { seq: evidenceSeq, hash } = await appended;
+      return { seq, evidenceSeq, hash };
+    }
+    const data: DecisionData = { sessionId: d.sessionId, seq, request: wholeRequest(d), decision: (d.encodedDecision ?? d.decision) as Decision };
     return { seq, ...(await this.append(DECISION, data)) };
+  }
+
+  /**
+   * A v2 decision record: the decision and the statement template by reference, the session's
+   * waiting results folded in.
+   */
+  private compactDecision(session: Live, d: RecordDecision, seq: number): { data: unknown; parts: CompactParts; folded: FoldedResult[] } {
+    const refs: Record<string, CanonicalFragment> = {};
+    let decision: unknown = d.decision;
+    if (d.encodedDecision) {
+      refs.decision = d.encodedDecision;
+      decision = undefined;
+    }
+    let request: unknown = d.request;
+    if (d.statement) {
+      refs['request.statement'] = d.statement.template.template;
+      request = withStatementText(d.request, d.statement.template.member, d.statement.text);
+    }
+    const folded = session.results;
+    session.results = [];
+    const parts: CompactParts = {};
+    for (const _ in refs) {
+      parts.refs = refs;
+      break;
+    }
+    if (folded.length > 0) parts.results = folded.map((f) => f.json);
+    return { data: { sessionId: d.sessionId, seq, request, decision }, parts, folded };
   }
 
   /**
@@ -93,8 +147,15 @@ export class Recorder {
     const session = this.session(d.sessionId);
     const seq = d.seq ?? session.nextSeq;
     session.nextSeq = Math.max(session.nextSeq, seq + 1);
-    const data: DecisionData = { sessionId: d.sessionId, seq, request: d.request, decision: (d.encodedDecision ?? d.decision) as Decision };
-    const staged = this.store.appendStaged?.(DECISION, data) ?? ((p) => ({ written: p, durable: p }))(this.store.append(DECISION, data));
+    let staged: { written: Promise<{ seq: number; hash: string }>; durable: Promise<{ seq: number; hash: string }> };
+    if (this.store.compact) {
+      const { data, parts, folded } = this.compactDecision(session, d, seq);
+      staged = this.store.appendStaged?.(DECISION, data, parts) ?? ((p) => ({ written: p, durable: p }))(this.store.append(DECISION, data, parts));
+      settleFolded(folded, staged.durable);
+    } else {
+      const data: DecisionData = { sessionId: d.sessionId, seq, request: wholeRequest(d), decision: (d.encodedDecision ?? d.decision) as Decision };
+      staged = this.store.appendStaged?.(DECISION, data) ?? ((p) => ({ written: p, durable: p }))(this.store.append(DECISION, data));
+    }
     const written = staged.written.then(({ seq: evidenceSeq, hash }) => ({ seq, evidenceSeq, hash }));
     const durable = staged.durable.then(() => undefined);
     // A caller whose `written` failed never looks at `durable`: its rejection is expected, not lost.
@@ -102,9 +163,32 @@ export class Recorder {
     return { written, durable };
   }
 
+  /**
+   * With a v2 store the result rides in the session's next record when that comes within this turn
+   * of the event loop (a gateway records the next decision right after), else it is written as a
+   * record of its own a turn later; either way the promise resolves once it is durable.
+   */
   async recordResult(r: RecordResult): Promise<EvidenceRef> {
-    this.session(r.sessionId);
-    return this.append(RESULT, encodeResult(r));
+    const session = this.session(r.sessionId);
+    const encoded = encodeResult(r);
+    if (!this.store.compact) return this.append(RESULT, encoded);
+    const json = encoded instanceof CanonicalFragment ? encoded.json : canonical(encoded);
+    return new Promise<EvidenceRef>((resolve, reject) => {
+      session.results.push({ json, resolve, reject });
+      if (session.resultsScheduled) return;
+      session.resultsScheduled = true;
+      setImmediate(() => {
+        session.resultsScheduled = false;
+        this.writeWaitingResults(session);
+      });
+    });
+  }
+
+  /** Results no record carried: each as a record of its own. */
+  private writeWaitingResults(session: Live): void {
+    const waiting = session.results;
+    session.results = [];
+    for (const f of waiting) settleFolded([f], this.store.append(RESULT, CanonicalFragment.ofCanonical(f.json)));
   }
 
   /** Idempotent: a connection torn down twice (error, then close) ends its session once. */
@@ -113,6 +197,14 @@ export class Recorder {
     if (!session) return undefined;
     this.live.delete(end.sessionId);
     const data: SessionEndData = { sessionId: end.sessionId, reason: end.reason, durationMs: Math.max(0, this.now() - session.startedAt) };
+    if (session.results.length > 0) {
+      const folded = session.results;
+      session.results = [];
+      const appended = this.store.append(SESSION_END, data, { results: folded.map((f) => f.json) });
+      settleFolded(folded, appended);
+      const { seq, hash } = await appended;
+      return { evidenceSeq: seq, hash };
+    }
     return this.append(SESSION_END, data);
   }
 
@@ -139,6 +231,35 @@ export class Recorder {
     const { seq, hash } = await this.store.append(type, data);
     return { evidenceSeq: seq, hash };
   }
+}
+
+/** Folded results are as durable as the record that carries them. */
+function settleFolded(folded: readonly FoldedResult[], carrier: Promise<{ seq: number; hash: string }>): void {
+  if (folded.length === 0) return;
+  carrier.then(
+    ({ seq, hash }) => folded.forEach((f) => f.resolve({ evidenceSeq: seq, hash })),
+    (error: unknown) => folded.forEach((f) => f.reject(error)),
+  );
+}
+
+/** The request with its statement in place, for a v1 store (which writes whole records). */
+function wholeRequest(d: RecordDecision): Request {
+  if (!d.statement) return d.request;
+  const request = (d.request instanceof CanonicalFragment ? d.request.toJSON() : d.request) as Record<string, unknown>;
+  return { ...request, statement: d.statement.template.fill(d.statement.text) } as unknown as Request;
+}
+
+/**
+ * The request with `statement: { text }` only (v2: the template comes by reference). A v2 record
+ * is hashed as written, not re-encoded, so the member need not go in sorted order.
+ */
+function withStatementText(request: Request, slot: string, text: string): unknown {
+  const member = `"statement":{${JSON.stringify(slot)}:${JSON.stringify(text)}}`;
+  if (request instanceof CanonicalFragment) {
+    const json = request.json;
+    return CanonicalFragment.ofCanonical(json === '{}' ? `{${member}}` : `{${member},${json.slice(1)}`);
+  }
+  return { ...(request as object), statement: { [slot]: text } };
 }
 
 function num(n: number): string {
