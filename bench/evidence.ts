@@ -87,16 +87,13 @@ async function runOnce(variant: Variant, sessions: number, rounds: number): Prom
         const at = new Date().toISOString();
         if (round > 1) void recorder.recordResult({ sessionId, seq: round - 1, status: 'ok', durationMs: 1, rows: 1, maskedValues: 1 });
         // What the PostgreSQL session passes today: the whole request as one fragment.
-        const request =
-          variant === 'v2-template'
-            ? CanonicalFragment.ofCanonical(`{"at":${JSON.stringify(at)},"protocol":"postgres","subject":${subject},"target":"orders-db"}`)
-            : CanonicalFragment.ofCanonical(`{"at":${JSON.stringify(at)},"protocol":"postgres","statement":${template.fill(text).json},"subject":${subject},"target":"orders-db"}`);
+        const request = CanonicalFragment.ofCanonical(`{"at":${JSON.stringify(at)},"protocol":"postgres","statement":${template.fill(text).json},"subject":${subject},"target":"orders-db"}`);
         const staged = recorder.recordDecisionStaged({
           sessionId,
           request: request as never,
           decision,
           encodedDecision,
-          ...(variant === 'v2-template' ? { statement: { template, text } } : {}),
+          ...(variant === 'v2-template' ? { statement: { template, text, at } } : {}),
         });
         written.push(staged.written);
       }

@@ -43,18 +43,30 @@ export interface RecordDecision {
    */
   encodedDecision?: CanonicalFragment;
   /**
-   * Optional (format v2): the statement as its template (analysis, encoded once per template) and
-   * this statement's text. When given, `request` leaves `statement` out; the log writes the
-   * template once and each record references it with its text, and readers see
-   * `request.statement` whole. Without it, `request` carries its statement as before.
+   * Optional (format v2), for a request that is a statement of the session's own subject on the
+   * session's target (the PostgreSQL gateway's): its template (the analysis, encoded once per
+   * template), its text and `at`. A v2 log then writes the request as the session's subject (a
+   * fact), the template (a fact) and this text, and readers see exactly `request`. A v1 store
+   * writes `request` itself, so it must still be the whole request. See /work/wt/_notes/evidence-api.md.
    */
-  statement?: { template: CanonicalWithSlot; text: string };
+  statement?: StatementHint;
+}
+
+export interface StatementHint {
+  template: CanonicalWithSlot;
+  text: string;
+  /** the request's `at` */
+  at: string;
 }
 
 export type RecordResult = Omit<ResultData, 'sample'> & { sample?: readonly unknown[] };
 
 interface Live {
   startedAt: number;
+  /** the request members every statement of the session shares, for StatementHint */
+  protocol: string;
+  target: string;
+  subject: CanonicalFragment;
   nextSeq: number;
   /** v2: results waiting to ride in the session's next record (or on their own, a turn later) */
   results: FoldedResult[];
@@ -77,6 +89,14 @@ export class Recorder {
     this.now = opts.now ?? Date.now;
   }
 
+  /**
+   * true when the store writes format v2: with a StatementHint, `request` is then not written (a
+   * caller may skip building it); false for v1 stores (the PostgreSQL store of replicas)
+   */
+  get compact(): boolean {
+    return this.store.compact === true;
+  }
+
   /** false when evidence cannot be written: listeners refuse new sessions and requests meanwhile */
   healthy(): boolean {
     return this.store.healthy();
@@ -93,7 +113,15 @@ export class Recorder {
     }
     const data: SessionStartData = { ...start, sessionId, groups: [...start.groups] };
     const ref = await this.append(SESSION_START, data);
-    this.live.set(sessionId, { startedAt: this.now(), nextSeq: 1, results: [], resultsScheduled: false });
+    this.live.set(sessionId, {
+      startedAt: this.now(),
+      protocol: start.protocol,
+      target: start.target,
+      subject: new CanonicalFragment({ identity: start.identity, groups: start.groups }),
+      nextSeq: 1,
+      results: [],
+      resultsScheduled: false,
+    });
     return { sessionId, ...ref };
   }
 
@@ -108,7 +136,7 @@ export class Recorder {
       const { seq: evidenceSeq, hash } = await appended;
       return { seq, evidenceSeq, hash };
     }
-    const data: DecisionData = { sessionId: d.sessionId, seq, request: wholeRequest(d), decision: (d.encodedDecision ?? d.decision) as Decision };
+    const data: DecisionData = { sessionId: d.sessionId, seq, request: d.request, decision: (d.encodedDecision ?? d.decision) as Decision };
     return { seq, ...(await this.append(DECISION, data)) };
   }
 
@@ -125,8 +153,9 @@ export class Recorder {
     }
     let request: unknown = d.request;
     if (d.statement) {
+      refs['request.subject'] = session.subject;
       refs['request.statement'] = d.statement.template.template;
-      request = withStatementText(d.request, d.statement.template.member, d.statement.text);
+      request = statementRequest(session, d.statement);
     }
     const folded = session.results;
     session.results = [];
@@ -153,7 +182,7 @@ export class Recorder {
       staged = this.store.appendStaged?.(DECISION, data, parts) ?? ((p) => ({ written: p, durable: p }))(this.store.append(DECISION, data, parts));
       settleFolded(folded, staged.durable);
     } else {
-      const data: DecisionData = { sessionId: d.sessionId, seq, request: wholeRequest(d), decision: (d.encodedDecision ?? d.decision) as Decision };
+      const data: DecisionData = { sessionId: d.sessionId, seq, request: d.request, decision: (d.encodedDecision ?? d.decision) as Decision };
       staged = this.store.appendStaged?.(DECISION, data) ?? ((p) => ({ written: p, durable: p }))(this.store.append(DECISION, data));
     }
     const written = staged.written.then(({ seq: evidenceSeq, hash }) => ({ seq, evidenceSeq, hash }));
@@ -242,24 +271,14 @@ function settleFolded(folded: readonly FoldedResult[], carrier: Promise<{ seq: n
   );
 }
 
-/** The request with its statement in place, for a v1 store (which writes whole records). */
-function wholeRequest(d: RecordDecision): Request {
-  if (!d.statement) return d.request;
-  const request = (d.request instanceof CanonicalFragment ? d.request.toJSON() : d.request) as Record<string, unknown>;
-  return { ...request, statement: d.statement.template.fill(d.statement.text) } as unknown as Request;
-}
-
 /**
- * The request with `statement: { text }` only (v2: the template comes by reference). A v2 record
- * is hashed as written, not re-encoded, so the member need not go in sorted order.
+ * A v2 request from the session and the hint: subject and statement template come by reference
+ * (refs), the statement's text stays here.
  */
-function withStatementText(request: Request, slot: string, text: string): unknown {
-  const member = `"statement":{${JSON.stringify(slot)}:${JSON.stringify(text)}}`;
-  if (request instanceof CanonicalFragment) {
-    const json = request.json;
-    return CanonicalFragment.ofCanonical(json === '{}' ? `{${member}}` : `{${member},${json.slice(1)}`);
-  }
-  return { ...(request as object), statement: { [slot]: text } };
+function statementRequest(session: Live, s: StatementHint): CanonicalFragment {
+  return CanonicalFragment.ofCanonical(
+    `{"at":${JSON.stringify(s.at)},"protocol":${JSON.stringify(session.protocol)},"statement":{${JSON.stringify(s.template.member)}:${JSON.stringify(s.text)}},"target":${JSON.stringify(session.target)}}`,
+  );
 }
 
 function num(n: number): string {

@@ -39,10 +39,11 @@ async function sessions(d: string, opts: { statements?: number; format?: 1 | 2 }
     const { sessionId } = await recorder.startSession({ identity: 'billing-agent', groups: ['agents'], target: 'orders-db', protocol: 'postgres', client: { address: '127.0.0.1', port: 5000 + s }, revision });
     for (let i = 1; i <= (opts.statements ?? 3); i++) {
       const text = `SELECT name FROM customers WHERE id = ${i}`;
-      const request = CanonicalFragment.ofCanonical(`{"at":"2026-11-25T03:00:00.000Z","protocol":"postgres","subject":{"groups":["agents"],"identity":"billing-agent"},"target":"orders-db"}`);
+      const at = '2026-11-25T03:00:00.000Z';
+      const request = CanonicalFragment.ofCanonical(`{"at":"${at}","protocol":"postgres","statement":${template.fill(text).json},"subject":{"groups":["agents"],"identity":"billing-agent"},"target":"orders-db"}`);
       // the previous statement's result, then this decision, in one turn: the result rides along
       if (i > 1) void recorder.recordResult({ sessionId, seq: i - 1, status: 'ok', durationMs: 1, rows: 1, maskedValues: 0, sample: [{ name: 'n' }] });
-      const staged = recorder.recordDecisionStaged({ sessionId, request: request as never, decision: allow, encodedDecision, statement: { template, text } });
+      const staged = recorder.recordDecisionStaged({ sessionId, request: request as never, decision: allow, encodedDecision, statement: { template, text, at } });
       await staged.written;
       await staged.durable;
     }
@@ -60,7 +61,7 @@ describe('evidence format v2', () => {
     await sessions(v1, { format: 1 });
     const records = (await logLines(v2)).map(parse);
     expect(records.filter((r) => r.type === 'result')).toEqual([]); // every result folded
-    expect(records.filter((r) => r.type === 'evidence.fact')).toHaveLength(2); // the decision and the template
+    expect(records.filter((r) => r.type === 'evidence.fact')).toHaveLength(3); // the subject, the decision and the template
     expect(records.filter((r) => r.type === 'decision').every((r) => r.refs && !('decision' in r.data))).toBe(true);
     expect(await verifyEvidence(v2, await key(v2), { requireSignedTail: true })).toMatchObject({ ok: true });
     expect(await verifyEvidence(v1, await key(v1), { requireSignedTail: true })).toMatchObject({ ok: true });
