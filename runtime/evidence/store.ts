@@ -12,12 +12,13 @@ import { mkdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PortcullisError } from '../errors.ts';
 import { canonical, type CanonicalFragment } from './canonical.ts';
-import { ChainChecker, lineCrc } from './chain.ts';
+import { crc32 } from 'node:zlib';
+import { ChainChecker } from './chain.ts';
 import { ensureDevSigningKey, loadSigningKey, signMessage, type SigningKey } from './keys.ts';
 import { acquireLock } from './lock.ts';
 import { mergeRefs } from './refs.ts';
 import { openLogFile, syncDirectory, type LogFile, type OpenLogFile } from './log-file.ts';
-import { CHECKPOINT, checkpointMessage, compactLine, FACT, GENESIS, KEY_ROTATED, parseRecord, SEAL, sealBatch, sealRecord, type EvidenceRecord, type LogRecord } from './record.ts';
+import { CHECKPOINT, checkpointMessage, compactLine, FACT, GENESIS, KEY_ROTATED, parseRecord, SEAL, sealBatchBytes, sealRecord, type EvidenceRecord, type LogRecord } from './record.ts';
 import { GroupCommit, type Pending } from './group-commit.ts';
 import { DEFAULT_JOURNAL_BYTES, EvidenceJournal, journalPath, type OpenJournalFile } from './journal.ts';
 import { FileHeadWitness, lastWitnessedHead, type WitnessedHead } from './witness.ts';
@@ -342,6 +343,9 @@ export class FileEvidenceStore implements EvidenceStore {
       const now = new Date();
       const firstSeq = this.written.seq + 1;
       const lines: string[] = [];
+      /** v2: the batch's record lines already encoded (the seal and any checkpoint follow in `lines`) */
+      let records: Buffer | undefined;
+      let recordLines = 0;
       const acks: { seq: number; hash: string }[] = [];
       let seq = this.written.seq;
       let prev = this.written.hash;
@@ -356,12 +360,10 @@ export class FileEvidenceStore implements EvidenceStore {
       if (this.compact) {
         // v2: the batch's records, then one seal whose hash covers them all.
         const from = seq + 1;
-        let crcs = '';
         const put = (type: string, ts: string, dataJson: string, refsJson?: string, resJson?: string): number => {
           seq++;
           const line = compactLine(seq, ts, type, dataJson, refsJson, resJson);
           lines.push(line);
-          crcs += lineCrc(line);
           return seq;
         };
         if (carriedRecovered) put(RECOVERED, now.toISOString(), canonical({ droppedBytes: this.recoveredBytes, reason: 'incomplete last line (interrupted write)' }));
@@ -384,8 +386,19 @@ export class FileEvidenceStore implements EvidenceStore {
           acks.push({ seq: put(p.type, p.ts, p.dataJson, refsJson, p.res), hash: '' });
         }
         if (lines.length > 0) {
+          // Encoded to bytes once: the CRCs, the seal's hash and the write all read the same buffer.
+          records = Buffer.from(lines.join('\n'), 'utf8');
+          recordLines = lines.length;
+          let crcs = '';
+          for (let at = 0; at <= records.length; ) {
+            let nl = records.indexOf(10, at);
+            if (nl === -1) nl = records.length;
+            crcs += crc32(records.subarray(at, nl)).toString(16).padStart(8, '0');
+            at = nl + 1;
+          }
           seq++;
-          const sealed = sealBatch(lines, seq, now.toISOString(), from, crcs, prev);
+          const sealed = sealBatchBytes(records, seq, now.toISOString(), from, crcs, prev);
+          lines.length = 0;
           lines.push(sealed.line);
           prev = sealed.hash;
           for (const a of acks) a.hash = sealed.hash;
@@ -394,7 +407,7 @@ export class FileEvidenceStore implements EvidenceStore {
         if (carriedRecovered) add(RECOVERED, now.toISOString(), canonical({ droppedBytes: this.recoveredBytes, reason: 'incomplete last line (interrupted write)' }));
         for (const p of batch) acks.push(add(p.type, p.ts, p.dataJson));
       }
-      const unsigned = this.sinceCheckpoint + lines.length;
+      const unsigned = this.sinceCheckpoint + recordLines + lines.length;
       const due =
         unsigned >= this.opts.checkpointEvery ||
         (unsigned > 0 && (wantCheckpoint || now.getTime() - this.lastCheckpointAt >= this.opts.checkpointIntervalMs));
@@ -407,7 +420,7 @@ export class FileEvidenceStore implements EvidenceStore {
         checkpoint = { seq: cp.seq, hash: cp.hash, ts, upTo, keyId: key.keyId };
       }
       if (lines.length === 0) return;
-      const buf = Buffer.from(`${lines.join('\n')}\n`, 'utf8');
+      const buf = records ? Buffer.concat([records, Buffer.from(`\n${lines.join('\n')}\n`, 'utf8')]) : Buffer.from(`${lines.join('\n')}\n`, 'utf8');
       await file.append(buf);
       // Reads may go ahead once their record is written, but only after this batch's flush has been
       // started: forwarding them sends socket writes, which would otherwise delay the flush.
@@ -418,7 +431,7 @@ export class FileEvidenceStore implements EvidenceStore {
       if (due) this.lastCheckpointAt = now.getTime();
       const head = this.written;
       // Flushed through the journal (a data-only flush); a batch too big for it flushes the log.
-      const journalEnd = this.journal ? await this.journal.write(buf, firstSeq, lines.length) : undefined;
+      const journalEnd = this.journal ? await this.journal.write(buf, firstSeq, recordLines + lines.length) : undefined;
       const commit = () => {
         this.seq = head.seq;
         this.headHash = head.hash;

@@ -47,7 +47,7 @@ export interface RecordDecision {
    * session's target (the PostgreSQL gateway's): its template (the analysis, encoded once per
    * template), its text and `at`. A v2 log then writes the request as the session's subject (a
    * fact), the template (a fact) and this text, and readers see exactly `request`. A v1 store
-   * writes `request` itself, so it must still be the whole request. See /work/wt/_notes/evidence-api.md.
+   * writes `request` itself, so it must still be the whole request. See docs/approvals-and-evidence.md (the log format).
    */
   statement?: StatementHint;
 }
