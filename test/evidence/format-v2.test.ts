@@ -208,3 +208,31 @@ describe('evidence format v2: tampering', () => {
     expect(await problem(d)).toMatchObject({ seq: 1, kind: 'edited' });
   });
 });
+
+describe('a v1 log written before format v2 (fixtures/v1-log)', () => {
+  const fixture = join(import.meta.dirname, 'fixtures', 'v1-log');
+  async function copyFixture(): Promise<string> {
+    const d = await dir();
+    await writeFile(evidenceLogPath(d), await readFile(join(fixture, 'evidence.jsonl')));
+    return d;
+  }
+  const pub = () => readFile(join(fixture, 'checkpoint-key.pub.pem'), 'utf8');
+
+  it('verifies, reads as the same sessions, and names an edited record', async () => {
+    const d = await copyFixture();
+    expect(await verifyEvidence(d, await pub(), { requireSignedTail: true })).toMatchObject({ ok: true, records: 12, checkpoints: 2 });
+    const [session, ...others] = await readSessions(d);
+    expect(others).toEqual([]);
+    expect(session?.start).toMatchObject({ sessionId: '00000000-0000-4000-8000-000000000001', identity: 'billing-agent' });
+    expect(session?.exchanges.map((e) => [e.seq, (e.request as { statement: { text: string } }).statement.text, e.result?.rows])).toEqual([1, 2, 3, 4].map((i) => [i, `SELECT name, ssn FROM customers WHERE id = ${i}`, 1]));
+    expect(session?.end).toMatchObject({ reason: 'client-closed', durationMs: 5000 });
+    const lines = await logLines(d);
+    lines[5] = lines[5]!.replace('id = 3', 'id = 7');
+    await writeFile(evidenceLogPath(d), `${lines.join('\n')}\n`);
+    expect(await problem(d, await pub())).toMatchObject({ seq: 6, kind: 'edited', message: expect.stringContaining('record 6 was edited') });
+  });
+});
+
+async function problem(d: string, pub: string) {
+  return (await verifyEvidence(d, pub)).firstProblem;
+}
