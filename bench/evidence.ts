@@ -70,7 +70,7 @@ const analysis = {
   hasWhere: true,
 };
 
-async function runOnce(variant: Variant, sessions: number, rounds: number): Promise<{ wallUs: number; cpuUs: number; bytes: number }> {
+export async function runOnce(variant: Variant, sessions: number, rounds: number): Promise<{ wallUs: number; cpuUs: number; bytes: number }> {
   const dir = await mkdtemp(join(tmpdir(), 'pc-bench-evidence-'));
   try {
     const store = await FileEvidenceStore.open(dir, { format: variant === 'v1' ? 1 : 2, durability: 'write', journalBytes: 0, checkpointIntervalMs: 60_000 });

@@ -110,6 +110,8 @@ const MAX_TAIL_SCAN = 64 << 20;
 const TAIL_CHUNK = 1 << 16;
 /** fdatasyncs that may run at once; more adds little and costs CPU on small machines */
 const MAX_FLUSHES_IN_FLIGHT = 3;
+/** bytes kept free after a v2 batch's records for its seal and a checkpoint (plus 8 per record) */
+const TAIL_ROOM = 1024;
 /** distinct facts remembered as written; past it the table starts over (facts are written again) */
 const MAX_FACTS = 16384;
 
@@ -261,16 +263,14 @@ export class FileEvidenceStore implements EvidenceStore {
       return Promise.reject(new PortcullisError('invalid_argument', `evidence record type ${JSON.stringify(type)} is empty or reserved`));
     }
     let dataJson: string;
-    let refs: Record<string, string> | undefined;
+    let refs: Record<string, CanonicalFragment> | undefined;
     let res: string | undefined;
     try {
       if (parts?.refs || parts?.results) {
         // A v1 log holds whole records: the parts go back where they belong.
         if (!this.compact) return this.enqueueWhole(type, data, written, parts);
-        if (parts.refs) {
-          refs = {};
-          for (const path in parts.refs) refs[path] = (parts.refs[path] as CanonicalFragment).json;
-        }
+        // Fragments are immutable; the map is the caller's and must not change after the call.
+        refs = parts.refs;
         if (parts.results && parts.results.length > 0) res = `[${parts.results.join(',')}]`;
       }
       // Encoded now so a caller mutating `data` afterwards cannot change what gets hashed.
@@ -345,6 +345,7 @@ export class FileEvidenceStore implements EvidenceStore {
       const lines: string[] = [];
       /** v2: the batch's record lines already encoded (the seal and any checkpoint follow in `lines`) */
       let records: Buffer | undefined;
+      let recordsLength = 0;
       let recordLines = 0;
       const acks: { seq: number; hash: string }[] = [];
       let seq = this.written.seq;
@@ -372,7 +373,7 @@ export class FileEvidenceStore implements EvidenceStore {
           if (p.refs) {
             refsJson = '{';
             for (const path in p.refs) {
-              const json = p.refs[path] as string;
+              const json = (p.refs[path] as { json: string }).json;
               let at = this.facts.get(json);
               if (at === undefined) {
                 if (this.facts.size >= MAX_FACTS) this.facts.clear();
@@ -386,18 +387,23 @@ export class FileEvidenceStore implements EvidenceStore {
           acks.push({ seq: put(p.type, p.ts, p.dataJson, refsJson, p.res), hash: '' });
         }
         if (lines.length > 0) {
-          // Encoded to bytes once: the CRCs, the seal's hash and the write all read the same buffer.
-          records = Buffer.from(lines.join('\n'), 'utf8');
+          // Encoded to bytes once, into the buffer that is written: the CRCs and the seal's hash read
+          // it, and the seal (and a checkpoint) are written after it in place, without a copy.
+          const text = lines.join('\n');
+          const length = Buffer.byteLength(text, 'utf8');
+          records = Buffer.allocUnsafe(length + TAIL_ROOM + 8 * lines.length);
+          records.write(text, 0, 'utf8');
+          recordsLength = length;
           recordLines = lines.length;
           let crcs = '';
-          for (let at = 0; at <= records.length; ) {
+          for (let at = 0; at <= length; ) {
             let nl = records.indexOf(10, at);
-            if (nl === -1) nl = records.length;
+            if (nl === -1 || nl > length) nl = length;
             crcs += crc32(records.subarray(at, nl)).toString(16).padStart(8, '0');
             at = nl + 1;
           }
           seq++;
-          const sealed = sealBatchBytes(records, seq, now.toISOString(), from, crcs, prev);
+          const sealed = sealBatchBytes(records.subarray(0, length), seq, now.toISOString(), from, crcs, prev);
           lines.length = 0;
           lines.push(sealed.line);
           prev = sealed.hash;
@@ -420,7 +426,14 @@ export class FileEvidenceStore implements EvidenceStore {
         checkpoint = { seq: cp.seq, hash: cp.hash, ts, upTo, keyId: key.keyId };
       }
       if (lines.length === 0) return;
-      const buf = records ? Buffer.concat([records, Buffer.from(`\n${lines.join('\n')}\n`, 'utf8')]) : Buffer.from(`${lines.join('\n')}\n`, 'utf8');
+      let buf: Buffer;
+      if (records) {
+        const tail = `\n${lines.join('\n')}\n`;
+        const tailLength = Buffer.byteLength(tail, 'utf8');
+        buf = tailLength <= records.length - recordsLength ? records.subarray(0, recordsLength + records.write(tail, recordsLength, 'utf8')) : Buffer.concat([records.subarray(0, recordsLength), Buffer.from(tail, 'utf8')]);
+      } else {
+        buf = Buffer.from(`${lines.join('\n')}\n`, 'utf8');
+      }
       await file.append(buf);
       // Reads may go ahead once their record is written, but only after this batch's flush has been
       // started: forwarding them sends socket writes, which would otherwise delay the flush.

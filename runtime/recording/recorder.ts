@@ -64,8 +64,10 @@ export type RecordResult = Omit<ResultData, 'sample'> & { sample?: readonly unkn
 interface Live {
   startedAt: number;
   /** the request members every statement of the session shares, for StatementHint */
-  protocol: string;
-  target: string;
+  /** `"protocol":…` and `"target":…` of the session's requests, encoded once */
+  protocolJson: string;
+  targetJson: string;
+  idJson: string;
   subject: CanonicalFragment;
   nextSeq: number;
   /** v2: results waiting to ride in the session's next record (or on their own, a turn later) */
@@ -115,8 +117,9 @@ export class Recorder {
     const ref = await this.append(SESSION_START, data);
     this.live.set(sessionId, {
       startedAt: this.now(),
-      protocol: start.protocol,
-      target: start.target,
+      protocolJson: `"protocol":${JSON.stringify(start.protocol)}`,
+      targetJson: `"target":${JSON.stringify(start.target)}`,
+      idJson: JSON.stringify(sessionId),
       subject: new CanonicalFragment({ identity: start.identity, groups: start.groups }),
       nextSeq: 1,
       results: [],
@@ -157,6 +160,11 @@ export class Recorder {
       refs['request.statement'] = d.statement.template.template;
       request = statementRequest(session, d.statement);
     }
+    // The record's text written out directly when its parts are encoded already (the hot path).
+    const data =
+      decision === undefined && request instanceof CanonicalFragment
+        ? CanonicalFragment.ofCanonical(`{"request":${request.json},"seq":${num(seq)},"sessionId":${session.idJson}}`)
+        : { sessionId: d.sessionId, seq, request, decision };
     const folded = session.results;
     session.results = [];
     const parts: CompactParts = {};
@@ -165,7 +173,7 @@ export class Recorder {
       break;
     }
     if (folded.length > 0) parts.results = folded.map((f) => f.json);
-    return { data: { sessionId: d.sessionId, seq, request, decision }, parts, folded };
+    return { data, parts, folded };
   }
 
   /**
@@ -277,7 +285,7 @@ function settleFolded(folded: readonly FoldedResult[], carrier: Promise<{ seq: n
  */
 function statementRequest(session: Live, s: StatementHint): CanonicalFragment {
   return CanonicalFragment.ofCanonical(
-    `{"at":${JSON.stringify(s.at)},"protocol":${JSON.stringify(session.protocol)},"statement":{${JSON.stringify(s.template.member)}:${JSON.stringify(s.text)}},"target":${JSON.stringify(session.target)}}`,
+    `{"at":${JSON.stringify(s.at)},${session.protocolJson},"statement":{${JSON.stringify(s.template.member)}:${JSON.stringify(s.text)}},${session.targetJson}}`,
   );
 }
 
