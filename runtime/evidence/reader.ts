@@ -71,7 +71,8 @@ function resolve(refs: Record<string, number>, facts: Map<number, unknown>, path
         details: { hint: 'run `portcullis evidence verify` to find where it was damaged' },
       });
     }
-    out[member] = facts.get(at);
+    // A copy per record: one record's reader changing its data must not change another's.
+    out[member] = structuredClone(facts.get(at));
   }
   return out;
 }
