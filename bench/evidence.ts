@@ -28,7 +28,10 @@ const VARIANTS: readonly { name: Variant; label: string }[] = [
 export interface EvidenceBenchRow {
   variant: Variant;
   label: string;
-  /** median wall µs per statement (main thread: Recorder, group commit, encode, hash, write) */
+  /**
+   * median wall µs per statement of the lockstep loop (Recorder, group commit, encode, hash, write
+   * and the event-loop turns between them); noisy on a shared machine, read it beside cpu µs
+   */
   usPerStatement: number;
   /** median CPU µs per statement (user + system, every thread of the process) */
   cpuUsPerStatement: number;

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runGateway } from '../../cli/commands/gateway.ts';
 import { checkpointMessage, type EvidenceRecord } from '../../runtime/evidence/record.ts';
 import { rebuildLog } from './helpers.ts';
+import { CanonicalFragment } from '../../runtime/evidence/canonical.ts';
 import { keyIdOf } from '../../runtime/evidence/keys.ts';
 import { portcullis } from '../evidence-cli/cli.ts';
 
@@ -27,6 +28,11 @@ async function run(n: number): Promise<void> {
   const revision = gw.runtime.ctx.bundle()!.revision;
   for (let i = 0; i < 2; i++) {
     const { sessionId } = await recorder.startSession({ identity: 'data-agent', groups: ['agents'], target: 'shop-db', protocol: 'postgres', client: { address: '127.0.0.1', port: 5000 + i }, revision } as never);
+    // A decided statement as the PostgreSQL gateway records it: format v2 writes the decision once
+    // as a fact and references it.
+    const decision = { effect: 'allow', rules: [], masks: [], reason: `run ${n} allows it`, revision };
+    const request = { protocol: 'postgres', subject: { identity: 'data-agent', groups: ['agents'] }, target: 'shop-db', at: new Date().toISOString(), statement: { text: `SELECT ${i}`, class: 'select', relations: [], hasWhere: true } };
+    await recorder.recordDecision({ sessionId, request: request as never, decision: decision as never, encodedDecision: new CanonicalFragment(decision) });
     await recorder.endSession({ sessionId, reason: `run ${n} session ${i}` });
   }
   await gw.stop();
@@ -166,6 +172,27 @@ describe('tamper suite', () => {
     expect(r.code).toBe(1);
     expect(r.stdout).toContain(`evidence TAMPERED at record ${seq} (edited)`);
     expect(r.stdout).toContain(`records 1..${seq - 1} are intact`);
+  });
+});
+
+describe('tamper suite: format v2 references', () => {
+  it('an edited fact (a decision later records reference) is named, and so is a removed one', async () => {
+    const { dir, log } = await copy('fact-edited');
+    const i = original.findIndex((l) => parse(l).type === 'evidence.fact' && l.includes('run 2 allows it'));
+    expect(i).toBeGreaterThan(0);
+    const seq = parse(original[i]!).seq;
+    const edited = original.slice();
+    edited[i] = edited[i]!.replace('"effect":"allow"', '"effect":"deny"');
+    await writeFile(log, `${edited.join('\n')}\n`);
+    const r = await verify(dir, '--format', 'json');
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).firstProblem).toMatchObject({ seq, kind: 'edited' });
+    const removed = original.slice();
+    removed.splice(i, 1);
+    await writeFile(log, `${removed.join('\n')}\n`);
+    const text = await verify(dir);
+    expect(text.code).toBe(1);
+    expect(text.stdout).toContain(`evidence TAMPERED at record ${seq} (removed)`);
   });
 });
 
