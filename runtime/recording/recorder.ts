@@ -135,7 +135,7 @@ export class Recorder {
     if (this.store.compact) {
       const { data, parts, folded } = this.compactDecision(session, d, seq);
       const appended = this.store.append(DECISION, data, parts);
-      settleFolded(folded, appended);
+      settleFolded(folded, appended, this.writeAlone);
       const { seq: evidenceSeq, hash } = await appended;
       return { seq, evidenceSeq, hash };
     }
@@ -188,7 +188,7 @@ export class Recorder {
     if (this.store.compact) {
       const { data, parts, folded } = this.compactDecision(session, d, seq);
       staged = this.store.appendStaged?.(DECISION, data, parts) ?? ((p) => ({ written: p, durable: p }))(this.store.append(DECISION, data, parts));
-      settleFolded(folded, staged.durable);
+      settleFolded(folded, staged.durable, this.writeAlone);
     } else {
       const data: DecisionData = { sessionId: d.sessionId, seq, request: d.request, decision: (d.encodedDecision ?? d.decision) as Decision };
       staged = this.store.appendStaged?.(DECISION, data) ?? ((p) => ({ written: p, durable: p }))(this.store.append(DECISION, data));
@@ -225,8 +225,10 @@ export class Recorder {
   private writeWaitingResults(session: Live): void {
     const waiting = session.results;
     session.results = [];
-    for (const f of waiting) settleFolded([f], this.store.append(RESULT, CanonicalFragment.ofCanonical(f.json)));
+    for (const f of waiting) this.writeAlone(f);
   }
+
+  private readonly writeAlone = (f: FoldedResult): void => settleFolded([f], this.store.append(RESULT, CanonicalFragment.ofCanonical(f.json)));
 
   /** Idempotent: a connection torn down twice (error, then close) ends its session once. */
   async endSession(end: { sessionId: string; reason: string }): Promise<EvidenceRef | undefined> {
@@ -271,11 +273,16 @@ export class Recorder {
 }
 
 /** Folded results are as durable as the record that carries them. */
-function settleFolded(folded: readonly FoldedResult[], carrier: Promise<{ seq: number; hash: string }>): void {
+function settleFolded(folded: readonly FoldedResult[], carrier: Promise<{ seq: number; hash: string }>, alone?: (f: FoldedResult) => void): void {
   if (folded.length === 0) return;
   carrier.then(
     ({ seq, hash }) => folded.forEach((f) => f.resolve({ evidenceSeq: seq, hash })),
-    (error: unknown) => folded.forEach((f) => f.reject(error)),
+    (error: unknown) => {
+      // A carrier refused for its own content (it cannot be encoded) must not take the results
+      // with it: they are written on their own. A store that cannot write refuses them as well.
+      if (alone && PortcullisError.is(error, 'invalid_argument')) folded.forEach(alone);
+      else folded.forEach((f) => f.reject(error));
+    },
   );
 }
 

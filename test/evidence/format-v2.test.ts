@@ -236,3 +236,20 @@ describe('a v1 log written before format v2 (fixtures/v1-log)', () => {
 async function problem(d: string, pub: string) {
   return (await verifyEvidence(d, pub)).firstProblem;
 }
+
+describe('folded results', () => {
+  it('are written on their own when the record that would carry them cannot be encoded', async () => {
+    const d = await dir();
+    const store = await FileEvidenceStore.open(d);
+    const recorder = new Recorder(store);
+    const { sessionId } = await recorder.startSession({ identity: 'a', groups: [], target: 't', protocol: 'mcp', client: { address: '::1' }, revision });
+    await recorder.recordDecision({ sessionId, request: { protocol: 'mcp' } as never, decision: allow });
+    const result = recorder.recordResult({ sessionId, seq: 1, status: 'ok', durationMs: 2, maskedValues: 0 });
+    await expect(recorder.recordDecision({ sessionId, request: { protocol: 'mcp', n: 1n } as never, decision: allow })).rejects.toMatchObject({ code: 'invalid_argument' });
+    expect((await result).evidenceSeq).toBeGreaterThan(0);
+    await store.close();
+    const types: string[] = [];
+    for await (const r of readEvidence(d)) types.push(r.type);
+    expect(types).toEqual(['session.start', 'decision', 'result', 'checkpoint']);
+  });
+});
