@@ -2,7 +2,7 @@
  * `npm run bench`: the benchmarks, reported and never asserted. A slow number is information for
  * the reader; only a component that cannot start at all makes the exit status non-zero.
  *
- *   tsx bench/run.ts [--only engine|postgres|freshness|http|lint|simulate|reload] [--duration 10] [--repeats 3] [--json] [--profile DIR] [--diagnose]
+ *   tsx bench/run.ts [--only engine|postgres|freshness|http|lint|simulate|reload|evidence] [--duration 10] [--repeats 3] [--json] [--profile DIR] [--diagnose]
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -13,9 +13,10 @@ import { formatHttp, runHttpBench } from './http.ts';
 import { benchSimulate, formatSimulate } from './simulate.ts';
 import { formatReload, runReloadBench } from './reload.ts';
 import { formatFreshness, runFreshnessBench } from './freshness.ts';
+import { formatEvidence, runEvidenceBench } from './evidence.ts';
 
-const usage = 'usage: npm run bench -- [--only engine|postgres|freshness|http|lint|simulate|reload] [--duration SECONDS] [--repeats N] [--clients N] [--json] [--profile DIR] [--diagnose]';
-const suites = ['engine', 'postgres', 'freshness', 'http', 'lint', 'simulate', 'reload'] as const;
+const usage = 'usage: npm run bench -- [--only engine|postgres|freshness|http|lint|simulate|reload|evidence] [--duration SECONDS] [--repeats N] [--clients N] [--json] [--profile DIR] [--diagnose]';
+const suites = ['engine', 'postgres', 'freshness', 'http', 'lint', 'simulate', 'reload', 'evidence'] as const;
 type Suite = (typeof suites)[number];
 
 function options() {
@@ -129,6 +130,13 @@ async function main(): Promise<number> {
       const r = await runReloadBench({ clients: 4, reloads: 100, rate: 10 });
       results.reload = r;
       print(formatReload(r));
+    });
+  }
+  if (wanted('evidence')) {
+    await attempt('evidence', async () => {
+      const r = await runEvidenceBench({ repeats: Math.max(3, o.repeats) });
+      results.evidence = r;
+      print(formatEvidence(r));
     });
   }
   if (o.json) process.stdout.write(`${JSON.stringify(results, null, 2)}\n`);

@@ -36,13 +36,28 @@ export class CanonicalFragment {
 export class CanonicalWithSlot {
   private readonly before: string;
   private readonly after: string;
+  /**
+   * The value without the member, encoded once: evidence v2 writes it once as a fact (a statement
+   * template with its analysis) and each record references it with its own text.
+   */
+  readonly member: string;
+  private readonly value: Record<string, unknown>;
+  private encodedTemplate: CanonicalFragment | undefined;
   constructor(value: Record<string, unknown>, member: string) {
+    this.member = member;
+    this.value = value;
     const mark = `\u0000portcullis-slot-${Math.random().toString(36).slice(2)}\u0000`;
     const parts = canonical({ ...value, [member]: mark }).split(JSON.stringify(mark));
     if (parts.length !== 2) throw new PortcullisError('internal', 'canonical slot marker is not unique');
     this.before = parts[0]!;
     this.after = parts[1]!;
   }
+  /** encoded on first use: only a v2 log with the statement hint asks for it */
+  get template(): CanonicalFragment {
+    this.encodedTemplate ??= new CanonicalFragment({ ...this.value, [this.member]: undefined });
+    return this.encodedTemplate;
+  }
+
   fill(text: string): CanonicalFragment {
     return CanonicalFragment.ofCanonical(this.before + JSON.stringify(text) + this.after);
   }

@@ -4,8 +4,19 @@
  * is one definition of "intact".
  */
 import type { KeyObject } from 'node:crypto';
-import { CHECKPOINT, checkpointMessage, GENESIS, isCheckpointData, KEY_ROTATED, recordHash, type EvidenceRecord } from './record.ts';
+import { crc32 } from 'node:zlib';
+import { canonical } from './canonical.ts';
+import { PortcullisError } from '../errors.ts';
+import { CHECKPOINT, checkpointMessage, FACT, GENESIS, isCheckpointData, isFactData, isSealData, KEY_ROTATED, recordHash, SEAL, sealHash, type EvidenceRecord, type LogRecord } from './record.ts';
 import { verifyMessage } from './keys.ts';
+
+/** A record as the checker takes it: v1 (chained) by default, or a v2 line waiting for its seal. */
+export type CheckedRecord = EvidenceRecord & Partial<Pick<LogRecord, 'chained' | 'refs'>>;
+
+/** CRC-32 of a v2 record line as its seal lists it. */
+export function lineCrc(line: string): string {
+  return crc32(line).toString(16).padStart(8, '0');
+}
 
 export type ProblemKind = 'edited' | 'removed' | 'reordered' | 'bad-signature' | 'truncated' | 'cut';
 
@@ -37,9 +48,17 @@ export class ChainChecker {
   /** the key the chain's checkpoints are signed with now, and the one a key.rotated record announced */
   signingKeyId: string | undefined;
   private announcedKeyId: string | undefined;
+  /** v2 record lines read since the last seal */
+  private pending: { seq: number; line: string }[] = [];
+  /** seq of the last chained record (v1 record, seal or checkpoint): `head` is its hash */
+  private chainedSeq: number;
+  /** fact ids defined so far, when references are checked (whole-log verification only) */
+  private readonly facts: Set<number> | undefined;
 
   /** Without a key, checkpoint signatures are not checked (resume with a rotated-out key). */
-  constructor(opts: { publicKey?: KeyObject; keyId?: string; keys?: ReadonlyMap<string, KeyObject>; start?: ChainStart } = {}) {
+  constructor(opts: { publicKey?: KeyObject; keyId?: string; keys?: ReadonlyMap<string, KeyObject>; start?: ChainStart; facts?: Set<number> } = {}) {
+    this.facts = opts.facts;
+    this.chainedSeq = opts.start?.seq ?? 0;
     this.publicKey = opts.publicKey;
     this.keyId = opts.keyId;
     this.keys = opts.keys;
@@ -52,10 +71,17 @@ export class ChainChecker {
    * Checks the next record in file order. On a seq mismatch the caller decides between 'removed'
    * and 'reordered' with `seqProblem`, since that needs the rest of the log.
    */
-  push(record: EvidenceRecord): EvidenceProblem | 'seq-mismatch' | undefined {
+  push(record: CheckedRecord, line?: string): EvidenceProblem | 'seq-mismatch' | undefined {
     if (record.seq !== this.expected) return 'seq-mismatch';
     const seq = record.seq;
-    if (recordHash(record) !== record.hash) {
+    if (record.chained === false) return this.pushUnchained(record, line);
+    if (record.type === SEAL) {
+      const problem = this.checkSeal(record);
+      if (problem) return problem;
+    } else if (this.pending.length > 0) {
+      const from = (this.pending[0] as { seq: number }).seq;
+      return { seq: from, kind: 'edited', message: `records ${from}..${seq - 1} have no seal: record ${seq} stands where their seal belongs` };
+    } else if (recordHash(record) !== record.hash) {
       return { seq, kind: 'edited', message: `record ${seq} was edited: its content does not match its hash` };
     }
     if (record.prev !== this.head) {
@@ -74,6 +100,71 @@ export class ChainChecker {
     this.records++;
     this.expected = seq + 1;
     this.head = record.hash;
+    this.chainedSeq = seq;
+    return undefined;
+  }
+
+  /** v2 records read since the last seal (0 at a batch boundary) */
+  pendingCount(): number {
+    return this.pending.length;
+  }
+
+  /** the last chained record: where a checker for what follows starts */
+  sealedHead(): ChainStart {
+    return { seq: this.chainedSeq, hash: this.head };
+  }
+
+  /** A problem for v2 records the log ends with and no seal covers (an interrupted write, or a cut). */
+  unsealedProblem(): EvidenceProblem | undefined {
+    const first = this.pending[0];
+    if (!first) return undefined;
+    const last = this.expected - 1;
+    return { seq: first.seq, kind: 'truncated', message: `record${last > first.seq ? `s ${first.seq}..${last} have` : ` ${first.seq} has`} no seal: the log ends before its batch was sealed (an interrupted write or a cut file)` };
+  }
+
+  private pushUnchained(record: CheckedRecord, line: string | undefined): EvidenceProblem | undefined {
+    if (line === undefined) throw new PortcullisError('internal', 'a v2 evidence record is checked without its line');
+    const seq = record.seq;
+    if (this.facts && record.refs) {
+      for (const id of Object.values(record.refs)) {
+        if (id >= seq || !this.facts.has(id)) return { seq, kind: 'removed', message: `record ${seq} references fact ${id}, which no earlier record defines: the record that defined it was removed` };
+      }
+    }
+    if (this.facts && record.type === FACT && isFactData(record.data)) this.facts.add(seq);
+    if (record.type === KEY_ROTATED) this.announcedKeyId = String((record.data as { to?: unknown } | null)?.to ?? '');
+    this.pending.push({ seq, line });
+    this.expected = seq + 1;
+    return undefined;
+  }
+
+  /** A seal closes the v2 records read since the last chained record: all of them, in order, byte for byte. */
+  private checkSeal(record: CheckedRecord): EvidenceProblem | undefined {
+    const seq = record.seq;
+    const pending = this.pending;
+    const data = record.data;
+    const from = pending[0]?.seq ?? seq;
+    if (!isSealData(data) || pending.length === 0) {
+      return { seq, kind: 'edited', message: `seal ${seq} is malformed or seals no records` };
+    }
+    if (data.from !== from || data.crc.length !== pending.length * 8) {
+      return { seq: from, kind: 'edited', message: `records ${from}..${seq - 1} do not match the batch seal ${seq} describes (records ${data.from}..${seq - 1}): records were renumbered or the seal edited` };
+    }
+    for (let i = 0; i < pending.length; i++) {
+      const p = pending[i] as { seq: number; line: string };
+      if (lineCrc(p.line) !== data.crc.slice(i * 8, i * 8 + 8)) {
+        return { seq: p.seq, kind: 'edited', message: `record ${p.seq} was edited: its content does not match its batch's seal (record ${seq})` };
+      }
+    }
+    const lines = pending.length === 1 ? (pending[0] as { line: string }).line : pending.map((p) => p.line).join('\n');
+    if (sealHash(lines, seq, record.ts, canonical(data), record.prev) !== record.hash) {
+      return { seq: from, kind: 'edited', message: `records ${from}..${seq} were edited: the batch does not match its seal's hash (a record together with its CRC, or the seal itself, was changed)` };
+    }
+    if (record.prev !== this.head) {
+      return { seq: from, kind: 'edited', message: `records ${from}..${seq} do not link to record ${this.chainedSeq}: the chain was rewritten or spliced here` };
+    }
+    this.records += pending.length;
+    this.sinceCheckpoint += pending.length;
+    this.pending = [];
     return undefined;
   }
 

@@ -10,7 +10,11 @@ export interface Pending {
   resolve: (value: { seq: number; hash: string }) => void;
   reject: (error: unknown) => void;
   /** the record reached the operating system (file store, durability staging) */
-  written?: (value: { seq: number; hash: string }) => void;
+  written?: ((value: { seq: number; hash: string }) => void) | undefined;
+  /** v2 stores: member path -> a value (encoded) written once as a fact and referenced */
+  refs: Readonly<Record<string, { readonly json: string }>> | undefined;
+  /** v2 stores: canonical JSON array of results folded into this record */
+  res: string | undefined;
 }
 
 export interface GroupCommitOptions {
@@ -31,11 +35,11 @@ export class GroupCommit {
 
   constructor(private readonly opts: GroupCommitOptions) {}
 
-  add(type: string, dataJson: string, written?: Pending['written']): Promise<{ seq: number; hash: string }> {
+  add(type: string, dataJson: string, written?: Pending['written'], refs?: Pending['refs'], res?: string): Promise<{ seq: number; hash: string }> {
     return new Promise((resolve, reject) => {
       // A literal, not a spread: spreading into an object with more members is a slow path in V8,
-      // and this runs twice per statement.
-      this.pending.push({ type, ts: new Date().toISOString(), dataJson, resolve, reject, written });
+      // and this runs for every statement.
+      this.pending.push({ type, ts: new Date().toISOString(), dataJson, resolve, reject, written, refs, res });
       this.schedule();
     });
   }

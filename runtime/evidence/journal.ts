@@ -174,12 +174,12 @@ export class EvidenceJournal {
         if (seq === undefined || seq < next) continue;
         if (seq > next) return out;
         const record = parseRecord(line);
-        if (!record || chain.push(record) !== undefined) return out;
+        if (!record || chain.push(record, line) !== undefined) return sealedOnly(out, chain);
         out.push(line);
         next++;
       }
     }
-    return out;
+    return sealedOnly(out, chain);
   }
 
   /** The log holds every frame written so far durably: start over, and finish filling the file. */
@@ -310,6 +310,12 @@ export class EvidenceJournal {
       this.filling = false;
     }
   }
+}
+
+/** v2 records whose seal the journal does not hold are not recovered: their batch was never acknowledged. */
+function sealedOnly(lines: string[], chain: ChainChecker): string[] {
+  const unsealed = chain.pendingCount();
+  return unsealed > 0 ? lines.slice(0, lines.length - unsealed) : lines;
 }
 
 function writeHeader(frame: Buffer, payload: Buffer, firstSeq: number, count: number): void {

@@ -11,31 +11,55 @@ import { existsSync } from 'node:fs';
 import { mkdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PortcullisError } from '../errors.ts';
-import { canonical } from './canonical.ts';
+import { canonical, type CanonicalFragment } from './canonical.ts';
+import { crc32 } from 'node:zlib';
 import { ChainChecker } from './chain.ts';
 import { ensureDevSigningKey, loadSigningKey, signMessage, type SigningKey } from './keys.ts';
 import { acquireLock } from './lock.ts';
+import { mergeRefs } from './refs.ts';
 import { openLogFile, syncDirectory, type LogFile, type OpenLogFile } from './log-file.ts';
-import { CHECKPOINT, checkpointMessage, GENESIS, KEY_ROTATED, parseRecord, sealRecord, type EvidenceRecord } from './record.ts';
+import { CHECKPOINT, checkpointMessage, compactLine, FACT, GENESIS, KEY_ROTATED, parseRecord, SEAL, sealBatchBytes, sealRecord, type EvidenceRecord, type LogRecord } from './record.ts';
 import { GroupCommit, type Pending } from './group-commit.ts';
 import { DEFAULT_JOURNAL_BYTES, EvidenceJournal, journalPath, type OpenJournalFile } from './journal.ts';
 import { FileHeadWitness, lastWitnessedHead, type WitnessedHead } from './witness.ts';
 
+/**
+ * The parts of a record a v2 store writes by reference (see record.ts). Readers give back the same
+ * logical records as if they had been written whole: `refs` members set in data, `results` as
+ * `result` records just before this one.
+ */
+export interface CompactParts {
+  /** dot-separated member path in data -> its value, written once per log as a fact and referenced */
+  refs?: Record<string, CanonicalFragment>;
+  /** canonical JSON of the data of `result` records folded into this one */
+  results?: readonly string[];
+}
+
 /** What the gateway needs from any evidence backend (a PostgreSQL one can implement the same). */
 export interface EvidenceStore {
+  /**
+   * true when the store writes format v2 and takes CompactParts; callers of a store without it
+   * write whole records (the PostgreSQL store stays on format v1)
+   */
+  readonly compact?: boolean;
   /** resolves once the record is durable; rejects `failed_precondition` when it cannot be made so */
-  append(type: string, data: unknown): Promise<{ seq: number; hash: string }>;
+  append(type: string, data: unknown, parts?: CompactParts): Promise<{ seq: number; hash: string }>;
   /**
    * Two stages of one append: `written` once the record is in the operating system (it survives the
    * gateway process dying), `durable` once it is on disk. Stores without the distinction omit it.
    */
-  appendStaged?(type: string, data: unknown): StagedAppend;
+  appendStaged?(type: string, data: unknown, parts?: CompactParts): StagedAppend;
   /** false after a failed write until a later write succeeds: the gateway refuses requests meanwhile */
   healthy(): boolean;
   close(): Promise<void>;
 }
 
 export interface FileEvidenceStoreOptions {
+  /**
+   * 2 (default): one hash per batch (a seal), facts written once and referenced; 1: a hash per
+   * record, as logs written before v2 (kept for comparison and tests; verify reads both)
+   */
+  format?: 1 | 2;
   /**
    * fsync (default): `append` resolves once the record is on disk (fdatasync).
    * write: once the operating system has it — it survives the gateway process dying (SIGKILL), and
@@ -86,6 +110,10 @@ const MAX_TAIL_SCAN = 64 << 20;
 const TAIL_CHUNK = 1 << 16;
 /** fdatasyncs that may run at once; more adds little and costs CPU on small machines */
 const MAX_FLUSHES_IN_FLIGHT = 3;
+/** bytes kept free after a v2 batch's records for its seal and a checkpoint (plus 8 per record) */
+const TAIL_ROOM = 1024;
+/** distinct facts remembered as written; past it the table starts over (facts are written again) */
+const MAX_FACTS = 16384;
 
 /** Filesystem errors that mean "cannot write here right now", as opposed to a bug or tampering. */
 function describeFsError(error: unknown): string {
@@ -96,6 +124,7 @@ function describeFsError(error: unknown): string {
 export class FileEvidenceStore implements EvidenceStore {
   readonly dir: string;
   readonly path: string;
+  readonly compact: boolean;
   private readonly opts: Required<Omit<FileEvidenceStoreOptions, 'signingKeyFile' | 'openJournal' | 'witnessFile'>> & { signingKeyFile?: string; openJournal?: OpenJournalFile; witnessFile?: string };
   private witness: FileHeadWitness | undefined;
   /** the log's last checkpoint found at attach: its key decides whether a key.rotated record is due */
@@ -126,6 +155,8 @@ export class FileEvidenceStore implements EvidenceStore {
   private lastCheckpointAt = Date.now();
   private readonly commits: GroupCommit;
   private recoveredBytes = 0;
+  /** v2: fact JSON -> seq of the record that holds it, for facts written (not necessarily durable yet) */
+  private facts = new Map<string, number>();
   private ok = true;
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
@@ -135,6 +166,7 @@ export class FileEvidenceStore implements EvidenceStore {
     this.dir = dir;
     this.path = evidenceLogPath(dir);
     this.opts = {
+      format: opts.format ?? 2,
       checkpointEvery: opts.checkpointEvery ?? 1000,
       checkpointIntervalMs: opts.checkpointIntervalMs ?? 1000,
       groupCommitWindowMs: opts.groupCommitWindowMs ?? 0,
@@ -145,6 +177,7 @@ export class FileEvidenceStore implements EvidenceStore {
       ...(opts.openJournal !== undefined ? { openJournal: opts.openJournal } : {}),
       ...(opts.witnessFile !== undefined ? { witnessFile: opts.witnessFile } : {}),
     };
+    this.compact = this.opts.format === 2;
     this.commits = new GroupCommit({ windowMs: this.opts.groupCommitWindowMs, write: (batch) => this.writeBatch(batch), healthy: () => this.ok });
   }
 
@@ -204,39 +237,54 @@ export class FileEvidenceStore implements EvidenceStore {
     void this.commits.add(KEY_ROTATED, canonical({ from: data.keyId, to: key.keyId }), undefined).catch(() => undefined);
   }
 
-  appendStaged(type: string, data: unknown): StagedAppend {
+  appendStaged(type: string, data: unknown, parts?: CompactParts): StagedAppend {
     let onWritten!: (v: { seq: number; hash: string }) => void;
     let failWritten!: (e: unknown) => void;
     const written = new Promise<{ seq: number; hash: string }>((resolve, reject) => {
       onWritten = resolve;
       failWritten = reject;
     });
-    const durable = this.enqueue(type, data, onWritten);
+    const durable = this.enqueue(type, data, onWritten, parts);
     durable.catch(failWritten);
     // Nobody may be listening to one stage; an unobserved rejection must not crash the process.
     written.catch(() => undefined);
     return { written, durable };
   }
 
-  append(type: string, data: unknown): Promise<{ seq: number; hash: string }> {
-    return this.enqueue(type, data);
+  append(type: string, data: unknown, parts?: CompactParts): Promise<{ seq: number; hash: string }> {
+    return this.enqueue(type, data, undefined, parts);
   }
 
-  private enqueue(type: string, data: unknown, written?: (v: { seq: number; hash: string }) => void): Promise<{ seq: number; hash: string }> {
+  private enqueue(type: string, data: unknown, written?: (v: { seq: number; hash: string }) => void, parts?: CompactParts): Promise<{ seq: number; hash: string }> {
     if (this.closed) {
       return Promise.reject(new PortcullisError('failed_precondition', 'evidence store is not writable: it is closed'));
     }
-    if (typeof type !== 'string' || type.length === 0 || type === CHECKPOINT || type === RECOVERED || type === KEY_ROTATED) {
+    if (typeof type !== 'string' || type.length === 0 || type === CHECKPOINT || type === RECOVERED || type === KEY_ROTATED || type === SEAL || type === FACT) {
       return Promise.reject(new PortcullisError('invalid_argument', `evidence record type ${JSON.stringify(type)} is empty or reserved`));
     }
     let dataJson: string;
+    let refs: Record<string, CanonicalFragment> | undefined;
+    let res: string | undefined;
     try {
+      if (parts?.refs || parts?.results) {
+        // A v1 log holds whole records: the parts go back where they belong.
+        if (!this.compact) return this.enqueueWhole(type, data, written, parts);
+        // Fragments are immutable; the map is the caller's and must not change after the call.
+        refs = parts.refs;
+        if (parts.results && parts.results.length > 0) res = `[${parts.results.join(',')}]`;
+      }
       // Encoded now so a caller mutating `data` afterwards cannot change what gets hashed.
       dataJson = canonical(data);
     } catch (error) {
       return Promise.reject(PortcullisError.from(error, 'invalid_argument'));
     }
-    return this.commits.add(type, dataJson, written);
+    return this.commits.add(type, dataJson, written, refs, res);
+  }
+
+  /** Format v1: results as records of their own first, then the record with its refs in place. */
+  private enqueueWhole(type: string, data: unknown, written: ((v: { seq: number; hash: string }) => void) | undefined, parts: CompactParts): Promise<{ seq: number; hash: string }> {
+    for (const r of parts.results ?? []) void this.commits.add('result', r).catch(() => undefined);
+    return this.commits.add(type, canonical(mergeRefs(data, parts.refs)), written);
   }
 
   /** Signs the head now (if anything is unsigned) and waits for it to be durable. */
@@ -295,6 +343,10 @@ export class FileEvidenceStore implements EvidenceStore {
       const now = new Date();
       const firstSeq = this.written.seq + 1;
       const lines: string[] = [];
+      /** v2: the batch's record lines already encoded (the seal and any checkpoint follow in `lines`) */
+      let records: Buffer | undefined;
+      let recordsLength = 0;
+      let recordLines = 0;
       const acks: { seq: number; hash: string }[] = [];
       let seq = this.written.seq;
       let prev = this.written.hash;
@@ -305,14 +357,63 @@ export class FileEvidenceStore implements EvidenceStore {
         prev = sealed.hash;
         return { seq, hash: sealed.hash };
       };
-      let unsigned = this.sinceCheckpoint;
-      if (this.recoveredBytes > 0 && !this.recoveredWritten) {
-        add(RECOVERED, now.toISOString(), canonical({ droppedBytes: this.recoveredBytes, reason: 'incomplete last line (interrupted write)' }));
-        carriedRecovered = true;
-        unsigned++;
+      if (this.recoveredBytes > 0 && !this.recoveredWritten) carriedRecovered = true;
+      if (this.compact) {
+        // v2: the batch's records, then one seal whose hash covers them all.
+        const from = seq + 1;
+        const put = (type: string, ts: string, dataJson: string, refsJson?: string, resJson?: string): number => {
+          seq++;
+          const line = compactLine(seq, ts, type, dataJson, refsJson, resJson);
+          lines.push(line);
+          return seq;
+        };
+        if (carriedRecovered) put(RECOVERED, now.toISOString(), canonical({ droppedBytes: this.recoveredBytes, reason: 'incomplete last line (interrupted write)' }));
+        for (const p of batch) {
+          let refsJson: string | undefined;
+          if (p.refs) {
+            refsJson = '{';
+            for (const path in p.refs) {
+              const json = (p.refs[path] as { json: string }).json;
+              let at = this.facts.get(json);
+              if (at === undefined) {
+                if (this.facts.size >= MAX_FACTS) this.facts.clear();
+                at = put(FACT, p.ts, `{"value":${json}}`);
+                this.facts.set(json, at);
+              }
+              refsJson += `${refsJson.length > 1 ? ',' : ''}${JSON.stringify(path)}:${at}`;
+            }
+            refsJson += '}';
+          }
+          acks.push({ seq: put(p.type, p.ts, p.dataJson, refsJson, p.res), hash: '' });
+        }
+        if (lines.length > 0) {
+          // Encoded to bytes once, into the buffer that is written: the CRCs and the seal's hash read
+          // it, and the seal (and a checkpoint) are written after it in place, without a copy.
+          const text = lines.join('\n');
+          const length = Buffer.byteLength(text, 'utf8');
+          records = Buffer.allocUnsafe(length + TAIL_ROOM + 8 * lines.length);
+          records.write(text, 0, 'utf8');
+          recordsLength = length;
+          recordLines = lines.length;
+          let crcs = '';
+          for (let at = 0; at <= length; ) {
+            let nl = records.indexOf(10, at);
+            if (nl === -1 || nl > length) nl = length;
+            crcs += crc32(records.subarray(at, nl)).toString(16).padStart(8, '0');
+            at = nl + 1;
+          }
+          seq++;
+          const sealed = sealBatchBytes(records.subarray(0, length), seq, now.toISOString(), from, crcs, prev);
+          lines.length = 0;
+          lines.push(sealed.line);
+          prev = sealed.hash;
+          for (const a of acks) a.hash = sealed.hash;
+        }
+      } else {
+        if (carriedRecovered) add(RECOVERED, now.toISOString(), canonical({ droppedBytes: this.recoveredBytes, reason: 'incomplete last line (interrupted write)' }));
+        for (const p of batch) acks.push(add(p.type, p.ts, p.dataJson));
       }
-      for (const p of batch) acks.push(add(p.type, p.ts, p.dataJson));
-      unsigned += batch.length;
+      const unsigned = this.sinceCheckpoint + recordLines + lines.length;
       const due =
         unsigned >= this.opts.checkpointEvery ||
         (unsigned > 0 && (wantCheckpoint || now.getTime() - this.lastCheckpointAt >= this.opts.checkpointIntervalMs));
@@ -325,7 +426,14 @@ export class FileEvidenceStore implements EvidenceStore {
         checkpoint = { seq: cp.seq, hash: cp.hash, ts, upTo, keyId: key.keyId };
       }
       if (lines.length === 0) return;
-      const buf = Buffer.from(`${lines.join('\n')}\n`, 'utf8');
+      let buf: Buffer;
+      if (records) {
+        const tail = `\n${lines.join('\n')}\n`;
+        const tailLength = Buffer.byteLength(tail, 'utf8');
+        buf = tailLength <= records.length - recordsLength ? records.subarray(0, recordsLength + records.write(tail, recordsLength, 'utf8')) : Buffer.concat([records.subarray(0, recordsLength), Buffer.from(tail, 'utf8')]);
+      } else {
+        buf = Buffer.from(`${lines.join('\n')}\n`, 'utf8');
+      }
       await file.append(buf);
       // Reads may go ahead once their record is written, but only after this batch's flush has been
       // started: forwarding them sends socket writes, which would otherwise delay the flush.
@@ -336,7 +444,7 @@ export class FileEvidenceStore implements EvidenceStore {
       if (due) this.lastCheckpointAt = now.getTime();
       const head = this.written;
       // Flushed through the journal (a data-only flush); a batch too big for it flushes the log.
-      const journalEnd = this.journal ? await this.journal.write(buf, firstSeq, lines.length) : undefined;
+      const journalEnd = this.journal ? await this.journal.write(buf, firstSeq, recordLines + lines.length) : undefined;
       const commit = () => {
         this.seq = head.seq;
         this.headHash = head.hash;
@@ -396,6 +504,8 @@ export class FileEvidenceStore implements EvidenceStore {
   /** A write or flush failed: stop acknowledging, forget the unflushed tail and cut the file back. */
   private async fail(hadCheckpoint: boolean): Promise<void> {
     this.epoch++;
+    // Facts written since the last durable batch are cut back with it: write every fact again.
+    this.facts.clear();
     this.ok = false;
     this.journalDirty = this.journal !== undefined;
     if (hadCheckpoint) this.commits.retryCheckpoint();
@@ -465,10 +575,11 @@ export class FileEvidenceStore implements EvidenceStore {
       const size = await file.size();
       const tail = await readTail(file, size);
       const state = this.checkTail(tail.lines);
-      // Only an intact log loses its unterminated last line: that write was never acknowledged
-      // (unless the journal holds it, and then it comes back whole just below).
-      if (tail.partialBytes > 0) await file.truncate(size - tail.partialBytes);
-      let logSize = size - tail.partialBytes;
+      // Only an intact log loses its unterminated last line, and v2 records no seal covers: that
+      // write was never acknowledged (unless the journal holds it, and then it comes back whole below).
+      const cut = tail.partialBytes + state.unsealedBytes;
+      if (cut > 0) await file.truncate(size - cut);
+      let logSize = size - cut;
       let head = state;
       const journalOptions = {
         bytes: this.opts.journalBytes,
@@ -489,7 +600,7 @@ export class FileEvidenceStore implements EvidenceStore {
         if (restored.bytes.length > 0) {
           await file.append(restored.bytes);
           logSize += restored.bytes.length;
-          head = restored.head;
+          head = { ...restored.head, unsealedBytes: 0 };
           for (const line of restored.bytes.toString('utf8').split('\n')) {
             const r = line.includes(`"type":"${CHECKPOINT}"`) ? parseRecord(line) : undefined;
             if (r?.type === CHECKPOINT) this.resumedCheckpoint = r;
@@ -498,7 +609,7 @@ export class FileEvidenceStore implements EvidenceStore {
       }
       await this.checkWitness(head);
       // The journal forgets its frames below, so whatever it restored must be durable in the log first.
-      if (size === 0 || tail.partialBytes > 0 || recoverFrom) await file.sync().then(() => syncDirectory(this.dir));
+      if (size === 0 || cut > 0 || recoverFrom) await file.sync().then(() => syncDirectory(this.dir));
       if (recoverFrom && recoverFrom !== this.journal) {
         // Nothing in it is needed any more, and this run will not keep it up to date.
         await recoverFrom.close();
@@ -511,7 +622,7 @@ export class FileEvidenceStore implements EvidenceStore {
       this.headHash = head.hash;
       this.written = { seq: head.seq, hash: head.hash, size: this.size };
       this.sinceCheckpoint = head.sinceCheckpoint;
-      this.recoveredBytes += tail.partialBytes;
+      this.recoveredBytes += cut;
     } catch (error) {
       await file.close().catch(() => undefined);
       throw error;
@@ -531,19 +642,38 @@ export class FileEvidenceStore implements EvidenceStore {
     const sinceCheckpoint = checker.checkpoints > 0 ? checker.sinceCheckpoint : state.sinceCheckpoint + checker.sinceCheckpoint;
     return {
       bytes: lines.length > 0 ? Buffer.from(`${lines.join('\n')}\n`, 'utf8') : Buffer.alloc(0),
-      head: { seq: checker.expected - 1, hash: checker.head, sinceCheckpoint },
+      head: { seq: checker.sealedHead().seq, hash: checker.head, sinceCheckpoint },
     };
   }
 
-  private checkTail(lines: string[]): { seq: number; hash: string; sinceCheckpoint: number } {
-    const records: EvidenceRecord[] = [];
+  private checkTail(lines: string[]): { seq: number; hash: string; sinceCheckpoint: number; unsealedBytes: number } {
+    let records: LogRecord[] = [];
     for (const line of lines) {
       const record = parseRecord(line);
       if (!record) throw this.tampered(`a line near the end is not a valid record`);
       records.push(record);
     }
+    // A tail read from the middle of a log without checkpoints may start inside a v2 batch: it is
+    // checked from the first chained record on, which it trusts.
+    let skipped = 0;
+    if (records[0] && !records[0].chained && records[0].seq !== 1) {
+      skipped = records.findIndex((r) => r.chained);
+      if (skipped === -1) throw this.tampered('no seal near the end of the log');
+      const trusted = records[skipped] as LogRecord;
+      records = records.slice(skipped);
+      lines = lines.slice(skipped);
+      if (trusted.type !== CHECKPOINT) {
+        records = records.slice(1);
+        lines = lines.slice(1);
+        return this.checkFrom(records, lines, { seq: trusted.seq, hash: trusted.hash });
+      }
+    }
+    return this.checkFrom(records, lines);
+  }
+
+  private checkFrom(records: LogRecord[], lines: string[], start?: { seq: number; hash: string }): { seq: number; hash: string; sinceCheckpoint: number; unsealedBytes: number } {
     const [first] = records;
-    if (!first) return { seq: 0, hash: GENESIS, sinceCheckpoint: 0 };
+    if (!first) return { seq: start?.seq ?? 0, hash: start?.hash ?? GENESIS, sinceCheckpoint: 0, unsealedBytes: 0 };
     if (first.type === CHECKPOINT) this.resumedCheckpoint = first;
     const ownKey = this.key as SigningKey;
     // Resume verifies from the last checkpoint on; a checkpoint by another (rotated) key is not
@@ -551,14 +681,18 @@ export class FileEvidenceStore implements EvidenceStore {
     const signedByUs = first.type === CHECKPOINT && (first.data as { keyId?: unknown })?.keyId === ownKey.keyId;
     const checker = new ChainChecker({
       ...(signedByUs ? { publicKey: ownKey.publicKey, keyId: ownKey.keyId } : {}),
-      start: { seq: first.seq - 1, hash: first.prev },
+      start: start ?? (first.chained ? { seq: first.seq - 1, hash: first.prev } : { seq: 0, hash: GENESIS }),
     });
-    for (const record of records) {
-      const problem = checker.push(record);
+    for (let i = 0; i < records.length; i++) {
+      const record = records[i] as LogRecord;
+      const problem = checker.push(record, lines[i]);
       if (problem === 'seq-mismatch') throw this.tampered(checker.seqProblem(record.seq, false).message);
       if (problem) throw this.tampered(problem.message);
     }
-    return { seq: checker.expected - 1, hash: checker.head, sinceCheckpoint: checker.sinceCheckpoint };
+    // v2 records no seal covers end the log: their batch's write was cut short, never acknowledged.
+    let unsealedBytes = 0;
+    for (let i = lines.length - checker.pendingCount(); i < lines.length; i++) unsealedBytes += Buffer.byteLength(lines[i] as string, 'utf8') + 1;
+    return { ...checker.sealedHead(), sinceCheckpoint: checker.sinceCheckpoint, unsealedBytes };
   }
 
   /**

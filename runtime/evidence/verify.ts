@@ -57,7 +57,9 @@ export async function verifyEvidence(
   } catch (cause) {
     throw new PortcullisError('not_found', `no evidence log at ${path}`, { cause });
   }
-  const checker = new ChainChecker({ keys });
+  // Fact ids seen so far: a v2 record referencing one no earlier record defines is reported.
+  const facts = new Set<number>();
+  const checker = new ChainChecker({ keys, facts });
   const lines = readLines(path);
   let problem: EvidenceProblem | undefined;
   /** hash by seq of the checkpoints seen, for the witness to compare against */
@@ -71,7 +73,7 @@ export async function verifyEvidence(
         : { seq: checker.expected, kind: 'truncated', message: `the log ends in the middle of record ${checker.expected} (an interrupted write or a cut file)` };
       break;
     }
-    const result = checker.push(record);
+    const result = checker.push(record, text);
     if (result === 'seq-mismatch') {
       let later = false;
       if (record.seq > checker.expected) {
@@ -93,25 +95,33 @@ export async function verifyEvidence(
   }
 
   let journalOnly = 0;
+  // From the last seal: v2 records the log ends with unsealed may come back whole from the journal.
+  const tail = new ChainChecker({ keys, facts, start: checker.sealedHead() });
+  let journalLines: string[] = [];
+  /** v2 records at the end no seal covers: reported unless the witness has a worse story (a cut) */
+  let unsealedTail: EvidenceProblem | undefined;
   if (!problem) {
-    const tail = new ChainChecker({ keys, start: { seq: checker.expected - 1, hash: checker.head } });
-    const journalLines = await journalTail(dir, tail);
-    journalOnly = journalLines.length;
+    journalLines = await journalTail(dir, tail);
+    const unsealed = checker.pendingCount();
+    journalOnly = Math.max(0, journalLines.length - unsealed);
+    if (unsealed > 0 && journalLines.length < unsealed) unsealedTail = checker.unsealedProblem();
+  }
+  if (!problem) {
     for (const line of journalLines) {
       const r = parseRecord(line);
       if (r?.type === CHECKPOINT) checkpointHashes.set(r.seq, r.hash);
     }
     // The witness is judged against the log as the gateway will resume it (log, then journal).
     if (opts.witness !== undefined) {
-      const lastSeq = tail.expected - 1;
+      const lastSeq = tail.sealedHead().seq;
       const witness = await checkWitness(opts.witness, { lastSeq, checkpoints: checkpointHashes, chainHasCheckpoints: checker.checkpoints + tail.checkpoints > 0 });
       const witnessProblem = witness.problem;
       delete witness.problem;
-      return finish(checker, journalOnly, witnessProblem ?? unsignedProblem(checker, opts), witness);
+      return finish(checker, journalOnly, witnessProblem ?? unsealedTail ?? unsignedProblem(checker, opts), witness);
     }
   }
   const witness = opts.witness !== undefined ? { path: opts.witness, state: 'not-checked' as const, heads: 0, message: 'not checked: the chain itself fails verification' } : undefined;
-  return finish(checker, journalOnly, problem ?? unsignedProblem(checker, opts), problem ? witness : undefined);
+  return finish(checker, journalOnly, problem ?? unsealedTail ?? unsignedProblem(checker, opts), problem ? witness : undefined);
 }
 
 function unsignedProblem(checker: ChainChecker, opts: VerifyEvidenceOptions): EvidenceProblem | undefined {

@@ -5,7 +5,7 @@
  * first failed. The store is wrapped (rather than polled) so that even an outage shorter than the
  * polling interval is seen and recorded.
  */
-import type { EvidenceStore } from '../evidence/store.ts';
+import type { CompactParts, EvidenceStore } from '../evidence/store.ts';
 
 export const EVIDENCE_RESUMED = 'evidence.resumed';
 
@@ -49,8 +49,10 @@ export function watchEvidenceStore(
 
   return {
     inner: store,
-    append(type, data) {
-      const result = store.append(type, data);
+    // format v2 (file store): the Recorder passes parts only to a store that says it takes them
+    ...(store.compact ? { compact: true } : {}),
+    append(type, data, parts) {
+      const result = store.append(type, data, parts);
       result.catch(() => {
         if (!store.healthy()) noticeDown();
       });
@@ -58,8 +60,8 @@ export function watchEvidenceStore(
     },
     ...(store.appendStaged
       ? {
-          appendStaged(type: string, data: unknown) {
-            const staged = store.appendStaged!(type, data);
+          appendStaged(type: string, data: unknown, parts?: CompactParts) {
+            const staged = store.appendStaged!(type, data, parts);
             staged.durable.catch(() => {
               if (!store.healthy()) noticeDown();
             });

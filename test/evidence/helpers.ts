@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { afterEach } from 'vitest';
 import { join } from 'node:path';
 import { canonical } from '../../runtime/evidence/canonical.ts';
-import { recordHash, type EvidenceRecord } from '../../runtime/evidence/record.ts';
+import { recordHash, SEAL, sealBatch, type EvidenceRecord } from '../../runtime/evidence/record.ts';
+import { lineCrc } from '../../runtime/evidence/chain.ts';
 import { evidenceLogPath, type FileEvidenceStoreOptions } from '../../runtime/evidence/store.ts';
 import { openLogFile, type OpenLogFile } from '../../runtime/evidence/log-file.ts';
 import { openJournalFile, type OpenJournalFile } from '../../runtime/evidence/journal.ts';
@@ -70,4 +71,49 @@ export function breakableDisk(): {
       broken = error ? { error, what } : undefined;
     },
   };
+}
+
+/**
+ * What a careful attacker does to a log of either format after editing it: every line is parsed
+ * (`edit` may change any record), then the whole chain is rebuilt from the first line — v1 records
+ * rehashed, v2 batches re-sealed with fresh CRCs — and each checkpoint re-signed with `sign` when
+ * given (else only its hash is recomputed, so its signature no longer matches).
+ */
+export function rebuildLog(
+  lines: readonly string[],
+  edit: (records: Record<string, unknown>[]) => void,
+  sign?: (upTo: number, head: string) => { keyId: string; sig: string },
+): string[] {
+  const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+  edit(records);
+  const out: string[] = [];
+  let prev = '0'.repeat(64);
+  let batch: string[] = [];
+  let crcs = '';
+  for (const r of records) {
+    if (!('hash' in r)) {
+      const line = JSON.stringify(r);
+      batch.push(line);
+      crcs += lineCrc(line);
+      continue;
+    }
+    if (r.type === SEAL) {
+      const sealed = sealBatch(batch, r.seq as number, r.ts as string, (r.data as { from: number }).from, crcs, prev);
+      out.push(...batch, sealed.line);
+      prev = sealed.hash;
+      batch = [];
+      crcs = '';
+      continue;
+    }
+    r.prev = prev;
+    if (r.type === 'checkpoint' && sign) {
+      const upTo = (r.seq as number) - 1;
+      r.data = { upTo, head: prev, ...sign(upTo, prev) };
+    }
+    r.hash = recordHash(r as unknown as EvidenceRecord);
+    out.push(JSON.stringify(r));
+    prev = r.hash as string;
+  }
+  out.push(...batch);
+  return out;
 }

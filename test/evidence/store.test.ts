@@ -24,7 +24,7 @@ describe('FileEvidenceStore', () => {
       const f = await openLogFile(path);
       return { ...f, append: (b) => (writes++, f.append(b)), sync: () => (syncs++, f.sync()) };
     };
-    const store = await FileEvidenceStore.open(d, { openFile: counting, checkpointEvery: 50, checkpointIntervalMs: 60_000 });
+    const store = await FileEvidenceStore.open(d, { format: 1, openFile: counting, checkpointEvery: 50, checkpointIntervalMs: 60_000 });
     const acks = await Promise.all(Array.from({ length: 200 }, (_, i) => store.append('test', { i })));
     // seq follows call order; checkpoints take seqs in between
     const seqs = acks.map((a) => a.seq);
@@ -60,7 +60,7 @@ describe('FileEvidenceStore', () => {
     expect(child.signal).toBe('SIGKILL');
     const head = JSON.parse(child.stdout) as { seq: number; hash: string };
     expect(head.seq).toBe(6); // 5 records and the checkpoint after the third
-    const b = await FileEvidenceStore.open(d, { checkpointEvery: 3 });
+    const b = await FileEvidenceStore.open(d, { format: 1, checkpointEvery: 3 });
     expect(b.healthy()).toBe(true);
     expect(b.head()).toEqual(head);
     const next = await b.append('x', { i: 5 });
@@ -72,21 +72,21 @@ describe('FileEvidenceStore', () => {
 
   it('refuses a second writer on the same directory', async () => {
     const d = await dir();
-    const a = await FileEvidenceStore.open(d);
-    await expect(FileEvidenceStore.open(d)).rejects.toMatchObject({ code: 'failed_precondition', message: expect.stringContaining('another writer') });
+    const a = await FileEvidenceStore.open(d, { format: 1 });
+    await expect(FileEvidenceStore.open(d, { format: 1 })).rejects.toMatchObject({ code: 'failed_precondition', message: expect.stringContaining('another writer') });
     await a.close();
-    const b = await FileEvidenceStore.open(d);
+    const b = await FileEvidenceStore.open(d, { format: 1 });
     expect(b.healthy()).toBe(true);
     await b.close();
   });
 
   it('drops an interrupted last line on restart and records that it did', async () => {
     const d = await dir();
-    const a = await FileEvidenceStore.open(d);
+    const a = await FileEvidenceStore.open(d, { format: 1 });
     await a.append('x', { i: 1 });
     await a.close();
     await appendFile(evidenceLogPath(d), '{"seq":3,"ts":"2026-');
-    const b = await FileEvidenceStore.open(d);
+    const b = await FileEvidenceStore.open(d, { format: 1 });
     const ack = await b.append('x', { i: 2 });
     await b.close();
     const records = await readRecords(d);
@@ -97,17 +97,17 @@ describe('FileEvidenceStore', () => {
 
   it('refuses to open a log whose tail was edited', async () => {
     const d = await dir();
-    const a = await FileEvidenceStore.open(d, { checkpointEvery: 1000 });
+    const a = await FileEvidenceStore.open(d, { format: 1, checkpointEvery: 1000 });
     for (let i = 0; i < 3; i++) await a.append('x', { i });
     await a.close();
     const records = await readRecords(d);
     const last = records.at(-1) as EvidenceRecord;
     (last.data as { upTo: number }).upTo = 2; // the closing checkpoint now claims to sign less
     await writeRecords(d, records);
-    await expect(FileEvidenceStore.open(d)).rejects.toMatchObject({ code: 'tampered' });
+    await expect(FileEvidenceStore.open(d, { format: 1 })).rejects.toMatchObject({ code: 'tampered' });
     last.hash = recordHash(last); // re-hashed: the signature still gives it away
     await writeRecords(d, records);
-    await expect(FileEvidenceStore.open(d)).rejects.toMatchObject({ code: 'tampered' });
+    await expect(FileEvidenceStore.open(d, { format: 1 })).rejects.toMatchObject({ code: 'tampered' });
   });
 
   it('rejects with failed_precondition while the directory is unwritable, then recovers', async () => {
@@ -115,7 +115,7 @@ describe('FileEvidenceStore', () => {
     const blocker = join(base, 'blocker');
     await writeFile(blocker, 'a file where a directory should be');
     const d = join(blocker, 'evidence');
-    const store = await FileEvidenceStore.open(d);
+    const store = await FileEvidenceStore.open(d, { format: 1 });
     expect(store.healthy()).toBe(false);
     const err = await store.append('x', { i: 1 }).catch((e: unknown) => e);
     expect(PortcullisError.is(err, 'failed_precondition')).toBe(true);
@@ -188,7 +188,7 @@ describe('FileEvidenceStore', () => {
         },
       };
     };
-    const store = await FileEvidenceStore.open(d, { openFile: faulty, checkpointIntervalMs: 60_000 });
+    const store = await FileEvidenceStore.open(d, { format: 1, openFile: faulty, checkpointIntervalMs: 60_000 });
     await store.append('x', { i: 0 });
     fail = true;
     const results = await Promise.allSettled([store.append('x', { lost: 1 }), store.append('x', { lost: 2 })]);
@@ -210,7 +210,7 @@ describe('FileEvidenceStore', () => {
         write: () => (failNext === 'write' ? ((failNext = undefined), Object.assign(new Error('no space left on device'), { code: 'ENOSPC' })) : undefined),
         sync: () => (failNext === 'sync' ? ((failNext = undefined), Promise.reject(Object.assign(new Error('i/o error'), { code: 'EIO' }))) : undefined),
       });
-      const store = await FileEvidenceStore.open(d, { ...files, checkpointIntervalMs: 60_000 });
+      const store = await FileEvidenceStore.open(d, { format: 1, ...files, checkpointIntervalMs: 60_000 });
       await store.append('x', { i: 0 });
       const modes = path.name === 'journal' ? (['write', 'sync'] as const) : (['sync'] as const);
       for (const [n, mode] of modes.entries()) {
@@ -231,7 +231,7 @@ describe('FileEvidenceStore', () => {
       await store.close();
       await writeFile(evidenceLogPath(d), '');
       if (path.name === 'journal') {
-        const reopened = await FileEvidenceStore.open(d, { checkpointIntervalMs: 60_000 });
+        const reopened = await FileEvidenceStore.open(d, { format: 1, checkpointIntervalMs: 60_000 });
         await reopened.close();
         expect((await readRecords(d)).filter((r) => r.type === 'x').map((r) => r.data)).toEqual(expected);
       }
@@ -248,7 +248,7 @@ describe('FileEvidenceStore', () => {
           return new Promise<void>((r) => setTimeout(r, 20)).finally(() => running--);
         },
       });
-      const store = await FileEvidenceStore.open(d, { ...files, checkpointIntervalMs: 60_000 });
+      const store = await FileEvidenceStore.open(d, { format: 1, ...files, checkpointIntervalMs: 60_000 });
       const acks: Promise<{ seq: number }>[] = [];
       for (let i = 0; i < 6; i++) {
         acks.push(store.append('x', { i }));
@@ -272,7 +272,7 @@ describe('FileEvidenceStore', () => {
           return new Promise<void>((_, reject) => (failFirst = reject));
         },
       });
-      const store = await FileEvidenceStore.open(d, { ...files, checkpointIntervalMs: 60_000 });
+      const store = await FileEvidenceStore.open(d, { format: 1, ...files, checkpointIntervalMs: 60_000 });
       await store.append('x', { i: 0 });
       armed = true;
       const first = store.append('x', { lost: 1 });
@@ -294,7 +294,7 @@ describe('FileEvidenceStore', () => {
 
   it('writes a checkpoint after the interval even when idle', async () => {
     const d = await dir();
-    const store = await FileEvidenceStore.open(d, { checkpointEvery: 1000, checkpointIntervalMs: 20 });
+    const store = await FileEvidenceStore.open(d, { format: 1, checkpointEvery: 1000, checkpointIntervalMs: 20 });
     await store.append('x', {});
     await new Promise((r) => setTimeout(r, 150));
     const records = await readRecords(d);
@@ -304,7 +304,7 @@ describe('FileEvidenceStore', () => {
 
   it('refuses reserved and unencodable records, and appends after close', async () => {
     const d = await dir();
-    const store = await FileEvidenceStore.open(d);
+    const store = await FileEvidenceStore.open(d, { format: 1 });
     await expect(store.append('checkpoint', {})).rejects.toMatchObject({ code: 'invalid_argument' });
     await expect(store.append('x', { n: 1n })).rejects.toMatchObject({ code: 'invalid_argument' });
     await store.close();
@@ -314,7 +314,7 @@ describe('FileEvidenceStore', () => {
 
   it('indexes records by type for readers', async () => {
     const d = await dir();
-    const store = await FileEvidenceStore.open(d);
+    const store = await FileEvidenceStore.open(d, { format: 1 });
     await Promise.all([store.append('a', { n: 1 }), store.append('b', { n: 2 }), store.append('a', { n: 3 })]);
     await store.close();
     const index = await EvidenceIndex.load(d);

@@ -10,7 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway } from '../../runtime/gateway/start.ts';
-import { recordHash, checkpointMessage, type EvidenceRecord } from '../../runtime/evidence/record.ts';
+import { checkpointMessage, type EvidenceRecord } from '../../runtime/evidence/record.ts';
+import { rebuildLog } from './helpers.ts';
+import { CanonicalFragment } from '../../runtime/evidence/canonical.ts';
 import { keyIdOf } from '../../runtime/evidence/keys.ts';
 import { portcullis } from '../evidence-cli/cli.ts';
 
@@ -26,6 +28,11 @@ async function run(n: number): Promise<void> {
   const revision = gw.runtime.ctx.bundle()!.revision;
   for (let i = 0; i < 2; i++) {
     const { sessionId } = await recorder.startSession({ identity: 'data-agent', groups: ['agents'], target: 'shop-db', protocol: 'postgres', client: { address: '127.0.0.1', port: 5000 + i }, revision } as never);
+    // A decided statement as the PostgreSQL gateway records it: format v2 writes the decision once
+    // as a fact and references it.
+    const decision = { effect: 'allow', rules: [], masks: [], reason: `run ${n} allows it`, revision };
+    const request = { protocol: 'postgres', subject: { identity: 'data-agent', groups: ['agents'] }, target: 'shop-db', at: new Date().toISOString(), statement: { text: `SELECT ${i}`, class: 'select', relations: [], hasWhere: true } };
+    await recorder.recordDecision({ sessionId, request: request as never, decision: decision as never, encodedDecision: new CanonicalFragment(decision) });
     await recorder.endSession({ sessionId, reason: `run ${n} session ${i}` });
   }
   await gw.stop();
@@ -128,20 +135,12 @@ describe('tamper suite', () => {
     const [keyFile] = await privateKeysUnder(dir).then((keys) => keys.filter((k) => !k.endsWith('mask.key') && /key/.test(k)));
     const privateKey = createPrivateKey(await readFile(keyFile!, 'utf8'));
     const keyId = keyIdOf(createPublicKey(privateKey));
-    const records = original.map(parse);
-    // Erase the second run's first session: rewrite its session.end's reason, rehash, re-sign.
-    const i = records.findIndex((r) => r.seq > runEnds[0]! && r.type === 'session.end');
-    (records[i]!.data as { reason: string }).reason = 'nothing happened';
-    for (let j = i; j < records.length; j++) {
-      const r = records[j]!;
-      r.prev = records[j - 1]!.hash;
-      if (r.type === 'checkpoint') {
-        const prev = records[j - 1]!;
-        r.data = { upTo: prev.seq, head: prev.hash, keyId, sig: sign(null, checkpointMessage(prev.seq, prev.hash), privateKey).toString('base64url') };
-      }
-      r.hash = recordHash(r);
-    }
-    await writeFile(log, records.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    // Erase the second run's first session: rewrite its session.end's reason, rehash (re-seal), re-sign.
+    const rebuilt = rebuildLog(original, (records) => {
+      const r = records.find((r) => (r.seq as number) > runEnds[0]! && r.type === 'session.end')!;
+      (r.data as { reason: string }).reason = 'nothing happened';
+    }, (upTo, head) => ({ keyId, sig: sign(null, checkpointMessage(upTo, head), privateKey).toString('base64url') }));
+    await writeFile(log, rebuilt.join('\n') + '\n');
     // The chain and every signature are valid again: only the witness still knows the original heads.
     const chainOnly = await verify(dir, '--no-witness');
     expect(chainOnly.code).toBe(0);
@@ -155,17 +154,8 @@ describe('tamper suite', () => {
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
     await writeFile(join(dir, 'evidence', 'checkpoint-key.pub.pem'), publicKey.export({ type: 'spki', format: 'pem' }));
     const keyId = keyIdOf(publicKey);
-    const records = original.map(parse);
-    for (const r of records) {
-      if (r.type !== 'checkpoint') continue;
-      const d = r.data as { upTo: number; head: string };
-      r.data = { ...d, keyId, sig: sign(null, checkpointMessage(d.upTo, d.head), privateKey).toString('base64url') };
-    }
-    for (let j = 0; j < records.length; j++) {
-      if (j > 0) records[j]!.prev = records[j - 1]!.hash;
-      records[j]!.hash = recordHash(records[j]!);
-    }
-    await writeFile(log, records.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    const rebuilt = rebuildLog(original, () => undefined, (upTo, head) => ({ keyId, sig: sign(null, checkpointMessage(upTo, head), privateKey).toString('base64url') }));
+    await writeFile(log, rebuilt.join('\n') + '\n');
     const r = await verify(dir, '--no-witness');
     expect(r.code).toBe(1);
     expect(r.stdout).toMatch(/is not a pinned verification key/);
@@ -185,21 +175,41 @@ describe('tamper suite', () => {
   });
 });
 
+describe('tamper suite: format v2 references', () => {
+  it('an edited fact (a decision later records reference) is named, and so is a removed one', async () => {
+    const { dir, log } = await copy('fact-edited');
+    const i = original.findIndex((l) => parse(l).type === 'evidence.fact' && l.includes('run 2 allows it'));
+    expect(i).toBeGreaterThan(0);
+    const seq = parse(original[i]!).seq;
+    const edited = original.slice();
+    edited[i] = edited[i]!.replace('"effect":"allow"', '"effect":"deny"');
+    await writeFile(log, `${edited.join('\n')}\n`);
+    const r = await verify(dir, '--format', 'json');
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.stdout).firstProblem).toMatchObject({ seq, kind: 'edited' });
+    const removed = original.slice();
+    removed.splice(i, 1);
+    await writeFile(log, `${removed.join('\n')}\n`);
+    const text = await verify(dir);
+    expect(text.code).toBe(1);
+    expect(text.stdout).toContain(`evidence TAMPERED at record ${seq} (removed)`);
+  });
+});
+
 describe('verify messages', () => {
   it('a rehashed rewrite caught by a checkpoint does not count the rewritten records as intact', async () => {
     const { dir, log } = await copy('rehashed');
-    const records = original.map(parse);
-    const i = records.findIndex((r) => r.seq > runEnds[0]! && r.type === 'session.end');
-    (records[i]!.data as { reason: string }).reason = 'nothing happened';
-    for (let j = i; j < records.length; j++) {
-      records[j]!.prev = records[j - 1]!.hash;
-      records[j]!.hash = recordHash(records[j]!);
-    }
-    await writeFile(log, records.map((r) => JSON.stringify(r)).join('\n') + '\n');
+    let editedSeq = 0;
+    const rebuilt = rebuildLog(original, (records) => {
+      const r = records.find((r) => (r.seq as number) > runEnds[0]! && r.type === 'session.end')!;
+      (r.data as { reason: string }).reason = 'nothing happened';
+      editedSeq = r.seq as number;
+    });
+    await writeFile(log, rebuilt.join('\n') + '\n');
     const r = await verify(dir, '--format', 'json');
     const problem = JSON.parse(r.stdout).firstProblem as { seq: number; kind: string };
     expect(problem.kind).toBe('edited');
-    expect(problem.seq).toBeLessThanOrEqual(records[i]!.seq);
+    expect(problem.seq).toBeLessThanOrEqual(editedSeq);
     const text = await verify(dir);
     expect(text.stdout).toContain(`records 1..${problem.seq - 1} are intact`);
   });

@@ -18,7 +18,7 @@ afterEach(async () => {
 async function sampleLog(): Promise<{ dir: string; pub: string }> {
   const t = await tempDir();
   cleanups.push(t.cleanup);
-  const store = await FileEvidenceStore.open(t.dir, { checkpointEvery: 5, checkpointIntervalMs: 60_000 });
+  const store = await FileEvidenceStore.open(t.dir, { format: 1, checkpointEvery: 5, checkpointIntervalMs: 60_000 });
   for (let i = 0; i < 20; i++) await store.append('decision', { i, text: `statement ${i}` });
   await store.close();
   return { dir: t.dir, pub: await readFile(join(t.dir, 'checkpoint-key.pub.pem'), 'utf8') };
