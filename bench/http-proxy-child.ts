@@ -13,8 +13,8 @@ import type { AddressInfo } from 'node:net';
 import { Agent, type Dispatcher } from 'undici';
 // The gateway's own header hygiene and body pipe: the same per-request work as its unmasked path,
 // so the difference between the two rows is what the gateway adds, not how this file was written.
-import { agentResponseHeaders, upstreamRequestHeaders } from '../runtime/http/headers.ts';
-import { pipeTo } from '../runtime/http/respond.ts';
+import { agentResponseHeaders, upstreamRequestHeaders } from '../runtime/http-transport/headers.ts';
+import { pipeTo } from '../runtime/http-transport/respond.ts';
 import { serveStageProfiler } from './http-stages.ts';
 
 const origin = process.env.BENCH_UPSTREAM;
