@@ -1,7 +1,7 @@
 /**
  * The `node-proxy` path of bench/http.ts: a bare reverse proxy to one upstream, in a process of its
  * own like the gateway child. It forwards the way the gateway forwards an allowed request
- * (runtime/http/forward.ts and respond.ts) and does nothing else: no target routing, no token, no
+ * (runtime/http-transport/forward.ts and respond.ts) and does nothing else: no target routing, no token, no
  * policy decision, no evidence, no masking. Its RPS is the ceiling of any Node.js HTTP proxy on this
  * machine (node:http in, undici out, one more hop and process), so the gap between it and the
  * gateway is the gateway's own cost, and its gap to direct is what no Node.js proxy can win back.
@@ -13,8 +13,8 @@ import type { AddressInfo } from 'node:net';
 import { Agent, type Dispatcher } from 'undici';
 // The gateway's own header hygiene and body pipe: the same per-request work as its unmasked path,
 // so the difference between the two rows is what the gateway adds, not how this file was written.
-import { agentResponseHeaders, upstreamRequestHeaders } from '../runtime/http/headers.ts';
-import { pipeTo } from '../runtime/http/respond.ts';
+import { agentResponseHeaders, upstreamRequestHeaders } from '../runtime/http-transport/headers.ts';
+import { pipeTo } from '../runtime/http-transport/respond.ts';
 import { serveStageProfiler } from './http-stages.ts';
 
 const origin = process.env.BENCH_UPSTREAM;
@@ -22,7 +22,7 @@ if (!origin) throw new Error('BENCH_UPSTREAM is required');
 /** the bench targets' `timeout: 10s`, which the gateway uses as undici's headers and body timeouts */
 const TIMEOUT_MS = 10_000;
 
-// The gateway's pool for a plain-HTTP target (runtime/http/upstream.ts, Dispatchers.get): an undici
+// The gateway's pool for a plain-HTTP target (runtime/http-transport/upstream.ts, Dispatchers.get): an undici
 // Agent (a keep-alive Pool per origin, no connection cap) with the same options.
 const agent = new Agent({ connect: {}, keepAliveTimeout: 10_000 });
 
@@ -59,7 +59,7 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
 }
 
 const server = createServer((req, res) => void handle(req, res));
-// the gateway listener's settings (runtime/http/gateway.ts)
+// the gateway listener's settings (runtime/http-transport/listener.ts)
 server.headersTimeout = 30_000;
 server.requestTimeout = 0;
 server.listen(0, '127.0.0.1', () => {

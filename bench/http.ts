@@ -32,8 +32,8 @@ import { parseArgs } from 'node:util';
 import { issueToken } from '../runtime/identity/dev-key.ts';
 import { fmt, median, progress, table } from './report.ts';
 import { serveStageProfiler, STAGE_ORDER, type StageMicros } from './http-stages.ts';
-import { maskBody } from '../runtime/http/masking/body.ts';
-import { jsonMasker } from '../runtime/http/masking/json-mask.ts';
+import { maskBody } from '../runtime/http-transport/masking/body.ts';
+import { jsonMasker } from '../runtime/http-transport/masking/json-mask.ts';
 import type { Mask } from '../runtime/engine/decision.ts';
 
 export const httpPaths = ['direct', 'node-proxy', 'gateway', 'gateway-nomask', 'gateway-write'] as const;
@@ -448,7 +448,7 @@ export function formatHttp(r: HttpResult): string {
 /** The gateway process: prints `{"port":N}` when ready, closes on SIGTERM. */
 async function child(): Promise<void> {
   const { startGatewayRuntime } = await import('../runtime/gateway/runtime.ts');
-  const { startHttpGateway } = await import('../runtime/http/gateway.ts');
+  const { startHttpGateway } = await import('../runtime/gateway/http-listener.ts');
   const runtime = await startGatewayRuntime({
     policies: process.env.BENCH_POLICIES!,
     dataDir: process.env.BENCH_DATA_DIR!,

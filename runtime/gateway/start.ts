@@ -9,7 +9,7 @@ import { PortcullisError } from '../errors.ts';
 import { discoverIssuer } from '../identity/discovery.ts';
 import type { FileEvidenceStoreOptions } from '../evidence/store.ts';
 import { startPostgresGateway, type PostgresGateway, type PostgresGatewayOptions } from '../postgres/gateway/listener.ts';
-import { startHttpGateway, type HttpGateway } from '../http/gateway.ts';
+import { startHttpGateway, type HttpGateway } from './http-listener.ts';
 import { startAdminServer, type AdminServer } from '../admin/server.ts';
 import { startGatewayRuntime, type GatewayRuntime, type IdentityProviderConfig } from './runtime.ts';
 import { resolveGatewayConfig, type GatewayConfig, type GatewayConfigInput } from './config.ts';

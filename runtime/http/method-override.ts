@@ -11,8 +11,9 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { PortcullisError } from '../errors.ts';
+import { OVERRIDE_HEADERS } from '../http-transport/headers.ts';
 
-export const OVERRIDE_HEADERS = ['x-http-method-override', 'x-http-method', 'x-method-override'] as const;
+export { OVERRIDE_HEADERS };
 const METHOD = /^[A-Za-z]{1,20}$/;
 
 export interface MethodOverride {

@@ -7,43 +7,22 @@ import type { Socket } from 'node:net';
 import type { Dispatcher } from 'undici';
 import type { Mask } from '../engine/decision.ts';
 import { refusalOf, runExchange } from '../exchange/index.ts';
-import { bodyBinding, hasRequestBody, meaningHeaders, readRequestBody } from './request-body.ts';
+import { bodyBinding, hasRequestBody, meaningHeaders, readRequestBody } from '../http-transport/request-body.ts';
 import { pendingAnswer, reviewWaitMs } from './review-wait.ts';
-import type { ListenerContext } from './context.ts';
-import type { Admitted } from './front.ts';
-import { forward } from './forward.ts';
-import { jsonMasker, type JsonMasker } from './masking/json-mask.ts';
-import type { BodyMaskPolicy } from './masking/body.ts';
-import { parseJsonPath } from './masking/json-path.ts';
+import type { ListenerContext } from '../http-transport/context.ts';
+import type { Admitted } from '../http-transport/front.ts';
+import { forward } from '../http-transport/forward.ts';
+import type { ExchangeState, ProxyEnv } from '../http-transport/handler.ts';
+import { jsonMasker, type JsonMasker } from '../http-transport/masking/json-mask.ts';
+import type { BodyMaskPolicy } from '../http-transport/masking/body.ts';
+import { fieldNamesOf } from '../http-transport/masking/field-names.ts';
 import { httpRequestOf } from './request.ts';
-import { discard, sendMasked, sendUnmasked } from './respond.ts';
-import { sessionFor, type RecordedExchange } from './session.ts';
-import type { Dispatchers } from './upstream.ts';
+import { discard, sendMasked, sendUnmasked } from '../http-transport/respond.ts';
+import { sessionFor } from '../http-transport/session.ts';
 import { reasonFromHeaders } from '../gateway/stated-reason.ts';
 
-/** What every request handler shares for the listener's life. */
-export interface ProxyEnv {
-  dispatchers: Dispatchers;
-  /** the gateway's masking key: hashes are keyed so they cannot be reversed by guessing */
-  maskKey: Buffer;
-}
-
-export interface ExchangeState {
-  exchange?: RecordedExchange;
-  maskedValues: number;
-}
-
-/** Final member names of field masks (`$..email` -> email), for spotting JSON inside text. */
-export function fieldNamesOf(masks: readonly Mask[]): string[] {
-  const names = new Set<string>();
-  for (const m of masks) {
-    if (m.kind !== 'field') continue;
-    const last = parseJsonPath(m.pattern).at(-1);
-    const step = last?.kind === 'descend' ? last.then : last;
-    if (step?.kind === 'child') names.add(step.name);
-  }
-  return [...names];
-}
+export type { ExchangeState, ProxyEnv };
+export { fieldNamesOf };
 
 export async function proxyHttp(
   ctx: ListenerContext,

@@ -7,11 +7,11 @@
 import type { IncomingMessage } from 'node:http';
 import type { HttpRequest } from '../engine/request.ts';
 import { normalisePath, parseQuery } from '../requests/http.ts';
-import type { ListenerContext } from './context.ts';
-import type { Admitted } from './front.ts';
-import { mediaType } from './headers.ts';
+import type { ListenerContext } from '../http-transport/context.ts';
+import type { Admitted } from '../http-transport/front.ts';
+import { mediaType } from '../http-transport/headers.ts';
 import { formMethodsOf, overrideOf, withoutMethodParameter } from './method-override.ts';
-import { hasRequestBody, readRequestBody } from './request-body.ts';
+import { hasRequestBody, readRequestBody } from '../http-transport/request-body.ts';
 
 export interface BuiltHttpRequest {
   request: HttpRequest;

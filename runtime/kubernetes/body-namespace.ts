@@ -9,8 +9,8 @@
 import type { IncomingMessage } from 'node:http';
 import { parse as parseYaml } from 'yaml';
 import { PortcullisError } from '../errors.ts';
-import { mediaType } from '../http/headers.ts';
-import { hasRequestBody, readRequestBody } from '../http/request-body.ts';
+import { mediaType } from '../http-transport/headers.ts';
+import { hasRequestBody, readRequestBody } from '../http-transport/request-body.ts';
 import type { ResourceAttributes } from './attributes.ts';
 
 const WRITES = new Set(['create', 'update', 'patch']);

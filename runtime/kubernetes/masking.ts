@@ -3,10 +3,10 @@
  * strategy of the Secret-data masks) and the JSON field and content masks every HTTP target gets.
  */
 import type { Mask, MaskStrategy } from '../engine/decision.ts';
-import { jsonMasker } from '../http/masking/json-mask.ts';
-import type { BodyMaskPolicy } from '../http/masking/body.ts';
-import { fieldNamesOf } from '../http/proxy.ts';
-import type { Upstream } from '../http/upstream.ts';
+import { jsonMasker } from '../http-transport/masking/json-mask.ts';
+import type { BodyMaskPolicy } from '../http-transport/masking/body.ts';
+import { fieldNamesOf } from '../http-transport/masking/field-names.ts';
+import type { Upstream } from '../http-transport/upstream.ts';
 import { maskSecrets } from './secrets.ts';
 
 const strictness: Record<MaskStrategy, number> = { partial: 0, hash: 1, redact: 2, null: 3 };

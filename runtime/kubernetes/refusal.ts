@@ -1,9 +1,9 @@
 /**
  * Refusals as kubectl understands them: a Kubernetes `Status` object (kubectl prints its message).
- * The HTTP status is the one the problem documents use (runtime/http/refusal.ts).
+ * The HTTP status is the one the problem documents use (runtime/http-transport/refusal.ts).
  */
 import type { PortcullisError } from '../errors.ts';
-import { statusFor } from '../http/refusal.ts';
+import { statusFor, type ErrorFormat } from '../http-transport/refusal.ts';
 
 const k8sReason: Record<number, string> = {
   400: 'BadRequest',
@@ -32,3 +32,6 @@ export function kubernetesStatus(error: PortcullisError): Record<string, unknown
     ...(error.details.rules ? { details: { causes: (error.details.rules as string[]).map((r) => ({ reason: 'PolicyRule', message: r })) } } : {}),
   };
 }
+
+/** The listener writes a Kubernetes target's refusals as a Status, in plain JSON. */
+export const kubernetesFormat: ErrorFormat = { contentType: 'application/json', document: kubernetesStatus };

@@ -1,6 +1,6 @@
 /** The engine request of one Kubernetes API call, from the attributes the API server would derive. */
 import type { KubernetesRequest } from '../engine/request.ts';
-import type { ListenerSubject } from '../http/context.ts';
+import type { ListenerSubject } from '../http-transport/context.ts';
 import type { ResourceAttributes } from './attributes.ts';
 
 export function kubernetesRequestOf(attrs: ResourceAttributes, subject: ListenerSubject, target: string, at: string): KubernetesRequest {

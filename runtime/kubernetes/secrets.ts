@@ -6,8 +6,8 @@
  * included, so it is masked too. Keys stay visible: they say what a Secret holds, not its value.
  */
 import type { MaskStrategy } from '../engine/decision.ts';
-import { maskJsonValue } from '../http/masking/values.ts';
-import { setOwn } from '../http/masking/json-path.ts';
+import { maskJsonValue } from '../http-transport/masking/values.ts';
+import { setOwn } from '../http-transport/masking/json-path.ts';
 
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 

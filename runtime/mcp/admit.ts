@@ -6,8 +6,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { Bundle } from '../bundle/model.ts';
 import { PortcullisError } from '../errors.ts';
-import type { ListenerContext, ListenerSubject } from '../http/context.ts';
-import { authenticateRequest, type Routed } from '../http/front.ts';
+import type { ListenerContext, ListenerSubject } from '../http-transport/context.ts';
+import { authenticateRequest, type Routed } from '../http-transport/front.ts';
 import { mcpTargetOf, type McpTarget } from './target.ts';
 
 export interface McpAdmitted {

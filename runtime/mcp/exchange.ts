@@ -10,8 +10,8 @@ import { judgeUnrecorded, refusalOf, runExchange } from '../exchange/index.ts';
 import type { Mask } from '../engine/decision.ts';
 import type { McpRequest } from '../engine/request.ts';
 import { PortcullisError } from '../errors.ts';
-import type { ListenerContext } from '../http/context.ts';
-import type { Dispatchers } from '../http/upstream.ts';
+import type { ListenerContext } from '../http-transport/context.ts';
+import type { Dispatchers } from '../http-transport/upstream.ts';
 import { errorResponse } from './refusal.ts';
 import {
   idKey,

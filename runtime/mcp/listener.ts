@@ -10,10 +10,11 @@ import type { Socket } from 'node:net';
 import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import type { Bundle } from '../bundle/model.ts';
 import { PortcullisError } from '../errors.ts';
-import type { ListenerContext } from '../http/context.ts';
-import type { Routed } from '../http/front.ts';
-import { readLimited } from '../http/masking/body.ts';
-import type { Dispatchers } from '../http/upstream.ts';
+import type { ListenerContext } from '../http-transport/context.ts';
+import type { Routed } from '../http-transport/front.ts';
+import type { TargetHandlerFactory } from '../http-transport/handler.ts';
+import { readLimited } from '../http-transport/masking/body.ts';
+import type { Dispatchers } from '../http-transport/upstream.ts';
 import { admitMcp } from './admit.ts';
 import { admitRequest, completeResponse, serverMessage, type ExchangeEnv } from './exchange.ts';
 import { idKey, isJSONRPCRequest, isResponse, parseMessages, type JSONRPCMessage, type JSONRPCRequest } from './jsonrpc.ts';
@@ -35,6 +36,15 @@ interface Call {
   target: McpTarget;
   session: McpSession;
 }
+
+/**
+ * The MCP adapter as the one HTTP listener (runtime/http-transport/listener.ts) sees it: a session
+ * spans many requests, so the endpoint admits each request and records its own results.
+ */
+export const mcpHandler: TargetHandlerFactory = (ctx, env) => {
+  const endpoint = new McpEndpoint(ctx, { dispatchers: env.dispatchers, maskKey: env.maskKey });
+  return { routed: (req, res, routed) => endpoint.serve(req, res, routed), close: () => endpoint.close() };
+};
 
 export class McpEndpoint {
   private readonly env: ExchangeEnv;

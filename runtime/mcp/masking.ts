@@ -10,13 +10,13 @@
  * payloads (images, audio, non-text blobs) cannot be read by the detectors, so with any mask
  * active they are refused rather than passed.
  */
-import { parseExact, type ExactJson } from '../http/masking/exact-numbers.ts';
+import { parseExact, type ExactJson } from '../http-transport/masking/exact-numbers.ts';
 import type { Mask } from '../engine/decision.ts';
 import { PortcullisError } from '../errors.ts';
-import { maskBody, isJsonType, type BodyMaskPolicy } from '../http/masking/body.ts';
-import { jsonMasker, type JsonMasker } from '../http/masking/json-mask.ts';
-import { setOwn } from '../http/masking/json-path.ts';
-import { fieldNamesOf } from '../http/proxy.ts';
+import { maskBody, isJsonType, type BodyMaskPolicy } from '../http-transport/masking/body.ts';
+import { jsonMasker, type JsonMasker } from '../http-transport/masking/json-mask.ts';
+import { setOwn } from '../http-transport/masking/json-path.ts';
+import { fieldNamesOf } from '../http-transport/masking/field-names.ts';
 
 export interface McpMasker {
   readonly active: boolean;

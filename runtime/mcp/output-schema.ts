@@ -8,8 +8,8 @@
  * else (a type-preserving fake number would look like data).
  */
 import type { Mask } from '../engine/decision.ts';
-import { fieldNamesOf } from '../http/proxy.ts';
-import { parseJsonPath } from '../http/masking/json-path.ts';
+import { fieldNamesOf } from '../http-transport/masking/field-names.ts';
+import { parseJsonPath } from '../http-transport/masking/json-path.ts';
 
 export const MASKED_NOTE = 'masked by portcullis: a string (or null) where a field mask applies';
 

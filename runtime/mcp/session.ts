@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Bundle } from '../bundle/model.ts';
 import { endSession, limitsOf, openSession, recordResult } from '../exchange/index.ts';
-import type { ListenerContext, ListenerSubject } from '../http/context.ts';
+import type { ListenerContext, ListenerSubject } from '../http-transport/context.ts';
 import type { McpMasker } from './masking.ts';
 import { ToolPins } from './pinning.ts';
 import type { Visibility } from './visibility.ts';

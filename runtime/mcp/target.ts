@@ -5,7 +5,7 @@
  */
 import type { Bundle } from '../bundle/model.ts';
 import { parseDuration } from '../engine/duration.ts';
-import { DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT_MS, type Upstream } from '../http/upstream.ts';
+import { DEFAULT_MAX_BODY_BYTES, DEFAULT_TIMEOUT_MS, type Upstream } from '../http-transport/upstream.ts';
 
 export interface McpTarget {
   name: string;

@@ -6,9 +6,9 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { PortcullisError } from '../errors.ts';
-import { mediaType } from '../http/headers.ts';
-import { readLimited } from '../http/masking/body.ts';
-import { credentialHeaders, upstreamError, type Dispatchers } from '../http/upstream.ts';
+import { mediaType } from '../http-transport/headers.ts';
+import { readLimited } from '../http-transport/masking/body.ts';
+import { credentialHeaders, upstreamError, type Dispatchers } from '../http-transport/upstream.ts';
 import { isJSONRPCRequest, type JSONRPCMessage } from './jsonrpc.ts';
 import { parseSse, type SseEvent } from './sse.ts';
 import { upstreamPath, type McpTarget } from './target.ts';

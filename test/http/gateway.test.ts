@@ -7,7 +7,7 @@ import { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request } from 'undici';
-import { startHttpGateway } from '../../runtime/http/gateway.ts';
+import { startHttpGateway } from '../../runtime/gateway/http-listener.ts';
 import { curl, startHarness, type Harness } from './harness.ts';
 import { startUpstream, type Upstream } from './upstream.ts';
 

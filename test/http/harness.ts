@@ -8,10 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { GatewayRuntime } from '../../runtime/gateway/runtime.ts';
-import type { HttpGateway } from '../../runtime/http/gateway.ts';
+import type { HttpGateway } from '../../runtime/gateway/http-listener.ts';
 import { startGateway } from '../../runtime/gateway/start.ts';
 import { issueToken } from '../../runtime/identity/dev-key.ts';
-import { flushResults } from '../../runtime/http/session.ts';
+import { flushResults } from '../../runtime/http-transport/session.ts';
 import { readEvidence } from '../../runtime/evidence/index.ts';
 
 export const run = promisify(execFile);

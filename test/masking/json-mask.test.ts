@@ -7,10 +7,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Mask, MaskStrategy } from '../../runtime/engine/decision.ts';
-import { maskBody, type BodyMaskPolicy } from '../../runtime/http/masking/body.ts';
-import { jsonMasker } from '../../runtime/http/masking/json-mask.ts';
-import { applyJsonPath, parseJsonPath, setOwn } from '../../runtime/http/masking/json-path.ts';
-import { maskJsonValue } from '../../runtime/http/masking/values.ts';
+import { maskBody, type BodyMaskPolicy } from '../../runtime/http-transport/masking/body.ts';
+import { jsonMasker } from '../../runtime/http-transport/masking/json-mask.ts';
+import { applyJsonPath, parseJsonPath, setOwn } from '../../runtime/http-transport/masking/json-path.ts';
+import { maskJsonValue } from '../../runtime/http-transport/masking/values.ts';
 
 const key = Buffer.from('json-mask-test-key');
 const strictness: Record<MaskStrategy, number> = { partial: 0, hash: 1, redact: 2, null: 3 };

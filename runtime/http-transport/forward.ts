@@ -8,8 +8,7 @@ import { Transform } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { PortcullisError } from '../errors.ts';
 import { credentialHeaders, upstreamError, type Dispatchers, type Upstream } from './upstream.ts';
-import { upstreamRequestHeaders } from './headers.ts';
-import { OVERRIDE_HEADERS } from './method-override.ts';
+import { OVERRIDE_HEADERS, upstreamRequestHeaders } from './headers.ts';
 
 /** Re-encode a normalised path: segments percent-encoded except the characters RFC 3986 lets be. */
 const UNRESERVED_PATH = /^[A-Za-z0-9\-._~!$&'()*+,;=:@/]*$/;

@@ -8,7 +8,6 @@ import { PortcullisError } from '../errors.ts';
 import type { Bundle } from '../bundle/model.ts';
 import type { ListenerContext, ListenerSubject } from './context.ts';
 import { bearerToken } from './headers.ts';
-import type { ErrorFormat } from './refusal.ts';
 import { upstreamOf, type Upstream } from './upstream.ts';
 
 export interface Admitted {
@@ -39,11 +38,6 @@ export function route(url: string | undefined): Routed {
   const targetName = slash >= 0 ? path.slice(1, slash) : path.slice(1);
   const rest = slash >= 0 ? path.slice(slash) : '/';
   return { targetName, rest, search };
-}
-
-/** The error format before we know who is asking: Kubernetes targets speak Status objects. */
-export function formatFor(bundle: Bundle | undefined, targetName: string): ErrorFormat {
-  return bundle && upstreamOf(bundle, targetName)?.type === 'kubernetes' ? 'kubernetes' : 'problem';
 }
 
 /**

@@ -1,14 +1,15 @@
 /**
- * Refusals as the agent's client understands them: RFC 9457 problem documents for plain HTTP
- * targets, Kubernetes `Status` objects for Kubernetes targets (kubectl prints their message). What a
- * refusal says (rules, policy commit) comes from the exchange core (runtime/exchange/refusal.ts).
- * Only a PortcullisError's own message goes over the wire; its cause stays in the logs.
+ * Refusals as the agent's client understands them. The listener writes them for every target type;
+ * what the body looks like is the target type's error format: an RFC 9457 problem document for plain
+ * HTTP and MCP targets (the default), a Kubernetes `Status` for Kubernetes targets
+ * (runtime/kubernetes/refusal.ts). What a refusal says (rules, policy commit) comes from the
+ * exchange core (runtime/exchange/refusal.ts). Only a PortcullisError's own message goes over the
+ * wire; its cause stays in the logs.
  */
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { STATUS_CODES } from 'node:http';
 import { PortcullisError, type ErrorCode } from '../errors.ts';
-import { kubernetesStatus } from '../kubernetes/refusal.ts';
 
 const statusOf: Record<ErrorCode, number> = {
   invalid_argument: 400,
@@ -26,7 +27,11 @@ const statusOf: Record<ErrorCode, number> = {
   internal: 500,
 };
 
-export type ErrorFormat = 'problem' | 'kubernetes';
+/** How a target type's client reads a refusal: the body's media type and the document in it. */
+export interface ErrorFormat {
+  contentType: string;
+  document(error: PortcullisError): unknown;
+}
 
 /** The HTTP status for an error; `details.status` lets a caller pick a more precise one (e.g. 502 vs 413). */
 export function statusFor(error: PortcullisError): number {
@@ -50,9 +55,12 @@ export function problemDocument(error: PortcullisError): Record<string, unknown>
   return doc;
 }
 
+/** RFC 9457: what any HTTP client can read, and what a caller whose target is not known yet gets. */
+export const problemFormat: ErrorFormat = { contentType: 'application/problem+json', document: problemDocument };
+
 function headersFor(error: PortcullisError, format: ErrorFormat, body: Buffer): Record<string, string> {
   const headers: Record<string, string> = {
-    'content-type': format === 'kubernetes' ? 'application/json' : 'application/problem+json',
+    'content-type': format.contentType,
     'content-length': String(body.length),
     'cache-control': 'no-store',
   };
@@ -67,7 +75,7 @@ function headersFor(error: PortcullisError, format: ErrorFormat, body: Buffer): 
 }
 
 function bodyFor(error: PortcullisError, format: ErrorFormat): Buffer {
-  return Buffer.from(JSON.stringify(format === 'kubernetes' ? kubernetesStatus(error) : problemDocument(error)));
+  return Buffer.from(JSON.stringify(format.document(error)));
 }
 
 /** Send a refusal; when the response has already started there is nothing to say, so it is cut. */
