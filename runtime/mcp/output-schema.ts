@@ -29,7 +29,7 @@ function targetsOf(masks: readonly Mask[]): Targets {
   const t: Targets = { names: new Set(fieldNamesOf(masks)), arrays: new Set(), all: false };
   for (const m of masks) {
     if (m.kind !== 'field') continue;
-    const steps = parseJsonPath(m.pattern).map((s) => (s.kind === 'descend' ? s.then : s));
+    const steps = parseJsonPath(m.pattern).map((s) => (s.kind === 'descend' ? s.step : s));
     const last = steps.at(-1);
     if (last?.kind !== 'any' && last?.kind !== 'index') continue;
     const prev = steps.at(-2);

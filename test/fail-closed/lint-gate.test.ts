@@ -124,7 +124,7 @@ describe('the gateway serves only bundles that lint passes', () => {
     expect(gw.runtime.status()).toMatchObject({ ready: true, lastReload: { ok: true } });
     const loaded = (await evidence(gw.dataDir)).find((r) => r.type === 'bundle.loaded');
     expect(loaded?.data).toMatchObject({ lint: { suppressed: 2, warnings: expect.any(Number) } });
-    expect((loaded?.data.lint as { warnings: number }).warnings).toBeGreaterThan(0);
+    expect((loaded!.data.lint as { warnings: number }).warnings).toBeGreaterThan(0);
   });
 
   it('`portcullis gateway` exits at start with the lint errors instead of listening', async () => {

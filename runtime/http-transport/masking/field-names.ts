@@ -8,7 +8,7 @@ export function fieldNamesOf(masks: readonly Mask[]): string[] {
   for (const m of masks) {
     if (m.kind !== 'field') continue;
     const last = parseJsonPath(m.pattern).at(-1);
-    const step = last?.kind === 'descend' ? last.then : last;
+    const step = last?.kind === 'descend' ? last.step : last;
     if (step?.kind === 'child') names.add(step.name);
   }
   return [...names];

@@ -130,7 +130,7 @@ function childStates(states: readonly State[], fields: readonly Field[], name: s
     if (s.at >= steps.length) continue;
     const step = steps[s.at]!;
     if (step.kind === 'descend') {
-      if (takes(step.then, name, index)) out = reach(out, fields, s.f, s.at + 1, container);
+      if (takes(step.step, name, index)) out = reach(out, fields, s.f, s.at + 1, container);
       out = reach(out, fields, s.f, s.at, container);
     } else if (takes(step, name, index)) out = reach(out, fields, s.f, s.at + 1, container);
   }

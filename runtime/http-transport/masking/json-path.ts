@@ -10,7 +10,7 @@ export type Step =
   | { kind: 'any' }
   | { kind: 'index'; index: number }
   /** `..name` or `..*`: the step applies at this node and at every descendant */
-  | { kind: 'descend'; then: Exclude<Step, { kind: 'descend' }> };
+  | { kind: 'descend'; step: Exclude<Step, { kind: 'descend' }> };
 
 const cache = new Map<string, Step[]>();
 
@@ -66,7 +66,7 @@ function parse(path: string): Step[] {
     } else {
       throw bad(path, `has an unexpected ${JSON.stringify(path[i])} at offset ${i}`);
     }
-    steps.push(descend ? { kind: 'descend', then: step } : step);
+    steps.push(descend ? { kind: 'descend', step } : step);
   }
   return steps;
 
@@ -95,7 +95,7 @@ export function applyJsonPath(root: unknown, steps: readonly Step[], replace: (v
     const step = steps[at]!;
     if (step.kind === 'descend') {
       // the step applies here, then the same descend step applies to every child
-      let out = applyStep(node, step.then, at);
+      let out = applyStep(node, step.step, at);
       if (out !== null && typeof out === 'object') out = eachChild(out, (child) => visit(child, at));
       return out;
     }
