@@ -73,7 +73,11 @@ try {
       endpoints.push({ host: '127.0.0.1', port: g.port, user: 'agent', database: TARGET, password: g.token });
       // CPU is read for the first process; the others do the same work.
       pid ??= g.pid;
-      stops.unshift(() => g.stop());
+      stops.unshift(async () => {
+        const { stats } = await g.stop();
+        // what the gateway logged (counted, not written) while it ran: guard failures, catalog reloads
+        if (stats && i === 0) for (const [event, n] of Object.entries(stats.events)) process.stdout.write(`  event ${event}: ${n}\n`);
+      });
     }
   } else if (path === 'pgbouncer') {
     const b = await startPgbouncer({ port: server.port, database: 'bench', user: server.user, password: server.password }, () => {});

@@ -22,6 +22,13 @@ export interface ResponseSink {
   transactionStatus(status: string): void;
   /** the backend sent a FATAL (or PANIC) error: it closes next, and the client already has the reason */
   backendFatal(): void;
+  /**
+   * The catalog guard answered: passed, or failed (the statements behind it up to the next Sync were
+   * skipped; `syncNeeded`: none was sent yet, the gateway must send one).
+   */
+  guard(passed: boolean, syncNeeded: boolean): void;
+  /** the ReadyForQuery of a swallowed Sync arrived: the backend is idle again */
+  swallowedReady(): void;
 }
 
 export class ResponsePipeline {
@@ -99,6 +106,7 @@ export class ResponsePipeline {
     if (frame.type === 'ReadyForQuery') {
       if (slot.kind !== 'sync' && slot.kind !== 'query' && !(slot.kind === 'refused' && !slot.extended)) this.unexpected(frame, slot);
       this.pop();
+      if (slot.kind === 'sync' && slot.swallow) return this.sink.swallowedReady();
       this.sink.transactionStatus(String.fromCharCode(frame.body[0] ?? 73));
       this.sink.copyIn(false);
       this.sink.toClient(frame.raw);
@@ -108,12 +116,19 @@ export class ResponsePipeline {
       case 'parse':
       case 'bind':
       case 'close': {
-        const want = { parse: 'ParseComplete', bind: 'BindComplete', close: 'CloseComplete' }[slot.kind];
+        const want = slot.kind === 'parse' ? 'ParseComplete' : slot.kind === 'bind' ? 'BindComplete' : 'CloseComplete';
         if (frame.type !== want) this.unexpected(frame, slot);
         this.pop();
-        this.sink.toClient(frame.raw);
+        if (!slot.swallow) this.sink.toClient(frame.raw);
         return;
       }
+      case 'guard':
+        // Close and Parse of the guard's statement, its Bind and its one row: the gateway's own.
+        if (frame.type === 'CloseComplete' || frame.type === 'ParseComplete' || frame.type === 'BindComplete' || frame.type === 'DataRow') return;
+        if (frame.type !== 'CommandComplete') this.unexpected(frame, slot);
+        this.pop();
+        this.sink.guard(true, false);
+        return;
       case 'describe':
         if (frame.type === 'ParameterDescription' && slot.statement) return this.sink.toClient(frame.raw);
         if (frame.type !== 'RowDescription' && frame.type !== 'NoData') this.unexpected(frame, slot);
@@ -243,6 +258,15 @@ export class ResponsePipeline {
   }
 
   private error(frame: BackendFrame, slot: Slot, decoded?: Map<string, string>): void {
+    if (slot.kind === 'guard') {
+      // The catalog moved (or the guard's statement is gone): the backend skips to the next Sync.
+      this.pop();
+      this.skipToSync();
+      const sync = this.current();
+      if (sync?.kind === 'sync') sync.swallow = true;
+      this.sink.guard(false, sync === undefined);
+      return;
+    }
     if (slot.kind === 'refused') {
       this.sink.toClient(slot.error);
       if (slot.extended) {

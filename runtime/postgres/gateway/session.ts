@@ -8,7 +8,8 @@
 import type { Socket } from 'node:net';
 import { FrontendParser, type FrontendMessage } from '../protocol/frontend.ts';
 import { BackendParser } from '../protocol/backend.ts';
-import { describe as describeMsg, execute as executeMsg, flush as flushMsg, noticeResponse, query as queryMsg } from '../protocol/serialize.ts';
+import { describe as describeMsg, execute as executeMsg, flush as flushMsg, noticeResponse, query as queryMsg, sync as syncMsg } from '../protocol/serialize.ts';
+import { CatalogGuard, GUARDED_CLASSES, type GuardCheck } from './catalog-guard.ts';
 import { sendCancelRequest, type BackendConnection } from '../backend/connect.ts';
 import { closeClient } from './closing.ts';
 import { PortcullisError } from '../../errors.ts';
@@ -54,6 +55,18 @@ export interface SessionOptions {
   earlyReads?: boolean;
   onEnd(reason: string): void;
 }
+
+/** A statement a catalog guard went ahead of: what to send again if the guard fails. */
+type GuardedBody = {
+  /** the batch is on its way (simple: at once; extended: once the client's Sync went): later messages wait */
+  sent: boolean;
+  /** the guard failed and the backend skipped to the Sync: the statement waits for that Sync's answer */
+  failed?: boolean;
+} & ({ kind: 'query'; sql: string; raw: Buffer; execs: ExecContext[] } | { kind: 'execute'; portal: string; raw: Buffer; bindRaw: Buffer; exec: ExecContext });
+type GuardedStatement = GuardedBody & {
+  /** resolved once the guard passed, or the statement was sent again */
+  settled(): Promise<void>;
+};
 
 interface Prepared extends StatementShape {
   sql: string;
@@ -101,6 +114,8 @@ export class PostgresSession {
   private backendGone = false;
   private readonly statements = new Map<string, Prepared>();
   private readonly portalFormats = new Map<string, readonly number[]>();
+  /** each portal's Bind as sent, to bind it again when a failed guard made the backend drop it */
+  private readonly portalBinds = new Map<string, Buffer>();
   /** per analysed statement (analysis results are shared per text), its last allow verdict */
   private readonly verdicts = new WeakMap<AnalyzedStatement, Verdict>();
   /** the session's subject and target as canonical JSON, for requests decided from a verdict */
@@ -130,6 +145,8 @@ export class PostgresSession {
       copyIn: (active) => (this.copyIn = active),
       transactionStatus: (status) => this.onReady(status),
       backendFatal: () => (this.backendSaidFatal = true),
+      guard: (passed, syncNeeded) => this.guardAnswered(passed, syncNeeded),
+      swallowedReady: () => this.guardSynced(),
     });
   }
 
@@ -158,6 +175,17 @@ export class PostgresSession {
   }
 
   private loadedCatalog: Catalog | undefined;
+  /** the transaction status of the backend's last ReadyForQuery */
+  private backendStatus = 'I';
+  /** bytes went to the backend since it last reported idle with nothing in flight */
+  private sentSinceIdle = false;
+  /** an Execute was handled since the backend last reported idle (it may have opened a transaction) */
+  private executedSinceIdle = false;
+  private readonly guard = new CatalogGuard();
+  /** the statement a catalog guard went ahead of, until the guard answered (and, failed, the statement was sent again) */
+  private guarded: GuardedStatement | undefined;
+  /** guards that failed on an unchanged catalog (commits elsewhere move the probe): skip this many */
+  private guardSkip = 0;
   /** ReadyForQuery messages asked for (a Query or a Sync sent) and received */
   private readiesAsked = 0;
   private readiesSeen = 0;
@@ -171,6 +199,8 @@ export class PostgresSession {
 
   private onReady(status: string): void {
     this.readiesSeen++;
+    this.backendStatus = status;
+    if (status === 'I' && this.responses.pending === 0) this.sentSinceIdle = this.executedSinceIdle = false;
     if (this.schemaUnsettledUntil > 0 && this.readiesSeen >= this.schemaUnsettledUntil && status === 'I') {
       this.schemaUnsettledUntil = 0;
       // committed: every session's next statement reloads (the fingerprint would notice too)
@@ -186,6 +216,115 @@ export class PostgresSession {
     } else {
       this.schemaUnsettledUntil = this.readiesAsked + 1;
     }
+  }
+
+  /** The backend is idle with nothing sent since (no transaction open, none of its messages in flight). */
+  private backendIdle(): boolean {
+    return this.backendStatus === 'I' && !this.sentSinceIdle && !this.copyIn && !this.skipUntilSync && this.guarded === undefined;
+  }
+
+  private guardAllowed(): boolean {
+    if (this.guardSkip === 0) return true;
+    this.guardSkip--;
+    return false;
+  }
+
+  /** Send the guard ahead of the statement the caller sends next. */
+  private sendGuard(check: GuardCheck, statement: GuardedBody): void {
+    for (const m of this.guard.messages(check)) this.send(m);
+    this.responses.expect({ kind: 'guard' });
+    // The promise is made only when a message waits behind the guard (a pipelining client).
+    let release: (() => void) | undefined;
+    let settled: Promise<void> | undefined;
+    let done = false;
+    const g: GuardedStatement = { ...statement, settled: () => (settled ??= done ? Promise.resolve() : new Promise<void>((r) => (release = r))) };
+    this.guarded = g;
+    this.releaseGuard = () => {
+      done = true;
+      if (this.guarded === g) this.guarded = undefined;
+      release?.();
+    };
+  }
+
+  private releaseGuard: (() => void) | undefined;
+
+  private guardDone(): void {
+    const r = this.releaseGuard;
+    this.releaseGuard = undefined;
+    r?.();
+    if (this.inbound.length > 0) void this.workClient();
+  }
+
+  /** The guard answered: passed, the statement runs; failed, it waits for the skipped batch's Sync. */
+  private guardAnswered(passed: boolean, syncNeeded: boolean): void {
+    const g = this.guarded;
+    if (!g) throw new PortcullisError('internal', 'a catalog guard answered that the gateway did not send');
+    if (passed) return this.guardDone();
+    this.guard.failed();
+    g.failed = true;
+    if (syncNeeded) {
+      this.send(syncMsg());
+      this.responses.expect({ kind: 'sync', swallow: true });
+      this.flushBackend();
+    }
+  }
+
+  /** The skipped batch's Sync answered: check on the catalog connection and send the statement again. */
+  private guardSynced(): void {
+    const g = this.guarded;
+    if (!g?.failed) return;
+    this.resend(g).then(
+      () => {
+        this.flushBackend();
+        this.guardDone();
+      },
+      (err: unknown) => {
+        const e = PortcullisError.from(err);
+        this.o.ctx.log('postgres.session.error', { sessionId: this.o.sessionId, code: e.code, message: e.message });
+        this.end('error', errorFromPortcullis(e, 'FATAL'));
+      },
+    );
+  }
+
+  /**
+   * After a failed guard, nothing of the statement ran. On a catalog that proves unchanged it is sent
+   * as it was (its decision stands); on a changed one it is decided again, which records the new
+   * decision (the first record then stands alone, like any statement the backend skipped).
+   */
+  private async resend(g: GuardedStatement): Promise<void> {
+    const version = this.catalogVersion();
+    const fresh = await this.freshCatalog();
+    if (this.ended) return;
+    const same = !(fresh instanceof PortcullisError) && fresh.version === version;
+    // Commits elsewhere move the snapshot probe without changing the catalog: guards would keep failing.
+    if (same) this.guardSkip = 64;
+    this.o.ctx.log('postgres.catalog.guard-failed', { sessionId: this.o.sessionId, target: this.o.target, catalogChanged: !same });
+    if (g.kind === 'query') {
+      if (same) {
+        this.send(g.raw);
+        this.responses.expect({ kind: 'query', statements: g.execs, index: 0 });
+        return;
+      }
+      this.readiesAsked--;
+      if (fresh instanceof PortcullisError) return this.refuseSimple(fresh);
+      return this.query(g.sql, g.raw, true);
+    }
+    // The failed transaction took the portal with it: bind it again (the client had its BindComplete).
+    this.send(g.bindRaw);
+    this.responses.expect({ kind: 'bind', swallow: true });
+    if (same) {
+      this.send(g.raw);
+      this.responses.expect({ kind: 'execute', exec: g.exec });
+    } else if (fresh instanceof PortcullisError) {
+      await this.refuseExtended(fresh);
+      this.skipUntilSync = false;
+    } else {
+      await this.execute(g.portal, g.raw, true);
+      this.skipUntilSync = false;
+    }
+    // The client's Sync was answered to nobody: this one answers it.
+    this.send(syncMsg());
+    this.responses.expect({ kind: 'sync' });
   }
 
   /**
@@ -254,6 +393,9 @@ export class PostgresSession {
     this.workingClient = true;
     try {
       while (this.inbound.length > 0 && !this.ended) {
+        // Nothing goes after a guarded statement until its guard answered: a failed one is sent again.
+        if (this.guarded?.sent) await this.guarded.settled();
+        if (this.ended) break;
         const m = this.inbound.shift()!;
         this.touch();
         await this.handle(m);
@@ -290,6 +432,7 @@ export class PostgresSession {
 
   private flushBackend(): void {
     if (this.toBackend.length === 0 || this.ended) return;
+    this.sentSinceIdle = true;
     const out = this.toBackend.length === 1 ? this.toBackend[0]! : Buffer.concat(this.toBackend);
     this.toBackend = [];
     // A backend slower than the client (a big COPY FROM STDIN): stop reading the client until it drains.
@@ -317,6 +460,7 @@ export class PostgresSession {
         const stmt = this.statements.get(m.statement);
         if (stmt) this.portals.set(m.portal, stmt);
         else this.portals.delete(m.portal);
+        this.portalBinds.set(m.portal, m.raw);
         this.portalFormats.set(m.portal, m.resultFormats);
         this.portalBudgets.set(m.portal, { rows: 0 });
         this.send(m.raw);
@@ -332,6 +476,7 @@ export class PostgresSession {
       case 'Sync':
         this.skipUntilSync = false;
         this.readiesAsked++;
+        if (this.guarded) this.guarded.sent = true;
         if (this.schemaSyncPending) {
           this.schemaSyncPending = false;
           this.schemaUnsettledUntil = this.readiesAsked;
@@ -346,7 +491,10 @@ export class PostgresSession {
         return;
       case 'Close':
         (m.kind === 'S' ? this.statements : this.portals).delete(m.name);
-        if (m.kind === 'P') this.portalBudgets.delete(m.name);
+        if (m.kind === 'P') {
+          this.portalBudgets.delete(m.name);
+          this.portalBinds.delete(m.name);
+        }
         this.send(m.raw);
         this.responses.expect({ kind: 'close' });
         return;
@@ -371,7 +519,7 @@ export class PostgresSession {
   }
 
   /** Simple query: every statement of the string must be allowed, or none is run. */
-  private async query(sql: string, raw: Buffer): Promise<void> {
+  private async query(sql: string, raw: Buffer, noGuard = false): Promise<void> {
     let analysed: readonly AnalyzedStatement[];
     try {
       analysed = analyzeQuery(sql);
@@ -394,11 +542,13 @@ export class PostgresSession {
     // FETCH ALL FROM c) is known to the later statements, but only kept if the whole string runs.
     const defined = new Map<string, AnalyzedStatement>();
     let end = 0;
+    const guardable = !noGuard && analysed.length === 1 && this.backendIdle() && this.responses.pending === 0;
+    let guard: GuardCheck | undefined;
     for (const s of analysed) {
       // The parser leaves a statement's leading comment out of its text: read it from the string.
       const commented = reasonFromSql(sql.slice(end, s.offset));
       end = s.offset + s.text.length;
-      const verdict = await this.decideAndRecord(s, defined, commented);
+      const verdict = await this.decideAndRecord(s, defined, commented, guardable ? (g) => (guard = g) : undefined);
       if (verdict instanceof PortcullisError) return this.refuseSimple(verdict);
       execs.push(verdict);
       if (s.defines) defined.set(JSON.stringify(s.defines), s);
@@ -407,9 +557,10 @@ export class PostgresSession {
     analysed.forEach((s, i) => this.attachBudget(s, execs[i]!));
     if (analysed.some(changesSchema)) this.schemaChanging(false);
     this.readiesAsked++;
+    if (guard) this.sendGuard(guard, { kind: 'query', sql, raw, execs, sent: true });
     this.send(raw);
     this.responses.expect({ kind: 'query', statements: execs, index: 0 });
-    if (this.inbound.length === 0) this.flushBackend();
+    if (this.inbound.length === 0 || guard) this.flushBackend();
   }
 
   private async parse(name: string, sql: string, raw: Buffer): Promise<void> {
@@ -435,8 +586,11 @@ export class PostgresSession {
     this.responses.expect({ kind: 'shape', shape: prepared });
   }
 
-  private async execute(portal: string, raw: Buffer): Promise<void> {
+  private async execute(portal: string, raw: Buffer, noGuard = false): Promise<void> {
     const prepared = this.portals.get(portal);
+    // A guard goes only where the batch is Bind…Execute, Sync on an idle backend: nothing ran in it yet.
+    const guardable = !noGuard && !this.executedSinceIdle && this.backendIdle() && this.inbound[0]?.type === 'Sync';
+    this.executedSinceIdle = true;
     if (!prepared) {
       // A portal the gateway did not bind may still exist in the backend: a cursor opened with SQL
       // DECLARE is a portal, and Execute on it would fetch rows no decision covered.
@@ -449,7 +603,8 @@ export class PostgresSession {
       this.responses.expect({ kind: 'execute', exec });
       return;
     }
-    const verdict = await this.decideAndRecord(prepared.analysed, undefined, reasonFromSql(prepared.sql.slice(0, prepared.analysed.offset)));
+    let guard: GuardCheck | undefined;
+    const verdict = await this.decideAndRecord(prepared.analysed, undefined, reasonFromSql(prepared.sql.slice(0, prepared.analysed.offset)), guardable ? (g) => (guard = g) : undefined);
     if (verdict instanceof PortcullisError) return this.refuseExtended(verdict);
     this.remember(prepared.analysed);
     verdict.budget = this.portalBudgets.get(portal);
@@ -459,6 +614,8 @@ export class PostgresSession {
     verdict.shape = prepared;
     verdict.resultFormats = this.portalFormats.get(portal) ?? [];
     if (changesSchema(prepared.analysed)) this.schemaChanging(true);
+    const bindRaw = this.portalBinds.get(portal);
+    if (guard && bindRaw) this.sendGuard(guard, { kind: 'execute', portal, raw, bindRaw, exec: verdict, sent: false });
     this.send(raw);
     this.responses.expect({ kind: 'execute', exec: verdict });
   }
@@ -489,7 +646,7 @@ export class PostgresSession {
   }
 
   /** Decide, check mask safety and make the decision durable: the order audit-before-action needs. */
-  private async decideAndRecord(s: AnalyzedStatement, pending?: ReadonlyMap<string, AnalyzedStatement>, commentedReason?: string): Promise<ExecContext | PortcullisError> {
+  private async decideAndRecord(s: AnalyzedStatement, pending?: ReadonlyMap<string, AnalyzedStatement>, commentedReason?: string, guarded?: (check: GuardCheck) => void): Promise<ExecContext | PortcullisError> {
     const { ctx, subject, target, sessionId } = this.o;
     const bundle = ctx.bundle();
     if (!bundle) {
@@ -502,8 +659,12 @@ export class PostgresSession {
     const hit = resolved instanceof PortcullisError ? undefined : this.cachedVerdict(key, s, resolved, bundle);
     // SET/RESET portcullis.reason: the session's stated reason changes once the statement is allowed.
     const stated = reasonSetting(s.ast);
-    const fresh = hit?.catalogBound ? await this.freshCatalog() : undefined;
+    // A cached verdict on a masked target needs the catalog current as of now: proved by a guard
+    // sent with the statement where the backend allows one, else by a check on the catalog connection.
+    const check = hit?.catalogBound && guarded && GUARDED_CLASSES.has(hit.resolved.statement.class) && this.guardAllowed() ? this.loadedCatalog?.guardCheck() : undefined;
+    const fresh = hit?.catalogBound && !check ? await this.freshCatalog() : undefined;
     if (hit && !(fresh instanceof PortcullisError) && hit.catalogVersion === this.catalogVersion()) {
+      if (check) guarded!(check);
       if (stated) this.statedReason = stated.reason;
       // The same statement under the same bundle and catalog: the same decision, already encoded.
       const request = this.encodedRequest(at, hit.statement.fill(s.text)) as unknown as PostgresRequest;
@@ -815,6 +976,7 @@ export class PostgresSession {
     const gate = this.durableGate;
     if (!gate) this.flushClient();
     this.ended = true;
+    this.releaseGuard?.();
     // results before the session.end record that onEnd writes
     this.flushResults();
     for (const t of this.timers) clearTimeout(t);
