@@ -5,7 +5,7 @@
  */
 import type { Bundle } from '../bundle/model.ts';
 import type { Subject } from '../engine/request.ts';
-import type { Recorder } from '../recording/recorder.ts';
+import type { ExchangeRecorder, SessionRecorder as ResultRecorder } from '../exchange/index.ts';
 
 export interface ListenerSubject extends Subject {
   kind?: 'agent' | 'human';
@@ -14,7 +14,8 @@ export interface ListenerSubject extends Subject {
   expiresAt?: Date;
 }
 
-export type SessionRecorder = Pick<Recorder, 'healthy' | 'startSession' | 'recordDecision' | 'recordDecisionStaged' | 'recordResult' | 'endSession'>;
+/** decisions through the exchange core; sessions and results through its results.ts */
+export type SessionRecorder = ExchangeRecorder & ResultRecorder;
 
 export interface ListenerContext {
   /** the live bundle, or undefined when none is valid (every request is then refused) */

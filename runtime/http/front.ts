@@ -8,7 +8,7 @@ import { PortcullisError } from '../errors.ts';
 import type { Bundle } from '../bundle/model.ts';
 import type { ListenerContext, ListenerSubject } from './context.ts';
 import { bearerToken } from './headers.ts';
-import type { ErrorFormat } from './problem.ts';
+import type { ErrorFormat } from './refusal.ts';
 import { upstreamOf, type Upstream } from './upstream.ts';
 
 export interface Admitted {

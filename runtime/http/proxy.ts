@@ -1,18 +1,12 @@
 /**
- * One request to a `type: http` target: normalise, decide, record (durably), then forward and mask.
- * The request the engine sees and the request the upstream receives are built from the same
- * normalised path and parsed query, so there is no spelling that policy reads one way and the
- * upstream another.
+ * One request to a `type: http` target: built from the wire (request.ts), run through the exchange
+ * core (decide, review, record durably, count), then forwarded and its answer masked.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Dispatcher } from 'undici';
-import { decide } from '../engine/decide.ts';
 import type { Mask } from '../engine/decision.ts';
-import type { HttpRequest } from '../engine/request.ts';
-import { normalisePath, parseQuery } from '../requests/http.ts';
-import { mediaType } from './headers.ts';
-import { formMethodsOf, overrideOf, withoutMethodParameter } from './method-override.ts';
+import { refusalOf, runExchange } from '../exchange/index.ts';
 import { bodyBinding, hasRequestBody, meaningHeaders, readRequestBody } from './request-body.ts';
 import { pendingAnswer, reviewWaitMs } from './review-wait.ts';
 import type { ListenerContext } from './context.ts';
@@ -21,10 +15,9 @@ import { forward } from './forward.ts';
 import { jsonMasker, type JsonMasker } from './masking/json-mask.ts';
 import type { BodyMaskPolicy } from './masking/body.ts';
 import { parseJsonPath } from './masking/json-path.ts';
-import { settleReview } from '../gateway/review.ts';
-import { refusalOf } from './problem.ts';
+import { httpRequestOf } from './request.ts';
 import { discard, sendMasked, sendUnmasked } from './respond.ts';
-import { recordDecision, type RecordedExchange } from './sessions.ts';
+import { sessionFor, type RecordedExchange } from './session.ts';
 import type { Dispatchers } from './upstream.ts';
 import { reasonFromHeaders } from '../gateway/stated-reason.ts';
 
@@ -61,68 +54,48 @@ export async function proxyHttp(
   state: ExchangeState,
 ): Promise<void> {
   const { bundle, subject, upstream } = admitted;
-  const wireMethod = (req.method ?? 'GET').toUpperCase();
-  const path = normalisePath(admitted.rest, upstream.paths);
-  // A form may carry `_method`: it is read before deciding, and the bytes read are the bytes sent.
-  const type = mediaType(req.headers['content-type']);
-  let body: Buffer | undefined;
-  if (wireMethod === 'POST' && (type === 'application/x-www-form-urlencoded' || type === 'multipart/form-data') && hasRequestBody(req)) {
-    body = await readRequestBody(req, upstream.maxBodyBytes, upstream.name);
-  }
-  const override = overrideOf(wireMethod, req.headers, parseQuery(admitted.search), body ? formMethodsOf(type, body) : []);
-  const method = override.method;
-  // the override is applied, not forwarded: the query decided on is the query sent
-  const search = withoutMethodParameter(admitted.search);
-  if (body && type === 'application/x-www-form-urlencoded' && override.overridden) body = withoutFormMethod(body);
-  const request: HttpRequest = {
-    protocol: 'http',
-    subject: { identity: subject.identity, groups: [...subject.groups] },
-    target: upstream.name,
-    at: ctx.now().toISOString(),
-    method,
-    path,
-    query: parseQuery(search),
-  };
-  const decision = decide(bundle, request);
-  if (decision.effect === 'review') {
-    // An approval binds the body and the headers that change its meaning; approvers read the body, masked.
-    const read = body ?? (await readRequestBody(req, upstream.maxBodyBytes, upstream.name));
-    // a request without a body keeps none: the upstream is not sent an empty one
-    if (hasRequestBody(req)) body = read;
-    request.body = bodyBinding(read, req.headers['content-type'], decision.masks, env.maskKey);
-    request.headers = meaningHeaders(req);
-  }
-  // A safe request without a body changes nothing upstream: it goes out once its record is written
-  // (it survives the gateway dying) while the disk flush completes, and the answer is held until the
-  // record is durable. Everything else waits for the flush before it is forwarded.
-  const staged = decision.effect === 'allow' && (method === 'GET' || method === 'HEAD') && wireMethod === method && !hasRequestBody(req);
-  state.exchange = await recordDecision(
-    ctx,
-    req.socket as Socket,
+  const built = await httpRequestOf(ctx, req, admitted);
+  const { request, method, wireMethod, path, search } = built;
+  let body = built.body;
+  const run = runExchange(ctx, {
     bundle,
-    subject,
     request,
-    decision,
-    () => ({ 'user-agent': String(req.headers['user-agent'] ?? '') }),
-    staged,
-  );
-  if (decision.effect === 'review') {
+    session: () => sessionFor(ctx, req.socket as Socket, bundle, subject, request, () => ({ 'user-agent': String(req.headers['user-agent'] ?? '') })),
+    refusal: refusalOf,
+    bindForReview: async (decision) => {
+      // An approval binds the body and the headers that change its meaning; approvers read the body, masked.
+      const read = body ?? (await readRequestBody(req, upstream.maxBodyBytes, upstream.name));
+      // a request without a body keeps none: the upstream is not sent an empty one
+      if (hasRequestBody(req)) body = read;
+      request.body = bodyBinding(read, req.headers['content-type'], decision.masks, env.maskKey);
+      request.headers = meaningHeaders(req);
+    },
     // The agent may say why in a `Portcullis-Reason` header; approvers see it.
-    const reason = reasonFromHeaders(req.headers);
-    const settings = { ...(ctx.approvals ? { approvals: ctx.approvals } : {}), reviewHoldMs: reviewWaitMs(req, ctx.reviewHoldMs ?? 0) };
-    const refusal = await settleReview(settings, { subject: request.subject, sessionId: state.exchange.sessionId, target: request.target, request, decision, ...(reason ? { reason } : {}) }, () => refusalOf(decision));
-    if (refusal) throw pendingAnswer(refusal);
-  } else if (decision.effect !== 'allow') throw refusalOf(decision);
+    ...reasonOf(req),
+    holdMs: reviewWaitMs(req, ctx.reviewHoldMs ?? 0),
+    // A safe request without a body changes nothing upstream: it goes out once its record is written
+    // (it survives the gateway dying) while the disk flush completes, and the answer is held until the
+    // record is durable. Everything else waits for the flush before it is forwarded.
+    staged: (decision) => decision.effect === 'allow' && (method === 'GET' || method === 'HEAD') && wireMethod === method && !hasRequestBody(req),
+  });
+  // the fast path (no review, nothing to wait for) comes back without a promise: no await for it
+  const result = run instanceof Promise ? await run : run;
+  if (!result.allowed) {
+    if (result.recorded) state.exchange = result.recorded;
+    throw pendingAnswer(result.error);
+  }
+  const evidence = result.evidence;
+  state.exchange = { sessionId: evidence.sessionId, seq: await evidence.written, target: evidence.target };
 
-  const masking = maskingFor(decision.masks, env.maskKey);
-  const sent = { dispatchers: env.dispatchers, upstream, req, path, search, forMasking: masking.masker.active, ...(override.overridden ? { method } : {}), ...(body ? { body } : {}) };
-  const durable = state.exchange.durable;
-  if (!durable) {
+  const masking = maskingFor(result.masks, env.maskKey);
+  const sent = { dispatchers: env.dispatchers, upstream, req, path, search, forMasking: masking.masker.active, ...(built.overridden ? { method } : {}), ...(body ? { body } : {}) };
+  if (!evidence.staged) {
     const res0 = await forward(sent);
     if (!masking.masker.active) await sendUnmasked(res, res0, upstream, method);
     else state.maskedValues = await sendMasked(res, res0, upstream, method, bodyPolicy(upstream, masking));
     return;
   }
+  const durable = evidence.durable;
   // Staged: not one byte of the answer (nor of an error about it) before the record is durable.
   const hold = async (body?: Dispatcher.ResponseData['body']) => {
     try {
@@ -144,10 +117,9 @@ export async function proxyHttp(
   }
 }
 
-function withoutFormMethod(body: Buffer): Buffer {
-  const params = new URLSearchParams(body.toString('utf8'));
-  for (const k of [...params.keys()]) if (k === '_method' || k.startsWith('_method[')) params.delete(k);
-  return Buffer.from(params.toString(), 'utf8');
+function reasonOf(req: IncomingMessage): { reason?: string } {
+  const reason = reasonFromHeaders(req.headers);
+  return reason ? { reason } : {};
 }
 
 interface Masking {

@@ -6,33 +6,21 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { PortcullisError } from '../errors.ts';
-import { decide } from '../engine/decide.ts';
-import type { Decision, Mask, MaskStrategy } from '../engine/decision.ts';
-import type { KubernetesRequest } from '../engine/request.ts';
+import type { Decision } from '../engine/decision.ts';
 import { normalisePath } from '../requests/http.ts';
-import type { ListenerContext, ListenerSubject } from '../http/context.ts';
+import type { ListenerContext } from '../http/context.ts';
 import type { Admitted } from '../http/front.ts';
 import { forward } from '../http/forward.ts';
-import { jsonMasker } from '../http/masking/json-mask.ts';
-import { maskTextLine, type BodyMaskPolicy } from '../http/masking/body.ts';
-import { settleReview } from '../gateway/review.ts';
-import { refusalOf } from '../http/problem.ts';
-import { fieldNamesOf, type ExchangeState, type ProxyEnv } from '../http/proxy.ts';
+import { maskTextLine } from '../http/masking/body.ts';
+import { refusalOf, runExchange } from '../exchange/index.ts';
+import type { ExchangeState, ProxyEnv } from '../http/proxy.ts';
 import { sendLineMasked, sendMasked, sendUnmasked } from '../http/respond.ts';
-import { recordDecision } from '../http/sessions.ts';
+import { sessionFor } from '../http/session.ts';
+import { kubernetesRequestOf } from './request.ts';
 import { isDiscovery, requestAttributes, type ResourceAttributes } from './attributes.ts';
-import { maskSecrets } from './secrets.ts';
+import { kubernetesMasking } from './masking.ts';
 import { checkedBody } from './body-namespace.ts';
 import { reasonFromHeaders } from '../gateway/stated-reason.ts';
-
-const strictness: Record<MaskStrategy, number> = { partial: 0, hash: 1, redact: 2, null: 3 };
-
-/** The strictest strategy of the Secret-data masks, or undefined when none applies. */
-export function secretStrategy(masks: readonly Mask[]): MaskStrategy | undefined {
-  let s: MaskStrategy | undefined;
-  for (const m of masks) if (m.kind === 'secret-data' && (!s || strictness[m.strategy] > strictness[s])) s = m.strategy;
-  return s;
-}
 
 /** JSON, never protobuf; Table requests (kubectl get) are JSON too and keep their parameters. */
 export function jsonAccept(accept: string | undefined): string {
@@ -43,23 +31,7 @@ export function jsonAccept(accept: string | undefined): string {
   return kept.length > 0 ? kept.join(', ') : 'application/json';
 }
 
-export function kubernetesRequestOf(attrs: ResourceAttributes, subject: ListenerSubject, target: string, at: string): KubernetesRequest {
-  return {
-    protocol: 'kubernetes',
-    subject: { identity: subject.identity, groups: [...subject.groups] },
-    target,
-    at,
-    verb: attrs.verb,
-    apiGroup: attrs.apiGroup,
-    apiVersion: attrs.apiVersion,
-    resource: attrs.resource,
-    ...(attrs.subresource ? { subresource: attrs.subresource } : {}),
-    ...(attrs.namespace ? { namespace: attrs.namespace } : {}),
-    ...(attrs.name ? { name: attrs.name } : {}),
-  };
-}
-
-/** Derive, decide, record; throws the refusal. Shared with the upgrade path (exec, attach). */
+/** Derive, then run through the exchange core; throws the refusal. Shared with the upgrade path (exec, attach). */
 export async function decideKubernetes(
   ctx: ListenerContext,
   socket: Socket,
@@ -82,13 +54,23 @@ export async function decideKubernetes(
   }
   // a write's object must name the URL's namespace (or none), as the API server demands
   const body = req ? await checkedBody(req, attrs, admitted.upstream.maxBodyBytes, admitted.upstream.name) : undefined;
-  const request = kubernetesRequestOf(attrs, admitted.subject, admitted.upstream.name, ctx.now().toISOString());
-  const decision = decide(admitted.bundle, request);
-  state.exchange = await recordDecision(ctx, socket, admitted.bundle, admitted.subject, request, decision, { 'user-agent': userAgent });
-  if (decision.effect === 'review') {
-    const refusal = await settleReview(ctx, { subject: request.subject, sessionId: state.exchange.sessionId, target: request.target, request, decision, ...(statedReason ? { reason: statedReason } : {}) }, () => refusalOf(decision));
-    if (refusal) throw refusal;
-  } else if (decision.effect !== 'allow') throw refusalOf(decision);
+  const { bundle, subject } = admitted;
+  const request = kubernetesRequestOf(attrs, subject, admitted.upstream.name, ctx.now().toISOString());
+  const run = runExchange(ctx, {
+    bundle,
+    request,
+    session: () => sessionFor(ctx, socket, bundle, subject, request, { 'user-agent': userAgent }),
+    refusal: refusalOf,
+    ...(statedReason ? { reason: statedReason } : {}),
+  });
+  // the fast path (no review, nothing to wait for) comes back without a promise: no await for it
+  const result = run instanceof Promise ? await run : run;
+  if (!result.allowed) {
+    if (result.recorded) state.exchange = result.recorded;
+    throw result.error;
+  }
+  const decision = result.decision;
+  state.exchange = { sessionId: result.evidence.sessionId, seq: await result.evidence.written, target: result.evidence.target };
   return { attrs, decision, path, ...(body ? { body } : {}) };
 }
 
@@ -103,10 +85,8 @@ export async function proxyKubernetes(
   const { upstream } = admitted;
   const method = (req.method ?? 'GET').toUpperCase();
   const { attrs, decision, path, body } = await decideKubernetes(ctx, req.socket as Socket, admitted, method, String(req.headers['user-agent'] ?? ''), state, req, reasonFromHeaders(req.headers));
-  const masks = decision?.masks ?? [];
-  const secret = secretStrategy(masks);
-  const masker = jsonMasker(masks, env.maskKey);
-  const active = secret !== undefined || masker.active;
+  const masking = kubernetesMasking(decision?.masks ?? [], env.maskKey);
+  const active = masking.active;
   const query = new URLSearchParams(admitted.search);
   const isLog = attrs?.subresource === 'log';
   const streaming = attrs?.verb === 'watch' || (isLog && ['true', '1'].includes(query.get('follow') ?? ''));
@@ -126,23 +106,7 @@ export async function proxyKubernetes(
     await sendUnmasked(res, upstreamRes, upstream, method);
     return;
   }
-  const secretsRequest = attrs?.resource === 'secrets';
-  const policy: BodyMaskPolicy = {
-    target: upstream.name,
-    transform: (value) => {
-      let count = 0;
-      let v = value;
-      if (secret) ({ value: v, count } = maskSecrets(v, secret, env.maskKey, secretsRequest));
-      const m = masker.apply(v);
-      return { value: m.value, count: count + m.count };
-    },
-    scrub: masker.scrub,
-    detectors: masker.detectors,
-    fieldNames: fieldNamesOf(masks),
-    passUnmaskedContentTypes: [],
-    textIsExpected: isLog,
-    limit: upstream.maxBodyBytes,
-  };
+  const policy = masking.policy(upstream, { secretsRequest: attrs?.resource === 'secrets', isLog });
   if (streaming && upstreamRes.statusCode === 200) {
     const stats = await sendLineMasked(res, upstreamRes, upstream, (line) => maskTextLine(line, policy, !isLog), upstream.maxBodyBytes);
     state.maskedValues = stats.masked;

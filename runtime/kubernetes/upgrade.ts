@@ -10,7 +10,7 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { PortcullisError } from '../errors.ts';
-import { sessionLimits } from '../engine/decide.ts';
+import { limitsOf } from '../exchange/index.ts';
 import { normalisePath } from '../requests/http.ts';
 import type { ListenerContext } from '../http/context.ts';
 import type { Admitted } from '../http/front.ts';
@@ -104,7 +104,7 @@ export async function proxyUpgrade(
   socket.pipe(upstream);
   ctx.log('kubernetes.stream-start', { target: up.name, identity: admitted.subject.identity, subresource: attrs.subresource, name: attrs.name, namespace: attrs.namespace });
 
-  const limits = sessionLimits(admitted.bundle, admitted.subject, up.name);
+  const limits = limitsOf(admitted.bundle, admitted.subject, up.name);
   const untilExpiry = admitted.subject.expiresAt ? admitted.subject.expiresAt.getTime() - ctx.now().getTime() : Infinity;
   const lifetime = Math.min(limits.maxDurationMs ?? Infinity, untilExpiry);
   let timer: NodeJS.Timeout | undefined;

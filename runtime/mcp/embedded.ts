@@ -7,9 +7,8 @@
  * approvers, and the agent can ask for the resource itself, which is then reviewed.
  */
 import type { Bundle } from '../bundle/model.ts';
-import { decide } from '../engine/decide.ts';
+import { judgeUnrecorded, refusalOf } from '../exchange/index.ts';
 import type { McpRequest, Subject } from '../engine/request.ts';
-import { refusalOf } from '../http/problem.ts';
 import { mcpMasker } from './masking.ts';
 
 type Obj = Record<string, unknown>;
@@ -37,7 +36,7 @@ function gateBlocks(gate: ResourceGate, blocks: unknown[]): { blocks: unknown[];
     const uri = uriOf(block);
     if (uri === undefined) return withheldBlock('a resource without a URI cannot be decided');
     const request: McpRequest = { protocol: 'mcp', subject: { identity: gate.subject.identity, groups: [...gate.subject.groups] }, target: gate.target, at: gate.at, method: 'resources/read', name: uri };
-    const decision = decide(gate.bundle, request);
+    const decision = judgeUnrecorded(gate.bundle, request);
     if (decision.effect !== 'allow') {
       const why = decision.effect === 'review' ? 'reading it needs review; read it with resources/read' : refusalOf(decision).message.replace(` on ${uri}`, ' on this resource');
       return withheldBlock(why);

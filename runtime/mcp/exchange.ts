@@ -1,20 +1,19 @@
 /**
- * One JSON-RPC request's way through the gateway: planned, decided, recorded (durably, before the
- * server sees it), refused or forwarded; and its response's way back: matched to the request by id,
+ * One JSON-RPC request's way through the gateway: planned, then run through the exchange core
+ * (decided, reviewed, checked, recorded durably before the server sees it), refused or forwarded; and its response's way back: matched to the request by id,
  * filtered (listings), masked (results and errors), and recorded. A response that matches no
  * request the gateway forwarded is dropped, so a server cannot push an unmasked "answer".
  */
 import { randomUUID } from 'node:crypto';
 import type { Bundle } from '../bundle/model.ts';
-import { decide } from '../engine/decide.ts';
+import { judgeUnrecorded, refusalOf, runExchange } from '../exchange/index.ts';
 import type { Mask } from '../engine/decision.ts';
 import type { McpRequest } from '../engine/request.ts';
 import { PortcullisError } from '../errors.ts';
 import type { ListenerContext } from '../http/context.ts';
-import { refusalOf } from '../http/problem.ts';
 import type { Dispatchers } from '../http/upstream.ts';
+import { errorResponse } from './refusal.ts';
 import {
-  errorResponse,
   idKey,
   isJSONRPCErrorResponse,
   isJSONRPCRequest,
@@ -27,10 +26,9 @@ import { mcpMasker } from './masking.ts';
 import { widenOutputSchema } from './output-schema.ts';
 import { gateResources } from './embedded.ts';
 import type { ToolDefinition } from './pinning.ts';
-import { planRequest } from './requests.ts';
-import { settleReview } from './review.ts';
-import { decideSql, sqlArgumentsOf, sqlRefusal } from './sql.ts';
-import { MAX_PENDING, type McpSession, type McpSessions, type RecordedExchange } from './sessions.ts';
+import { planRequest } from './request.ts';
+import { sqlArgumentsOf, sqlRefusal, sqlRequestsOf } from './sql.ts';
+import { MAX_PENDING, type McpSession, type McpSessions, type RecordedExchange } from './session.ts';
 import type { McpTarget } from './target.ts';
 import { ask } from './upstream.ts';
 import { listings, mayUse, type Visibility } from './visibility.ts';
@@ -87,38 +85,49 @@ export async function admitRequest(
     return undefined;
   }
   const request = planned.request;
-  const decision = decide(bundle, request);
+  let statements: RecordedExchange[] | undefined;
+  const reason = reasonFromMeta(msg.params);
+  const run = runExchange(env.ctx, {
+    bundle,
+    request,
+    session: () => env.sessions.sessionFor(session, bundle),
+    refusal: refusalOf,
+    started,
+    ...(reason ? { reason } : {}),
+    // A call goes ahead only if the SQL it carries is allowed and the tool is still what was pinned.
+    ...(msg.method === 'tools/call'
+      ? {
+          check: async () => {
+            const checked = await checkSql(env, session, bundle, target, request, started);
+            if (checked instanceof PortcullisError) return checked;
+            statements = checked;
+            return request.name === undefined ? undefined : checkDefinition(env, session, target, revision, request.name);
+          },
+        }
+      : {}),
+  });
+  // the fast path (no review, nothing to wait for) comes back without a promise: no await for it
+  const result = run instanceof Promise ? await run : run;
+  if (!result.allowed) {
+    const outcome = { durationMs: elapsed(started), maskedValues: 0, error: { code: result.error.code, message: result.error.message } };
+    await env.sessions.recordResult(result.recorded, outcome);
+    for (const e of statements ?? []) await env.sessions.recordResult(e, outcome);
+    return errorResponse(msg.id, result.error);
+  }
   let exchange: RecordedExchange;
   try {
-    exchange = await env.sessions.recordDecision(session, bundle, request, decision);
+    exchange = { sessionId: result.evidence.sessionId, seq: await result.evidence.written, target: result.evidence.target };
   } catch (error) {
-    return errorResponse(msg.id, error);
-  }
-  const refuse = async (error: PortcullisError): Promise<JSONRPCErrorResponse> => {
-    await env.sessions.recordResult(exchange, { durationMs: elapsed(started), maskedValues: 0, error: { code: error.code, message: error.message } });
-    return errorResponse(msg.id, error);
-  };
-  if (decision.effect === 'deny') return refuse(refusalOf(decision));
-  if (decision.effect === 'review') {
-    const refusal = await settleReview(env.ctx, exchange.sessionId, request, decision, reasonFromMeta(msg.params));
-    if (refusal) return refuse(refusal);
-  }
-  let statements: RecordedExchange[] | undefined;
-  if (msg.method === 'tools/call') {
-    const checked = await checkSql(env, session, bundle, target, request, started);
-    if (checked instanceof PortcullisError) return refuse(checked);
-    statements = checked;
-  }
-  if (msg.method === 'tools/call' && request.name !== undefined) {
-    const changed = await checkDefinition(env, session, target, revision, request.name);
-    if (changed) return refuse(changed);
+    const e = PortcullisError.from(error);
+    for (const st of statements ?? []) await env.sessions.recordResult(st, { durationMs: elapsed(started), maskedValues: 0, error: { code: e.code, message: e.message } });
+    return errorResponse(msg.id, e);
   }
   const listing = listings[msg.method];
   const visibility: Visibility | undefined = listing ? { bundle, subject: session.subject, target: target.name, at } : undefined;
   session.pending.set(key, {
     method: msg.method,
     started,
-    masker: mcpMasker(decision.masks, env.maskKey, target.name),
+    masker: mcpMasker(result.masks, env.maskKey, target.name),
     revision,
     exchange,
     ...(visibility ? { visibility } : {}),
@@ -130,33 +139,44 @@ export async function admitRequest(
 
 /**
  * SQL in a tool's arguments, decided as the PostgreSQL gateway would (runtime/mcp/sql.ts). Each
- * statement's decision is recorded before the call is forwarded; the first refusal refuses the call.
+ * statement is an exchange of its own (decided, reviewed, checked, recorded) before the call is;
+ * the first refusal refuses the call.
  */
 async function checkSql(env: ExchangeEnv, session: McpSession, bundle: Bundle, target: McpTarget, call: McpRequest, started: number): Promise<RecordedExchange[] | PortcullisError> {
   const configs = sqlArgumentsOf(bundle, target.name);
   if (configs.length === 0) return [];
-  let checks;
+  let requests;
   try {
-    checks = decideSql(bundle, call, configs);
+    requests = sqlRequestsOf(call, configs);
   } catch (error) {
     return PortcullisError.from(error, 'invalid_argument');
   }
   const recorded: RecordedExchange[] = [];
-  for (const c of checks) {
-    let exchange: RecordedExchange;
-    try {
-      exchange = await env.sessions.recordDecision(session, bundle, c.request, c.decision);
-    } catch (error) {
-      return PortcullisError.from(error);
+  for (const request of requests) {
+    const result = await runExchange(env.ctx, {
+      bundle,
+      request,
+      session: () => env.sessions.sessionFor(session, bundle),
+      refusal: refusalOf,
+      check: (decision) => sqlRefusal(request, decision),
+      checkName: 'masking',
+    });
+    let refusal: PortcullisError | undefined;
+    if (!result.allowed) {
+      refusal = result.error;
+      if (result.recorded) recorded.push(result.recorded);
+    } else {
+      try {
+        recorded.push({ sessionId: result.evidence.sessionId, seq: await result.evidence.written, target: result.evidence.target });
+      } catch (error) {
+        refusal = PortcullisError.from(error);
+      }
     }
-    const refusal =
-      c.decision.effect === 'deny' ? refusalOf(c.decision) : c.decision.effect === 'review' ? await settleReview(env.ctx, exchange.sessionId, c.request, c.decision) : sqlRefusal(c);
     if (refusal) {
       const outcome = { durationMs: elapsed(started), maskedValues: 0, error: { code: refusal.code, message: refusal.message } };
-      for (const e of [...recorded, exchange]) await env.sessions.recordResult(e, outcome);
+      for (const e of recorded) await env.sessions.recordResult(e, outcome);
       return refusal;
     }
-    recorded.push(exchange);
   }
   return recorded;
 }
@@ -264,7 +284,7 @@ function filterListing(session: McpSession, target: McpTarget, method: string, r
 /** The masks a call of this tool would get (its rules' and the target's classifications). */
 function callMasks(v: Visibility, name: string): readonly Mask[] {
   const request: McpRequest = { protocol: 'mcp', subject: { identity: v.subject.identity, groups: [...v.subject.groups] }, target: v.target, at: v.at, method: 'tools/call', name };
-  return [...classificationMasks(v.bundle, v.target), ...decide(v.bundle, request).masks];
+  return [...classificationMasks(v.bundle, v.target), ...judgeUnrecorded(v.bundle, request).masks];
 }
 
 /**

@@ -13,7 +13,6 @@
  * schema field; until the schema has it no target declares any, and nothing here runs.
  */
 import type { Bundle } from '../bundle/model.ts';
-import { decide } from '../engine/decide.ts';
 import type { Decision } from '../engine/decision.ts';
 import { compileMatcher, jsonPathValue, relationName } from '../engine/match.ts';
 import type { McpRequest, PostgresRequest } from '../engine/request.ts';
@@ -37,14 +36,12 @@ export function sqlArgumentsOf(bundle: Bundle, target: string): SqlArgument[] {
   );
 }
 
-export interface SqlCheck {
-  request: PostgresRequest;
-  decision: Decision;
-}
-
-/** The statements a call carries, each decided; throws invalid_argument for SQL that cannot be analysed. */
-export function decideSql(bundle: Bundle, call: McpRequest, configs: readonly SqlArgument[]): SqlCheck[] {
-  const out: SqlCheck[] = [];
+/**
+ * The statements a call carries, as the requests the exchange core decides and records; throws
+ * invalid_argument for SQL that cannot be analysed, before anything is recorded.
+ */
+export function sqlRequestsOf(call: McpRequest, configs: readonly SqlArgument[]): PostgresRequest[] {
+  const out: PostgresRequest[] = [];
   for (const c of configs) {
     if (c.tool !== call.name) continue;
     const text = jsonPathValue(call.arguments, c.argument);
@@ -56,16 +53,14 @@ export function decideSql(bundle: Bundle, call: McpRequest, configs: readonly Sq
         throw new PortcullisError('invalid_argument', `tool ${JSON.stringify(c.tool)}: ${s.statement.class} of a prepared statement or cursor cannot be checked outside a database session`);
       }
       const request: PostgresRequest = { protocol: 'postgres', subject: call.subject, target: c.target, at: call.at, statement: s.statement };
-      out.push({ request, decision: decide(bundle, request) });
+      out.push(request);
     }
   }
   return out;
 }
 
-/** Undefined when the statement may run through the tool; else why not. */
-export function sqlRefusal(check: SqlCheck): PortcullisError | undefined {
-  const { request, decision } = check;
-  if (decision.effect !== 'allow') return undefined; // deny and review are the engine's refusals
+/** The protocol check of an allowed statement: undefined when it may run through the tool; else why not. */
+export function sqlRefusal(request: PostgresRequest, decision: Decision): PortcullisError | undefined {
   const read = request.statement.relations.map((r) => relationName(r.schema, r.name));
   for (const m of decision.masks) {
     if (m.kind !== 'column') continue;

@@ -7,7 +7,7 @@
  */
 import type { Bundle } from '../bundle/model.ts';
 import { subjectKey } from '../engine/compile.ts';
-import { decide } from '../engine/decide.ts';
+import { judgeUnrecorded } from '../exchange/index.ts';
 import type { McpRequest, Subject } from '../engine/request.ts';
 
 export interface Visibility {
@@ -26,7 +26,7 @@ export function mayUse(v: Visibility, action: string, name: string): boolean {
     method: action,
     name,
   };
-  const decision = decide(v.bundle, request);
+  const decision = judgeUnrecorded(v.bundle, request);
   if (decision.effect !== 'deny') return true;
   if (decision.rules.length > 0) return false;
   return conditionallyAllowed(v, action, name);

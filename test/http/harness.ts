@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { startGatewayRuntime, type GatewayRuntime } from '../../runtime/gateway/runtime.ts';
 import { startHttpGateway, type HttpGateway } from '../../runtime/http/gateway.ts';
 import { issueToken } from '../../runtime/identity/dev-key.ts';
-import { flushResults } from '../../runtime/http/sessions.ts';
+import { flushResults } from '../../runtime/http/session.ts';
 import { readEvidence } from '../../runtime/evidence/index.ts';
 
 export const run = promisify(execFile);

@@ -4,8 +4,7 @@
  * `review.requireReason` refuses at once without one, and the refusal says nothing was sent.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { connectMcp } from '../mcp/client.ts';
 import { curl, startHarness, type Harness } from './harness.ts';
 import { startUpstream, type Upstream } from './upstream.ts';
 import { startMcpServer, type TestMcpServer } from '../../runtime/embedded/demo/mcp.ts';
@@ -105,9 +104,7 @@ describe('stated reasons over HTTP and MCP', () => {
   });
 
   it('MCP: _meta["portcullis.dev/reason"] of a tool call reaches the approval', async () => {
-    const client = new Client({ name: 'reasons', version: '1' });
-    const transport = new StreamableHTTPClientTransport(new URL(`${h.gateway.url}/tools`), { requestInit: { headers: { authorization: `Bearer ${token}` } } });
-    await client.connect(transport);
+    const { client } = await connectMcp(`${h.gateway.url}/tools`, token, { name: 'reasons' });
     try {
       await expect(client.callTool({ name: 'delete_customer', arguments: { customer_id: 7 }, _meta: { 'portcullis.dev/reason': 'GDPR erasure request 55' } })).rejects.toThrow(/the call was not made: waiting for approval/);
       expect((await approvalFor('delete_customer'))?.reason).toBe('GDPR erasure request 55');

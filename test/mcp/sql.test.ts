@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { connectMcp } from './client.ts';
 import { startHarness, type Harness } from '../http/harness.ts';
 import { startMcpServer, type TestMcpServer } from '../../runtime/embedded/demo/mcp.ts';
 
@@ -76,9 +76,7 @@ describe('SQL tool arguments', () => {
     const located = bundle.targets.get('tools')!;
     const spec: unknown = { ...located.doc.spec, sql: [{ tool: 'run_sql', argument: '$.sql', target: 'shop-db' }] };
     (bundle.targets as Map<string, typeof located>).set('tools', { ...located, doc: { ...located.doc, spec: spec as typeof located.doc.spec } });
-    client = new Client({ name: 'support-bot', version: '1' });
-    const token = await h.token('support-agent');
-    await client.connect(new StreamableHTTPClientTransport(new URL(`${h.gateway.url}/tools`), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+    ({ client } = await connectMcp(`${h.gateway.url}/tools`, await h.token('support-agent'), { name: 'support-bot' }));
   });
 
   afterAll(async () => {
@@ -114,8 +112,10 @@ describe('SQL tool arguments', () => {
       ['select', 'allow'],
       ['select', 'allow'],
       ['delete', 'deny'],
-      ['select', 'allow'],
+      // policy allows it, the masking check refuses it: recorded once that check has run (one exchange core)
+      ['select', 'deny'],
     ]);
+    expect(pg[3]!.data.decision.reason).toMatch(/^refused by masking: .*must be masked/);
     const call = records.find((r) => r.data.request.protocol === 'mcp')!;
     expect(pg[0]!.data.sessionId).toBe(call.data.sessionId);
   });

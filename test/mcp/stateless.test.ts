@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { connectMcp } from './client.ts';
 import { startHarness, type Harness } from '../http/harness.ts';
 import { CUSTOMER, startMcpServer, type TestMcpServer } from '../../runtime/embedded/demo/mcp.ts';
 
@@ -42,9 +42,7 @@ spec:
       },
       { TEST_MCP_STATELESS_KEY: TOKEN },
     );
-    client = new Client({ name: 'stateless-bot', version: '1' });
-    const token = await h.token('support-agent');
-    await client.connect(new StreamableHTTPClientTransport(new URL(`${h.gateway.url}/tools`), { requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+    ({ client } = await connectMcp(`${h.gateway.url}/tools`, await h.token('support-agent'), { name: 'stateless-bot' }));
   });
 
   afterAll(async () => {

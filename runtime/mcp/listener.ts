@@ -16,8 +16,9 @@ import { readLimited } from '../http/masking/body.ts';
 import type { Dispatchers } from '../http/upstream.ts';
 import { admitMcp } from './admit.ts';
 import { admitRequest, completeResponse, serverMessage, type ExchangeEnv } from './exchange.ts';
-import { errorResponse, idKey, isJSONRPCRequest, isResponse, parseMessages, type JSONRPCMessage, type JSONRPCRequest } from './jsonrpc.ts';
-import { McpSessions, type McpSession } from './sessions.ts';
+import { idKey, isJSONRPCRequest, isResponse, parseMessages, type JSONRPCMessage, type JSONRPCRequest } from './jsonrpc.ts';
+import { errorResponse } from './refusal.ts';
+import { McpSessions, type McpSession } from './session.ts';
 import { formatSse } from './sse.ts';
 import type { McpTarget } from './target.ts';
 import { discard, isEmptyData, messagesOf, readJsonReply, replyKind, send, sseEvents, transportHeaders, type Reply } from './upstream.ts';
@@ -164,7 +165,7 @@ export class McpEndpoint {
       return;
     }
     // While the client holds this stream open it is there; when it drops it (the SDK's close(), a
-    // process that exits) with nothing else open, the session ends as the client left (sessions.ts).
+    // process that exits) with nothing else open, the session ends as the client left (session.ts).
     let clientLeft = false;
     call.res.once('close', () => (clientLeft = !call.res.writableFinished));
     this.env.sessions.streamOpened(call.session);

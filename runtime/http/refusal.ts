@@ -1,13 +1,14 @@
 /**
  * Refusals as the agent's client understands them: RFC 9457 problem documents for plain HTTP
- * targets, Kubernetes `Status` objects for Kubernetes targets (kubectl prints their message).
+ * targets, Kubernetes `Status` objects for Kubernetes targets (kubectl prints their message). What a
+ * refusal says (rules, policy commit) comes from the exchange core (runtime/exchange/refusal.ts).
  * Only a PortcullisError's own message goes over the wire; its cause stays in the logs.
  */
 import type { ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { STATUS_CODES } from 'node:http';
 import { PortcullisError, type ErrorCode } from '../errors.ts';
-import type { Decision, RuleRef } from '../engine/decision.ts';
+import { kubernetesStatus } from '../kubernetes/refusal.ts';
 
 const statusOf: Record<ErrorCode, number> = {
   invalid_argument: 400,
@@ -25,48 +26,12 @@ const statusOf: Record<ErrorCode, number> = {
   internal: 500,
 };
 
-const k8sReason: Record<number, string> = {
-  400: 'BadRequest',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'NotFound',
-  413: 'RequestEntityTooLarge',
-  500: 'InternalError',
-  501: 'BadRequest',
-  502: 'InternalError',
-  503: 'ServiceUnavailable',
-  504: 'Timeout',
-};
-
 export type ErrorFormat = 'problem' | 'kubernetes';
 
 /** The HTTP status for an error; `details.status` lets a caller pick a more precise one (e.g. 502 vs 413). */
 export function statusFor(error: PortcullisError): number {
   const s = error.details.status;
   return typeof s === 'number' ? s : statusOf[error.code];
-}
-
-function ruleNames(rules: readonly RuleRef[]): string[] {
-  return rules.map((r) => `${r.policy}/${r.rule}`);
-}
-
-function commitText(decision: Decision): string {
-  const c = decision.revision.commit;
-  return c ? `policy commit ${c.slice(0, 12)}${decision.revision.dirty ? ' (dirty)' : ''}` : `policy digest ${decision.revision.digest.slice(0, 12)} (not a git repo)`;
-}
-
-/** The refusal for a deny or review decision, naming the rules and the commit that made it. */
-export function refusalOf(decision: Decision): PortcullisError {
-  const rules = ruleNames(decision.rules);
-  const revision = { commit: decision.revision.commit, digest: decision.revision.digest, dirty: decision.revision.dirty };
-  if (decision.effect === 'review') {
-    return new PortcullisError(
-      'review_required',
-      `${decision.reason}; approvals are not available on this gateway yet, so the request is refused (${commitText(decision)})`,
-      { details: { rules, revision, approval: { id: null, approverGroups: decision.review?.approverGroups ?? [], count: decision.review?.count ?? 1 } } },
-    );
-  }
-  return new PortcullisError('permission_denied', `${decision.reason} (${commitText(decision)})`, { details: { rules, revision } });
 }
 
 /** Extension members carried over the wire; anything else in details (hints aside) stays private. */
@@ -83,21 +48,6 @@ export function problemDocument(error: PortcullisError): Record<string, unknown>
   };
   for (const key of PUBLIC_DETAILS) if (error.details[key] !== undefined) doc[key] = error.details[key];
   return doc;
-}
-
-export function kubernetesStatus(error: PortcullisError): Record<string, unknown> {
-  const status = statusFor(error);
-  const hint = typeof error.details.hint === 'string' ? ` (hint: ${error.details.hint})` : '';
-  return {
-    kind: 'Status',
-    apiVersion: 'v1',
-    metadata: {},
-    status: 'Failure',
-    message: `portcullis: ${error.message}${hint}`,
-    reason: k8sReason[status] ?? 'InternalError',
-    code: status,
-    ...(error.details.rules ? { details: { causes: (error.details.rules as string[]).map((r) => ({ reason: 'PolicyRule', message: r })) } } : {}),
-  };
 }
 
 function headersFor(error: PortcullisError, format: ErrorFormat, body: Buffer): Record<string, string> {

@@ -10,10 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { Bundle } from '../bundle/model.ts';
-import { sessionLimits } from '../engine/decide.ts';
-import type { Decision } from '../engine/decision.ts';
-import type { Request } from '../engine/request.ts';
-import { PortcullisError } from '../errors.ts';
+import { endSession, limitsOf, openSession, recordResult } from '../exchange/index.ts';
 import type { ListenerContext, ListenerSubject } from '../http/context.ts';
 import type { McpMasker } from './masking.ts';
 import { ToolPins } from './pinning.ts';
@@ -62,6 +59,8 @@ export class McpSession {
   protocolVersion: string | undefined;
   readonly attributes: Record<string, string> = {};
   recorded: Promise<string> | undefined;
+  /** the recorded session's id once its start record is written */
+  recordedId: string | undefined;
   readonly startedAt: number;
   lastSeen: number;
   ended = false;
@@ -79,7 +78,7 @@ export class McpSession {
   ) {
     this.startedAt = now;
     this.lastSeen = now;
-    const limits = sessionLimits(bundle, subject, target);
+    const limits = limitsOf(bundle, subject, target);
     this.idleMs = limits.idleTimeoutMs ?? DEFAULT_IDLE_MS;
     this.maxMs = limits.maxDurationMs;
   }
@@ -150,56 +149,42 @@ export class McpSessions {
     if (mine?.get(key) === session) mine.delete(key);
   }
 
-  /** Audit before action: resolves once the decision is durable, else throws `failed_precondition`. */
-  async recordDecision(session: McpSession, bundle: Bundle, request: Request, decision: Decision): Promise<RecordedExchange> {
-    if (!this.ctx.recorder.healthy()) {
-      throw new PortcullisError('failed_precondition', 'the evidence store cannot record right now, so no request is let through');
+  /**
+   * The recorded session of an MCP session: its id once its start record is written (the hot path
+   * awaits nothing), else the promise of it. Opened by the exchange core once a request is admitted.
+   */
+  sessionFor(session: McpSession, bundle: Bundle): string | Promise<string> {
+    if (session.recordedId !== undefined) return session.recordedId;
+    if (!session.recorded) {
+      const s = session.subject;
+      const recorded = openSession(this.ctx, {
+          identity: s.identity,
+          ...(s.kind ? { kind: s.kind } : {}),
+          groups: [...s.groups],
+          ...(s.tokenSubject ? { tokenSubject: s.tokenSubject } : {}),
+          ...(s.issuer ? { issuer: s.issuer } : {}),
+          target: session.target,
+          protocol: 'mcp',
+          client: session.client,
+          revision: bundle.revision,
+          attributes: { ...session.attributes },
+        });
+      session.recorded = recorded;
+      recorded.then(
+        (id) => {
+          if (session.recorded === recorded) session.recordedId = id;
+        },
+        () => {
+          if (session.recorded === recorded) session.recorded = undefined;
+        },
+      );
     }
-    const started = performance.now();
-    try {
-      if (!session.recorded) {
-        const s = session.subject;
-        session.recorded = this.ctx.recorder
-          .startSession({
-            identity: s.identity,
-            ...(s.kind ? { kind: s.kind } : {}),
-            groups: [...s.groups],
-            ...(s.tokenSubject ? { tokenSubject: s.tokenSubject } : {}),
-            ...(s.issuer ? { issuer: s.issuer } : {}),
-            target: session.target,
-            protocol: 'mcp',
-            client: session.client,
-            revision: bundle.revision,
-            attributes: { ...session.attributes },
-          })
-          .then((r) => r.sessionId);
-        session.recorded.catch(() => (session.recorded = undefined));
-      }
-      const sessionId = await session.recorded;
-      const { seq } = await this.ctx.recorder.recordDecision({ sessionId, request, decision });
-      this.ctx.metrics?.observeDecision({ effect: decision.effect, target: request.target, protocol: request.protocol, durationMs: performance.now() - started });
-      return { sessionId, seq, target: request.target };
-    } catch (error) {
-      throw new PortcullisError('failed_precondition', 'the decision could not be recorded, so the request is refused', { cause: error });
-    }
+    return session.recorded;
   }
 
   /** The outcome; logged, never thrown: the agent has its answer already. */
   async recordResult(exchange: RecordedExchange | undefined, outcome: Outcome): Promise<void> {
-    if (!exchange) return;
-    if (exchange.target !== undefined) this.ctx.metrics?.observeMasked(exchange.target, outcome.maskedValues);
-    try {
-      await this.ctx.recorder.recordResult({
-        sessionId: exchange.sessionId,
-        seq: exchange.seq,
-        status: outcome.error ? 'error' : 'ok',
-        durationMs: outcome.durationMs,
-        maskedValues: outcome.maskedValues,
-        ...(outcome.error ? { error: outcome.error } : {}),
-      });
-    } catch (error) {
-      this.ctx.log('mcp.result-not-recorded', { error: String(error) });
-    }
+    await recordResult(this.ctx, exchange, { status: outcome.error ? 'error' : 'ok', durationMs: outcome.durationMs, maskedValues: outcome.maskedValues, ...(outcome.error ? { error: outcome.error } : {}) });
   }
 
   async end(session: McpSession, reason: string): Promise<void> {
@@ -214,11 +199,13 @@ export class McpSessions {
     }
     session.pending.clear();
     if (!session.recorded) return;
+    let sessionId: string;
     try {
-      await this.ctx.recorder.endSession({ sessionId: await session.recorded, reason });
-    } catch (error) {
-      this.ctx.log('mcp.session-end-failed', { error: String(error) });
+      sessionId = await session.recorded;
+    } catch {
+      return; // never opened: nothing to end
     }
+    await endSession(this.ctx, sessionId, reason);
   }
 
   streamOpened(session: McpSession): void {
