@@ -17,7 +17,6 @@ import { analyzeCached, type AnalyzedStatement } from '../../sql/analyze.ts';
 import { walk } from '../../sql/ast.ts';
 import { checkMaskSafety, masksActiveOn, trackClassified } from '../../sql/mask-safety.ts';
 import type { Catalog } from '../../sql/catalog.ts';
-import { decide } from '../../engine/decide.ts';
 import type { Decision, SessionLimits } from '../../engine/decision.ts';
 import type { PostgresRequest } from '../../engine/request.ts';
 import type { AuthenticatedSubject, GatewayContext } from '../../gateway/context.ts';
@@ -26,11 +25,12 @@ import { execContext, type ExecContext, type RowBudget, type StatementShape } fr
 import { maskLookup, type ColumnMasks } from './mask-plan.ts';
 import type { OutputMask } from '../../sql/mask-safety.ts';
 import type { Bundle } from '../../bundle/model.ts';
-import { canonical, CanonicalFragment, CanonicalWithSlot } from '../../evidence/canonical.ts';
+import { CanonicalFragment, CanonicalWithSlot } from '../../evidence/canonical.ts';
+import { judgeUnrecorded, recordResult, runExchange, type ExchangeResult, type Refused } from '../../exchange/index.ts';
+import { encodedDecision } from '../../exchange/encoded.ts';
+import { encodedRequest, requestParts, type RequestParts } from './request.ts';
 import { errorFromPortcullis, fatal, refusalFor, syntaxError, unsafeForMasking } from './refusal.ts';
-import { settleReview } from '../../gateway/review.ts';
 import { reasonFromSql, reasonSetting } from '../../gateway/stated-reason.ts';
-import type { Coverage } from '../../approvals/types.ts';
 import { formatDuration } from '../../engine/duration.ts';
 
 /** A portal name no client can have created: Execute on it fails without side effects. */
@@ -86,7 +86,28 @@ interface Verdict {
   masksActive: boolean;
   /** the decision masks columns: the catalog must be current before the verdict is reused */
   catalogBound: boolean;
+  /** a read: it may run once its record is written (its rows held until the record is durable) */
+  early: boolean;
+  /** the engine request the core is handed (its target and protocol); the record is encoded apart */
+  request: PostgresRequest;
   outputMasks?: readonly OutputMask[];
+}
+
+/** The evidence failure in the words PostgreSQL agents have seen so far. */
+function evidenceFailure(cause: unknown): PortcullisError {
+  return new PortcullisError('failed_precondition', 'the evidence store cannot record this decision, so the statement is refused', { cause, details: { hint: 'the gateway recovers once evidence can be written again' } });
+}
+
+/**
+ * Refusals of the mask-safety check, as handed to the core: their message is the reason the record
+ * gives (`refused by masking: <reason>`); the agent gets them as unsafeForMasking words.
+ */
+const maskRefusals = new WeakSet<PortcullisError>();
+
+function maskRefusal(reason: string): PortcullisError {
+  const e = new PortcullisError('permission_denied', reason);
+  maskRefusals.add(e);
+  return e;
 }
 
 export class PostgresSession {
@@ -118,9 +139,6 @@ export class PostgresSession {
   private readonly portalBinds = new Map<string, Buffer>();
   /** per analysed statement (analysis results are shared per text), its last allow verdict */
   private readonly verdicts = new WeakMap<AnalyzedStatement, Verdict>();
-  /** the session's subject and target as canonical JSON, for requests decided from a verdict */
-  private subjectJson: string | undefined;
-  private targetJson: string | undefined;
   /** the durable stage of the last read forwarded early; the agent gets no bytes before it */
   private durableGate: Promise<void> | undefined;
   private gateWaiting = false;
@@ -645,15 +663,17 @@ export class PostgresSession {
     return new PortcullisError('permission_denied', `${what} was not declared through this gateway session, so what it runs cannot be checked`);
   }
 
-  /** Decide, check mask safety and make the decision durable: the order audit-before-action needs. */
+  /**
+   * One statement through the exchange core (decide → settle review → mask safety → record → count):
+   * returns its execution context once its decision may be acted on, or the refusal to send.
+   */
   private async decideAndRecord(s: AnalyzedStatement, pending?: ReadonlyMap<string, AnalyzedStatement>, commentedReason?: string, guarded?: (check: GuardCheck) => void): Promise<ExecContext | PortcullisError> {
-    const { ctx, subject, target, sessionId } = this.o;
+    const { ctx, target, sessionId } = this.o;
     const bundle = ctx.bundle();
     if (!bundle) {
       return new PortcullisError('failed_precondition', 'the gateway has no valid policy bundle, so it refuses every statement', { details: { hint: 'fix the policy repo; the gateway reloads it' } });
     }
     const resolved = this.resolve(s, pending);
-    const subjectOnly = { identity: subject.identity, groups: subject.groups };
     const at = ctx.now().toISOString();
     const key = this.verdictKey(s, bundle);
     const hit = resolved instanceof PortcullisError ? undefined : this.cachedVerdict(key, s, resolved, bundle);
@@ -665,29 +685,44 @@ export class PostgresSession {
     const fresh = hit?.catalogBound && !check ? await this.freshCatalog() : undefined;
     if (hit && !(fresh instanceof PortcullisError) && hit.catalogVersion === this.catalogVersion()) {
       if (check) guarded!(check);
-      if (stated) this.statedReason = stated.reason;
-      // The same statement under the same bundle and catalog: the same decision, already encoded.
-      const request = this.encodedRequest(at, hit.statement.fill(s.text)) as unknown as PostgresRequest;
+      // The same statement under the same bundle and catalog: the same decision, already encoded,
+      // and the record splices the request's parts encoded once per session and verdict.
       this.responses.masksActive = hit.masksActive;
-      return this.record(request, hit.decision, undefined, hit.masks, hit.outputMasks, hit.encoded, readOnly(hit.resolved));
+      const exec = await this.exchanged(
+        runExchange(ctx, {
+          bundle,
+          request: hit.request,
+          session: sessionId,
+          decided: { decision: hit.decision, encoded: hit.encoded },
+          recorded: encodedRequest(this.requestParts(), at, hit.statement.fill(s.text)),
+          refusal: (d) => refusalFor(d, s.text),
+          staged: () => hit.early,
+          evidenceFailure,
+        }),
+        hit.masks,
+        hit.outputMasks,
+      );
+      if (stated && !(exec instanceof PortcullisError)) this.statedReason = stated.reason;
+      return exec;
     }
     const effective = resolved instanceof PortcullisError ? s : resolved;
-    const request: PostgresRequest = {
-      protocol: 'postgres',
-      subject: subjectOnly,
-      target,
-      at,
-      statement: { ...effective.statement, text: s.text },
-    };
-    let decision: Decision = decide(bundle, request);
-    let refusal: PortcullisError | undefined;
-    let outputMasks;
-    const masks = maskLookup(decision.masks);
+    const request: PostgresRequest = { protocol: 'postgres', subject: this.requestParts().subject, target, at, statement: { ...effective.statement, text: s.text } };
+    const reason = commentedReason ?? this.statedReason;
     if (resolved instanceof PortcullisError) {
-      refusal = resolved;
-    } else if (decision.effect === 'review') {
-      // An approval or grant for exactly this may let it through; then it is checked as an allow.
-      const onHold = (a: { id: string; approverGroups: readonly string[]; count: number }) => {
+      // What EXECUTE or FETCH would run is unknown: refused by the gateway, whatever policy says.
+      const judged = judgeUnrecorded(bundle, request);
+      const decided: Decision = judged.effect === 'deny' ? judged : { ...judged, effect: 'deny', reason: `refused: ${resolved.message}` };
+      return this.exchanged(runExchange(ctx, { bundle, request, session: sessionId, decided: { decision: decided }, refusal: () => resolved, evidenceFailure }), maskLookup([]), undefined);
+    }
+    // Filled by the mask-safety check (the core's protocol check) when it lets the statement through.
+    let checked: { masks: ColumnMasks; outputMasks?: readonly OutputMask[] } | undefined;
+    const result = await runExchange(ctx, {
+      bundle,
+      request,
+      session: sessionId,
+      refusal: (d) => refusalFor(d, s.text),
+      ...(reason ? { reason } : {}),
+      onHold: (a) => {
         // Shown by psql while the statement waits: which approval, and where approvers act.
         this.toClient.push(
           noticeResponse({
@@ -698,67 +733,97 @@ export class PostgresSession {
           }),
         );
         this.flushClient();
-      };
-      let coverage: Coverage | undefined;
-      const reviewed = decision;
-      const reason = commentedReason ?? this.statedReason;
-      refusal = await settleReview(ctx, { subject: subjectOnly, sessionId, target, request, decision: reviewed, onHold, onCovered: (c) => (coverage = c), ...(reason ? { reason } : {}) }, () => refusalFor(reviewed, s.text));
-      // The record names what let the review through: the grant or approval, and its approvers.
-      if (!refusal && coverage) decision = { ...decision, approval: coverage };
-    } else if (decision.effect !== 'allow') {
-      refusal = refusalFor(decision, s.text);
-    }
+      },
+      check: async (decision) => {
+        const outcome = await this.maskCheck(s, resolved, key, bundle, decision, fresh);
+        if (outcome instanceof PortcullisError) return outcome;
+        checked = outcome;
+        return undefined;
+      },
+      checkName: 'masking',
+      staged: () => this.o.earlyReads !== false && readOnly(resolved),
+      evidenceFailure,
+    });
+    if (!result.allowed) return this.refusedBy(result);
+    if (stated) this.statedReason = stated.reason;
+    return this.exchanged(result, checked?.masks ?? maskLookup(result.decision.masks), checked?.outputMasks);
+  }
+
+  /**
+   * The protocol check: the catalog current (or the refusal saying it cannot be), masks in force
+   * known, and the statement safe under them. An allowed statement's verdict is cached for the next.
+   */
+  private async maskCheck(
+    s: AnalyzedStatement,
+    resolved: AnalyzedStatement,
+    key: AnalyzedStatement,
+    bundle: Bundle,
+    decision: Decision,
+    fresh: Catalog | PortcullisError | undefined,
+  ): Promise<{ masks: ColumnMasks; outputMasks?: readonly OutputMask[] } | PortcullisError> {
+    const masks = maskLookup(decision.masks);
     // BEGIN, COMMIT, SET and SHOW read no relation: they need no catalog, current or not.
-    const catalogBound = decision.masks.some((m) => m.kind === 'column') && effective.statement.class !== 'transaction' && effective.statement.class !== 'session';
-    const current = refusal || resolved instanceof PortcullisError ? undefined : catalogBound ? (fresh ?? (await this.freshCatalog())) : await this.catalog().catch((err: unknown) => PortcullisError.from(err, 'unavailable'));
-    if (current instanceof PortcullisError) {
-      refusal = current;
-      decision = { ...decision, effect: 'deny', reason: `refused: ${current.message}` };
-    } else if (current && !(resolved instanceof PortcullisError)) {
-      if (stated) this.statedReason = stated.reason;
-      const catalog = current;
-      if (catalogBound) trackClassified(catalog, masks);
-      this.responses.masksActive = masksActiveOn(catalog, masks);
-      let safety = checkMaskSafety(resolved, catalog, masks, { masksActive: this.responses.masksActive });
+    const catalogBound = decision.masks.some((m) => m.kind === 'column') && resolved.statement.class !== 'transaction' && resolved.statement.class !== 'session';
+    const current = catalogBound ? (fresh ?? (await this.freshCatalog())) : await this.catalog().catch((err: unknown) => PortcullisError.from(err, 'unavailable'));
+    if (current instanceof PortcullisError) return current;
+    const catalog = current;
+    if (catalogBound) trackClassified(catalog, masks);
+    this.responses.masksActive = masksActiveOn(catalog, masks);
+    let safety = checkMaskSafety(resolved, catalog, masks, { masksActive: this.responses.masksActive });
+    if (!safety.ok && safety.unknownRelations) {
+      // The catalog is current (masks apply, so it was just checked). Still unknown: a session
+      // temp table, or a relation PostgreSQL will not find either; unless this session changed
+      // the schema where the catalog cannot see it yet.
+      safety = checkMaskSafety(resolved, catalog, masks, { allowUnknownRelations: this.schemaUnsettledUntil === 0 });
       if (!safety.ok && safety.unknownRelations) {
-        // The catalog is current (masks apply, so it was just checked). Still unknown: a session
-        // temp table, or a relation PostgreSQL will not find either; unless this session changed
-        // the schema where the catalog cannot see it yet.
-        safety = checkMaskSafety(resolved, catalog, masks, { allowUnknownRelations: this.schemaUnsettledUntil === 0 });
-        if (!safety.ok && safety.unknownRelations) {
-          safety = { ok: false, reason: `${safety.reason}: this session changed the schema in a transaction that has not committed, which the gateway cannot see; commit it first` };
-        }
-      }
-      if (!safety.ok) {
-        refusal = unsafeForMasking(safety.reason, decision);
-        decision = { ...decision, effect: 'deny', reason: `refused by masking: ${safety.reason}` };
-      } else {
-        if (safety.outputMasks) outputMasks = safety.outputMasks;
-        if (decision.effect === 'allow' && !bundle.index.targets.get(target)?.timeDependent) {
-          const verdict: Verdict = {
-            bundle,
-            catalogVersion: catalog.version,
-            resolved: resolved === s ? key : resolved,
-            decision,
-            encoded: new CanonicalFragment(decision),
-            statement: new CanonicalWithSlot(request.statement as unknown as Record<string, unknown>, 'text'),
-            masks,
-            masksActive: this.responses.masksActive,
-            catalogBound,
-            ...(outputMasks ? { outputMasks } : {}),
-          };
-          this.verdicts.set(key, verdict);
-          // The record splices the fragments just encoded instead of encoding the same values again.
-          const encodedRequest = this.encodedRequest(at, verdict.statement.fill(s.text)) as unknown as PostgresRequest;
-          return this.record(encodedRequest, decision, undefined, masks, outputMasks, verdict.encoded, readOnly(resolved));
-        }
+        safety = { ok: false, reason: `${safety.reason}: this session changed the schema in a transaction that has not committed, which the gateway cannot see; commit it first` };
       }
     }
-    if (refusal && decision.effect === 'allow') {
-      // Refused by the gateway (an EXECUTE it cannot resolve, say): the record says so, not allow.
-      decision = { ...decision, effect: 'deny', reason: `refused: ${refusal.message}` };
+    if (!safety.ok) return maskRefusal(safety.reason);
+    const outputMasks = safety.outputMasks;
+    if (decision.effect === 'allow' && !decision.approval && !bundle.index.targets.get(this.o.target)?.timeDependent) {
+      const statement = new CanonicalWithSlot({ ...resolved.statement, text: s.text } as unknown as Record<string, unknown>, 'text');
+      this.verdicts.set(key, {
+        bundle,
+        catalogVersion: catalog.version,
+        resolved: resolved === s ? key : resolved,
+        decision,
+        encoded: encodedDecision(bundle, decision),
+        request: { protocol: 'postgres', subject: this.requestParts().subject, target: this.o.target, at: '', statement: resolved.statement },
+        statement,
+        masks,
+        masksActive: this.responses.masksActive,
+        catalogBound,
+        early: this.o.earlyReads !== false && readOnly(resolved),
+        ...(outputMasks ? { outputMasks } : {}),
+      });
     }
-    return this.record(request, decision, refusal, masks, outputMasks, undefined, !refusal && !(resolved instanceof PortcullisError) && readOnly(resolved));
+    return outputMasks ? { masks, outputMasks } : { masks };
+  }
+
+  /** An allowed exchange's execution context once its record allows acting on it; else the refusal. */
+  private async exchanged(run: ExchangeResult | Promise<ExchangeResult>, masks: ColumnMasks, outputMasks: readonly OutputMask[] | undefined): Promise<ExecContext | PortcullisError> {
+    const result = run instanceof Promise ? await run : run;
+    if (!result.allowed) return this.refusedBy(result);
+    // results before this decision share its group commit
+    this.flushResults();
+    let seq: number;
+    try {
+      seq = await result.evidence.written;
+    } catch (err) {
+      return PortcullisError.from(err, 'failed_precondition');
+    }
+    // A read may run once its record is written; its rows are held until the record is durable.
+    if (result.evidence.staged) this.durableGate = result.evidence.durable as Promise<void>;
+    return execContext(seq, result.decision, masks, outputMasks, Date.now());
+  }
+
+  /** A refusal as the agent sees it: the mask-safety check's in the words PostgreSQL users know. */
+  private refusedBy(result: Refused): PortcullisError {
+    if (maskRefusals.has(result.error) && result.decision) return unsafeForMasking(result.error.message, result.decision);
+    // refused at admission: the store is known broken, and nothing was decided or recorded
+    if (!result.decision) return evidenceFailure(result.error);
+    return result.error;
   }
 
   /**
@@ -767,29 +832,30 @@ export class PostgresSession {
    * evidence failure), else the execution context of an allowed empty statement.
    */
   private async recordUnjudged(text: string, cls: 'admin' | 'session', effect: 'allow' | 'deny', reason: string, refusal?: PortcullisError): Promise<ExecContext | PortcullisError> {
-    const { ctx, subject, target } = this.o;
+    const { ctx, target, sessionId } = this.o;
     const bundle = ctx.bundle();
     const request: PostgresRequest = {
       protocol: 'postgres',
-      subject: { identity: subject.identity, groups: subject.groups },
+      subject: this.requestParts().subject,
       target,
       at: ctx.now().toISOString(),
       statement: { text, class: cls, relations: [], hasWhere: true },
     };
     const decision: Decision = { ...emptyDecision(), effect, reason, ...(bundle ? { revision: bundle.revision } : {}) };
-    return this.record(request, decision, effect === 'deny' ? (refusal ?? new PortcullisError('permission_denied', reason)) : undefined, maskLookup([]), undefined);
+    const denied = refusal ?? new PortcullisError('permission_denied', reason);
+    if (!bundle) {
+      // no bundle to run an exchange under: the refusal is the gateway's own (nothing is forwarded)
+      return effect === 'deny' ? denied : new PortcullisError('failed_precondition', 'the gateway has no valid policy bundle, so it refuses every statement');
+    }
+    return this.exchanged(runExchange(ctx, { bundle, request, session: sessionId, decided: { decision }, refusal: () => denied, evidenceFailure }), maskLookup([]), undefined);
   }
 
-  /**
-   * The request of a statement decided from a verdict, as canonical JSON written out in sorted key
-   * order (at, protocol, statement, subject, target): the subject is the session's and encoded once,
-   * the statement comes from the verdict, so nothing is walked per statement.
-   */
-  private encodedRequest(at: string, statement: CanonicalFragment): CanonicalFragment {
-    this.subjectJson ??= canonical({ identity: this.o.subject.identity, groups: this.o.subject.groups });
-    this.targetJson ??= JSON.stringify(this.o.target);
-    return CanonicalFragment.ofCanonical(`{"at":${JSON.stringify(at)},"protocol":"postgres","statement":${statement.json},"subject":${this.subjectJson},"target":${this.targetJson}}`);
+  /** The session's subject, target and their canonical JSON, made once per session. */
+  private requestParts(): RequestParts {
+    return (this.parts ??= requestParts({ identity: this.o.subject.identity, groups: this.o.subject.groups }, this.o.target));
   }
+
+  private parts: RequestParts | undefined;
 
   /**
    * Verdicts are kept per analysis; a statement analysed from a template (the same statement with
@@ -805,39 +871,6 @@ export class PostgresSession {
     const v = this.verdicts.get(key);
     if (!v || v.bundle !== bundle || v.resolved !== (resolved === s ? key : resolved) || v.catalogVersion !== this.catalogVersion()) return undefined;
     return v;
-  }
-
-  private async record(
-    request: PostgresRequest,
-    decision: Decision,
-    refusal: PortcullisError | undefined,
-    masks: ColumnMasks,
-    outputMasks: readonly OutputMask[] | undefined,
-    encodedDecision?: CanonicalFragment,
-    early = false,
-  ): Promise<ExecContext | PortcullisError> {
-    const { ctx, target, sessionId } = this.o;
-    let seq: number;
-    const started = performance.now();
-    try {
-      this.flushResults();
-      const entry = { sessionId, request, decision, encodedDecision };
-      if (early && this.o.earlyReads !== false) {
-        // A read changes nothing: it may run once its record is written (it survives the gateway
-        // dying) while the disk flush completes; its rows are held until the record is durable.
-        const staged = ctx.recorder.recordDecisionStaged(entry);
-        ({ seq } = await staged.written);
-        this.durableGate = staged.durable;
-        staged.durable.catch(() => undefined);
-      } else {
-        ({ seq } = await ctx.recorder.recordDecision(entry));
-      }
-      ctx.metrics?.observeDecision({ effect: refusal ? (decision.effect === 'allow' ? 'deny' : decision.effect) : decision.effect, target, protocol: 'postgres', durationMs: performance.now() - started });
-    } catch (err) {
-      return new PortcullisError('failed_precondition', 'the evidence store cannot record this decision, so the statement is refused', { cause: err, details: { hint: 'the gateway recovers once evidence can be written again' } });
-    }
-    if (refusal) return refusal;
-    return execContext(seq, decision, masks, outputMasks, Date.now());
   }
 
   private async refuseSimple(err: PortcullisError): Promise<void> {
@@ -874,19 +907,14 @@ export class PostgresSession {
   }
 
   private recordResult(exec: ExecContext, status: 'ok' | 'error', error?: { code: string; message: string }): void {
-    this.o.ctx.metrics?.observeMasked(this.o.target, exec.maskedValues);
-    this.o.ctx.recorder
-      .recordResult({
-        sessionId: this.o.sessionId,
-        seq: exec.seq,
-        status,
-        durationMs: Date.now() - exec.startedAt,
-        rows: exec.delivered,
-        maskedValues: exec.maskedValues,
-        sample: exec.sample,
-        error,
-      })
-      .catch((e: unknown) => this.o.ctx.log('postgres.record-result.failed', { sessionId: this.o.sessionId, error: String(e) }));
+    void recordResult(this.o.ctx, { sessionId: this.o.sessionId, seq: exec.seq, target: this.o.target }, {
+      status,
+      durationMs: Date.now() - exec.startedAt,
+      rows: exec.delivered,
+      maskedValues: exec.maskedValues,
+      sample: exec.sample,
+      ...(error ? { error } : {}),
+    });
   }
 
   // ---- backend -> agent ------------------------------------------------------------------
