@@ -13,8 +13,8 @@ import { CatalogGuard, GUARDED_CLASSES, type GuardCheck } from './catalog-guard.
 import { sendCancelRequest, type BackendConnection } from '../backend/connect.ts';
 import { closeClient } from './closing.ts';
 import { PortcullisError } from '../../errors.ts';
-import { analyzeCached, type AnalyzedStatement } from '../../sql/analyze.ts';
-import { walk } from '../../sql/ast.ts';
+import type { AnalyzedStatement } from '../../sql/analyze.ts';
+import { analyzeQuery, changesSchema, emptyDecision, readOnly } from './statement-kinds.ts';
 import { checkMaskSafety, masksActiveOn, trackClassified } from '../../sql/mask-safety.ts';
 import type { Catalog } from '../../sql/catalog.ts';
 import type { Decision, SessionLimits } from '../../engine/decision.ts';
@@ -25,10 +25,11 @@ import { execContext, type ExecContext, type RowBudget, type StatementShape } fr
 import { maskLookup, type ColumnMasks } from './mask-plan.ts';
 import type { OutputMask } from '../../sql/mask-safety.ts';
 import type { Bundle } from '../../bundle/model.ts';
-import { CanonicalFragment, CanonicalWithSlot } from '../../evidence/canonical.ts';
-import { judgeUnrecorded, recordResult, runExchange, type ExchangeResult, type Refused } from '../../exchange/index.ts';
+import { CanonicalWithSlot } from '../../evidence/canonical.ts';
+import { flushResults, judgeUnrecorded, queueResult, runExchange, type ExchangeResult, type Refused } from '../../exchange/index.ts';
 import { encodedDecision } from '../../exchange/encoded.ts';
 import { encodedRequest, requestParts, type RequestParts } from './request.ts';
+import { VerdictCache } from './verdicts.ts';
 import { errorFromPortcullis, fatal, refusalFor, syntaxError, unsafeForMasking } from './refusal.ts';
 import { reasonFromSql, reasonSetting } from '../../gateway/stated-reason.ts';
 import { formatDuration } from '../../engine/duration.ts';
@@ -36,8 +37,6 @@ import { formatDuration } from '../../engine/duration.ts';
 /** A portal name no client can have created: Execute on it fails without side effects. */
 const REFUSED_PORTAL = 'portcullis\u0001refused';
 const REFUSED_QUERY = 'PORTCULLIS_REFUSED';
-/** longest a result record waits for a decision record to share a group commit with */
-const RESULT_DELAY_MS = 25;
 
 export interface SessionOptions {
   ctx: GatewayContext;
@@ -71,26 +70,6 @@ type GuardedStatement = GuardedBody & {
 interface Prepared extends StatementShape {
   sql: string;
   analysed?: AnalyzedStatement;
-}
-
-/** An allow decision for one statement, valid while the bundle and the catalog are the same. */
-interface Verdict {
-  bundle: Bundle;
-  catalogVersion: number;
-  resolved: AnalyzedStatement;
-  decision: Decision;
-  encoded: CanonicalFragment;
-  /** the request's statement, encoded but for its text (one verdict serves texts of one shape) */
-  statement: CanonicalWithSlot;
-  masks: ColumnMasks;
-  masksActive: boolean;
-  /** the decision masks columns: the catalog must be current before the verdict is reused */
-  catalogBound: boolean;
-  /** a read: it may run once its record is written (its rows held until the record is durable) */
-  early: boolean;
-  /** the engine request the core is handed (its target and protocol); the record is encoded apart */
-  request: PostgresRequest;
-  outputMasks?: readonly OutputMask[];
 }
 
 /** The evidence failure in the words PostgreSQL agents have seen so far. */
@@ -138,7 +117,7 @@ export class PostgresSession {
   /** each portal's Bind as sent, to bind it again when a failed guard made the backend drop it */
   private readonly portalBinds = new Map<string, Buffer>();
   /** per analysed statement (analysis results are shared per text), its last allow verdict */
-  private readonly verdicts = new WeakMap<AnalyzedStatement, Verdict>();
+  private readonly verdicts: VerdictCache;
   /** the durable stage of the last read forwarded early; the agent gets no bytes before it */
   private durableGate: Promise<void> | undefined;
   private gateWaiting = false;
@@ -150,13 +129,12 @@ export class PostgresSession {
   private readonly cursorBudgets = new Map<string, RowBudget>();
   private readonly timers: NodeJS.Timeout[] = [];
   private idleTimer: NodeJS.Timeout | undefined;
-  private pendingResults: { exec: ExecContext; status: 'ok' | 'error'; error?: { code: string; message: string } }[] = [];
-  private resultTimer: NodeJS.Timeout | undefined;
 
   /** what the agent said with SET portcullis.reason (stated-reason.ts); shown to approvers */
   private statedReason: string | undefined;
 
   constructor(private readonly o: SessionOptions) {
+    this.verdicts = new VerdictCache(o.target);
     this.responses = new ResponsePipeline(o.catalog, o.maskKey, {
       toClient: (b) => this.toClient.push(b),
       finished: (exec, status, error) => this.finished(exec, status, error),
@@ -675,8 +653,8 @@ export class PostgresSession {
     }
     const resolved = this.resolve(s, pending);
     const at = ctx.now().toISOString();
-    const key = this.verdictKey(s, bundle);
-    const hit = resolved instanceof PortcullisError ? undefined : this.cachedVerdict(key, s, resolved, bundle);
+    const key = this.verdicts.key(s, bundle);
+    const hit = resolved instanceof PortcullisError ? undefined : this.verdicts.get(key, s, resolved, bundle, this.catalogVersion());
     // SET/RESET portcullis.reason: the session's stated reason changes once the statement is allowed.
     const stated = reasonSetting(s.ast);
     // A cached verdict on a masked target needs the catalog current as of now: proved by a guard
@@ -805,8 +783,6 @@ export class PostgresSession {
   private async exchanged(run: ExchangeResult | Promise<ExchangeResult>, masks: ColumnMasks, outputMasks: readonly OutputMask[] | undefined): Promise<ExecContext | PortcullisError> {
     const result = run instanceof Promise ? await run : run;
     if (!result.allowed) return this.refusedBy(result);
-    // results before this decision share its group commit
-    this.flushResults();
     let seq: number;
     try {
       seq = await result.evidence.written;
@@ -857,22 +833,6 @@ export class PostgresSession {
 
   private parts: RequestParts | undefined;
 
-  /**
-   * Verdicts are kept per analysis; a statement analysed from a template (the same statement with
-   * other numbers in value-free places) shares its template's, unless a rule on the target matches
-   * statement text, which differs between the two.
-   */
-  private verdictKey(s: AnalyzedStatement, bundle: Bundle): AnalyzedStatement {
-    return s.template && !bundle.index.targets.get(this.o.target)?.textDependent ? s.template : s;
-  }
-
-  /** A verdict for this statement still valid now: same bundle, same catalog, same resolution. */
-  private cachedVerdict(key: AnalyzedStatement, s: AnalyzedStatement, resolved: AnalyzedStatement, bundle: Bundle): Verdict | undefined {
-    const v = this.verdicts.get(key);
-    if (!v || v.bundle !== bundle || v.resolved !== (resolved === s ? key : resolved) || v.catalogVersion !== this.catalogVersion()) return undefined;
-    return v;
-  }
-
   private async refuseSimple(err: PortcullisError): Promise<void> {
     this.readiesAsked++;
     this.send(queryMsg(REFUSED_QUERY));
@@ -887,27 +847,13 @@ export class PostgresSession {
   }
 
   /**
-   * Result records wait for the next decision (or a short timer, or the session's end) so both go to
-   * disk in one group commit: a result is written after the rows went out anyway, and a separate
-   * fsync for it would double the evidence cost of every statement.
+   * A result record waits for the next decision (the core writes it right before), a short timer or
+   * the session's end, so both go to disk in one group commit: the rows went out already, and a
+   * flush of its own would double the evidence cost of every statement.
    */
   private finished(exec: ExecContext, status: 'ok' | 'error', error?: { code: string; message: string }): void {
     if (exec.seq === 0) return;
-    this.pendingResults.push({ exec, status, error });
-    this.resultTimer ??= setTimeout(() => this.flushResults(), RESULT_DELAY_MS);
-  }
-
-  private flushResults(): void {
-    if (this.resultTimer) clearTimeout(this.resultTimer);
-    this.resultTimer = undefined;
-    const pending = this.pendingResults;
-    if (pending.length === 0) return;
-    this.pendingResults = [];
-    for (const p of pending) this.recordResult(p.exec, p.status, p.error);
-  }
-
-  private recordResult(exec: ExecContext, status: 'ok' | 'error', error?: { code: string; message: string }): void {
-    void recordResult(this.o.ctx, { sessionId: this.o.sessionId, seq: exec.seq, target: this.o.target }, {
+    queueResult(this.o.ctx, { sessionId: this.o.sessionId, seq: exec.seq, target: this.o.target }, {
       status,
       durationMs: Date.now() - exec.startedAt,
       rows: exec.delivered,
@@ -1006,7 +952,7 @@ export class PostgresSession {
     this.ended = true;
     this.releaseGuard?.();
     // results before the session.end record that onEnd writes
-    this.flushResults();
+    void flushResults(this.o.ctx);
     for (const t of this.timers) clearTimeout(t);
     if (this.idleTimer) clearTimeout(this.idleTimer);
     const finish = (withheld: boolean) => {
@@ -1022,46 +968,9 @@ export class PostgresSession {
   }
 }
 
-/** The empty string has no statement in it (PostgreSQL answers EmptyQueryResponse); the parser refuses it. */
-function analyzeQuery(sql: string): readonly AnalyzedStatement[] {
-  return sql === '' ? [] : analyzeCached(sql);
-}
-
 /**
  * Sessions the gateway ends while a statement may still run. Closing the backend connection does
  * not stop it (PostgreSQL notices a gone client only when it next writes), so it is cancelled.
  * Not for a client that left or sent Terminate: PostgreSQL finishes what such a client sent.
  */
 const CANCEL_ON_END = new Set(['token-expired', 'max-duration', 'idle-timeout', 'gateway-shutdown', 'evidence-failed']);
-
-const readOnlyCache = new WeakMap<AnalyzedStatement, boolean>();
-
-/**
- * A statement that cannot change anything: a plain SELECT with no function calls (a function may
- * write, or call nextval) and no row locks (FOR UPDATE/SHARE anywhere in the parse tree — the text
- * cannot be trusted for that: `FOR /* … *\/ UPDATE` is a lock too). Analyses are shared per text, so
- * the answer is remembered per analysis.
- */
-function readOnly(s: AnalyzedStatement): boolean {
-  const known = readOnlyCache.get(s);
-  if (known !== undefined) return known;
-  const st = s.statement;
-  let locks = false;
-  walk(s.ast, (node) => {
-    if (node.type === 'LockingClause') locks = true;
-    return !locks;
-  });
-  const answer = st.class === 'select' && !s.executes && st.relations.every((r) => r.access === 'read') && (st.functions?.length ?? 0) === 0 && !locks;
-  readOnlyCache.set(s, answer);
-  return answer;
-}
-
-function emptyDecision(): Decision {
-  return { effect: 'allow', rules: [], masks: [], reason: '', revision: { commit: null, dirty: false, digest: '' } };
-}
-
-/** Statements after which the catalog may differ: anything not a plain query, write or session setting. */
-function changesSchema(s: AnalyzedStatement): boolean {
-  const c = s.statement.class;
-  return c === 'ddl' || c === 'admin';
-}
