@@ -11,7 +11,8 @@ import { PortcullisError } from '../../errors.ts';
 import { scrubText } from '../../masking/detectors.ts';
 import type { Catalog } from '../../sql/catalog.ts';
 import type { ExecContext, Slot } from './exec-context.ts';
-import { maskRow, planFor, sampleRow, type MaskPlan } from './mask-plan.ts';
+import { maskRow, planFor, sampleRow, type ColumnMasks, type MaskPlan } from './mask-plan.ts';
+import type { OutputMask } from '../../sql/mask-safety.ts';
 import { SAMPLE_ROWS } from '../../recording/format.ts';
 
 export interface ResponseSink {
@@ -39,6 +40,8 @@ export class ResponsePipeline {
 
   constructor(
     private readonly catalog: () => Promise<Catalog>,
+    /** the catalog as last loaded, if it was: plans made under it are reused without waiting */
+    private readonly loadedCatalog: () => Catalog | undefined,
     private readonly maskKey: Buffer,
     private readonly sink: ResponseSink,
   ) {}
@@ -67,7 +70,11 @@ export class ResponsePipeline {
     throw new PortcullisError('internal', `backend sent ${frame.type} while the gateway expected a response to ${slot?.kind ?? 'nothing'}`);
   }
 
-  async handle(frame: BackendFrame): Promise<void> {
+  /**
+   * One backend message. A promise only while a result's mask plan needs the catalog (a shape or
+   * a row description not seen under this catalog yet); every other message is handled at once.
+   */
+  handle(frame: BackendFrame): void | Promise<void> {
     // Messages the backend may send at any time.
     switch (frame.type) {
       case 'NoticeResponse':
@@ -142,16 +149,34 @@ export class ResponsePipeline {
         else this.unexpected(frame, slot);
         this.pop();
         return;
-      case 'execute':
-        if (frame.type === 'DataRow' && !slot.exec.plan && slot.exec.shape) slot.exec.plan = await this.shapePlan(slot.exec);
-        return this.result(frame, slot.exec, slot);
+      case 'execute': {
+        const exec = slot.exec;
+        if (frame.type === 'DataRow' && !exec.plan && exec.shape) {
+          const plan = this.shapePlan(exec);
+          if (plan instanceof Promise) {
+            return plan.then((p) => {
+              exec.plan = p;
+              this.result(frame, exec, slot);
+            });
+          }
+          exec.plan = plan;
+        }
+        return this.result(frame, exec, slot);
+      }
       case 'query': {
         const exec = slot.statements[slot.index];
         // A query string with no statement in it ('', ';', a comment): PostgreSQL's answer.
         if (!exec && frame.type === 'EmptyQueryResponse' && slot.statements.length === 0) return this.sink.toClient(frame.raw);
         if (!exec) this.unexpected(frame, slot);
         if (frame.type === 'RowDescription') {
-          exec.plan = await this.plan(frame, exec);
+          const plan = this.rowPlan(frame, exec);
+          if (plan instanceof Promise) {
+            return plan.then((p) => {
+              exec.plan = p;
+              this.sink.toClient(frame.raw);
+            });
+          }
+          exec.plan = plan;
           this.sink.toClient(frame.raw);
           return;
         }
@@ -163,7 +188,7 @@ export class ResponsePipeline {
   }
 
   /** The plan of an Execute from its statement's columns and the portal's result formats. */
-  private async shapePlan(exec: ExecContext): Promise<MaskPlan> {
+  private shapePlan(exec: ExecContext): MaskPlan | Promise<MaskPlan> {
     const shape = exec.shape!;
     const fields = shape.fields;
     if (!fields) {
@@ -178,15 +203,40 @@ export class ResponsePipeline {
     const hit = byFormats.get(key);
     if (hit) return hit;
     const withFormats = fields.map((f, i) => ({ ...f, format: formats.length === 0 ? 0 : formats.length === 1 ? formats[0]! : (formats[i] ?? 0) }));
-    const plan = await planFor(withFormats, await this.catalog(), exec.masks, exec.outputMasks);
-    byFormats.set(key, plan);
-    return plan;
+    const cache = byFormats;
+    return this.catalog()
+      .then((catalog) => planFor(withFormats, catalog, exec.masks, exec.outputMasks))
+      .then((plan) => {
+        cache.set(key, plan);
+        return plan;
+      });
   }
 
-  private async plan(frame: BackendFrame, exec: ExecContext): Promise<MaskPlan> {
-    const fields = decodeRowDescription(frame.body);
-    return planFor(fields, await this.catalog(), exec.masks, exec.outputMasks);
+  /**
+   * The plan of a simple query's result from its RowDescription. The same statement sends the same
+   * description every time: its plan is kept per mask set, output masks and catalog version.
+   */
+  private rowPlan(frame: BackendFrame, exec: ExecContext): MaskPlan | Promise<MaskPlan> {
+    const key = frame.body.toString('latin1');
+    let byDescription = this.rowPlans.get(exec.masks);
+    if (!byDescription) this.rowPlans.set(exec.masks, (byDescription = new Map()));
+    const hit = byDescription.get(key);
+    const catalog = this.loadedCatalog();
+    if (hit && catalog && hit.catalog === catalog && hit.version === catalog.version && hit.outputMasks === exec.outputMasks) return hit.plan;
+    const cache = byDescription;
+    return this.catalog().then(async (c) => {
+      const version = c.version;
+      const plan = await planFor(decodeRowDescription(frame.body), c, exec.masks, exec.outputMasks);
+      // a description's plan for the catalog it was made under; a refresh meanwhile makes the next one anew
+      if (c.version === version) {
+        if (cache.size >= 256) cache.clear();
+        cache.set(key, { catalog: c, version, outputMasks: exec.outputMasks, plan });
+      }
+      return plan;
+    });
   }
+
+  private readonly rowPlans = new WeakMap<ColumnMasks, Map<string, { catalog: Catalog; version: number; outputMasks: readonly OutputMask[] | undefined; plan: MaskPlan }>>();
 
   /** Rows, completion and COPY of one statement (extended Execute, or one statement of a Query). */
   private result(frame: BackendFrame, exec: ExecContext, slot: Slot): void {

@@ -30,6 +30,8 @@ import { flushResults, judgeUnrecorded, queueResult, runExchange, type ExchangeR
 import { encodedDecision } from '../../exchange/encoded.ts';
 import { encodedRequest, requestParts, type RequestParts } from './request.ts';
 import { VerdictCache } from './verdicts.ts';
+import { SchemaSettling } from './schema-settling.ts';
+import { SessionClock } from './session-limits.ts';
 import { errorFromPortcullis, fatal, refusalFor, syntaxError, unsafeForMasking } from './refusal.ts';
 import { reasonFromSql, reasonSetting } from '../../gateway/stated-reason.ts';
 import { formatDuration } from '../../engine/duration.ts';
@@ -127,15 +129,15 @@ export class PostgresSession {
   /** rows delivered per portal (extended) and per cursor (SQL), for maxRows across batches */
   private readonly portalBudgets = new Map<string, RowBudget>();
   private readonly cursorBudgets = new Map<string, RowBudget>();
-  private readonly timers: NodeJS.Timeout[] = [];
-  private idleTimer: NodeJS.Timeout | undefined;
+  private readonly clock: SessionClock;
 
   /** what the agent said with SET portcullis.reason (stated-reason.ts); shown to approvers */
   private statedReason: string | undefined;
 
   constructor(private readonly o: SessionOptions) {
     this.verdicts = new VerdictCache(o.target);
-    this.responses = new ResponsePipeline(o.catalog, o.maskKey, {
+    this.clock = new SessionClock(o.limits, o.subject.expiresAt, (reason, finalError) => this.end(reason, finalError));
+    this.responses = new ResponsePipeline(o.catalog, () => this.loadedCatalog, o.maskKey, {
       toClient: (b) => this.toClient.push(b),
       finished: (exec, status, error) => this.finished(exec, status, error),
       copyIn: (active) => (this.copyIn = active),
@@ -159,7 +161,7 @@ export class PostgresSession {
     backend.socket.on('error', () => {});
     if (backend.leftover.length > 0) this.onBackendData(backend.leftover);
     backend.socket.resume();
-    this.armLimits();
+    this.clock.arm();
     void this.catalog().catch(() => {});
     // Bytes that arrived with the password message are processed like any later chunk.
     this.onClientData(Buffer.alloc(0));
@@ -182,36 +184,13 @@ export class PostgresSession {
   private guarded: GuardedStatement | undefined;
   /** guards that failed on an unchanged catalog (commits elsewhere move the probe): skip this many */
   private guardSkip = 0;
-  /** ReadyForQuery messages asked for (a Query or a Sync sent) and received */
-  private readiesAsked = 0;
-  private readiesSeen = 0;
-  /**
-   * Schema changes this session forwarded that the catalog cannot see yet (in flight, or inside an
-   * open transaction): until the ReadyForQuery numbered here reports idle, relations the catalog
-   * does not know are refused under masks. 0: settled. Infinity: ends with the next Sync.
-   */
-  private schemaUnsettledUntil = 0;
-  private schemaSyncPending = false;
+  private readonly schema = new SchemaSettling();
 
   private onReady(status: string): void {
-    this.readiesSeen++;
     this.backendStatus = status;
     if (status === 'I' && this.responses.pending === 0) this.sentSinceIdle = this.executedSinceIdle = false;
-    if (this.schemaUnsettledUntil > 0 && this.readiesSeen >= this.schemaUnsettledUntil && status === 'I') {
-      this.schemaUnsettledUntil = 0;
-      // committed: every session's next statement reloads (the fingerprint would notice too)
-      this.loadedCatalog?.invalidate();
-    }
-  }
-
-  /** A DDL or admin statement is being forwarded: the catalog is unsettled until it commits. */
-  private schemaChanging(extended: boolean): void {
-    if (extended) {
-      this.schemaUnsettledUntil = Infinity;
-      this.schemaSyncPending = true;
-    } else {
-      this.schemaUnsettledUntil = this.readiesAsked + 1;
-    }
+    // committed: every session's next statement reloads (the fingerprint would notice too)
+    if (this.schema.ready(status)) this.loadedCatalog?.invalidate();
   }
 
   /** The backend is idle with nothing sent since (no transaction open, none of its messages in flight). */
@@ -301,7 +280,7 @@ export class PostgresSession {
         this.responses.expect({ kind: 'query', statements: g.execs, index: 0 });
         return;
       }
-      this.readiesAsked--;
+      this.schema.readyNotComing();
       if (fresh instanceof PortcullisError) return this.refuseSimple(fresh);
       return this.query(g.sql, g.raw, true);
     }
@@ -349,23 +328,6 @@ export class PostgresSession {
     return c;
   }
 
-  private armLimits(): void {
-    const { limits, subject } = this.o;
-    if (limits.maxDurationMs !== undefined) {
-      this.timers.push(setTimeout(() => this.end('max-duration', fatal('resource_exhausted', `session reached its maximum duration of ${formatDuration(limits.maxDurationMs!)} set by policy`, 'reconnect to start a new session')), limits.maxDurationMs));
-    }
-    const untilExpiry = subject.expiresAt.getTime() - Date.now();
-    this.timers.push(setTimeout(() => this.end('token-expired', fatal('unauthenticated', `the session's token expired at ${subject.expiresAt.toISOString()}`, 'reconnect with a fresh token')), Math.max(0, Math.min(untilExpiry, 2 ** 31 - 1))));
-    this.touch();
-  }
-
-  private touch(): void {
-    const idle = this.o.limits.idleTimeoutMs;
-    if (idle === undefined) return;
-    if (this.idleTimer) this.idleTimer.refresh();
-    else this.idleTimer = setTimeout(() => this.end('idle-timeout', fatal('resource_exhausted', `session was idle for ${formatDuration(idle)}, the limit set by policy`, 'reconnect to start a new session')), idle);
-  }
-
   // ---- agent -> backend ------------------------------------------------------------------
 
   private onClientData(chunk: Buffer): void {
@@ -393,8 +355,9 @@ export class PostgresSession {
         if (this.guarded?.sent) await this.guarded.settled();
         if (this.ended) break;
         const m = this.inbound.shift()!;
-        this.touch();
-        await this.handle(m);
+        this.clock.touch();
+        const waiting = this.handle(m);
+        if (waiting) await waiting;
       }
       if (this.malformed && !this.ended && this.inbound.length === 0) this.endAfterPending(this.malformed);
     } catch (err) {
@@ -419,7 +382,7 @@ export class PostgresSession {
     this.send(flushMsg());
     this.flushBackend();
     this.drained = final;
-    this.timers.push(setTimeout(final, 5000));
+    this.clock.after(5000, final);
   }
 
   private send(buf: Buffer): void {
@@ -442,7 +405,8 @@ export class PostgresSession {
     }
   }
 
-  private async handle(m: FrontendMessage): Promise<void> {
+  /** A promise only for what waits (a statement's decision and record); the rest is handled at once. */
+  private handle(m: FrontendMessage): void | Promise<void> {
     if (this.copyIn && m.type !== 'CopyData' && m.type !== 'CopyDone' && m.type !== 'CopyFail' && m.type !== 'Flush' && m.type !== 'Sync') {
       throw new PortcullisError('protocol_violation', `client sent ${m.type} during COPY FROM STDIN`);
     }
@@ -471,12 +435,8 @@ export class PostgresSession {
         return this.execute(m.portal, m.raw);
       case 'Sync':
         this.skipUntilSync = false;
-        this.readiesAsked++;
+        this.schema.syncSent();
         if (this.guarded) this.guarded.sent = true;
-        if (this.schemaSyncPending) {
-          this.schemaSyncPending = false;
-          this.schemaUnsettledUntil = this.readiesAsked;
-        }
         this.send(m.raw);
         this.responses.expect({ kind: 'sync' });
         this.flushBackend();
@@ -507,8 +467,7 @@ export class PostgresSession {
         return;
       case 'FunctionCall':
         // The fast-path function call bypasses SQL entirely; nothing about it can be checked.
-        await this.refuseSimple(await this.recordUnjudged(`-- fast-path function call (function oid ${m.raw.length >= 9 ? m.raw.readUInt32BE(5) : 0})`, 'admin', 'deny', 'refused: the fast-path function call protocol carries no SQL to check', new PortcullisError('permission_denied', 'the fast-path function call protocol is not allowed through the gateway', { details: { hint: 'call the function with SELECT instead' } })) as PortcullisError);
-        return;
+        return this.recordUnjudged(`-- fast-path function call (function oid ${m.raw.length >= 9 ? m.raw.readUInt32BE(5) : 0})`, 'admin', 'deny', 'refused: the fast-path function call protocol carries no SQL to check', new PortcullisError('permission_denied', 'the fast-path function call protocol is not allowed through the gateway', { details: { hint: 'call the function with SELECT instead' } })).then((refused) => this.refuseSimple(refused as PortcullisError));
       default:
         throw new PortcullisError('protocol_violation', `client sent ${m.type} after startup`);
     }
@@ -528,7 +487,7 @@ export class PostgresSession {
       // statement the backend sees, before the backend sees it.
       const exec = await this.recordUnjudged(sql, 'session', 'allow', 'empty query: nothing to run');
       if (exec instanceof PortcullisError) return this.refuseSimple(exec);
-      this.readiesAsked++;
+      this.schema.readyAsked();
       this.send(raw);
       this.responses.expect({ kind: 'query', statements: [exec], index: 0 });
       return;
@@ -551,8 +510,8 @@ export class PostgresSession {
     }
     for (const s of analysed) this.remember(s);
     analysed.forEach((s, i) => this.attachBudget(s, execs[i]!));
-    if (analysed.some(changesSchema)) this.schemaChanging(false);
-    this.readiesAsked++;
+    if (analysed.some(changesSchema)) this.schema.changing(false);
+    this.schema.readyAsked();
     if (guard) this.sendGuard(guard, { kind: 'query', sql, raw, execs, sent: true });
     this.send(raw);
     this.responses.expect({ kind: 'query', statements: execs, index: 0 });
@@ -609,7 +568,7 @@ export class PostgresSession {
     // from the Bind: masking never depends on the client having sent Describe.
     verdict.shape = prepared;
     verdict.resultFormats = this.portalFormats.get(portal) ?? [];
-    if (changesSchema(prepared.analysed)) this.schemaChanging(true);
+    if (changesSchema(prepared.analysed)) this.schema.changing(true);
     const bindRaw = this.portalBinds.get(portal);
     if (guard && bindRaw) this.sendGuard(guard, { kind: 'execute', portal, raw, bindRaw, exec: verdict, sent: false });
     this.send(raw);
@@ -752,7 +711,7 @@ export class PostgresSession {
       // The catalog is current (masks apply, so it was just checked). Still unknown: a session
       // temp table, or a relation PostgreSQL will not find either; unless this session changed
       // the schema where the catalog cannot see it yet.
-      safety = checkMaskSafety(resolved, catalog, masks, { allowUnknownRelations: this.schemaUnsettledUntil === 0 });
+      safety = checkMaskSafety(resolved, catalog, masks, { allowUnknownRelations: this.schema.settled });
       if (!safety.ok && safety.unknownRelations) {
         safety = { ok: false, reason: `${safety.reason}: this session changed the schema in a transaction that has not committed, which the gateway cannot see; commit it first` };
       }
@@ -834,7 +793,7 @@ export class PostgresSession {
   private parts: RequestParts | undefined;
 
   private async refuseSimple(err: PortcullisError): Promise<void> {
-    this.readiesAsked++;
+    this.schema.readyAsked();
     this.send(queryMsg(REFUSED_QUERY));
     this.responses.expect({ kind: 'refused', error: errorFromPortcullis(err), extended: false });
     this.flushBackend();
@@ -882,7 +841,8 @@ export class PostgresSession {
     this.workingBackend = true;
     try {
       while (this.backendFrames.length > 0 && !this.ended) {
-        await this.responses.handle(this.backendFrames.shift()!);
+        const waiting = this.responses.handle(this.backendFrames.shift()!);
+        if (waiting) await waiting;
         if (this.toClient.length > 64) this.flushClient();
       }
       if (this.drained && this.responses.pending === 0) this.drained();
@@ -953,8 +913,7 @@ export class PostgresSession {
     this.releaseGuard?.();
     // results before the session.end record that onEnd writes
     void flushResults(this.o.ctx);
-    for (const t of this.timers) clearTimeout(t);
-    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.clock.clear();
     const finish = (withheld: boolean) => {
       if (!withheld && this.toClient.length > 0 && !this.o.client.destroyed) this.o.client.write(Buffer.concat(this.toClient));
       this.toClient = [];
