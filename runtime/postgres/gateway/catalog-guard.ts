@@ -44,6 +44,8 @@ export class CatalogGuard {
   private readonly prepared = new Set<string>();
   /** a guard failed: whether the prepared statements still exist is unknown */
   private unsure = false;
+  /** Bind and Execute for the last expected answer: it changes only when the catalog does */
+  private bound: { name: string; expected: string; bytes: Buffer } | undefined;
 
   messages(check: GuardCheck): Buffer[] {
     const name = STATEMENT + check.mode;
@@ -59,7 +61,10 @@ export class CatalogGuard {
       out.push(parse(name, guardSql(check)));
       this.prepared.add(name);
     }
-    out.push(bind({ portal: PORTAL, statement: name, params: [check.expected] }), execute(PORTAL, 0));
+    if (this.bound?.name !== name || this.bound.expected !== check.expected) {
+      this.bound = { name, expected: check.expected, bytes: Buffer.concat([bind({ portal: PORTAL, statement: name, params: [check.expected] }), execute(PORTAL, 0)]) };
+    }
+    out.push(this.bound.bytes);
     return out;
   }
 

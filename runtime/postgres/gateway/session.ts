@@ -74,6 +74,12 @@ interface Prepared extends StatementShape {
   analysed?: AnalyzedStatement;
 }
 
+// Hooks of a statement decided from a verdict, made once: closures per statement cost on the hot path.
+/** a verdict is an allow: the core never refuses it by policy */
+const refusalOfVerdict = (decision: Decision): PortcullisError => refusalFor(decision, '');
+const STAGED = (): boolean => true;
+const NOT_STAGED = (): boolean => false;
+
 /** The evidence failure in the words PostgreSQL agents have seen so far. */
 function evidenceFailure(cause: unknown): PortcullisError {
   return new PortcullisError('failed_precondition', 'the evidence store cannot record this decision, so the statement is refused', { cause, details: { hint: 'the gateway recovers once evidence can be written again' } });
@@ -632,8 +638,8 @@ export class PostgresSession {
           session: sessionId,
           decided: { decision: hit.decision, encoded: hit.encoded },
           recorded: encodedRequest(this.requestParts(), at, hit.statement.fill(s.text)),
-          refusal: (d) => refusalFor(d, s.text),
-          staged: () => hit.early,
+          refusal: refusalOfVerdict,
+          staged: hit.early ? STAGED : NOT_STAGED,
           evidenceFailure,
         }),
         hit.masks,
