@@ -72,3 +72,31 @@ export class CatalogGuard {
     this.unsure = true;
   }
 }
+
+/** A statement a catalog guard went ahead of: what to send again if the guard fails. */
+export type GuardedBody<Exec> = {
+  /** the batch is on its way (simple: at once; extended: once the client's Sync went): later messages wait */
+  sent: boolean;
+} & ({ kind: 'query'; sql: string; raw: Buffer; execs: Exec[] } | { kind: 'execute'; portal: string; raw: Buffer; bindRaw: Buffer; exec: Exec });
+
+/** The guarded statement until its guard passed or it was sent again; messages after it wait. */
+export class GuardedStatement<Exec> {
+  /** the guard failed and the backend skipped to the Sync: the statement waits for that Sync's answer */
+  failed = false;
+  private done = false;
+  /** made only when a message waits behind the guard (a pipelining client) */
+  private waiting: Promise<void> | undefined;
+  private release: (() => void) | undefined;
+
+  constructor(readonly statement: GuardedBody<Exec>) {}
+
+  settled(): Promise<void> {
+    if (this.done) return Promise.resolve();
+    return (this.waiting ??= new Promise<void>((r) => (this.release = r)));
+  }
+
+  settle(): void {
+    this.done = true;
+    this.release?.();
+  }
+}

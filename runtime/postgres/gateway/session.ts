@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import { FrontendParser, type FrontendMessage } from '../protocol/frontend.ts';
 import { BackendParser } from '../protocol/backend.ts';
 import { describe as describeMsg, execute as executeMsg, flush as flushMsg, noticeResponse, query as queryMsg, sync as syncMsg } from '../protocol/serialize.ts';
-import { CatalogGuard, GUARDED_CLASSES, type GuardCheck } from './catalog-guard.ts';
+import { CatalogGuard, GuardedStatement, GUARDED_CLASSES, type GuardCheck, type GuardedBody } from './catalog-guard.ts';
 import { sendCancelRequest, type BackendConnection } from '../backend/connect.ts';
 import { closeClient } from './closing.ts';
 import { PortcullisError } from '../../errors.ts';
@@ -56,18 +56,6 @@ export interface SessionOptions {
   earlyReads?: boolean;
   onEnd(reason: string): void;
 }
-
-/** A statement a catalog guard went ahead of: what to send again if the guard fails. */
-type GuardedBody = {
-  /** the batch is on its way (simple: at once; extended: once the client's Sync went): later messages wait */
-  sent: boolean;
-  /** the guard failed and the backend skipped to the Sync: the statement waits for that Sync's answer */
-  failed?: boolean;
-} & ({ kind: 'query'; sql: string; raw: Buffer; execs: ExecContext[] } | { kind: 'execute'; portal: string; raw: Buffer; bindRaw: Buffer; exec: ExecContext });
-type GuardedStatement = GuardedBody & {
-  /** resolved once the guard passed, or the statement was sent again */
-  settled(): Promise<void>;
-};
 
 interface Prepared extends StatementShape {
   sql: string;
@@ -187,7 +175,7 @@ export class PostgresSession {
   private executedSinceIdle = false;
   private readonly guard = new CatalogGuard();
   /** the statement a catalog guard went ahead of, until the guard answered (and, failed, the statement was sent again) */
-  private guarded: GuardedStatement | undefined;
+  private guarded: GuardedStatement<ExecContext> | undefined;
   /** guards that failed on an unchanged catalog (commits elsewhere move the probe): skip this many */
   private guardSkip = 0;
   private readonly schema = new SchemaSettling();
@@ -211,28 +199,16 @@ export class PostgresSession {
   }
 
   /** Send the guard ahead of the statement the caller sends next. */
-  private sendGuard(check: GuardCheck, statement: GuardedBody): void {
+  private sendGuard(check: GuardCheck, statement: GuardedBody<ExecContext>): void {
     for (const m of this.guard.messages(check)) this.send(m);
     this.responses.expect({ kind: 'guard' });
-    // The promise is made only when a message waits behind the guard (a pipelining client).
-    let release: (() => void) | undefined;
-    let settled: Promise<void> | undefined;
-    let done = false;
-    const g: GuardedStatement = { ...statement, settled: () => (settled ??= done ? Promise.resolve() : new Promise<void>((r) => (release = r))) };
-    this.guarded = g;
-    this.releaseGuard = () => {
-      done = true;
-      if (this.guarded === g) this.guarded = undefined;
-      release?.();
-    };
+    this.guarded = new GuardedStatement(statement);
   }
 
-  private releaseGuard: (() => void) | undefined;
-
   private guardDone(): void {
-    const r = this.releaseGuard;
-    this.releaseGuard = undefined;
-    r?.();
+    const g = this.guarded;
+    this.guarded = undefined;
+    g?.settle();
     if (this.inbound.length > 0) void this.workClient();
   }
 
@@ -254,7 +230,7 @@ export class PostgresSession {
   private guardSynced(): void {
     const g = this.guarded;
     if (!g?.failed) return;
-    this.resend(g).then(
+    this.resend(g.statement).then(
       () => {
         this.flushBackend();
         this.guardDone();
@@ -272,7 +248,7 @@ export class PostgresSession {
    * as it was (its decision stands); on a changed one it is decided again, which records the new
    * decision (the first record then stands alone, like any statement the backend skipped).
    */
-  private async resend(g: GuardedStatement): Promise<void> {
+  private async resend(g: GuardedBody<ExecContext>): Promise<void> {
     const version = this.catalogVersion();
     const fresh = await this.freshCatalog();
     if (this.ended) return;
@@ -358,7 +334,7 @@ export class PostgresSession {
     try {
       while (this.inbound.length > 0 && !this.ended) {
         // Nothing goes after a guarded statement until its guard answered: a failed one is sent again.
-        if (this.guarded?.sent) await this.guarded.settled();
+        if (this.guarded?.statement.sent) await this.guarded.settled();
         if (this.ended) break;
         const m = this.inbound.shift()!;
         this.clock.touch();
@@ -442,7 +418,7 @@ export class PostgresSession {
       case 'Sync':
         this.skipUntilSync = false;
         this.schema.syncSent();
-        if (this.guarded) this.guarded.sent = true;
+        if (this.guarded) this.guarded.statement.sent = true;
         this.send(m.raw);
         this.responses.expect({ kind: 'sync' });
         this.flushBackend();
@@ -916,7 +892,7 @@ export class PostgresSession {
     const gate = this.durableGate;
     if (!gate) this.flushClient();
     this.ended = true;
-    this.releaseGuard?.();
+    this.guarded?.settle();
     // results before the session.end record that onEnd writes
     void flushResults(this.o.ctx);
     this.clock.clear();
