@@ -173,6 +173,8 @@ export class PostgresSession {
   private sentSinceIdle = false;
   /** an Execute was handled since the backend last reported idle (it may have opened a transaction) */
   private executedSinceIdle = false;
+  /** portals bound since then: only their Bind can be sent again after a failed guard */
+  private readonly boundSinceIdle = new Set<string>();
   private readonly guard = new CatalogGuard();
   /** the statement a catalog guard went ahead of, until the guard answered (and, failed, the statement was sent again) */
   private guarded: GuardedStatement<ExecContext> | undefined;
@@ -182,7 +184,10 @@ export class PostgresSession {
 
   private onReady(status: string): void {
     this.backendStatus = status;
-    if (status === 'I' && this.responses.pending === 0) this.sentSinceIdle = this.executedSinceIdle = false;
+    if (status === 'I' && this.responses.pending === 0) {
+      this.sentSinceIdle = this.executedSinceIdle = false;
+      this.boundSinceIdle.clear();
+    }
     // committed: every session's next statement reloads (the fingerprint would notice too)
     if (this.schema.ready(status)) this.loadedCatalog?.invalidate();
   }
@@ -403,6 +408,7 @@ export class PostgresSession {
         if (stmt) this.portals.set(m.portal, stmt);
         else this.portals.delete(m.portal);
         this.portalBinds.set(m.portal, m.raw);
+        this.boundSinceIdle.add(m.portal);
         this.portalFormats.set(m.portal, m.resultFormats);
         this.portalBudgets.set(m.portal, { rows: 0 });
         this.send(m.raw);
@@ -526,7 +532,7 @@ export class PostgresSession {
   private async execute(portal: string, raw: Buffer, noGuard = false): Promise<void> {
     const prepared = this.portals.get(portal);
     // A guard goes only where the batch is Bind…Execute, Sync on an idle backend: nothing ran in it yet.
-    const guardable = !noGuard && !this.executedSinceIdle && this.backendIdle() && this.inbound[0]?.type === 'Sync';
+    const guardable = !noGuard && !this.executedSinceIdle && this.boundSinceIdle.has(portal) && this.backendIdle() && this.inbound[0]?.type === 'Sync';
     this.executedSinceIdle = true;
     if (!prepared) {
       // A portal the gateway did not bind may still exist in the backend: a cursor opened with SQL
