@@ -14,6 +14,8 @@ import type { FieldDescription } from '../protocol/backend.ts';
 export interface StatementShape {
   /** undefined until the Describe answered; null when the statement returns no rows */
   fields?: FieldDescription[] | null;
+  /** the RowDescription as received (latin1), which keys plans shared between shapes alike */
+  description?: string;
   /** plans per mask set and result formats */
   plans?: WeakMap<ColumnMasks, Map<string, MaskPlan>>;
 }

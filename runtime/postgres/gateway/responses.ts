@@ -144,7 +144,10 @@ export class ResponsePipeline {
         return;
       case 'shape':
         if (frame.type === 'ParameterDescription') return;
-        if (frame.type === 'RowDescription') slot.shape.fields = decodeRowDescription(frame.body);
+        if (frame.type === 'RowDescription') {
+          slot.shape.fields = decodeRowDescription(frame.body);
+          slot.shape.description = frame.body.toString('latin1');
+        }
         else if (frame.type === 'NoData') slot.shape.fields = null;
         else this.unexpected(frame, slot);
         this.pop();
@@ -202,14 +205,39 @@ export class ResponsePipeline {
     if (!byFormats) shape.plans.set(exec.masks, (byFormats = new Map()));
     const hit = byFormats.get(key);
     if (hit) return hit;
+    // A statement parsed again (the unnamed one, every time for most drivers) has a new shape but
+    // the same description: its plan is shared across shapes like a simple query's.
+    const described = shape.description === undefined ? undefined : `s${key}|${shape.description}`;
+    const shared = described === undefined ? undefined : this.keptPlan(exec, described);
+    if (shared) {
+      byFormats.set(key, shared);
+      return shared;
+    }
     const withFormats = fields.map((f, i) => ({ ...f, format: formats.length === 0 ? 0 : formats.length === 1 ? formats[0]! : (formats[i] ?? 0) }));
     const cache = byFormats;
-    return this.catalog()
-      .then((catalog) => planFor(withFormats, catalog, exec.masks, exec.outputMasks))
-      .then((plan) => {
-        cache.set(key, plan);
-        return plan;
-      });
+    return this.catalog().then(async (catalog) => {
+      const version = catalog.version;
+      const plan = await planFor(withFormats, catalog, exec.masks, exec.outputMasks);
+      cache.set(key, plan);
+      if (described !== undefined) this.keepPlan(exec, described, catalog, version, plan);
+      return plan;
+    });
+  }
+
+  /** A plan made for these masks, output masks and description under the catalog as loaded now. */
+  private keptPlan(exec: ExecContext, key: string): MaskPlan | undefined {
+    const hit = this.rowPlans.get(exec.masks)?.get(key);
+    const catalog = this.loadedCatalog();
+    return hit && catalog && hit.catalog === catalog && hit.version === catalog.version && hit.outputMasks === exec.outputMasks ? hit.plan : undefined;
+  }
+
+  /** Keep a plan for the catalog it was made under; a refresh while it was made makes the next one anew. */
+  private keepPlan(exec: ExecContext, key: string, catalog: Catalog, version: number, plan: MaskPlan): void {
+    if (catalog.version !== version) return;
+    let byDescription = this.rowPlans.get(exec.masks);
+    if (!byDescription) this.rowPlans.set(exec.masks, (byDescription = new Map()));
+    if (byDescription.size >= 256) byDescription.clear();
+    byDescription.set(key, { catalog, version, outputMasks: exec.outputMasks, plan });
   }
 
   /**
@@ -217,21 +245,13 @@ export class ResponsePipeline {
    * description every time: its plan is kept per mask set, output masks and catalog version.
    */
   private rowPlan(frame: BackendFrame, exec: ExecContext): MaskPlan | Promise<MaskPlan> {
-    const key = frame.body.toString('latin1');
-    let byDescription = this.rowPlans.get(exec.masks);
-    if (!byDescription) this.rowPlans.set(exec.masks, (byDescription = new Map()));
-    const hit = byDescription.get(key);
-    const catalog = this.loadedCatalog();
-    if (hit && catalog && hit.catalog === catalog && hit.version === catalog.version && hit.outputMasks === exec.outputMasks) return hit.plan;
-    const cache = byDescription;
-    return this.catalog().then(async (c) => {
-      const version = c.version;
-      const plan = await planFor(decodeRowDescription(frame.body), c, exec.masks, exec.outputMasks);
-      // a description's plan for the catalog it was made under; a refresh meanwhile makes the next one anew
-      if (c.version === version) {
-        if (cache.size >= 256) cache.clear();
-        cache.set(key, { catalog: c, version, outputMasks: exec.outputMasks, plan });
-      }
+    const key = `q${frame.body.toString('latin1')}`;
+    const kept = this.keptPlan(exec, key);
+    if (kept) return kept;
+    return this.catalog().then(async (catalog) => {
+      const version = catalog.version;
+      const plan = await planFor(decodeRowDescription(frame.body), catalog, exec.masks, exec.outputMasks);
+      this.keepPlan(exec, key, catalog, version, plan);
       return plan;
     });
   }
