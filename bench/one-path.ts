@@ -9,7 +9,9 @@
  * splits the 8 clients between them: what spreading sessions over more event loops could gain.
  *
  * Prints TPS, latency, how busy the machine was, and the CPU each thread of the measured process
- * (gateway or passthrough) spent per statement, from /proc.
+ * (gateway or passthrough) spent per statement, from /proc. With `--profile DIR` (gateway paths) it
+ * also prints the gateway main thread's µs per statement by stage (analysis, decision, evidence,
+ * masking, protocol, sockets...), from the CPU profile samples taken during the measured run only.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -23,6 +25,7 @@ import { startBenchGateway, TARGET } from './gateway.ts';
 import { startPgbouncer } from './pgbouncer.ts';
 import { startPassthrough } from './passthrough.ts';
 import { pgbenchSelect, pgEnv, runTool, type Endpoint, type PgbenchMode } from './pgbench.ts';
+import { formatProfile, latestProfile, summarise } from './profile.ts';
 
 const { values } = parseArgs({
   options: {
@@ -63,9 +66,13 @@ try {
 
   let endpoints: Endpoint[] = [owner];
   let pid: number | undefined;
+  /** when the (first) gateway process was spawned: its profile's clock starts about then */
+  let spawnedAt: number | undefined;
+  let stopFirst: (() => Promise<unknown>) | undefined;
   if (path === 'gateway' || path === 'write' || path === 'nofsync') {
     endpoints = [];
     for (let i = 0; i < gateways; i++) {
+      if (i === 0) spawnedAt = performance.now();
       const g = await startBenchGateway(
         { port: server.port, database: 'bench', user: 'bench_gateway', password },
         { durability: path === 'write' ? 'write' : 'fsync', skipFsync: path === 'nofsync', ...(values.profile ? { profileDir: resolve(values.profile) } : {}) },
@@ -73,7 +80,14 @@ try {
       endpoints.push({ host: '127.0.0.1', port: g.port, user: 'agent', database: TARGET, password: g.token });
       // CPU is read for the first process; the others do the same work.
       pid ??= g.pid;
-      stops.unshift(() => g.stop());
+      let stopped: Promise<unknown> | undefined;
+      const stop = () =>
+        (stopped ??= g.stop().then(({ stats }) => {
+          // what the gateway logged (counted, not written) while it ran: guard failures, catalog reloads
+          if (stats && i === 0) for (const [event, n] of Object.entries(stats.events)) process.stdout.write(`  event ${event}: ${n}\n`);
+        }));
+      stopFirst ??= stop;
+      stops.unshift(stop);
     }
   } else if (path === 'pgbouncer') {
     const b = await startPgbouncer({ port: server.port, database: 'bench', user: server.user, password: server.password }, () => {});
@@ -103,7 +117,9 @@ try {
   };
   const machine = async () => (await readFile('/proc/stat', 'utf8')).split('\n')[0]!.split(/\s+/).slice(1).map(Number);
   const [t0, m0] = [await threadTicks(), await machine()];
+  const runFrom = performance.now();
   const runs = await load(seconds);
+  const runTo = performance.now();
   const r = { tps: runs.reduce((a, x) => a + x.tps, 0), latencyMs: runs.reduce((a, x) => a + x.latencyMs, 0) / runs.length };
   const [t1, m1] = [await threadTicks(), await machine()];
   const d = m1.map((v, i) => v - (m0[i] ?? 0));
@@ -114,6 +130,26 @@ try {
   for (const [name, ticks] of t1) {
     const us = ((ticks - (t0.get(name) ?? 0)) * 10_000) / statements;
     if (us >= 0.5) process.stdout.write(`  ${name}: ${us.toFixed(1)} µs CPU a statement\n`);
+  }
+  if (values.profile && stopFirst && spawnedAt !== undefined) {
+    await stopFirst();
+    const file = await latestProfile(resolve(values.profile));
+    if (file) {
+      const profile = JSON.parse(await readFile(file, 'utf8')) as Parameters<typeof summarise>[0];
+      // Only the samples of the measured run: startup (module loading, schema compilation) and the
+      // warm-up would otherwise be divided over the statements too.
+      const window = { from: (runFrom - spawnedAt) * 1000, to: (runTo - spawnedAt) * 1000 };
+      const samples: number[] = [];
+      const timeDeltas: number[] = [];
+      let at = 0;
+      for (let i = 0; i < profile.samples.length; i++) {
+        at += profile.timeDeltas[i] ?? 0;
+        if (at < window.from || at > window.to) continue;
+        samples.push(profile.samples[i]!);
+        timeDeltas.push(profile.timeDeltas[i] ?? 0);
+      }
+      process.stdout.write(`\nper stage, measured run only (${file}):\n${formatProfile(summarise({ ...profile, samples, timeDeltas }), Math.round(statements))}\n`);
+    }
   }
 } finally {
   for (const stop of stops) await stop().catch(() => undefined);

@@ -385,6 +385,18 @@ export class Catalog {
     }
   }
 
+  /**
+   * What a statement's own backend connection can check, in the same round trip as the statement,
+   * to prove this catalog is still current (see gateway/catalog-guard.ts): the query, and the answer
+   * it gives while nothing changed. Undefined while no check has vouched for the catalog yet (just
+   * invalidated, or the probe could not be read): the caller checks on the catalog connection.
+   */
+  guardCheck(): { mode: 'probe' | 'epoch'; sql: string; expected: string } | undefined {
+    if (!this.query || this.fingerprint === undefined) return undefined;
+    if (this.fingerprintSql === EPOCH_SQL) return { mode: 'epoch', sql: EPOCH_SQL, expected: this.fingerprint };
+    return this.probe === undefined ? undefined : { mode: 'probe', sql: PROBE_SQL, expected: this.probe };
+  }
+
   /** how the catalog checks it is current: 'event-trigger' (one row read) or 'fingerprint' (a scan of user catalog rows) */
   get freshnessMode(): 'event-trigger' | 'fingerprint' {
     return this.fingerprintSql === EPOCH_SQL ? 'event-trigger' : 'fingerprint';

@@ -487,9 +487,19 @@ describe('fail closed', () => {
       // the gateway's catalog connection is ended by the server; reconnecting is refused below
       await outside(`alter database ${DB} with allow_connections false`);
       await dba.query(`select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and application_name = 'portcullis-catalog'`, [DB]);
+      // In a transaction the check must run on the catalog connection, which cannot be reached.
+      await c.query('begin');
       const err = await c.query('select ssn from vault').then(() => undefined, (e: Error) => e);
       expect(err?.message).toMatch(/catalog current/);
+      await c.query('rollback');
+      // Outside one, a guard sent with the statement proves the catalog unchanged without the
+      // catalog connection; a change behind the gateway makes it fail, and the statement is refused.
+      expect((await c.query('select ssn from vault')).rows.length).toBeGreaterThan(0);
+      await dba.query('create table unseen (x int)');
+      const changed = await c.query('select ssn from vault').then(() => undefined, (e: Error) => e);
+      expect(changed?.message).toMatch(/catalog current/);
     } finally {
+      await dba.query('drop table if exists unseen');
       await outside(`alter database ${DB} with allow_connections true`);
       await c.end();
     }

@@ -14,6 +14,8 @@ import type { FieldDescription } from '../protocol/backend.ts';
 export interface StatementShape {
   /** undefined until the Describe answered; null when the statement returns no rows */
   fields?: FieldDescription[] | null;
+  /** the RowDescription as received (latin1), which keys plans shared between shapes alike */
+  description?: string;
   /** plans per mask set and result formats */
   plans?: WeakMap<ColumnMasks, Map<string, MaskPlan>>;
 }
@@ -64,13 +66,17 @@ export function execContext(seq: number, decision: Decision, masks: ColumnMasks,
 
 /** Backend responses expected, in the order the backend will send them. */
 export type Slot =
-  | { kind: 'parse' | 'bind' | 'close' }
+  /** swallow: the gateway sent it again (a statement resent after a failed guard); the client had its answer */
+  | { kind: 'parse' | 'bind' | 'close'; swallow?: boolean }
   /** a Describe the client sent: forwarded as is */
   | { kind: 'describe'; statement: boolean }
   /** a Describe(statement) the gateway injected after Parse: consumed to learn the statement's columns */
   | { kind: 'shape'; shape: StatementShape }
   | { kind: 'execute'; exec: ExecContext }
-  | { kind: 'sync' }
+  /** swallow: a Sync the gateway added (or one whose batch it sends again), answered to nobody */
+  | { kind: 'sync'; swallow?: boolean }
+  /** the catalog guard sent before a statement (catalog-guard.ts): its answers are the gateway's */
+  | { kind: 'guard' }
   | { kind: 'query'; statements: ExecContext[]; index: number; plan?: MaskPlan }
   /** a message the gateway sent in place of a refused one; its error is replaced by `error` */
   | { kind: 'refused'; error: Buffer; extended: boolean };

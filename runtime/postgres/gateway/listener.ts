@@ -12,7 +12,7 @@ import type { GatewayContext, AuthenticatedSubject } from '../../gateway/context
 import { decodePasswordMessage } from '../protocol/frontend.ts';
 import { authenticationCleartextPassword, authenticationOk, backendKeyData, encryptionResponse, parameterStatus, readyForQuery } from '../protocol/serialize.ts';
 import { connectBackend, sendCancelRequest, type BackendConnection } from '../backend/connect.ts';
-import { sessionLimits } from '../../engine/decide.ts';
+import { admit, endSession, limitsOf, openSession } from '../../exchange/index.ts';
 import { ClientReader } from './client-reader.ts';
 import { CatalogCache, backendOptions, postgresSpec } from './targets.ts';
 import { PostgresSession } from './session.ts';
@@ -157,7 +157,7 @@ export async function startPostgresGateway(ctx: GatewayContext, opts: PostgresGa
         throw new PortcullisError('not_found', (err as Error).message, { details: { hint: `connect with dbname set to one of: ${names.join(', ')}` } });
       }
     })();
-    if (!ctx.recorder.healthy()) throw new PortcullisError('failed_precondition', 'the evidence store is not writable, so the gateway accepts no sessions until it recovers');
+    if (admit(ctx)) throw new PortcullisError('failed_precondition', 'the evidence store is not writable, so the gateway accepts no sessions until it recovers');
 
     let backend: BackendConnection;
     try {
@@ -172,7 +172,7 @@ export async function startPostgresGateway(ctx: GatewayContext, opts: PostgresGa
 
     let sessionId: string;
     try {
-      ({ sessionId } = await ctx.recorder.startSession({
+      sessionId = await openSession(ctx, {
         identity: subject.identity,
         kind: subject.kind,
         groups: [...subject.groups],
@@ -183,7 +183,7 @@ export async function startPostgresGateway(ctx: GatewayContext, opts: PostgresGa
         client: { address: raw.remoteAddress ?? 'unknown', ...(raw.remotePort ? { port: raw.remotePort } : {}) },
         revision: bundle.revision,
         attributes: Object.fromEntries([...params].filter(([k]) => k === 'application_name' || k === 'user' || k === 'database')),
-      }));
+      });
     } catch (err) {
       void backend.close().catch(() => {});
       throw new PortcullisError('failed_precondition', 'the evidence store cannot record this session, so it is refused', { cause: err });
@@ -211,13 +211,13 @@ export async function startPostgresGateway(ctx: GatewayContext, opts: PostgresGa
       backend,
       catalog: () => catalogs.get(targetName, spec),
       maskKey: opts.maskKey,
-      limits: sessionLimits(bundle, subject, targetName),
+      limits: limitsOf(bundle, subject, targetName),
       onEnd: (reason) => {
         live.delete(session);
         cancelKeys.delete(cancelKey);
         if (live.size === 0) allEnded?.();
         void ctx.approvals?.sessionEnded(sessionId).catch(() => {});
-        void ctx.recorder.endSession({ sessionId, reason }).catch(() => {});
+        void endSession(ctx, sessionId, reason);
         ctx.log('postgres.session.end', { sessionId, reason });
       },
     });

@@ -11,7 +11,8 @@ import { PortcullisError } from '../../errors.ts';
 import { scrubText } from '../../masking/detectors.ts';
 import type { Catalog } from '../../sql/catalog.ts';
 import type { ExecContext, Slot } from './exec-context.ts';
-import { maskRow, planFor, sampleRow, type MaskPlan } from './mask-plan.ts';
+import { maskRow, planFor, sampleRow, type ColumnMasks, type MaskPlan } from './mask-plan.ts';
+import type { OutputMask } from '../../sql/mask-safety.ts';
 import { SAMPLE_ROWS } from '../../recording/format.ts';
 
 export interface ResponseSink {
@@ -22,6 +23,13 @@ export interface ResponseSink {
   transactionStatus(status: string): void;
   /** the backend sent a FATAL (or PANIC) error: it closes next, and the client already has the reason */
   backendFatal(): void;
+  /**
+   * The catalog guard answered: passed, or failed (the statements behind it up to the next Sync were
+   * skipped; `syncNeeded`: none was sent yet, the gateway must send one).
+   */
+  guard(passed: boolean, syncNeeded: boolean): void;
+  /** the ReadyForQuery of a swallowed Sync arrived: the backend is idle again */
+  swallowedReady(): void;
 }
 
 export class ResponsePipeline {
@@ -32,6 +40,8 @@ export class ResponsePipeline {
 
   constructor(
     private readonly catalog: () => Promise<Catalog>,
+    /** the catalog as last loaded, if it was: plans made under it are reused without waiting */
+    private readonly loadedCatalog: () => Catalog | undefined,
     private readonly maskKey: Buffer,
     private readonly sink: ResponseSink,
   ) {}
@@ -60,7 +70,11 @@ export class ResponsePipeline {
     throw new PortcullisError('internal', `backend sent ${frame.type} while the gateway expected a response to ${slot?.kind ?? 'nothing'}`);
   }
 
-  async handle(frame: BackendFrame): Promise<void> {
+  /**
+   * One backend message. A promise only while a result's mask plan needs the catalog (a shape or
+   * a row description not seen under this catalog yet); every other message is handled at once.
+   */
+  handle(frame: BackendFrame): void | Promise<void> {
     // Messages the backend may send at any time.
     switch (frame.type) {
       case 'NoticeResponse':
@@ -99,6 +113,7 @@ export class ResponsePipeline {
     if (frame.type === 'ReadyForQuery') {
       if (slot.kind !== 'sync' && slot.kind !== 'query' && !(slot.kind === 'refused' && !slot.extended)) this.unexpected(frame, slot);
       this.pop();
+      if (slot.kind === 'sync' && slot.swallow) return this.sink.swallowedReady();
       this.sink.transactionStatus(String.fromCharCode(frame.body[0] ?? 73));
       this.sink.copyIn(false);
       this.sink.toClient(frame.raw);
@@ -108,12 +123,19 @@ export class ResponsePipeline {
       case 'parse':
       case 'bind':
       case 'close': {
-        const want = { parse: 'ParseComplete', bind: 'BindComplete', close: 'CloseComplete' }[slot.kind];
+        const want = slot.kind === 'parse' ? 'ParseComplete' : slot.kind === 'bind' ? 'BindComplete' : 'CloseComplete';
         if (frame.type !== want) this.unexpected(frame, slot);
         this.pop();
-        this.sink.toClient(frame.raw);
+        if (!slot.swallow) this.sink.toClient(frame.raw);
         return;
       }
+      case 'guard':
+        // Close and Parse of the guard's statement, its Bind and its one row: the gateway's own.
+        if (frame.type === 'CloseComplete' || frame.type === 'ParseComplete' || frame.type === 'BindComplete' || frame.type === 'DataRow') return;
+        if (frame.type !== 'CommandComplete') this.unexpected(frame, slot);
+        this.pop();
+        this.sink.guard(true, false);
+        return;
       case 'describe':
         if (frame.type === 'ParameterDescription' && slot.statement) return this.sink.toClient(frame.raw);
         if (frame.type !== 'RowDescription' && frame.type !== 'NoData') this.unexpected(frame, slot);
@@ -122,21 +144,42 @@ export class ResponsePipeline {
         return;
       case 'shape':
         if (frame.type === 'ParameterDescription') return;
-        if (frame.type === 'RowDescription') slot.shape.fields = decodeRowDescription(frame.body);
+        if (frame.type === 'RowDescription') {
+          slot.shape.fields = decodeRowDescription(frame.body);
+          slot.shape.description = frame.body.toString('latin1');
+        }
         else if (frame.type === 'NoData') slot.shape.fields = null;
         else this.unexpected(frame, slot);
         this.pop();
         return;
-      case 'execute':
-        if (frame.type === 'DataRow' && !slot.exec.plan && slot.exec.shape) slot.exec.plan = await this.shapePlan(slot.exec);
-        return this.result(frame, slot.exec, slot);
+      case 'execute': {
+        const exec = slot.exec;
+        if (frame.type === 'DataRow' && !exec.plan && exec.shape) {
+          const plan = this.shapePlan(exec);
+          if (plan instanceof Promise) {
+            return plan.then((p) => {
+              exec.plan = p;
+              this.result(frame, exec, slot);
+            });
+          }
+          exec.plan = plan;
+        }
+        return this.result(frame, exec, slot);
+      }
       case 'query': {
         const exec = slot.statements[slot.index];
         // A query string with no statement in it ('', ';', a comment): PostgreSQL's answer.
         if (!exec && frame.type === 'EmptyQueryResponse' && slot.statements.length === 0) return this.sink.toClient(frame.raw);
         if (!exec) this.unexpected(frame, slot);
         if (frame.type === 'RowDescription') {
-          exec.plan = await this.plan(frame, exec);
+          const plan = this.rowPlan(frame, exec);
+          if (plan instanceof Promise) {
+            return plan.then((p) => {
+              exec.plan = p;
+              this.sink.toClient(frame.raw);
+            });
+          }
+          exec.plan = plan;
           this.sink.toClient(frame.raw);
           return;
         }
@@ -148,7 +191,7 @@ export class ResponsePipeline {
   }
 
   /** The plan of an Execute from its statement's columns and the portal's result formats. */
-  private async shapePlan(exec: ExecContext): Promise<MaskPlan> {
+  private shapePlan(exec: ExecContext): MaskPlan | Promise<MaskPlan> {
     const shape = exec.shape!;
     const fields = shape.fields;
     if (!fields) {
@@ -162,16 +205,58 @@ export class ResponsePipeline {
     if (!byFormats) shape.plans.set(exec.masks, (byFormats = new Map()));
     const hit = byFormats.get(key);
     if (hit) return hit;
+    // A statement parsed again (the unnamed one, every time for most drivers) has a new shape but
+    // the same description: its plan is shared across shapes like a simple query's.
+    const described = shape.description === undefined ? undefined : `s${key}|${shape.description}`;
+    const shared = described === undefined ? undefined : this.keptPlan(exec, described);
+    if (shared) {
+      byFormats.set(key, shared);
+      return shared;
+    }
     const withFormats = fields.map((f, i) => ({ ...f, format: formats.length === 0 ? 0 : formats.length === 1 ? formats[0]! : (formats[i] ?? 0) }));
-    const plan = await planFor(withFormats, await this.catalog(), exec.masks, exec.outputMasks);
-    byFormats.set(key, plan);
-    return plan;
+    const cache = byFormats;
+    return this.catalog().then(async (catalog) => {
+      const version = catalog.version;
+      const plan = await planFor(withFormats, catalog, exec.masks, exec.outputMasks);
+      cache.set(key, plan);
+      if (described !== undefined) this.keepPlan(exec, described, catalog, version, plan);
+      return plan;
+    });
   }
 
-  private async plan(frame: BackendFrame, exec: ExecContext): Promise<MaskPlan> {
-    const fields = decodeRowDescription(frame.body);
-    return planFor(fields, await this.catalog(), exec.masks, exec.outputMasks);
+  /** A plan made for these masks, output masks and description under the catalog as loaded now. */
+  private keptPlan(exec: ExecContext, key: string): MaskPlan | undefined {
+    const hit = this.rowPlans.get(exec.masks)?.get(key);
+    const catalog = this.loadedCatalog();
+    return hit && catalog && hit.catalog === catalog && hit.version === catalog.version && hit.outputMasks === exec.outputMasks ? hit.plan : undefined;
   }
+
+  /** Keep a plan for the catalog it was made under; a refresh while it was made makes the next one anew. */
+  private keepPlan(exec: ExecContext, key: string, catalog: Catalog, version: number, plan: MaskPlan): void {
+    if (catalog.version !== version) return;
+    let byDescription = this.rowPlans.get(exec.masks);
+    if (!byDescription) this.rowPlans.set(exec.masks, (byDescription = new Map()));
+    if (byDescription.size >= 256) byDescription.clear();
+    byDescription.set(key, { catalog, version, outputMasks: exec.outputMasks, plan });
+  }
+
+  /**
+   * The plan of a simple query's result from its RowDescription. The same statement sends the same
+   * description every time: its plan is kept per mask set, output masks and catalog version.
+   */
+  private rowPlan(frame: BackendFrame, exec: ExecContext): MaskPlan | Promise<MaskPlan> {
+    const key = `q${frame.body.toString('latin1')}`;
+    const kept = this.keptPlan(exec, key);
+    if (kept) return kept;
+    return this.catalog().then(async (catalog) => {
+      const version = catalog.version;
+      const plan = await planFor(decodeRowDescription(frame.body), catalog, exec.masks, exec.outputMasks);
+      this.keepPlan(exec, key, catalog, version, plan);
+      return plan;
+    });
+  }
+
+  private readonly rowPlans = new WeakMap<ColumnMasks, Map<string, { catalog: Catalog; version: number; outputMasks: readonly OutputMask[] | undefined; plan: MaskPlan }>>();
 
   /** Rows, completion and COPY of one statement (extended Execute, or one statement of a Query). */
   private result(frame: BackendFrame, exec: ExecContext, slot: Slot): void {
@@ -243,6 +328,15 @@ export class ResponsePipeline {
   }
 
   private error(frame: BackendFrame, slot: Slot, decoded?: Map<string, string>): void {
+    if (slot.kind === 'guard') {
+      // The catalog moved (or the guard's statement is gone): the backend skips to the next Sync.
+      this.pop();
+      this.skipToSync();
+      const sync = this.current();
+      if (sync?.kind === 'sync') sync.swallow = true;
+      this.sink.guard(false, sync === undefined);
+      return;
+    }
     if (slot.kind === 'refused') {
       this.sink.toClient(slot.error);
       if (slot.extended) {

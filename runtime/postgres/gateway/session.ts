@@ -8,15 +8,15 @@
 import type { Socket } from 'node:net';
 import { FrontendParser, type FrontendMessage } from '../protocol/frontend.ts';
 import { BackendParser } from '../protocol/backend.ts';
-import { describe as describeMsg, execute as executeMsg, flush as flushMsg, noticeResponse, query as queryMsg } from '../protocol/serialize.ts';
+import { describe as describeMsg, execute as executeMsg, flush as flushMsg, noticeResponse, query as queryMsg, sync as syncMsg } from '../protocol/serialize.ts';
+import { CatalogGuard, GuardedStatement, GUARDED_CLASSES, type GuardCheck, type GuardedBody } from './catalog-guard.ts';
 import { sendCancelRequest, type BackendConnection } from '../backend/connect.ts';
 import { closeClient } from './closing.ts';
 import { PortcullisError } from '../../errors.ts';
-import { analyzeCached, type AnalyzedStatement } from '../../sql/analyze.ts';
-import { walk } from '../../sql/ast.ts';
+import type { AnalyzedStatement } from '../../sql/analyze.ts';
+import { analyzeQuery, changesSchema, emptyDecision, readOnly } from './statement-kinds.ts';
 import { checkMaskSafety, masksActiveOn, trackClassified } from '../../sql/mask-safety.ts';
 import type { Catalog } from '../../sql/catalog.ts';
-import { decide } from '../../engine/decide.ts';
 import type { Decision, SessionLimits } from '../../engine/decision.ts';
 import type { PostgresRequest } from '../../engine/request.ts';
 import type { AuthenticatedSubject, GatewayContext } from '../../gateway/context.ts';
@@ -25,18 +25,20 @@ import { execContext, type ExecContext, type RowBudget, type StatementShape } fr
 import { maskLookup, type ColumnMasks } from './mask-plan.ts';
 import type { OutputMask } from '../../sql/mask-safety.ts';
 import type { Bundle } from '../../bundle/model.ts';
-import { canonical, CanonicalFragment, CanonicalWithSlot } from '../../evidence/canonical.ts';
+import { CanonicalWithSlot } from '../../evidence/canonical.ts';
+import { flushResults, judgeUnrecorded, queueResult, runExchange, type ExchangeResult, type Refused } from '../../exchange/index.ts';
+import { encodedDecision } from '../../exchange/encoded.ts';
+import { encodedRequest, requestParts, type RequestParts } from './request.ts';
+import { VerdictCache } from './verdicts.ts';
+import { SchemaSettling } from './schema-settling.ts';
+import { SessionClock } from './session-limits.ts';
 import { errorFromPortcullis, fatal, refusalFor, syntaxError, unsafeForMasking } from './refusal.ts';
-import { settleReview } from '../../gateway/review.ts';
 import { reasonFromSql, reasonSetting } from '../../gateway/stated-reason.ts';
-import type { Coverage } from '../../approvals/types.ts';
 import { formatDuration } from '../../engine/duration.ts';
 
 /** A portal name no client can have created: Execute on it fails without side effects. */
 const REFUSED_PORTAL = 'portcullis\u0001refused';
 const REFUSED_QUERY = 'PORTCULLIS_REFUSED';
-/** longest a result record waits for a decision record to share a group commit with */
-const RESULT_DELAY_MS = 25;
 
 export interface SessionOptions {
   ctx: GatewayContext;
@@ -60,20 +62,27 @@ interface Prepared extends StatementShape {
   analysed?: AnalyzedStatement;
 }
 
-/** An allow decision for one statement, valid while the bundle and the catalog are the same. */
-interface Verdict {
-  bundle: Bundle;
-  catalogVersion: number;
-  resolved: AnalyzedStatement;
-  decision: Decision;
-  encoded: CanonicalFragment;
-  /** the request's statement, encoded but for its text (one verdict serves texts of one shape) */
-  statement: CanonicalWithSlot;
-  masks: ColumnMasks;
-  masksActive: boolean;
-  /** the decision masks columns: the catalog must be current before the verdict is reused */
-  catalogBound: boolean;
-  outputMasks?: readonly OutputMask[];
+// Hooks of a statement decided from a verdict, made once: closures per statement cost on the hot path.
+/** a verdict is an allow: the core never refuses it by policy */
+const refusalOfVerdict = (decision: Decision): PortcullisError => refusalFor(decision, '');
+const STAGED = (): boolean => true;
+const NOT_STAGED = (): boolean => false;
+
+/** The evidence failure in the words PostgreSQL agents have seen so far. */
+function evidenceFailure(cause: unknown): PortcullisError {
+  return new PortcullisError('failed_precondition', 'the evidence store cannot record this decision, so the statement is refused', { cause, details: { hint: 'the gateway recovers once evidence can be written again' } });
+}
+
+/**
+ * Refusals of the mask-safety check, as handed to the core: their message is the reason the record
+ * gives (`refused by masking: <reason>`); the agent gets them as unsafeForMasking words.
+ */
+const maskRefusals = new WeakSet<PortcullisError>();
+
+function maskRefusal(reason: string): PortcullisError {
+  const e = new PortcullisError('permission_denied', reason);
+  maskRefusals.add(e);
+  return e;
 }
 
 export class PostgresSession {
@@ -101,11 +110,10 @@ export class PostgresSession {
   private backendGone = false;
   private readonly statements = new Map<string, Prepared>();
   private readonly portalFormats = new Map<string, readonly number[]>();
+  /** each portal's Bind as sent, to bind it again when a failed guard made the backend drop it */
+  private readonly portalBinds = new Map<string, Buffer>();
   /** per analysed statement (analysis results are shared per text), its last allow verdict */
-  private readonly verdicts = new WeakMap<AnalyzedStatement, Verdict>();
-  /** the session's subject and target as canonical JSON, for requests decided from a verdict */
-  private subjectJson: string | undefined;
-  private targetJson: string | undefined;
+  private readonly verdicts: VerdictCache;
   /** the durable stage of the last read forwarded early; the agent gets no bytes before it */
   private durableGate: Promise<void> | undefined;
   private gateWaiting = false;
@@ -115,21 +123,22 @@ export class PostgresSession {
   /** rows delivered per portal (extended) and per cursor (SQL), for maxRows across batches */
   private readonly portalBudgets = new Map<string, RowBudget>();
   private readonly cursorBudgets = new Map<string, RowBudget>();
-  private readonly timers: NodeJS.Timeout[] = [];
-  private idleTimer: NodeJS.Timeout | undefined;
-  private pendingResults: { exec: ExecContext; status: 'ok' | 'error'; error?: { code: string; message: string } }[] = [];
-  private resultTimer: NodeJS.Timeout | undefined;
+  private readonly clock: SessionClock;
 
   /** what the agent said with SET portcullis.reason (stated-reason.ts); shown to approvers */
   private statedReason: string | undefined;
 
   constructor(private readonly o: SessionOptions) {
-    this.responses = new ResponsePipeline(o.catalog, o.maskKey, {
+    this.verdicts = new VerdictCache(o.target);
+    this.clock = new SessionClock(o.limits, o.subject.expiresAt, (reason, finalError) => this.end(reason, finalError));
+    this.responses = new ResponsePipeline(o.catalog, () => this.loadedCatalog, o.maskKey, {
       toClient: (b) => this.toClient.push(b),
       finished: (exec, status, error) => this.finished(exec, status, error),
       copyIn: (active) => (this.copyIn = active),
       transactionStatus: (status) => this.onReady(status),
       backendFatal: () => (this.backendSaidFatal = true),
+      guard: (passed, syncNeeded) => this.guardAnswered(passed, syncNeeded),
+      swallowedReady: () => this.guardSynced(),
     });
   }
 
@@ -146,7 +155,7 @@ export class PostgresSession {
     backend.socket.on('error', () => {});
     if (backend.leftover.length > 0) this.onBackendData(backend.leftover);
     backend.socket.resume();
-    this.armLimits();
+    this.clock.arm();
     void this.catalog().catch(() => {});
     // Bytes that arrived with the password message are processed like any later chunk.
     this.onClientData(Buffer.alloc(0));
@@ -158,34 +167,126 @@ export class PostgresSession {
   }
 
   private loadedCatalog: Catalog | undefined;
-  /** ReadyForQuery messages asked for (a Query or a Sync sent) and received */
-  private readiesAsked = 0;
-  private readiesSeen = 0;
-  /**
-   * Schema changes this session forwarded that the catalog cannot see yet (in flight, or inside an
-   * open transaction): until the ReadyForQuery numbered here reports idle, relations the catalog
-   * does not know are refused under masks. 0: settled. Infinity: ends with the next Sync.
-   */
-  private schemaUnsettledUntil = 0;
-  private schemaSyncPending = false;
+  /** the transaction status of the backend's last ReadyForQuery */
+  private backendStatus = 'I';
+  /** bytes went to the backend since it last reported idle with nothing in flight */
+  private sentSinceIdle = false;
+  /** an Execute was handled since the backend last reported idle (it may have opened a transaction) */
+  private executedSinceIdle = false;
+  /** portals bound since then: only their Bind can be sent again after a failed guard */
+  private readonly boundSinceIdle = new Set<string>();
+  private readonly guard = new CatalogGuard();
+  /** the statement a catalog guard went ahead of, until the guard answered (and, failed, the statement was sent again) */
+  private guarded: GuardedStatement<ExecContext> | undefined;
+  /** guards that failed on an unchanged catalog (commits elsewhere move the probe): skip this many */
+  private guardSkip = 0;
+  private readonly schema = new SchemaSettling();
 
   private onReady(status: string): void {
-    this.readiesSeen++;
-    if (this.schemaUnsettledUntil > 0 && this.readiesSeen >= this.schemaUnsettledUntil && status === 'I') {
-      this.schemaUnsettledUntil = 0;
-      // committed: every session's next statement reloads (the fingerprint would notice too)
-      this.loadedCatalog?.invalidate();
+    this.backendStatus = status;
+    if (status === 'I' && this.responses.pending === 0) {
+      this.sentSinceIdle = this.executedSinceIdle = false;
+      this.boundSinceIdle.clear();
+    }
+    // committed: every session's next statement reloads (the fingerprint would notice too)
+    if (this.schema.ready(status)) this.loadedCatalog?.invalidate();
+  }
+
+  /** The backend is idle with nothing sent since (no transaction open, none of its messages in flight). */
+  private backendIdle(): boolean {
+    return this.backendStatus === 'I' && !this.sentSinceIdle && !this.copyIn && !this.skipUntilSync && this.guarded === undefined;
+  }
+
+  private guardAllowed(): boolean {
+    if (this.guardSkip === 0) return true;
+    this.guardSkip--;
+    return false;
+  }
+
+  /** Send the guard ahead of the statement the caller sends next. */
+  private sendGuard(check: GuardCheck, statement: GuardedBody<ExecContext>): void {
+    for (const m of this.guard.messages(check)) this.send(m);
+    this.responses.expect({ kind: 'guard' });
+    this.guarded = new GuardedStatement(statement);
+  }
+
+  private guardDone(): void {
+    const g = this.guarded;
+    this.guarded = undefined;
+    g?.settle();
+    if (this.inbound.length > 0) void this.workClient();
+  }
+
+  /** The guard answered: passed, the statement runs; failed, it waits for the skipped batch's Sync. */
+  private guardAnswered(passed: boolean, syncNeeded: boolean): void {
+    const g = this.guarded;
+    if (!g) throw new PortcullisError('internal', 'a catalog guard answered that the gateway did not send');
+    if (passed) return this.guardDone();
+    this.guard.failed();
+    g.failed = true;
+    if (syncNeeded) {
+      this.send(syncMsg());
+      this.responses.expect({ kind: 'sync', swallow: true });
+      this.flushBackend();
     }
   }
 
-  /** A DDL or admin statement is being forwarded: the catalog is unsettled until it commits. */
-  private schemaChanging(extended: boolean): void {
-    if (extended) {
-      this.schemaUnsettledUntil = Infinity;
-      this.schemaSyncPending = true;
-    } else {
-      this.schemaUnsettledUntil = this.readiesAsked + 1;
+  /** The skipped batch's Sync answered: check on the catalog connection and send the statement again. */
+  private guardSynced(): void {
+    const g = this.guarded;
+    if (!g?.failed) return;
+    this.resend(g.statement).then(
+      () => {
+        this.flushBackend();
+        this.guardDone();
+      },
+      (err: unknown) => {
+        const e = PortcullisError.from(err);
+        this.o.ctx.log('postgres.session.error', { sessionId: this.o.sessionId, code: e.code, message: e.message });
+        this.end('error', errorFromPortcullis(e, 'FATAL'));
+      },
+    );
+  }
+
+  /**
+   * After a failed guard, nothing of the statement ran. On a catalog that proves unchanged it is sent
+   * as it was (its decision stands); on a changed one it is decided again, which records the new
+   * decision (the first record then stands alone, like any statement the backend skipped).
+   */
+  private async resend(g: GuardedBody<ExecContext>): Promise<void> {
+    const version = this.catalogVersion();
+    const fresh = await this.freshCatalog();
+    if (this.ended) return;
+    const same = !(fresh instanceof PortcullisError) && fresh.version === version;
+    // Commits elsewhere move the snapshot probe without changing the catalog: guards would keep failing.
+    if (same) this.guardSkip = 64;
+    this.o.ctx.log('postgres.catalog.guard-failed', { sessionId: this.o.sessionId, target: this.o.target, catalogChanged: !same });
+    if (g.kind === 'query') {
+      if (same) {
+        this.send(g.raw);
+        this.responses.expect({ kind: 'query', statements: g.execs, index: 0 });
+        return;
+      }
+      this.schema.readyNotComing();
+      if (fresh instanceof PortcullisError) return this.refuseSimple(fresh);
+      return this.query(g.sql, g.raw, true);
     }
+    // The failed transaction took the portal with it: bind it again (the client had its BindComplete).
+    this.send(g.bindRaw);
+    this.responses.expect({ kind: 'bind', swallow: true });
+    if (same) {
+      this.send(g.raw);
+      this.responses.expect({ kind: 'execute', exec: g.exec });
+    } else if (fresh instanceof PortcullisError) {
+      await this.refuseExtended(fresh);
+      this.skipUntilSync = false;
+    } else {
+      await this.execute(g.portal, g.raw, true);
+      this.skipUntilSync = false;
+    }
+    // The client's Sync was answered to nobody: this one answers it.
+    this.send(syncMsg());
+    this.responses.expect({ kind: 'sync' });
   }
 
   /**
@@ -214,23 +315,6 @@ export class PostgresSession {
     return c;
   }
 
-  private armLimits(): void {
-    const { limits, subject } = this.o;
-    if (limits.maxDurationMs !== undefined) {
-      this.timers.push(setTimeout(() => this.end('max-duration', fatal('resource_exhausted', `session reached its maximum duration of ${formatDuration(limits.maxDurationMs!)} set by policy`, 'reconnect to start a new session')), limits.maxDurationMs));
-    }
-    const untilExpiry = subject.expiresAt.getTime() - Date.now();
-    this.timers.push(setTimeout(() => this.end('token-expired', fatal('unauthenticated', `the session's token expired at ${subject.expiresAt.toISOString()}`, 'reconnect with a fresh token')), Math.max(0, Math.min(untilExpiry, 2 ** 31 - 1))));
-    this.touch();
-  }
-
-  private touch(): void {
-    const idle = this.o.limits.idleTimeoutMs;
-    if (idle === undefined) return;
-    if (this.idleTimer) this.idleTimer.refresh();
-    else this.idleTimer = setTimeout(() => this.end('idle-timeout', fatal('resource_exhausted', `session was idle for ${formatDuration(idle)}, the limit set by policy`, 'reconnect to start a new session')), idle);
-  }
-
   // ---- agent -> backend ------------------------------------------------------------------
 
   private onClientData(chunk: Buffer): void {
@@ -254,9 +338,13 @@ export class PostgresSession {
     this.workingClient = true;
     try {
       while (this.inbound.length > 0 && !this.ended) {
+        // Nothing goes after a guarded statement until its guard answered: a failed one is sent again.
+        if (this.guarded?.statement.sent) await this.guarded.settled();
+        if (this.ended) break;
         const m = this.inbound.shift()!;
-        this.touch();
-        await this.handle(m);
+        this.clock.touch();
+        const waiting = this.handle(m);
+        if (waiting) await waiting;
       }
       if (this.malformed && !this.ended && this.inbound.length === 0) this.endAfterPending(this.malformed);
     } catch (err) {
@@ -281,7 +369,7 @@ export class PostgresSession {
     this.send(flushMsg());
     this.flushBackend();
     this.drained = final;
-    this.timers.push(setTimeout(final, 5000));
+    this.clock.after(5000, final);
   }
 
   private send(buf: Buffer): void {
@@ -290,6 +378,7 @@ export class PostgresSession {
 
   private flushBackend(): void {
     if (this.toBackend.length === 0 || this.ended) return;
+    this.sentSinceIdle = true;
     const out = this.toBackend.length === 1 ? this.toBackend[0]! : Buffer.concat(this.toBackend);
     this.toBackend = [];
     // A backend slower than the client (a big COPY FROM STDIN): stop reading the client until it drains.
@@ -303,7 +392,8 @@ export class PostgresSession {
     }
   }
 
-  private async handle(m: FrontendMessage): Promise<void> {
+  /** A promise only for what waits (a statement's decision and record); the rest is handled at once. */
+  private handle(m: FrontendMessage): void | Promise<void> {
     if (this.copyIn && m.type !== 'CopyData' && m.type !== 'CopyDone' && m.type !== 'CopyFail' && m.type !== 'Flush' && m.type !== 'Sync') {
       throw new PortcullisError('protocol_violation', `client sent ${m.type} during COPY FROM STDIN`);
     }
@@ -317,6 +407,8 @@ export class PostgresSession {
         const stmt = this.statements.get(m.statement);
         if (stmt) this.portals.set(m.portal, stmt);
         else this.portals.delete(m.portal);
+        this.portalBinds.set(m.portal, m.raw);
+        this.boundSinceIdle.add(m.portal);
         this.portalFormats.set(m.portal, m.resultFormats);
         this.portalBudgets.set(m.portal, { rows: 0 });
         this.send(m.raw);
@@ -331,11 +423,8 @@ export class PostgresSession {
         return this.execute(m.portal, m.raw);
       case 'Sync':
         this.skipUntilSync = false;
-        this.readiesAsked++;
-        if (this.schemaSyncPending) {
-          this.schemaSyncPending = false;
-          this.schemaUnsettledUntil = this.readiesAsked;
-        }
+        this.schema.syncSent();
+        if (this.guarded) this.guarded.statement.sent = true;
         this.send(m.raw);
         this.responses.expect({ kind: 'sync' });
         this.flushBackend();
@@ -346,7 +435,10 @@ export class PostgresSession {
         return;
       case 'Close':
         (m.kind === 'S' ? this.statements : this.portals).delete(m.name);
-        if (m.kind === 'P') this.portalBudgets.delete(m.name);
+        if (m.kind === 'P') {
+          this.portalBudgets.delete(m.name);
+          this.portalBinds.delete(m.name);
+        }
         this.send(m.raw);
         this.responses.expect({ kind: 'close' });
         return;
@@ -363,15 +455,14 @@ export class PostgresSession {
         return;
       case 'FunctionCall':
         // The fast-path function call bypasses SQL entirely; nothing about it can be checked.
-        await this.refuseSimple(await this.recordUnjudged(`-- fast-path function call (function oid ${m.raw.length >= 9 ? m.raw.readUInt32BE(5) : 0})`, 'admin', 'deny', 'refused: the fast-path function call protocol carries no SQL to check', new PortcullisError('permission_denied', 'the fast-path function call protocol is not allowed through the gateway', { details: { hint: 'call the function with SELECT instead' } })) as PortcullisError);
-        return;
+        return this.recordUnjudged(`-- fast-path function call (function oid ${m.raw.length >= 9 ? m.raw.readUInt32BE(5) : 0})`, 'admin', 'deny', 'refused: the fast-path function call protocol carries no SQL to check', new PortcullisError('permission_denied', 'the fast-path function call protocol is not allowed through the gateway', { details: { hint: 'call the function with SELECT instead' } })).then((refused) => this.refuseSimple(refused as PortcullisError));
       default:
         throw new PortcullisError('protocol_violation', `client sent ${m.type} after startup`);
     }
   }
 
   /** Simple query: every statement of the string must be allowed, or none is run. */
-  private async query(sql: string, raw: Buffer): Promise<void> {
+  private async query(sql: string, raw: Buffer, noGuard = false): Promise<void> {
     let analysed: readonly AnalyzedStatement[];
     try {
       analysed = analyzeQuery(sql);
@@ -384,7 +475,7 @@ export class PostgresSession {
       // statement the backend sees, before the backend sees it.
       const exec = await this.recordUnjudged(sql, 'session', 'allow', 'empty query: nothing to run');
       if (exec instanceof PortcullisError) return this.refuseSimple(exec);
-      this.readiesAsked++;
+      this.schema.readyAsked();
       this.send(raw);
       this.responses.expect({ kind: 'query', statements: [exec], index: 0 });
       return;
@@ -394,22 +485,25 @@ export class PostgresSession {
     // FETCH ALL FROM c) is known to the later statements, but only kept if the whole string runs.
     const defined = new Map<string, AnalyzedStatement>();
     let end = 0;
+    const guardable = !noGuard && analysed.length === 1 && this.backendIdle() && this.responses.pending === 0;
+    let guard: GuardCheck | undefined;
     for (const s of analysed) {
       // The parser leaves a statement's leading comment out of its text: read it from the string.
       const commented = reasonFromSql(sql.slice(end, s.offset));
       end = s.offset + s.text.length;
-      const verdict = await this.decideAndRecord(s, defined, commented);
+      const verdict = await this.decideAndRecord(s, defined, commented, guardable ? (g) => (guard = g) : undefined);
       if (verdict instanceof PortcullisError) return this.refuseSimple(verdict);
       execs.push(verdict);
       if (s.defines) defined.set(JSON.stringify(s.defines), s);
     }
     for (const s of analysed) this.remember(s);
     analysed.forEach((s, i) => this.attachBudget(s, execs[i]!));
-    if (analysed.some(changesSchema)) this.schemaChanging(false);
-    this.readiesAsked++;
+    if (analysed.some(changesSchema)) this.schema.changing(false);
+    this.schema.readyAsked();
+    if (guard) this.sendGuard(guard, { kind: 'query', sql, raw, execs, sent: true });
     this.send(raw);
     this.responses.expect({ kind: 'query', statements: execs, index: 0 });
-    if (this.inbound.length === 0) this.flushBackend();
+    if (this.inbound.length === 0 || guard) this.flushBackend();
   }
 
   private async parse(name: string, sql: string, raw: Buffer): Promise<void> {
@@ -435,8 +529,11 @@ export class PostgresSession {
     this.responses.expect({ kind: 'shape', shape: prepared });
   }
 
-  private async execute(portal: string, raw: Buffer): Promise<void> {
+  private async execute(portal: string, raw: Buffer, noGuard = false): Promise<void> {
     const prepared = this.portals.get(portal);
+    // A guard goes only where the batch is Bind…Execute, Sync on an idle backend: nothing ran in it yet.
+    const guardable = !noGuard && !this.executedSinceIdle && this.boundSinceIdle.has(portal) && this.backendIdle() && this.inbound[0]?.type === 'Sync';
+    this.executedSinceIdle = true;
     if (!prepared) {
       // A portal the gateway did not bind may still exist in the backend: a cursor opened with SQL
       // DECLARE is a portal, and Execute on it would fetch rows no decision covered.
@@ -449,7 +546,8 @@ export class PostgresSession {
       this.responses.expect({ kind: 'execute', exec });
       return;
     }
-    const verdict = await this.decideAndRecord(prepared.analysed, undefined, reasonFromSql(prepared.sql.slice(0, prepared.analysed.offset)));
+    let guard: GuardCheck | undefined;
+    const verdict = await this.decideAndRecord(prepared.analysed, undefined, reasonFromSql(prepared.sql.slice(0, prepared.analysed.offset)), guardable ? (g) => (guard = g) : undefined);
     if (verdict instanceof PortcullisError) return this.refuseExtended(verdict);
     this.remember(prepared.analysed);
     verdict.budget = this.portalBudgets.get(portal);
@@ -458,7 +556,9 @@ export class PostgresSession {
     // from the Bind: masking never depends on the client having sent Describe.
     verdict.shape = prepared;
     verdict.resultFormats = this.portalFormats.get(portal) ?? [];
-    if (changesSchema(prepared.analysed)) this.schemaChanging(true);
+    if (changesSchema(prepared.analysed)) this.schema.changing(true);
+    const bindRaw = this.portalBinds.get(portal);
+    if (guard && bindRaw) this.sendGuard(guard, { kind: 'execute', portal, raw, bindRaw, exec: verdict, sent: false });
     this.send(raw);
     this.responses.expect({ kind: 'execute', exec: verdict });
   }
@@ -488,45 +588,66 @@ export class PostgresSession {
     return new PortcullisError('permission_denied', `${what} was not declared through this gateway session, so what it runs cannot be checked`);
   }
 
-  /** Decide, check mask safety and make the decision durable: the order audit-before-action needs. */
-  private async decideAndRecord(s: AnalyzedStatement, pending?: ReadonlyMap<string, AnalyzedStatement>, commentedReason?: string): Promise<ExecContext | PortcullisError> {
-    const { ctx, subject, target, sessionId } = this.o;
+  /**
+   * One statement through the exchange core (decide → settle review → mask safety → record → count):
+   * returns its execution context once its decision may be acted on, or the refusal to send.
+   */
+  private async decideAndRecord(s: AnalyzedStatement, pending?: ReadonlyMap<string, AnalyzedStatement>, commentedReason?: string, guarded?: (check: GuardCheck) => void): Promise<ExecContext | PortcullisError> {
+    const { ctx, target, sessionId } = this.o;
     const bundle = ctx.bundle();
     if (!bundle) {
       return new PortcullisError('failed_precondition', 'the gateway has no valid policy bundle, so it refuses every statement', { details: { hint: 'fix the policy repo; the gateway reloads it' } });
     }
     const resolved = this.resolve(s, pending);
-    const subjectOnly = { identity: subject.identity, groups: subject.groups };
     const at = ctx.now().toISOString();
-    const key = this.verdictKey(s, bundle);
-    const hit = resolved instanceof PortcullisError ? undefined : this.cachedVerdict(key, s, resolved, bundle);
+    const key = this.verdicts.key(s, bundle);
+    const hit = resolved instanceof PortcullisError ? undefined : this.verdicts.get(key, s, resolved, bundle, this.catalogVersion());
     // SET/RESET portcullis.reason: the session's stated reason changes once the statement is allowed.
     const stated = reasonSetting(s.ast);
-    const fresh = hit?.catalogBound ? await this.freshCatalog() : undefined;
+    // A cached verdict on a masked target needs the catalog current as of now: proved by a guard
+    // sent with the statement where the backend allows one, else by a check on the catalog connection.
+    const check = hit?.catalogBound && guarded && GUARDED_CLASSES.has(hit.resolved.statement.class) && this.guardAllowed() ? this.loadedCatalog?.guardCheck() : undefined;
+    const fresh = hit?.catalogBound && !check ? await this.freshCatalog() : undefined;
     if (hit && !(fresh instanceof PortcullisError) && hit.catalogVersion === this.catalogVersion()) {
-      if (stated) this.statedReason = stated.reason;
-      // The same statement under the same bundle and catalog: the same decision, already encoded.
-      const request = this.encodedRequest(at, hit.statement.fill(s.text)) as unknown as PostgresRequest;
+      if (check) guarded!(check);
+      // The same statement under the same bundle and catalog: the same decision, already encoded,
+      // and the record splices the request's parts encoded once per session and verdict.
       this.responses.masksActive = hit.masksActive;
-      return this.record(request, hit.decision, undefined, hit.masks, hit.outputMasks, hit.encoded, readOnly(hit.resolved));
+      const exec = await this.exchanged(
+        runExchange(ctx, {
+          bundle,
+          request: hit.request,
+          session: sessionId,
+          decided: { decision: hit.decision, encoded: hit.encoded },
+          recorded: encodedRequest(this.requestParts(), at, hit.statement.fill(s.text)),
+          refusal: refusalOfVerdict,
+          staged: hit.early ? STAGED : NOT_STAGED,
+          evidenceFailure,
+        }),
+        hit.masks,
+        hit.outputMasks,
+      );
+      if (stated && !(exec instanceof PortcullisError)) this.statedReason = stated.reason;
+      return exec;
     }
     const effective = resolved instanceof PortcullisError ? s : resolved;
-    const request: PostgresRequest = {
-      protocol: 'postgres',
-      subject: subjectOnly,
-      target,
-      at,
-      statement: { ...effective.statement, text: s.text },
-    };
-    let decision: Decision = decide(bundle, request);
-    let refusal: PortcullisError | undefined;
-    let outputMasks;
-    const masks = maskLookup(decision.masks);
+    const request: PostgresRequest = { protocol: 'postgres', subject: this.requestParts().subject, target, at, statement: { ...effective.statement, text: s.text } };
+    const reason = commentedReason ?? this.statedReason;
     if (resolved instanceof PortcullisError) {
-      refusal = resolved;
-    } else if (decision.effect === 'review') {
-      // An approval or grant for exactly this may let it through; then it is checked as an allow.
-      const onHold = (a: { id: string; approverGroups: readonly string[]; count: number }) => {
+      // What EXECUTE or FETCH would run is unknown: refused by the gateway, whatever policy says.
+      const judged = judgeUnrecorded(bundle, request);
+      const decided: Decision = judged.effect === 'deny' ? judged : { ...judged, effect: 'deny', reason: `refused: ${resolved.message}` };
+      return this.exchanged(runExchange(ctx, { bundle, request, session: sessionId, decided: { decision: decided }, refusal: () => resolved, evidenceFailure }), maskLookup([]), undefined);
+    }
+    // Filled by the mask-safety check (the core's protocol check) when it lets the statement through.
+    let checked: { masks: ColumnMasks; outputMasks?: readonly OutputMask[] } | undefined;
+    const result = await runExchange(ctx, {
+      bundle,
+      request,
+      session: sessionId,
+      refusal: (d) => refusalFor(d, s.text),
+      ...(reason ? { reason } : {}),
+      onHold: (a) => {
         // Shown by psql while the statement waits: which approval, and where approvers act.
         this.toClient.push(
           noticeResponse({
@@ -537,67 +658,95 @@ export class PostgresSession {
           }),
         );
         this.flushClient();
-      };
-      let coverage: Coverage | undefined;
-      const reviewed = decision;
-      const reason = commentedReason ?? this.statedReason;
-      refusal = await settleReview(ctx, { subject: subjectOnly, sessionId, target, request, decision: reviewed, onHold, onCovered: (c) => (coverage = c), ...(reason ? { reason } : {}) }, () => refusalFor(reviewed, s.text));
-      // The record names what let the review through: the grant or approval, and its approvers.
-      if (!refusal && coverage) decision = { ...decision, approval: coverage };
-    } else if (decision.effect !== 'allow') {
-      refusal = refusalFor(decision, s.text);
-    }
+      },
+      check: async (decision) => {
+        const outcome = await this.maskCheck(s, resolved, key, bundle, decision, fresh);
+        if (outcome instanceof PortcullisError) return outcome;
+        checked = outcome;
+        return undefined;
+      },
+      checkName: 'masking',
+      staged: () => this.o.earlyReads !== false && readOnly(resolved),
+      evidenceFailure,
+    });
+    if (!result.allowed) return this.refusedBy(result);
+    if (stated) this.statedReason = stated.reason;
+    return this.exchanged(result, checked?.masks ?? maskLookup(result.decision.masks), checked?.outputMasks);
+  }
+
+  /**
+   * The protocol check: the catalog current (or the refusal saying it cannot be), masks in force
+   * known, and the statement safe under them. An allowed statement's verdict is cached for the next.
+   */
+  private async maskCheck(
+    s: AnalyzedStatement,
+    resolved: AnalyzedStatement,
+    key: AnalyzedStatement,
+    bundle: Bundle,
+    decision: Decision,
+    fresh: Catalog | PortcullisError | undefined,
+  ): Promise<{ masks: ColumnMasks; outputMasks?: readonly OutputMask[] } | PortcullisError> {
+    const masks = maskLookup(decision.masks);
     // BEGIN, COMMIT, SET and SHOW read no relation: they need no catalog, current or not.
-    const catalogBound = decision.masks.some((m) => m.kind === 'column') && effective.statement.class !== 'transaction' && effective.statement.class !== 'session';
-    const current = refusal || resolved instanceof PortcullisError ? undefined : catalogBound ? (fresh ?? (await this.freshCatalog())) : await this.catalog().catch((err: unknown) => PortcullisError.from(err, 'unavailable'));
-    if (current instanceof PortcullisError) {
-      refusal = current;
-      decision = { ...decision, effect: 'deny', reason: `refused: ${current.message}` };
-    } else if (current && !(resolved instanceof PortcullisError)) {
-      if (stated) this.statedReason = stated.reason;
-      const catalog = current;
-      if (catalogBound) trackClassified(catalog, masks);
-      this.responses.masksActive = masksActiveOn(catalog, masks);
-      let safety = checkMaskSafety(resolved, catalog, masks, { masksActive: this.responses.masksActive });
+    const catalogBound = decision.masks.some((m) => m.kind === 'column') && resolved.statement.class !== 'transaction' && resolved.statement.class !== 'session';
+    const current = catalogBound ? (fresh ?? (await this.freshCatalog())) : await this.catalog().catch((err: unknown) => PortcullisError.from(err, 'unavailable'));
+    if (current instanceof PortcullisError) return current;
+    const catalog = current;
+    if (catalogBound) trackClassified(catalog, masks);
+    this.responses.masksActive = masksActiveOn(catalog, masks);
+    let safety = checkMaskSafety(resolved, catalog, masks, { masksActive: this.responses.masksActive });
+    if (!safety.ok && safety.unknownRelations) {
+      // The catalog is current (masks apply, so it was just checked). Still unknown: a session
+      // temp table, or a relation PostgreSQL will not find either; unless this session changed
+      // the schema where the catalog cannot see it yet.
+      safety = checkMaskSafety(resolved, catalog, masks, { allowUnknownRelations: this.schema.settled });
       if (!safety.ok && safety.unknownRelations) {
-        // The catalog is current (masks apply, so it was just checked). Still unknown: a session
-        // temp table, or a relation PostgreSQL will not find either; unless this session changed
-        // the schema where the catalog cannot see it yet.
-        safety = checkMaskSafety(resolved, catalog, masks, { allowUnknownRelations: this.schemaUnsettledUntil === 0 });
-        if (!safety.ok && safety.unknownRelations) {
-          safety = { ok: false, reason: `${safety.reason}: this session changed the schema in a transaction that has not committed, which the gateway cannot see; commit it first` };
-        }
-      }
-      if (!safety.ok) {
-        refusal = unsafeForMasking(safety.reason, decision);
-        decision = { ...decision, effect: 'deny', reason: `refused by masking: ${safety.reason}` };
-      } else {
-        if (safety.outputMasks) outputMasks = safety.outputMasks;
-        if (decision.effect === 'allow' && !bundle.index.targets.get(target)?.timeDependent) {
-          const verdict: Verdict = {
-            bundle,
-            catalogVersion: catalog.version,
-            resolved: resolved === s ? key : resolved,
-            decision,
-            encoded: new CanonicalFragment(decision),
-            statement: new CanonicalWithSlot(request.statement as unknown as Record<string, unknown>, 'text'),
-            masks,
-            masksActive: this.responses.masksActive,
-            catalogBound,
-            ...(outputMasks ? { outputMasks } : {}),
-          };
-          this.verdicts.set(key, verdict);
-          // The record splices the fragments just encoded instead of encoding the same values again.
-          const encodedRequest = this.encodedRequest(at, verdict.statement.fill(s.text)) as unknown as PostgresRequest;
-          return this.record(encodedRequest, decision, undefined, masks, outputMasks, verdict.encoded, readOnly(resolved));
-        }
+        safety = { ok: false, reason: `${safety.reason}: this session changed the schema in a transaction that has not committed, which the gateway cannot see; commit it first` };
       }
     }
-    if (refusal && decision.effect === 'allow') {
-      // Refused by the gateway (an EXECUTE it cannot resolve, say): the record says so, not allow.
-      decision = { ...decision, effect: 'deny', reason: `refused: ${refusal.message}` };
+    if (!safety.ok) return maskRefusal(safety.reason);
+    const outputMasks = safety.outputMasks;
+    if (decision.effect === 'allow' && !decision.approval && !bundle.index.targets.get(this.o.target)?.timeDependent) {
+      const statement = new CanonicalWithSlot({ ...resolved.statement, text: s.text } as unknown as Record<string, unknown>, 'text');
+      this.verdicts.set(key, {
+        bundle,
+        catalogVersion: catalog.version,
+        resolved: resolved === s ? key : resolved,
+        decision,
+        encoded: encodedDecision(bundle, decision),
+        request: { protocol: 'postgres', subject: this.requestParts().subject, target: this.o.target, at: '', statement: resolved.statement },
+        statement,
+        masks,
+        masksActive: this.responses.masksActive,
+        catalogBound,
+        early: this.o.earlyReads !== false && readOnly(resolved),
+        ...(outputMasks ? { outputMasks } : {}),
+      });
     }
-    return this.record(request, decision, refusal, masks, outputMasks, undefined, !refusal && !(resolved instanceof PortcullisError) && readOnly(resolved));
+    return outputMasks ? { masks, outputMasks } : { masks };
+  }
+
+  /** An allowed exchange's execution context once its record allows acting on it; else the refusal. */
+  private async exchanged(run: ExchangeResult | Promise<ExchangeResult>, masks: ColumnMasks, outputMasks: readonly OutputMask[] | undefined): Promise<ExecContext | PortcullisError> {
+    const result = run instanceof Promise ? await run : run;
+    if (!result.allowed) return this.refusedBy(result);
+    let seq: number;
+    try {
+      seq = await result.evidence.written;
+    } catch (err) {
+      return PortcullisError.from(err, 'failed_precondition');
+    }
+    // A read may run once its record is written; its rows are held until the record is durable.
+    if (result.evidence.staged) this.durableGate = result.evidence.durable as Promise<void>;
+    return execContext(seq, result.decision, masks, outputMasks, Date.now());
+  }
+
+  /** A refusal as the agent sees it: the mask-safety check's in the words PostgreSQL users know. */
+  private refusedBy(result: Refused): PortcullisError {
+    if (maskRefusals.has(result.error) && result.decision) return unsafeForMasking(result.error.message, result.decision);
+    // refused at admission: the store is known broken, and nothing was decided or recorded
+    if (!result.decision) return evidenceFailure(result.error);
+    return result.error;
   }
 
   /**
@@ -606,81 +755,33 @@ export class PostgresSession {
    * evidence failure), else the execution context of an allowed empty statement.
    */
   private async recordUnjudged(text: string, cls: 'admin' | 'session', effect: 'allow' | 'deny', reason: string, refusal?: PortcullisError): Promise<ExecContext | PortcullisError> {
-    const { ctx, subject, target } = this.o;
+    const { ctx, target, sessionId } = this.o;
     const bundle = ctx.bundle();
     const request: PostgresRequest = {
       protocol: 'postgres',
-      subject: { identity: subject.identity, groups: subject.groups },
+      subject: this.requestParts().subject,
       target,
       at: ctx.now().toISOString(),
       statement: { text, class: cls, relations: [], hasWhere: true },
     };
     const decision: Decision = { ...emptyDecision(), effect, reason, ...(bundle ? { revision: bundle.revision } : {}) };
-    return this.record(request, decision, effect === 'deny' ? (refusal ?? new PortcullisError('permission_denied', reason)) : undefined, maskLookup([]), undefined);
-  }
-
-  /**
-   * The request of a statement decided from a verdict, as canonical JSON written out in sorted key
-   * order (at, protocol, statement, subject, target): the subject is the session's and encoded once,
-   * the statement comes from the verdict, so nothing is walked per statement.
-   */
-  private encodedRequest(at: string, statement: CanonicalFragment): CanonicalFragment {
-    this.subjectJson ??= canonical({ identity: this.o.subject.identity, groups: this.o.subject.groups });
-    this.targetJson ??= JSON.stringify(this.o.target);
-    return CanonicalFragment.ofCanonical(`{"at":${JSON.stringify(at)},"protocol":"postgres","statement":${statement.json},"subject":${this.subjectJson},"target":${this.targetJson}}`);
-  }
-
-  /**
-   * Verdicts are kept per analysis; a statement analysed from a template (the same statement with
-   * other numbers in value-free places) shares its template's, unless a rule on the target matches
-   * statement text, which differs between the two.
-   */
-  private verdictKey(s: AnalyzedStatement, bundle: Bundle): AnalyzedStatement {
-    return s.template && !bundle.index.targets.get(this.o.target)?.textDependent ? s.template : s;
-  }
-
-  /** A verdict for this statement still valid now: same bundle, same catalog, same resolution. */
-  private cachedVerdict(key: AnalyzedStatement, s: AnalyzedStatement, resolved: AnalyzedStatement, bundle: Bundle): Verdict | undefined {
-    const v = this.verdicts.get(key);
-    if (!v || v.bundle !== bundle || v.resolved !== (resolved === s ? key : resolved) || v.catalogVersion !== this.catalogVersion()) return undefined;
-    return v;
-  }
-
-  private async record(
-    request: PostgresRequest,
-    decision: Decision,
-    refusal: PortcullisError | undefined,
-    masks: ColumnMasks,
-    outputMasks: readonly OutputMask[] | undefined,
-    encodedDecision?: CanonicalFragment,
-    early = false,
-  ): Promise<ExecContext | PortcullisError> {
-    const { ctx, target, sessionId } = this.o;
-    let seq: number;
-    const started = performance.now();
-    try {
-      this.flushResults();
-      const entry = { sessionId, request, decision, encodedDecision };
-      if (early && this.o.earlyReads !== false) {
-        // A read changes nothing: it may run once its record is written (it survives the gateway
-        // dying) while the disk flush completes; its rows are held until the record is durable.
-        const staged = ctx.recorder.recordDecisionStaged(entry);
-        ({ seq } = await staged.written);
-        this.durableGate = staged.durable;
-        staged.durable.catch(() => undefined);
-      } else {
-        ({ seq } = await ctx.recorder.recordDecision(entry));
-      }
-      ctx.metrics?.observeDecision({ effect: refusal ? (decision.effect === 'allow' ? 'deny' : decision.effect) : decision.effect, target, protocol: 'postgres', durationMs: performance.now() - started });
-    } catch (err) {
-      return new PortcullisError('failed_precondition', 'the evidence store cannot record this decision, so the statement is refused', { cause: err, details: { hint: 'the gateway recovers once evidence can be written again' } });
+    const denied = refusal ?? new PortcullisError('permission_denied', reason);
+    if (!bundle) {
+      // no bundle to run an exchange under: the refusal is the gateway's own (nothing is forwarded)
+      return effect === 'deny' ? denied : new PortcullisError('failed_precondition', 'the gateway has no valid policy bundle, so it refuses every statement');
     }
-    if (refusal) return refusal;
-    return execContext(seq, decision, masks, outputMasks, Date.now());
+    return this.exchanged(runExchange(ctx, { bundle, request, session: sessionId, decided: { decision }, refusal: () => denied, evidenceFailure }), maskLookup([]), undefined);
   }
+
+  /** The session's subject, target and their canonical JSON, made once per session. */
+  private requestParts(): RequestParts {
+    return (this.parts ??= requestParts({ identity: this.o.subject.identity, groups: this.o.subject.groups }, this.o.target));
+  }
+
+  private parts: RequestParts | undefined;
 
   private async refuseSimple(err: PortcullisError): Promise<void> {
-    this.readiesAsked++;
+    this.schema.readyAsked();
     this.send(queryMsg(REFUSED_QUERY));
     this.responses.expect({ kind: 'refused', error: errorFromPortcullis(err), extended: false });
     this.flushBackend();
@@ -693,39 +794,20 @@ export class PostgresSession {
   }
 
   /**
-   * Result records wait for the next decision (or a short timer, or the session's end) so both go to
-   * disk in one group commit: a result is written after the rows went out anyway, and a separate
-   * fsync for it would double the evidence cost of every statement.
+   * A result record waits for the next decision (the core writes it right before), a short timer or
+   * the session's end, so both go to disk in one group commit: the rows went out already, and a
+   * flush of its own would double the evidence cost of every statement.
    */
   private finished(exec: ExecContext, status: 'ok' | 'error', error?: { code: string; message: string }): void {
     if (exec.seq === 0) return;
-    this.pendingResults.push({ exec, status, error });
-    this.resultTimer ??= setTimeout(() => this.flushResults(), RESULT_DELAY_MS);
-  }
-
-  private flushResults(): void {
-    if (this.resultTimer) clearTimeout(this.resultTimer);
-    this.resultTimer = undefined;
-    const pending = this.pendingResults;
-    if (pending.length === 0) return;
-    this.pendingResults = [];
-    for (const p of pending) this.recordResult(p.exec, p.status, p.error);
-  }
-
-  private recordResult(exec: ExecContext, status: 'ok' | 'error', error?: { code: string; message: string }): void {
-    this.o.ctx.metrics?.observeMasked(this.o.target, exec.maskedValues);
-    this.o.ctx.recorder
-      .recordResult({
-        sessionId: this.o.sessionId,
-        seq: exec.seq,
-        status,
-        durationMs: Date.now() - exec.startedAt,
-        rows: exec.delivered,
-        maskedValues: exec.maskedValues,
-        sample: exec.sample,
-        error,
-      })
-      .catch((e: unknown) => this.o.ctx.log('postgres.record-result.failed', { sessionId: this.o.sessionId, error: String(e) }));
+    queueResult(this.o.ctx, { sessionId: this.o.sessionId, seq: exec.seq, target: this.o.target }, {
+      status,
+      durationMs: Date.now() - exec.startedAt,
+      rows: exec.delivered,
+      maskedValues: exec.maskedValues,
+      sample: exec.sample,
+      ...(error ? { error } : {}),
+    });
   }
 
   // ---- backend -> agent ------------------------------------------------------------------
@@ -747,7 +829,8 @@ export class PostgresSession {
     this.workingBackend = true;
     try {
       while (this.backendFrames.length > 0 && !this.ended) {
-        await this.responses.handle(this.backendFrames.shift()!);
+        const waiting = this.responses.handle(this.backendFrames.shift()!);
+        if (waiting) await waiting;
         if (this.toClient.length > 64) this.flushClient();
       }
       if (this.drained && this.responses.pending === 0) this.drained();
@@ -815,10 +898,10 @@ export class PostgresSession {
     const gate = this.durableGate;
     if (!gate) this.flushClient();
     this.ended = true;
+    this.guarded?.settle();
     // results before the session.end record that onEnd writes
-    this.flushResults();
-    for (const t of this.timers) clearTimeout(t);
-    if (this.idleTimer) clearTimeout(this.idleTimer);
+    void flushResults(this.o.ctx);
+    this.clock.clear();
     const finish = (withheld: boolean) => {
       if (!withheld && this.toClient.length > 0 && !this.o.client.destroyed) this.o.client.write(Buffer.concat(this.toClient));
       this.toClient = [];
@@ -832,46 +915,9 @@ export class PostgresSession {
   }
 }
 
-/** The empty string has no statement in it (PostgreSQL answers EmptyQueryResponse); the parser refuses it. */
-function analyzeQuery(sql: string): readonly AnalyzedStatement[] {
-  return sql === '' ? [] : analyzeCached(sql);
-}
-
 /**
  * Sessions the gateway ends while a statement may still run. Closing the backend connection does
  * not stop it (PostgreSQL notices a gone client only when it next writes), so it is cancelled.
  * Not for a client that left or sent Terminate: PostgreSQL finishes what such a client sent.
  */
 const CANCEL_ON_END = new Set(['token-expired', 'max-duration', 'idle-timeout', 'gateway-shutdown', 'evidence-failed']);
-
-const readOnlyCache = new WeakMap<AnalyzedStatement, boolean>();
-
-/**
- * A statement that cannot change anything: a plain SELECT with no function calls (a function may
- * write, or call nextval) and no row locks (FOR UPDATE/SHARE anywhere in the parse tree — the text
- * cannot be trusted for that: `FOR /* … *\/ UPDATE` is a lock too). Analyses are shared per text, so
- * the answer is remembered per analysis.
- */
-function readOnly(s: AnalyzedStatement): boolean {
-  const known = readOnlyCache.get(s);
-  if (known !== undefined) return known;
-  const st = s.statement;
-  let locks = false;
-  walk(s.ast, (node) => {
-    if (node.type === 'LockingClause') locks = true;
-    return !locks;
-  });
-  const answer = st.class === 'select' && !s.executes && st.relations.every((r) => r.access === 'read') && (st.functions?.length ?? 0) === 0 && !locks;
-  readOnlyCache.set(s, answer);
-  return answer;
-}
-
-function emptyDecision(): Decision {
-  return { effect: 'allow', rules: [], masks: [], reason: '', revision: { commit: null, dirty: false, digest: '' } };
-}
-
-/** Statements after which the catalog may differ: anything not a plain query, write or session setting. */
-function changesSchema(s: AnalyzedStatement): boolean {
-  const c = s.statement.class;
-  return c === 'ddl' || c === 'admin';
-}
