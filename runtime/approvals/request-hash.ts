@@ -4,7 +4,7 @@
  * stripped of trailing semicolons: collapsing inner whitespace could merge two different string
  * literals, and then an approval would cover a statement nobody saw.
  */
-import { canonical } from '../evidence/canonical.ts';
+import { canonical } from '../encoding/canonical.ts';
 import { sha256Hex } from '../evidence/record.ts';
 import type { Request } from '../engine/request.ts';
 

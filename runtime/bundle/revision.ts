@@ -18,8 +18,8 @@ export function gitState(dir: string): { commit: string | null; dirty: boolean }
 }
 
 /** JSON with sorted keys and no whitespace: the same content always hashes the same (one encoder, the evidence log's). */
-export { canonical as canonicalJson } from '../evidence/canonical.ts';
-import { canonical as canonicalJson } from '../evidence/canonical.ts';
+export { canonical as canonicalJson } from '../encoding/canonical.ts';
+import { canonical as canonicalJson } from '../encoding/canonical.ts';
 
 export function digestOf(documents: readonly unknown[]): string {
   // Documents are sorted by their canonical form so file order and layout do not change the digest.

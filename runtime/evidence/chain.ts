@@ -5,7 +5,7 @@
  */
 import type { KeyObject } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import { canonical } from './canonical.ts';
+import { canonical } from '../encoding/canonical.ts';
 import { PortcullisError } from '../errors.ts';
 import { CHECKPOINT, checkpointMessage, FACT, GENESIS, isCheckpointData, isFactData, isSealData, KEY_ROTATED, recordHash, SEAL, sealHash, type EvidenceRecord, type LogRecord } from './record.ts';
 import { verifyMessage } from './keys.ts';

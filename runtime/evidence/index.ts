@@ -1,5 +1,5 @@
 /** The evidence store's public surface. */
-export { canonical } from './canonical.ts';
+export { canonical } from '../encoding/canonical.ts';
 export { FileEvidenceStore, evidenceLogPath, EVIDENCE_FILE, type EvidenceStore, type FileEvidenceStoreOptions } from './store.ts';
 export { verifyEvidence, type EvidenceVerification, type VerifyEvidenceOptions } from './verify.ts';
 export { readEvidence, EvidenceIndex } from './reader.ts';

@@ -12,7 +12,7 @@
 import type { KeyObject } from 'node:crypto';
 import pg from 'pg';
 import { PortcullisError } from '../errors.ts';
-import { canonical } from './canonical.ts';
+import { canonical } from '../encoding/canonical.ts';
 import { loadSigningKey, signMessage, type SigningKey } from './keys.ts';
 import { CHECKPOINT, checkpointMessage, GENESIS, sealRecord } from './record.ts';
 import type { EvidenceStore } from './store.ts';

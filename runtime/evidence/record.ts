@@ -14,7 +14,7 @@
  */
 import * as nodeCrypto from 'node:crypto';
 import { createHash } from 'node:crypto';
-import { canonical } from './canonical.ts';
+import { canonical } from '../encoding/canonical.ts';
 
 export const GENESIS = '0'.repeat(64);
 export const CHECKPOINT = 'checkpoint';

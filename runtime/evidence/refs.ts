@@ -5,7 +5,7 @@
  * and where the record already holds an object there (a statement's text beside its template), the
  * record's own members win over the fact's.
  */
-import { CanonicalFragment } from './canonical.ts';
+import { CanonicalFragment } from '../encoding/canonical.ts';
 
 export function expandRefs(data: unknown, refs: Record<string, unknown>): unknown {
   let out = data;

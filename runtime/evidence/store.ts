@@ -11,7 +11,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PortcullisError } from '../errors.ts';
-import { canonical, type CanonicalFragment } from './canonical.ts';
+import { canonical, type CanonicalFragment } from '../encoding/canonical.ts';
 import { crc32 } from 'node:zlib';
 import { ChainChecker } from './chain.ts';
 import { ensureDevSigningKey, loadSigningKey, signMessage, type SigningKey } from './keys.ts';

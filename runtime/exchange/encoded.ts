@@ -5,7 +5,7 @@
  */
 import type { Bundle } from '../bundle/model.ts';
 import type { Decision } from '../engine/decision.ts';
-import { CanonicalFragment } from '../evidence/canonical.ts';
+import { CanonicalFragment } from '../encoding/canonical.ts';
 
 const encodedDecisions = new WeakMap<Bundle, Map<string, { decision: Decision; encoded: CanonicalFragment }>>();
 const ENCODED_DECISIONS_MAX = 1024;

@@ -30,7 +30,7 @@
 import { decide } from '../engine/decide.ts';
 import type { Decision } from '../engine/decision.ts';
 import type { Request } from '../engine/request.ts';
-import type { CanonicalFragment } from '../evidence/canonical.ts';
+import type { CanonicalFragment } from '../encoding/canonical.ts';
 import { PortcullisError } from '../errors.ts';
 import { settleReview } from '../gateway/review.ts';
 import type { Coverage } from '../approvals/types.ts';

@@ -8,7 +8,7 @@ import type { Bundle } from '../bundle/model.ts';
 import type { ApprovalService } from '../approvals/types.ts';
 import type { Decision, Mask } from '../engine/decision.ts';
 import type { Request } from '../engine/request.ts';
-import type { CanonicalFragment } from '../evidence/canonical.ts';
+import type { CanonicalFragment } from '../encoding/canonical.ts';
 import type { PortcullisError } from '../errors.ts';
 import type { Recorder } from '../recording/recorder.ts';
 

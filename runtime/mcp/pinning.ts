@@ -6,8 +6,7 @@
  * target's `pinned` entry for the tool, makes the tool uncallable and invisible.
  */
 import { createHash } from 'node:crypto';
-// biome-ignore lint/style/noRestrictedImports: canonical JSON is a general encoding, not the evidence store; it is to move to a neutral module (evidence/canonical.ts then re-exporting it) once the evidence v2 branch, which edits that file now, has landed.
-import { canonical } from '../evidence/canonical.ts';
+import { canonical } from '../encoding/canonical.ts';
 import { PortcullisError } from '../errors.ts';
 import type { McpTarget } from './target.ts';
 

@@ -20,7 +20,7 @@ import {
   type SessionStartData,
 } from './format.ts';
 import { boundSample } from './sample.ts';
-import { canonical, CanonicalFragment, type CanonicalWithSlot } from '../evidence/canonical.ts';
+import { canonical, CanonicalFragment, type CanonicalWithSlot } from '../encoding/canonical.ts';
 import type { CompactParts } from '../evidence/store.ts';
 
 export interface EvidenceRef {

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { appendFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CanonicalFragment, CanonicalWithSlot } from '../../runtime/evidence/canonical.ts';
+import { CanonicalFragment, CanonicalWithSlot } from '../../runtime/encoding/canonical.ts';
 import { readEvidence } from '../../runtime/evidence/reader.ts';
 import { evidenceLogPath, FileEvidenceStore } from '../../runtime/evidence/store.ts';
 import { verifyEvidence } from '../../runtime/evidence/verify.ts';

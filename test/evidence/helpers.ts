@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { afterEach } from 'vitest';
 import { join } from 'node:path';
-import { canonical } from '../../runtime/evidence/canonical.ts';
+import { canonical } from '../../runtime/encoding/canonical.ts';
 import { recordHash, SEAL, sealBatch, type EvidenceRecord } from '../../runtime/evidence/record.ts';
 import { lineCrc } from '../../runtime/evidence/chain.ts';
 import { evidenceLogPath, type FileEvidenceStoreOptions } from '../../runtime/evidence/store.ts';

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway } from '../../runtime/gateway/start.ts';
 import { checkpointMessage, type EvidenceRecord } from '../../runtime/evidence/record.ts';
 import { rebuildLog } from './helpers.ts';
-import { CanonicalFragment } from '../../runtime/evidence/canonical.ts';
+import { CanonicalFragment } from '../../runtime/encoding/canonical.ts';
 import { keyIdOf } from '../../runtime/evidence/keys.ts';
 import { portcullis } from '../evidence-cli/cli.ts';
 

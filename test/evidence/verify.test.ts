@@ -3,7 +3,7 @@ import { readFile, appendFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { canonical } from '../../runtime/evidence/canonical.ts';
+import { canonical } from '../../runtime/encoding/canonical.ts';
 import { FileEvidenceStore, evidenceLogPath } from '../../runtime/evidence/store.ts';
 import { verifyEvidence } from '../../runtime/evidence/verify.ts';
 import { checkpointMessage, type CheckpointData, type EvidenceRecord } from '../../runtime/evidence/record.ts';

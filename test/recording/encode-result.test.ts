@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { canonical } from '../../runtime/evidence/canonical.ts';
+import { canonical } from '../../runtime/encoding/canonical.ts';
 import { encodeResult } from '../../runtime/recording/recorder.ts';
 import { boundSample } from '../../runtime/recording/sample.ts';
 

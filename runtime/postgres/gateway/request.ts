@@ -3,7 +3,7 @@
  * decided from a cached verdict: the session's subject and target are encoded once per session and
  * the statement once per verdict, so nothing is walked per statement.
  */
-import { canonical, CanonicalFragment } from '../../evidence/canonical.ts';
+import { canonical, CanonicalFragment } from '../../encoding/canonical.ts';
 import type { PostgresRequest } from '../../engine/request.ts';
 
 /** What every request of one session shares, with its encoding. */

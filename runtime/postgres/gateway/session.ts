@@ -25,7 +25,7 @@ import { execContext, type ExecContext, type RowBudget, type StatementShape } fr
 import { maskLookup, type ColumnMasks } from './mask-plan.ts';
 import type { OutputMask } from '../../sql/mask-safety.ts';
 import type { Bundle } from '../../bundle/model.ts';
-import { CanonicalWithSlot } from '../../evidence/canonical.ts';
+import { CanonicalWithSlot } from '../../encoding/canonical.ts';
 import { flushResults, judgeUnrecorded, queueResult, runExchange, type ExchangeResult, type Refused } from '../../exchange/index.ts';
 import { encodedDecision } from '../../exchange/encoded.ts';
 import { encodedRequest, requestParts, type RequestParts } from './request.ts';

@@ -5,7 +5,7 @@
 import type { Bundle } from '../../bundle/model.ts';
 import type { Decision } from '../../engine/decision.ts';
 import type { PostgresRequest } from '../../engine/request.ts';
-import type { CanonicalFragment, CanonicalWithSlot } from '../../evidence/canonical.ts';
+import type { CanonicalFragment, CanonicalWithSlot } from '../../encoding/canonical.ts';
 import type { AnalyzedStatement } from '../../sql/analyze.ts';
 import type { OutputMask } from '../../sql/mask-safety.ts';
 import type { ColumnMasks } from './mask-plan.ts';
