@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { startLocalPostgres } from '../runtime/embedded/postgres.ts';
-import { connectBackend, simpleQuery, type BackendConnection } from '../runtime/postgres/backend/connect.ts';
+import { connectBackend, simpleQuery, type BackendConnection } from '../runtime/protocols/postgres/backend/connect.ts';
 import { EPOCH_SQL, FINGERPRINT_SQL, PROBE_SQL } from '../runtime/sql/catalog.ts';
 import { EVENT_TRIGGER_SQL } from '../runtime/sql/event-trigger.ts';
 import { fmt, median, progress, table } from './report.ts';

@@ -3,7 +3,7 @@
  *
  *   admit → decide → settle review → protocol check → record → count → forward or refuse
  *
- * Adapters (runtime/http, runtime/kubernetes, runtime/mcp, runtime/postgres) build the request from
+ * Adapters (runtime/protocols/{postgres,http,kubernetes,mcp}) build the request from
  * the wire, hand it in with their hooks (refusal rendering, the protocol check, whether a read may be
  * staged), and forward or refuse on the result. They never call the engine or the recorder for a
  * decision themselves.

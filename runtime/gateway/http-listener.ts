@@ -6,9 +6,9 @@
 import type { ListenerContext } from '../http-transport/context.ts';
 import type { TargetHandlers } from '../http-transport/handler.ts';
 import { startHttpListener, type HttpGateway, type HttpGatewayOptions } from '../http-transport/listener.ts';
-import { httpHandler } from '../http/listener.ts';
-import { kubernetesHandler } from '../kubernetes/listener.ts';
-import { mcpHandler } from '../mcp/listener.ts';
+import { httpHandler } from '../protocols/http/listener.ts';
+import { kubernetesHandler } from '../protocols/kubernetes/listener.ts';
+import { mcpHandler } from '../protocols/mcp/listener.ts';
 
 export type { HttpGateway, HttpGatewayOptions };
 

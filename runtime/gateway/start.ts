@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { PortcullisError } from '../errors.ts';
 import { discoverIssuer } from '../identity/discovery.ts';
 import type { FileEvidenceStoreOptions } from '../evidence/store.ts';
-import { startPostgresGateway, type PostgresGateway, type PostgresGatewayOptions } from '../postgres/gateway/listener.ts';
+import { startPostgresGateway, type PostgresGateway, type PostgresGatewayOptions } from '../protocols/postgres/listener.ts';
 import { startHttpGateway, type HttpGateway } from './http-listener.ts';
 import { startAdminServer, type AdminServer } from '../admin/server.ts';
 import { startGatewayRuntime, type GatewayRuntime, type IdentityProviderConfig } from './runtime.ts';

@@ -6,7 +6,7 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 
 /**
- * Method-override headers (runtime/http/method-override.ts reads them). The gateway applies an
+ * Method-override headers (runtime/protocols/http/method-override.ts reads them). The gateway applies an
  * override, or refuses it, itself: whatever the target type, the upstream gets the decided method only.
  */
 export const OVERRIDE_HEADERS = ['x-http-method-override', 'x-http-method', 'x-method-override'] as const;

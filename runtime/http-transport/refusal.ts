@@ -2,7 +2,7 @@
  * Refusals as the agent's client understands them. The listener writes them for every target type;
  * what the body looks like is the target type's error format: an RFC 9457 problem document for plain
  * HTTP and MCP targets (the default), a Kubernetes `Status` for Kubernetes targets
- * (runtime/kubernetes/refusal.ts). What a refusal says (rules, policy commit) comes from the
+ * (runtime/protocols/kubernetes/refusal.ts). What a refusal says (rules, policy commit) comes from the
  * exchange core (runtime/exchange/refusal.ts). Only a PortcullisError's own message goes over the
  * wire; its cause stays in the logs.
  */

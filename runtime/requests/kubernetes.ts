@@ -1,6 +1,6 @@
 /**
  * `delete pods web-1 -n shop` -> a Kubernetes request, in kubectl's own words, for the CLI and
- * policy tests. The gateway derives the same attributes from real API paths (runtime/kubernetes).
+ * policy tests. The gateway derives the same attributes from real API paths (runtime/protocols/kubernetes).
  */
 import { PortcullisError } from '../errors.ts';
 import type { KubernetesRequest, Subject } from '../engine/request.ts';

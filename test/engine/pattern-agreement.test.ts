@@ -11,7 +11,7 @@ import { bundleOf, header, identities, pg } from './helpers.ts';
 import { decide } from '../../runtime/engine/decide.ts';
 import { compileMatcher } from '../../runtime/engine/match.ts';
 import { compileColumnPattern, globInstances, normaliseColumnPattern, normaliseRelationPattern } from '../../runtime/engine/pattern.ts';
-import { maskLookup } from '../../runtime/postgres/gateway/mask-plan.ts';
+import { maskLookup } from '../../runtime/protocols/postgres/mask-plan.ts';
 import { maskCovers } from '../../runtime/policytest/masks.ts';
 import { checkInvariants } from '../../runtime/simulate/invariants.ts';
 import { touches } from '../../runtime/simulate/replay.ts';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import pg from 'pg';
 import type { GatewayRuntime } from '../../runtime/gateway/runtime.ts';
-import type { PostgresGateway } from '../../runtime/postgres/gateway/listener.ts';
+import type { PostgresGateway } from '../../runtime/protocols/postgres/listener.ts';
 import type { GatewayConfigInput } from '../../runtime/gateway/config.ts';
 import { startGateway as startRunningGateway, type StartGatewayOptions } from '../../runtime/gateway/start.ts';
 import { issueToken } from '../../runtime/identity/dev-key.ts';

@@ -5,7 +5,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { requestAttributes } from '../../runtime/kubernetes/attributes.ts';
+import { requestAttributes } from '../../runtime/protocols/kubernetes/attributes.ts';
 import { startHttpGateway, type HttpGateway } from '../../runtime/gateway/http-listener.ts';
 import { curl, run, startHarness, type Harness } from '../http/harness.ts';
 import { SECRET_VALUE, startApiServer, type ApiServer } from '../../runtime/embedded/demo/kubernetes.ts';

@@ -9,8 +9,8 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { Mask } from '../../runtime/engine/decision.ts';
-import { mcpMasker } from '../../runtime/mcp/masking.ts';
-import { formatSse, parseSse, type SseEvent } from '../../runtime/mcp/sse.ts';
+import { mcpMasker } from '../../runtime/protocols/mcp/masking.ts';
+import { formatSse, parseSse, type SseEvent } from '../../runtime/protocols/mcp/sse.ts';
 import { startHarness, type Harness } from '../http/harness.ts';
 import { CUSTOMER, startMcpServer, type TestMcpServer } from '../../runtime/embedded/demo/mcp.ts';
 

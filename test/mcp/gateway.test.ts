@@ -8,7 +8,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { connectMcp, type McpConnection } from './client.ts';
 import { join } from 'node:path';
 import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
-import { toolFingerprint } from '../../runtime/mcp/pinning.ts';
+import { toolFingerprint } from '../../runtime/protocols/mcp/pinning.ts';
 import { exportRecordings } from '../../runtime/recording/read.ts';
 import { refusedAfterDecision, replay } from '../../runtime/simulate/replay.ts';
 import { decide } from '../../runtime/engine/decide.ts';

@@ -1,7 +1,7 @@
 /** Where the listed outputSchema admits a mask's string: the masked properties and array items, nothing else. */
 import { describe, expect, it } from 'vitest';
 import type { Mask } from '../../runtime/engine/decision.ts';
-import { MASKED_NOTE, widenOutputSchema } from '../../runtime/mcp/output-schema.ts';
+import { MASKED_NOTE, widenOutputSchema } from '../../runtime/protocols/mcp/output-schema.ts';
 
 const field = (pattern: string): Mask => ({ kind: 'field', pattern, strategy: 'redact' }) as Mask;
 const admits = (inner: unknown) => ({ anyOf: [inner, { type: ['string', 'null'], description: MASKED_NOTE }] });

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startPostgresGateway } from '../../runtime/postgres/gateway/listener.ts';
+import { startPostgresGateway } from '../../runtime/protocols/postgres/listener.ts';
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from 'vitest';
 import pg from 'pg';
 import fc from 'fast-check';

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import type { GatewayRuntime } from '../../runtime/gateway/runtime.ts';
-import type { PostgresGateway } from '../../runtime/postgres/gateway/listener.ts';
+import type { PostgresGateway } from '../../runtime/protocols/postgres/listener.ts';
 import { startGateway, type StartGatewayOptions } from '../../runtime/gateway/start.ts';
 import { issueToken } from '../../runtime/identity/dev-key.ts';
 import { readEvidence } from '../../runtime/evidence/index.ts';

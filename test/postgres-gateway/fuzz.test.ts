@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import fc from 'fast-check';
-import { bind, close as closeMsg, copyData, describe as describeMsg, execute, flush, functionCall, parse, query, sync } from '../../runtime/postgres/protocol/serialize.ts';
+import { bind, close as closeMsg, copyData, describe as describeMsg, execute, flush, functionCall, parse, query, sync } from '../../runtime/protocols/postgres/wire/serialize.ts';
 import { backendLogSince, logOffset, startGatewayFixture, type GatewayFixture } from './fixture.ts';
 import { WireClient } from './wire.ts';
 

@@ -6,8 +6,8 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import pg from 'pg';
-import { bind, cancelRequest, execute, parse, query, sync } from '../../runtime/postgres/protocol/serialize.ts';
-import { decodeErrorFields } from '../../runtime/postgres/protocol/backend.ts';
+import { bind, cancelRequest, execute, parse, query, sync } from '../../runtime/protocols/postgres/wire/serialize.ts';
+import { decodeErrorFields } from '../../runtime/protocols/postgres/wire/backend.ts';
 import { startGatewayFixture, psql, type GatewayFixture } from './fixture.ts';
 import { WireClient } from './wire.ts';
 

@@ -4,8 +4,8 @@
  * gateway masked the result or refused the statement.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { bind, execute, parse, query, sync, flush, close as closeMsg } from '../../runtime/postgres/protocol/serialize.ts';
-import { decodeDataRow, decodeErrorFields } from '../../runtime/postgres/protocol/backend.ts';
+import { bind, execute, parse, query, sync, flush, close as closeMsg } from '../../runtime/protocols/postgres/wire/serialize.ts';
+import { decodeDataRow, decodeErrorFields } from '../../runtime/protocols/postgres/wire/backend.ts';
 import { createScratchDatabase } from '../harness/postgres.ts';
 import { startGatewayFixture, psql, type GatewayFixture } from './fixture.ts';
 import { loadSecrets, type Secrets } from './secrets.ts';

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import pg from 'pg';
-import { functionCall, parse, bind, execute, sync, query } from '../../runtime/postgres/protocol/serialize.ts';
+import { functionCall, parse, bind, execute, sync, query } from '../../runtime/protocols/postgres/wire/serialize.ts';
 import { startGatewayFixture, type GatewayFixture } from './fixture.ts';
 import { WireClient } from './wire.ts';
 

@@ -7,7 +7,7 @@
 import { connect, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { bind, copyData, copyDone, copyFail, execute, parse, passwordMessage, query, startupMessage, sync } from '../../runtime/postgres/protocol/serialize.ts';
+import { bind, copyData, copyDone, copyFail, execute, parse, passwordMessage, query, startupMessage, sync } from '../../runtime/protocols/postgres/wire/serialize.ts';
 import { createScratchDatabase, pgClient } from '../harness/postgres.ts';
 import { startGatewayFixture, type GatewayFixture } from './fixture.ts';
 import { WireClient } from './wire.ts';

@@ -12,8 +12,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { importJWK, SignJWT, type JWK } from 'jose';
 import pg from 'pg';
 import { issueToken } from '../../runtime/identity/dev-key.ts';
-import { passwordMessage, sslRequest, startupMessage } from '../../runtime/postgres/protocol/serialize.ts';
-import { startPostgresGateway, type PostgresGateway } from '../../runtime/postgres/gateway/listener.ts';
+import { passwordMessage, sslRequest, startupMessage } from '../../runtime/protocols/postgres/wire/serialize.ts';
+import { startPostgresGateway, type PostgresGateway } from '../../runtime/protocols/postgres/listener.ts';
 import { startGatewayFixture, psql, type GatewayFixture } from './fixture.ts';
 import { WireClient } from './wire.ts';
 

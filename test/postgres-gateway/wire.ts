@@ -3,8 +3,8 @@
  * binary formats, malformed frames) and see every byte the gateway sent back.
  */
 import { connect, type Socket } from 'node:net';
-import { BackendParser, decodeErrorFields, type BackendFrame } from '../../runtime/postgres/protocol/backend.ts';
-import { passwordMessage, startupMessage } from '../../runtime/postgres/protocol/serialize.ts';
+import { BackendParser, decodeErrorFields, type BackendFrame } from '../../runtime/protocols/postgres/wire/backend.ts';
+import { passwordMessage, startupMessage } from '../../runtime/protocols/postgres/wire/serialize.ts';
 
 export class WireClient {
   private chunks: Buffer[] = [];

@@ -3,7 +3,7 @@
  * with what a parser must read back from them.
  */
 import fc from 'fast-check';
-import * as ser from '../../runtime/postgres/protocol/serialize.ts';
+import * as ser from '../../runtime/protocols/postgres/wire/serialize.ts';
 
 /** A protocol C string: any code points but NUL. */
 export const cstr = (maxLength = 40): fc.Arbitrary<string> =>

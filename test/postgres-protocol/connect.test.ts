@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PortcullisError } from '../../runtime/errors.ts';
-import { connectBackend, sendCancelRequest, simpleQuery, type ConnectBackendOptions } from '../../runtime/postgres/backend/connect.ts';
+import { connectBackend, sendCancelRequest, simpleQuery, type ConnectBackendOptions } from '../../runtime/protocols/postgres/backend/connect.ts';
 import { freePort, pgInfo } from '../harness/postgres.ts';
 
 function base(): ConnectBackendOptions {

@@ -6,9 +6,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PortcullisError } from '../../runtime/errors.ts';
-import { BackendParser, decodeBackend } from '../../runtime/postgres/protocol/backend.ts';
-import { FrontendParser, decodePasswordMessage, decodeSASLInitialResponse } from '../../runtime/postgres/protocol/frontend.ts';
-import * as ser from '../../runtime/postgres/protocol/serialize.ts';
+import { BackendParser, decodeBackend } from '../../runtime/protocols/postgres/wire/backend.ts';
+import { FrontendParser, decodePasswordMessage, decodeSASLInitialResponse } from '../../runtime/protocols/postgres/wire/frontend.ts';
+import * as ser from '../../runtime/protocols/postgres/wire/serialize.ts';
 import { backendMessage, chunked, cuts, frontendMessage, startupMessage } from './arbitraries.ts';
 
 const RUNS = { numRuns: 400 };

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PortcullisError } from '../../runtime/errors.ts';
 import { findPostgresBinaries } from '../../runtime/embedded/binaries.ts';
 import { loadSampleData, startLocalPostgres, type LocalPostgres, type StartLocalPostgresOptions } from '../../runtime/embedded/postgres.ts';
-import { connectBackend, simpleQuery } from '../../runtime/postgres/backend/connect.ts';
+import { connectBackend, simpleQuery } from '../../runtime/protocols/postgres/backend/connect.ts';
 
 let base: string;
 beforeAll(async () => {

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BackendParser, decodeBackend } from '../../runtime/postgres/protocol/backend.ts';
-import { FrontendParser, decodeSASLInitialResponse, decodePasswordMessage, type FrontendMessage } from '../../runtime/postgres/protocol/frontend.ts';
-import * as ser from '../../runtime/postgres/protocol/serialize.ts';
+import { BackendParser, decodeBackend } from '../../runtime/protocols/postgres/wire/backend.ts';
+import { FrontendParser, decodeSASLInitialResponse, decodePasswordMessage, type FrontendMessage } from '../../runtime/protocols/postgres/wire/frontend.ts';
+import * as ser from '../../runtime/protocols/postgres/wire/serialize.ts';
 import { backendMessage, bytes, chunked, cstr, cuts, frontendMessage, startupMessage, untypedRequest } from './arbitraries.ts';
 
 const RUNS = { numRuns: 300 };

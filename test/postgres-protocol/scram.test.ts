@@ -1,10 +1,10 @@
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PortcullisError } from '../../runtime/errors.ts';
-import { connectBackend } from '../../runtime/postgres/backend/connect.ts';
-import { ScramClient, saslprep } from '../../runtime/postgres/backend/scram.ts';
-import { FrontendParser } from '../../runtime/postgres/protocol/frontend.ts';
-import * as ser from '../../runtime/postgres/protocol/serialize.ts';
+import { connectBackend } from '../../runtime/protocols/postgres/backend/connect.ts';
+import { ScramClient, saslprep } from '../../runtime/protocols/postgres/backend/scram.ts';
+import { FrontendParser } from '../../runtime/protocols/postgres/wire/frontend.ts';
+import * as ser from '../../runtime/protocols/postgres/wire/serialize.ts';
 
 describe('ScramClient', () => {
   it('matches the RFC 7677 test vector', async () => {
