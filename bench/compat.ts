@@ -105,7 +105,17 @@ function runNode(args: string[], cwd: string, env: NodeJS.ProcessEnv, timeoutMs:
 
 async function runNodePostgres(dir: string, deps: string, at: Endpoint, user: string): Promise<SuiteResult> {
   const tests = new Map<string, Verdict>();
-  const env = { ...process.env, NODE_PATH: deps, PGHOST: at.host, PGPORT: String(at.port), PGUSER: user, PGPASSWORD: at.password(user), PGDATABASE: NODE_PG_DB, PGSSLMODE: 'disable', TEST_TIMEOUT: '10000' };
+  const env = {
+    ...process.env,
+    NODE_PATH: deps,
+    PGHOST: at.host,
+    PGPORT: String(at.port),
+    PGUSER: user,
+    PGPASSWORD: at.password(user),
+    PGDATABASE: NODE_PG_DB,
+    PGSSLMODE: 'disable',
+    TEST_TIMEOUT: '10000',
+  };
   for (const file of await integrationFiles(dir)) {
     const name = relative(join(dir, 'test', 'integration'), file);
     const out = await runNode([file], dir, env, 120_000);
@@ -129,8 +139,8 @@ async function preparePostgresJs(src: string, scratch: string): Promise<string> 
   const before = text;
   text = text.replace(/failed\s*\n\s*\? \(ignored\+\+, ignore\)\s*\n\s*: fn\(\)/, 'fn()');
   // the verdict of each test, one line each, for counting
-  text = text.replace("tests[line].succeeded = true", "tests[line].succeeded = true; console.log('\\nCOMPAT pass ' + line + ' ' + tests[line].name)");
-  text = text.replace("tests[line].failed = failed = true", "tests[line].failed = failed = true; console.log('\\nCOMPAT fail ' + line + ' ' + tests[line].name)");
+  text = text.replace('tests[line].succeeded = true', "tests[line].succeeded = true; console.log('\\nCOMPAT pass ' + line + ' ' + tests[line].name)");
+  text = text.replace('tests[line].failed = failed = true', "tests[line].failed = failed = true; console.log('\\nCOMPAT fail ' + line + ' ' + tests[line].name)");
   if (text === before || !text.includes('COMPAT fail')) throw new Error('compat: postgres.js tests/test.js changed shape; update the patch in bench/compat.ts');
   await writeFile(testJs, text);
   // The runner prepares roles and the database itself (bootstrap.js would run psql against whatever
@@ -188,7 +198,9 @@ metadata: { name: ${db} }
 spec: { type: postgres, host: 127.0.0.1, port: ${server.port}, database: ${db}, user: ${server.user}, password: { env: ${PASSWORD_ENV} } }
 `;
   }
-  files['identities/suites.yaml'] = SUBJECTS.map((s) => `${h}\nkind: Identity\nmetadata: { name: ${s.replace(/_/g, '-')} }\nspec: { kind: agent, match: { subject: ${s} }, groups: [suites] }\n`).join('---\n');
+  files['identities/suites.yaml'] = SUBJECTS.map((s) => `${h}\nkind: Identity\nmetadata: { name: ${s.replace(/_/g, '-')} }\nspec: { kind: agent, match: { subject: ${s} }, groups: [suites] }\n`).join(
+    '---\n',
+  );
   files['policies/everything.yaml'] = `${h}
 kind: Policy
 metadata: { name: everything }
@@ -217,7 +229,7 @@ async function main(): Promise<void> {
   try {
     await prepareServer(server);
     const nodeDir = await prepareNodePostgres(nodePostgres, scratch);
-    say('installing the node-postgres suite\'s dependencies (npm)');
+    say("installing the node-postgres suite's dependencies (npm)");
     const nodeDeps = await installNodePostgresDeps(scratch);
     const jsDir = await preparePostgresJs(postgresJs, scratch);
 
@@ -252,12 +264,12 @@ async function main(): Promise<void> {
     if (process.env.COMPAT_SUITES === 'node-postgres') {
       rows.push({ suite: 'postgres.js', direct: { tests: new Map() }, gateway: { tests: new Map() } });
     } else {
-    say('postgres.js, directly');
-    const jsDirect = await runPostgresJs(jsDir, direct);
-    await resetDatabase(server, POSTGRESJS_DB, 'postgres_js_test');
-    say('postgres.js, through the gateway');
-    const jsGateway = await runPostgresJs(jsDir, through);
-    rows.push({ suite: 'postgres.js', direct: jsDirect, gateway: jsGateway });
+      say('postgres.js, directly');
+      const jsDirect = await runPostgresJs(jsDir, direct);
+      await resetDatabase(server, POSTGRESJS_DB, 'postgres_js_test');
+      say('postgres.js, through the gateway');
+      const jsGateway = await runPostgresJs(jsDir, through);
+      rows.push({ suite: 'postgres.js', direct: jsDirect, gateway: jsGateway });
     }
 
     await gw.stop();

@@ -21,7 +21,12 @@ try {
   const started = performance.now();
   const diff = permissionDiff(base, head);
   const ms = Math.round(performance.now() - started);
-  process.stdout.write(`permission diff of ${files} files: ${diff.points} requests decided twice in ${ms} ms; ${diff.widened} widening(s): ${diff.changes.filter((c) => c.direction === 'widen').map((c) => `${c.identities.join(',')} ${c.action} ${c.resource} on ${c.target}`).join('; ')}\n`);
+  process.stdout.write(
+    `permission diff of ${files} files: ${diff.points} requests decided twice in ${ms} ms; ${diff.widened} widening(s): ${diff.changes
+      .filter((c) => c.direction === 'widen')
+      .map((c) => `${c.identities.join(',')} ${c.action} ${c.resource} on ${c.target}`)
+      .join('; ')}\n`,
+  );
 } finally {
   await rm(dir, { recursive: true, force: true });
 }

@@ -62,7 +62,8 @@ function throughput(fn: (i: number) => void, seconds: number, rounds = 5): numbe
 const statements: Record<string, string> = {
   'pgbench -S': 'SELECT abalance FROM pgbench_accounts WHERE aid = $1',
   'join + filter': 'SELECT o.id, o.total, c.email FROM orders o JOIN customers c ON c.id = o.customer_id WHERE o.status = $1 LIMIT 50',
-  'CTE + aggregate': 'WITH recent AS (SELECT customer_id, sum(total) AS spent FROM orders WHERE created_at > now() - interval \'30 days\' GROUP BY customer_id) SELECT c.name, r.spent FROM recent r JOIN customers c ON c.id = r.customer_id ORDER BY r.spent DESC LIMIT 10',
+  'CTE + aggregate':
+    "WITH recent AS (SELECT customer_id, sum(total) AS spent FROM orders WHERE created_at > now() - interval '30 days' GROUP BY customer_id) SELECT c.name, r.spent FROM recent r JOIN customers c ON c.id = r.customer_id ORDER BY r.spent DESC LIMIT 10",
   'update with where': "UPDATE orders SET status = 'refunded', updated_at = now() WHERE id = $1 AND status = 'paid'",
   'insert returning': 'INSERT INTO orders (customer_id, total, status) VALUES ($1, $2, $3) RETURNING id',
 };
@@ -138,7 +139,10 @@ export function formatEngine(r: EngineResult): string {
       `spread ${r.ratio10kTo10.spread.toFixed(2)}x (${r.withinTwoX.spread ? 'within' : 'NOT within'} 2x)`,
     '',
     'SQL analysis per statement (libpg-query parse + analysis; cached = LRU hit by statement text)',
-    table(['statement', 'analyzeSql µs', 'analyzeCached µs'], r.sql.map((s) => [s.statement, fmt(s.parseMicros, 1), fmt(s.cachedMicros, 2)])),
+    table(
+      ['statement', 'analyzeSql µs', 'analyzeCached µs'],
+      r.sql.map((s) => [s.statement, fmt(s.parseMicros, 1), fmt(s.cachedMicros, 2)]),
+    ),
   ];
   return out.join('\n');
 }

@@ -68,8 +68,16 @@ const decision = {
 } as unknown as Decision;
 const analysis = {
   class: 'select',
-  relations: [{ schema: 'public', name: 'orders', access: 'read' }, { schema: 'public', name: 'customers', access: 'read' }],
-  columns: [{ relation: 'orders', column: 'id' }, { relation: 'orders', column: 'total' }, { relation: 'customers', column: 'name' }, { relation: 'customers', column: 'email' }],
+  relations: [
+    { schema: 'public', name: 'orders', access: 'read' },
+    { schema: 'public', name: 'customers', access: 'read' },
+  ],
+  columns: [
+    { relation: 'orders', column: 'id' },
+    { relation: 'orders', column: 'total' },
+    { relation: 'customers', column: 'name' },
+    { relation: 'customers', column: 'email' },
+  ],
   hasWhere: true,
 };
 
@@ -82,7 +90,14 @@ export async function runOnce(variant: Variant, sessions: number, rounds: number
     const template = new CanonicalWithSlot({ text: '', ...analysis }, 'text');
     const ids: string[] = [];
     for (let s = 0; s < sessions; s++) {
-      const { sessionId } = await recorder.startSession({ identity: 'billing-agent', groups: ['agents'], target: 'orders-db', protocol: 'postgres', client: { address: '127.0.0.1', port: 40000 + s }, revision });
+      const { sessionId } = await recorder.startSession({
+        identity: 'billing-agent',
+        groups: ['agents'],
+        target: 'orders-db',
+        protocol: 'postgres',
+        client: { address: '127.0.0.1', port: 40000 + s },
+        revision,
+      });
       ids.push(sessionId);
     }
     const subject = '{"groups":["agents"],"identity":"billing-agent"}';
@@ -145,11 +160,26 @@ export function stageOnce(format: 'v1' | 'v2', path: string, statements: number,
       if (format === 'v1') {
         const r = sealRecord(++seq, ts, 'result', result, prev);
         lines.push(r.line);
-        const d = sealRecord(++seq, ts, 'decision', `{"decision":${decisionJson},"request":{"at":"${ts}","protocol":"postgres","statement":${template.fill(text).json},"subject":${subject},"target":"orders-db"},"seq":${n},"sessionId":"${sessionId}"}`, r.hash);
+        const d = sealRecord(
+          ++seq,
+          ts,
+          'decision',
+          `{"decision":${decisionJson},"request":{"at":"${ts}","protocol":"postgres","statement":${template.fill(text).json},"subject":${subject},"target":"orders-db"},"seq":${n},"sessionId":"${sessionId}"}`,
+          r.hash,
+        );
         lines.push(d.line);
         prev = d.hash;
       } else {
-        lines.push(compactLine(++seq, ts, 'decision', `{"request":{"at":"${ts}","protocol":"postgres","statement":{"text":${JSON.stringify(text)}},"target":"orders-db"},"seq":${n},"sessionId":"${sessionId}"}`, '{"decision":1,"request.subject":2,"request.statement":3}', `[${result}]`));
+        lines.push(
+          compactLine(
+            ++seq,
+            ts,
+            'decision',
+            `{"request":{"at":"${ts}","protocol":"postgres","statement":{"text":${JSON.stringify(text)}},"target":"orders-db"},"seq":${n},"sessionId":"${sessionId}"}`,
+            '{"decision":1,"request.subject":2,"request.statement":3}',
+            `[${result}]`,
+          ),
+        );
       }
     }
     let buf: Buffer;
@@ -220,11 +250,16 @@ export function formatEvidence(r: EvidenceBenchResult): string {
   const lines = [`evidence recording per statement (${r.sessions} sessions, ${r.statementsPerRun} statements a run, median of ${r.repeats}; durability write, no journal)`];
   lines.push(`  ${'format'.padEnd(50)} ${'µs/stmt'.padStart(8)} ${'cpu µs'.padStart(8)} ${'bytes'.padStart(6)} ${'vs v1'.padStart(6)}`);
   for (const row of r.rows) {
-    lines.push(`  ${row.label.padEnd(50)} ${row.usPerStatement.toFixed(2).padStart(8)} ${row.cpuUsPerStatement.toFixed(2).padStart(8)} ${String(row.bytesPerStatement).padStart(6)} ${`${row.ratio.toFixed(2)}x`.padStart(6)}`);
+    lines.push(
+      `  ${row.label.padEnd(50)} ${row.usPerStatement.toFixed(2).padStart(8)} ${row.cpuUsPerStatement.toFixed(2).padStart(8)} ${String(row.bytesPerStatement).padStart(6)} ${`${row.ratio.toFixed(2)}x`.padStart(6)}`,
+    );
   }
   const v1 = r.stage.find((x) => x.format === 'v1')!;
   lines.push(`  the batch stage alone (encode, hash, one write per batch of ${r.sessions}):`);
-  for (const x of r.stage) lines.push(`    ${x.format}: ${x.usPerStatement.toFixed(2)} µs/stmt, ${x.bytesPerStatement} bytes/stmt${x.format === 'v1' ? '' : ` (${(x.usPerStatement / v1.usPerStatement).toFixed(2)}x of v1)`}`);
+  for (const x of r.stage)
+    lines.push(
+      `    ${x.format}: ${x.usPerStatement.toFixed(2)} µs/stmt, ${x.bytesPerStatement} bytes/stmt${x.format === 'v1' ? '' : ` (${(x.usPerStatement / v1.usPerStatement).toFixed(2)}x of v1)`}`,
+    );
   return lines.join('\n');
 }
 

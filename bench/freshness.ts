@@ -93,6 +93,9 @@ async function measure(conn: BackendConnection, tables: number, mode: FreshnessR
 export function formatFreshness(r: FreshnessResult): string {
   return [
     `catalog freshness check before each statement on a target with masked columns (${r.checks} sequential checks, 500 for the scan; median and p99)`,
-    table(['mode', 'user tables', 'user columns', 'µs/stmt (median)', 'µs/stmt (p99)', 'of which round trip (select 1)'], r.rows.map((x) => [x.mode, fmt(x.tables), fmt(x.columns), fmt(x.microsPerCheck), fmt(x.p99Micros), fmt(x.roundTripMicros)])),
+    table(
+      ['mode', 'user tables', 'user columns', 'µs/stmt (median)', 'µs/stmt (p99)', 'of which round trip (select 1)'],
+      r.rows.map((x) => [x.mode, fmt(x.tables), fmt(x.columns), fmt(x.microsPerCheck), fmt(x.p99Micros), fmt(x.roundTripMicros)]),
+    ),
   ].join('\n');
 }

@@ -108,7 +108,14 @@ export async function startBenchGateway(
   const script = join(dirname(fileURLToPath(import.meta.url)), 'gateway-child.ts');
   const profile = opts.profileDir ? ['--cpu-prof', '--cpu-prof-dir', opts.profileDir] : [];
   const child: ChildProcess = spawn(process.execPath, [...profile, ...(process.env.BENCH_NODE_FLAGS ? process.env.BENCH_NODE_FLAGS.split(' ') : []), '--import', import.meta.resolve('tsx'), script], {
-    env: { ...process.env, BENCH_POLICIES: policies, BENCH_DATA_DIR: dataDir, [PASSWORD_ENV]: backend.password, BENCH_SKIP_FSYNC: opts.skipFsync ? '1' : '0', BENCH_DURABILITY: opts.durability ?? 'fsync' },
+    env: {
+      ...process.env,
+      BENCH_POLICIES: policies,
+      BENCH_DATA_DIR: dataDir,
+      [PASSWORD_ENV]: backend.password,
+      BENCH_SKIP_FSYNC: opts.skipFsync ? '1' : '0',
+      BENCH_DURABILITY: opts.durability ?? 'fsync',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';

@@ -46,14 +46,7 @@ const NODE_STAGES: [string, RegExp][] = [
 
 const SOCKET_WRITES = new Set(['writev', 'writeBuffer', 'writeUtf8String', 'writeLatin1String', 'writeAsciiString', 'writeUcs2String']);
 
-export const STAGE_ORDER = [
-  'socket write syscalls',
-  ...GATEWAY_STAGES.map(([s]) => s),
-  ...NODE_STAGES.map(([s]) => s),
-  'other node internals',
-  'native (no JS frame)',
-  'garbage collection',
-];
+export const STAGE_ORDER = ['socket write syscalls', ...GATEWAY_STAGES.map(([s]) => s), ...NODE_STAGES.map(([s]) => s), 'other node internals', 'native (no JS frame)', 'garbage collection'];
 
 export type StageMicros = Record<string, number>;
 

@@ -41,7 +41,9 @@ const path = values.path!;
 const mode = values.mode as PgbenchMode;
 const seconds = Number(values.duration);
 if (!['gateway', 'write', 'nofsync', 'pgbouncer', 'passthrough', 'direct'].includes(path) || !['simple', 'extended', 'prepared'].includes(mode) || !(seconds > 0) || ![1, 2, 4, 8].includes(gateways)) {
-  process.stderr.write('usage: tsx bench/one-path.ts [--path gateway|write|nofsync|pgbouncer|passthrough|direct] [--mode simple|extended|prepared] [--duration S] [--profile DIR] [--gateways 1|2|4|8]\n');
+  process.stderr.write(
+    'usage: tsx bench/one-path.ts [--path gateway|write|nofsync|pgbouncer|passthrough|direct] [--mode simple|extended|prepared] [--duration S] [--profile DIR] [--gateways 1|2|4|8]\n',
+  );
   process.exit(2);
 }
 
@@ -101,8 +103,7 @@ try {
   }
 
   // Warm up caches and JIT first, as the full bench does.
-  const load = (s: number) =>
-    Promise.all(endpoints.map((e) => pgbenchSelect(e, mode, { clients: 8 / endpoints.length, threads: endpoints.length > 1 ? 1 : 2, seconds: s })));
+  const load = (s: number) => Promise.all(endpoints.map((e) => pgbenchSelect(e, mode, { clients: 8 / endpoints.length, threads: endpoints.length > 1 ? 1 : 2, seconds: s })));
   await load(2);
   const threadTicks = async (): Promise<Map<string, number>> => {
     const out = new Map<string, number>();
@@ -125,7 +126,9 @@ try {
   const d = m1.map((v, i) => v - (m0[i] ?? 0));
   const total = d.reduce((a, b) => a + b, 0);
   const pct = (i: number) => `${((100 * (d[i] ?? 0)) / total).toFixed(1)}%`;
-  process.stdout.write(`${path}${endpoints.length > 1 ? ` x${endpoints.length}` : ''} ${mode}: ${r.tps.toFixed(0)} TPS, latency ${r.latencyMs.toFixed(3)} ms; machine idle ${pct(3)}, user ${pct(0)}, system ${pct(2)}, softirq ${pct(6)}\n`);
+  process.stdout.write(
+    `${path}${endpoints.length > 1 ? ` x${endpoints.length}` : ''} ${mode}: ${r.tps.toFixed(0)} TPS, latency ${r.latencyMs.toFixed(3)} ms; machine idle ${pct(3)}, user ${pct(0)}, system ${pct(2)}, softirq ${pct(6)}\n`,
+  );
   const statements = (r.tps * seconds) / endpoints.length;
   for (const [name, ticks] of t1) {
     const us = ((ticks - (t0.get(name) ?? 0)) * 10_000) / statements;

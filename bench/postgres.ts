@@ -99,7 +99,10 @@ export async function runPostgresBench(opts: PostgresOptions): Promise<PostgresR
     progress('postgres: starting the gateway');
     // BENCH_PROFILE_DURABILITY=write profiles the --evidence-durability write gateway instead (CPU-bound, no fsync wait).
     const profileWrite = process.env.BENCH_PROFILE_DURABILITY === 'write';
-    const gateway: BenchGateway = await startBenchGateway({ port: server.port, database: DATABASE, user: ROLE, password: gatewayPassword }, opts.profileDir && !profileWrite ? { profileDir: opts.profileDir } : {});
+    const gateway: BenchGateway = await startBenchGateway(
+      { port: server.port, database: DATABASE, user: ROLE, password: gatewayPassword },
+      opts.profileDir && !profileWrite ? { profileDir: opts.profileDir } : {},
+    );
     let gatewayStopped = false;
     const stopGateway = async () => {
       if (gatewayStopped) return;
@@ -109,7 +112,10 @@ export async function runPostgresBench(opts: PostgresOptions): Promise<PostgresR
     stops.push(stopGateway);
 
     progress('postgres: starting a second gateway with --evidence-durability write');
-    const writeMode = await startBenchGateway({ port: server.port, database: DATABASE, user: ROLE, password: gatewayPassword }, { durability: 'write', ...(opts.profileDir && profileWrite ? { profileDir: opts.profileDir } : {}) });
+    const writeMode = await startBenchGateway(
+      { port: server.port, database: DATABASE, user: ROLE, password: gatewayPassword },
+      { durability: 'write', ...(opts.profileDir && profileWrite ? { profileDir: opts.profileDir } : {}) },
+    );
     let writeStopped = false;
     const stopWrite = async () => {
       if (writeStopped) return;
@@ -222,7 +228,14 @@ export function formatPostgres(r: PostgresResult): string {
       'The gateway with --evidence-durability write (records reach the OS before the statement runs, the disk right after)',
       table(
         ['mode', 'TPS gateway (fsync)', 'TPS gateway (write)', 'write/direct', 'write/PgBouncer', '+µs/stmt vs PgB'],
-        r.rows.map((x) => [x.mode, fmt(x.tps.gateway), fmt(x.tps['gateway-write']), `${(x.tps['gateway-write'] / x.tps.direct).toFixed(2)}x`, `${(x.tps['gateway-write'] / x.tps.pgbouncer).toFixed(2)}x`, fmt((x.latencyMs['gateway-write'] - x.latencyMs.pgbouncer) * 1000)]),
+        r.rows.map((x) => [
+          x.mode,
+          fmt(x.tps.gateway),
+          fmt(x.tps['gateway-write']),
+          `${(x.tps['gateway-write'] / x.tps.direct).toFixed(2)}x`,
+          `${(x.tps['gateway-write'] / x.tps.pgbouncer).toFixed(2)}x`,
+          fmt((x.latencyMs['gateway-write'] - x.latencyMs.pgbouncer) * 1000),
+        ]),
       ),
     );
   }
@@ -232,7 +245,15 @@ export function formatPostgres(r: PostgresResult): string {
       'Diagnosis: the same gateway with fdatasync skipped (NOT a supported mode; it shows what durability costs), and a bare Node.js passthrough (the hop alone)',
       table(
         ['mode', 'TPS gateway', 'TPS no-fsync', 'no-fsync/PgBouncer', '+µs/stmt vs direct', 'TPS passthrough', 'passthrough/PgBouncer'],
-        r.rows.map((x) => [x.mode, fmt(x.tps.gateway), fmt(x.tps['gateway-nofsync']), `${(x.tps['gateway-nofsync'] / x.tps.pgbouncer).toFixed(2)}x`, fmt((x.latencyMs['gateway-nofsync'] - x.latencyMs.direct) * 1000), fmt(x.tps.passthrough), `${(x.tps.passthrough / x.tps.pgbouncer).toFixed(2)}x`]),
+        r.rows.map((x) => [
+          x.mode,
+          fmt(x.tps.gateway),
+          fmt(x.tps['gateway-nofsync']),
+          `${(x.tps['gateway-nofsync'] / x.tps.pgbouncer).toFixed(2)}x`,
+          fmt((x.latencyMs['gateway-nofsync'] - x.latencyMs.direct) * 1000),
+          fmt(x.tps.passthrough),
+          `${(x.tps.passthrough / x.tps.pgbouncer).toFixed(2)}x`,
+        ]),
       ),
     );
   }

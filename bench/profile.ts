@@ -81,7 +81,10 @@ export function summarise(p: CpuProfile): ProfileSummary {
     totalMs: total,
     busyMs: busy,
     byConcern: sorted(concern).map(([c, ms]) => ({ concern: c, ms, share: c.startsWith('idle') ? NaN : ms / busy })),
-    topFunctions: sorted(fns).filter(([k]) => !k.startsWith('(idle)')).slice(0, 20).map(([fn, ms]) => ({ fn, ms, share: ms / busy })),
+    topFunctions: sorted(fns)
+      .filter(([k]) => !k.startsWith('(idle)'))
+      .slice(0, 20)
+      .map(([fn, ms]) => ({ fn, ms, share: ms / busy })),
   };
 }
 
@@ -90,9 +93,15 @@ export function formatProfile(s: ProfileSummary, statements?: number): string {
   const pct = (x: number) => (Number.isFinite(x) ? `${(x * 100).toFixed(1)}%` : '');
   return [
     `gateway main thread: ${fmt(s.totalMs)} ms sampled, ${fmt(s.busyMs)} ms busy${statements ? `, ${fmt(statements)} statements` : ''}`,
-    table(['concern', 'self ms', 'share of busy', 'µs/statement'], s.byConcern.map((c) => [c.concern, fmt(c.ms), pct(c.share), per(c.ms)])),
+    table(
+      ['concern', 'self ms', 'share of busy', 'µs/statement'],
+      s.byConcern.map((c) => [c.concern, fmt(c.ms), pct(c.share), per(c.ms)]),
+    ),
     '',
-    table(['top functions (self time)', 'ms', 'share'], s.topFunctions.map((f) => [f.fn, fmt(f.ms), pct(f.share)])),
+    table(
+      ['top functions (self time)', 'ms', 'share'],
+      s.topFunctions.map((f) => [f.fn, fmt(f.ms), pct(f.share)]),
+    ),
   ].join('\n');
 }
 

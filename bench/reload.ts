@@ -148,10 +148,7 @@ export async function runReloadBench(opts: ReloadBenchOptions): Promise<ReloadRe
     await cp(resolve(import.meta.dirname, '../policies'), repo, { recursive: true });
     await rm(join(repo, 'tests'), { recursive: true, force: true });
     const targetFile = join(repo, 'targets', 'shop-db.yaml');
-    await writeFile(
-      targetFile,
-      (await readFile(targetFile, 'utf8')).replace(/^  port: .*$/m, `  port: ${server.port}`).replace(/^  user: .*$/m, `  user: ${server.user}`),
-    );
+    await writeFile(targetFile, (await readFile(targetFile, 'utf8')).replace(/^  port: .*$/m, `  port: ${server.port}`).replace(/^  user: .*$/m, `  user: ${server.user}`));
     process.env.SHOP_DB_PASSWORD = server.password;
     const flipFile = join(repo, 'policies', 'bench-reload.yaml');
     await writeFile(flipFile, flipping(0));

@@ -95,9 +95,9 @@ const sqlTemplates: Record<string, string[]> = {
     'select name, email, phone from customers where id = #',
     'select email from customer_contacts where customer_id = #',
     'select id, name, price from products where price < # order by price limit 20',
-    'select count(*) from orders where status = \'paid\' and customer_id = #',
+    "select count(*) from orders where status = 'paid' and customer_id = #",
     'with recent as (select customer_id, sum(total) as spent from orders where id > # group by customer_id) select c.name, r.spent from recent r join customers c on c.id = r.customer_id',
-    'update orders set status = \'refunded\' where id = #',
+    "update orders set status = 'refunded' where id = #",
     'delete from orders where id = #',
     'begin',
     'commit',
@@ -107,10 +107,10 @@ const sqlTemplates: Record<string, string[]> = {
     'select id, customer_id, total from orders where id > # limit 100',
     'select id, email, ssn from customers where id = #',
     'select c.email, count(o.id) from customers c join orders o on o.customer_id = c.id where c.id > # group by c.email',
-    'update orders set status = \'shipped\' where id = #',
-    'insert into orders (customer_id, total, status) values (#, 10, \'paid\')',
+    "update orders set status = 'shipped' where id = #",
+    "insert into orders (customer_id, total, status) values (#, 10, 'paid')",
     'delete from orders where id = #',
-    'update orders set status = \'shipped\'',
+    "update orders set status = 'shipped'",
     'drop table orders',
     'vacuum orders',
     'begin',
@@ -258,7 +258,9 @@ export function formatSimulate(r: SimulateBenchResult): string {
         [`parse ${fmt(r.parseAndReplay.bytes / 1e6, 1)} MB JSONL + replay()`, fmt(r.parseAndReplay.ms), fmt(r.parseAndReplay.statementsPerSecond), verdict(r.parseAndReplay.underBudget)],
       ],
     ),
-    `changes found: ${Object.entries(r.changes).map(([k, v]) => `${k} ${fmt(v)}`).join(', ')}; unchanged ${fmt(r.unchanged)}`,
+    `changes found: ${Object.entries(r.changes)
+      .map(([k, v]) => `${k} ${fmt(v)}`)
+      .join(', ')}; unchanged ${fmt(r.unchanged)}`,
   ].join('\n');
 }
 

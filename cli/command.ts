@@ -43,10 +43,7 @@ export function helpText<O extends Options>(spec: CommandSpec<O>): string {
 }
 
 /** Define a command: `--help` handled, the rest of the work in `action`. */
-export function defineCommand<O extends Options>(
-  spec: CommandSpec<O>,
-  action: (args: ReturnType<typeof parse<O>>) => Promise<number>,
-): Command {
+export function defineCommand<O extends Options>(spec: CommandSpec<O>, action: (args: ReturnType<typeof parse<O>>) => Promise<number>): Command {
   return {
     async run(argv) {
       const args = parse(spec, argv);

@@ -52,7 +52,8 @@ function command(deps: EvidenceReportDeps) {
     {
       name: 'evidence report',
       summary: 'Report the evidence per policy commit: when it was live, decisions, denials, approvals, masking, and the PR that introduced it.',
-      usage: 'portcullis evidence report [--data-dir .portcullis] [--policies policies] [--commit SHA] [--since DATE] [--format json|html] [--out FILE] [--key PUB.pem]... [--witness FILE | --no-witness] [--sign-key KEY.pem] [--signature FILE]',
+      usage:
+        'portcullis evidence report [--data-dir .portcullis] [--policies policies] [--commit SHA] [--since DATE] [--format json|html] [--out FILE] [--key PUB.pem]... [--witness FILE | --no-witness] [--sign-key KEY.pem] [--signature FILE]',
       options: {
         'data-dir': { type: 'string', default: '.portcullis' },
         policies: { type: 'string', short: 'p', default: 'policies' },
@@ -72,7 +73,7 @@ function command(deps: EvidenceReportDeps) {
         since: 'only evidence from this date or time on (2030-01-31, or ISO 8601)',
         format: 'json or html (default json, or html when --out ends in .html)',
         out: 'write the report to this file instead of stdout',
-        policies: 'the policy repo: its portcullis.yaml pins the verification keys, its git history gives each commit\'s access review (default policies)',
+        policies: "the policy repo: its portcullis.yaml pins the verification keys, its git history gives each commit's access review (default policies)",
         key: 'PEM public key to verify the log with instead of the pinned ones; repeat for several',
         witness: 'the head witness to check the log against (default <data-dir>/witness/evidence.heads)',
         'no-witness': 'verify the chain alone',
@@ -124,7 +125,7 @@ function command(deps: EvidenceReportDeps) {
         stderr(`signed the report: ${sigFile} (check it with \`portcullis evidence verify-report ${out ?? 'REPORT.json'} --signature ${sigFile}\`)\n`);
       }
       const v = report.verification;
-      if (v.status === 'failed') stderr('portcullis: the evidence FAILS verification (see the report\'s verification)\n');
+      if (v.status === 'failed') stderr("portcullis: the evidence FAILS verification (see the report's verification)\n");
       else if (v.status === 'not-verified') stderr(`portcullis: the evidence is not verified: ${v.reason}\n`);
       if (out !== undefined) {
         try {
@@ -224,11 +225,13 @@ const decisions = defineCommand(
   },
   async ({ values }) => {
     const effect = values.effect;
-    if (effect !== undefined && effect !== 'allow' && effect !== 'review' && effect !== 'deny') throw new PortcullisError('invalid_argument', `--effect must be allow, review or deny, not '${effect}'`);
+    if (effect !== undefined && effect !== 'allow' && effect !== 'review' && effect !== 'deny')
+      throw new PortcullisError('invalid_argument', `--effect must be allow, review or deny, not '${effect}'`);
     const format = values.format;
     if (format !== 'csv' && format !== 'json') throw new PortcullisError('invalid_argument', `--format must be csv or json, not '${format}'`);
     const dir = join(values['data-dir']!, 'evidence');
-    if (!existsSync(join(dir, 'evidence.jsonl'))) throw new PortcullisError('not_found', `no evidence log at ${join(dir, 'evidence.jsonl')}`, { details: { hint: 'point --data-dir at the directory the gateway ran with' } });
+    if (!existsSync(join(dir, 'evidence.jsonl')))
+      throw new PortcullisError('not_found', `no evidence log at ${join(dir, 'evidence.jsonl')}`, { details: { hint: 'point --data-dir at the directory the gateway ran with' } });
     const since = values.since !== undefined ? parseSince(values.since) : undefined;
     const chunks: string[] = format === 'csv' ? [csvRow(CSV_COLUMNS)] : [];
     for await (const d of listDecisions(dir, { ...(effect ? { effect } : {}), ...(values.commit ? { commit: values.commit } : {}), ...(since ? { since } : {}) })) {

@@ -22,11 +22,19 @@ export function subcommandOf(command: string, subs: Subcommands, positionals: re
   }
   const wants = subs[sub];
   if (wants !== undefined && arg === undefined) {
-    throw new PortcullisError('invalid_argument', `${command} ${sub} needs the ${wants}`, { details: { hint: `use: portcullis ${command} ${sub} ${wants.toUpperCase().replace(/ /g, '_')}${command === 'approvals' || command === 'sessions' ? ` (list them with 'portcullis ${command} list')` : ''}` } });
+    throw new PortcullisError('invalid_argument', `${command} ${sub} needs the ${wants}`, {
+      details: {
+        hint: `use: portcullis ${command} ${sub} ${wants.toUpperCase().replace(/ /g, '_')}${command === 'approvals' || command === 'sessions' ? ` (list them with 'portcullis ${command} list')` : ''}`,
+      },
+    });
   }
   const extra = wants === undefined ? [arg, ...rest].filter((x) => x !== undefined) : rest;
   if (extra.length > 0) {
-    throw new PortcullisError('invalid_argument', `${command} ${sub} takes ${wants === undefined ? 'no argument' : `only the ${wants}`}, but got '${extra.join(' ')}'${wants === undefined ? '' : ' too'}`, hint);
+    throw new PortcullisError(
+      'invalid_argument',
+      `${command} ${sub} takes ${wants === undefined ? 'no argument' : `only the ${wants}`}, but got '${extra.join(' ')}'${wants === undefined ? '' : ' too'}`,
+      hint,
+    );
   }
   return { sub, arg };
 }

@@ -11,9 +11,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const documentSchemas = ['repository', 'target', 'identity', 'policy', 'invariant', 'policy-test'] as const;
 
 export async function generateTypes(): Promise<string> {
-  const parts: string[] = [
-    '/* Generated from schema/*.schema.json by schema/generate-types.ts. Do not edit by hand. */',
-  ];
+  const parts: string[] = ['/* Generated from schema/*.schema.json by schema/generate-types.ts. Do not edit by hand. */'];
   for (const name of documentSchemas) {
     const schema = JSON.parse(await readFile(join(here, `${name}.schema.json`), 'utf8'));
     delete schema.$id; // let refs resolve against files in this folder

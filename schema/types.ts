@@ -406,10 +406,7 @@ export interface Conditions {
     /**
      * @minItems 1
      */
-    days?: [
-      'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun',
-      ...('mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun')[]
-    ];
+    days?: ['mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun', ...('mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun')[]];
     between?: string;
     timezone?: string;
   };

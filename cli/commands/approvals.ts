@@ -95,7 +95,12 @@ export default defineCommand(
     positionals: true,
   },
   async ({ values, positionals }) => {
-    const { sub, arg } = subcommandOf('approvals', { list: undefined, show: 'approval id', approve: 'approval id', deny: 'approval id' }, positionals, 'portcullis approvals list | show ID | approve ID | deny ID --reason TEXT');
+    const { sub, arg } = subcommandOf(
+      'approvals',
+      { list: undefined, show: 'approval id', approve: 'approval id', deny: 'approval id' },
+      positionals,
+      'portcullis approvals list | show ID | approve ID | deny ID --reason TEXT',
+    );
     let id = arg;
     const format = values.format;
     if (format !== 'text' && format !== 'json') throw new PortcullisError('invalid_argument', `--format must be text or json, not '${format}'`);
@@ -117,7 +122,12 @@ export default defineCommand(
       if (sub === 'list') {
         print(state.requests.filter((r) => !values.status || r.status === values.status).sort((a, b) => (a.createdAt < b.createdAt ? 1 : -1)));
       } else {
-        const full = resolveIdPrefix('approval request', id!, state.requests.map((r) => r.id), 'ap');
+        const full = resolveIdPrefix(
+          'approval request',
+          id!,
+          state.requests.map((r) => r.id),
+          'ap',
+        );
         print(state.requests.find((r) => r.id === full)!);
       }
       return 0;
@@ -133,7 +143,12 @@ export default defineCommand(
     if (id !== undefined) {
       // A unique prefix is enough, as for git commits: `approve 9bb5` approves ap-9bb5df0359ac.
       const all = (await callAdmin(base, token, 'GET', 'api/approvals')).approvals as ApprovalRequest[];
-      id = resolveIdPrefix('approval request', id, all.map((a) => a.id), 'ap');
+      id = resolveIdPrefix(
+        'approval request',
+        id,
+        all.map((a) => a.id),
+        'ap',
+      );
     }
     const path = (suffix = '') => `api/approvals${id ? `/${encodeURIComponent(id)}` : ''}${suffix}`;
     switch (sub) {
@@ -148,7 +163,12 @@ export default defineCommand(
       case 'approve': {
         const a = (await callAdmin(base, token, 'POST', path('/approve'), values.note ? { note: values.note } : {})).approval as ApprovalRequest;
         if (format === 'json') print(a);
-        else out(a.status === 'approved' ? `approved ${a.id}${a.grantId ? `: grant ${a.grantId} open for ${Math.round((a.grantTtlMs ?? 0) / 60000)} minutes` : ': the request may run once'}\n` : `recorded your approval of ${a.id}: ${a.approvals.length} of ${a.count}\n`);
+        else
+          out(
+            a.status === 'approved'
+              ? `approved ${a.id}${a.grantId ? `: grant ${a.grantId} open for ${Math.round((a.grantTtlMs ?? 0) / 60000)} minutes` : ': the request may run once'}\n`
+              : `recorded your approval of ${a.id}: ${a.approvals.length} of ${a.count}\n`,
+          );
         break;
       }
       case 'deny': {

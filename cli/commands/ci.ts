@@ -30,7 +30,7 @@ export default defineCommand(
     },
     help: {
       base: 'git ref of the base revision: its settings, invariants and recordings judge the change, and the permission diff compares against it',
-      recordings: 'file, folder or http(s) URL of recorded requests when simulating now (default: the base\'s spec.recordings)',
+      recordings: "file, folder or http(s) URL of recorded requests when simulating now (default: the base's spec.recordings)",
       lint: "JSON from 'portcullis lint --format json' (default: lint now; relinted when the PR changes the repo settings)",
       test: "JSON from 'portcullis test --format json' (default: test now; retested when the PR changes the repo settings)",
       simulate: "JSON from 'portcullis simulate --format json' (default: simulate now)",
@@ -100,7 +100,14 @@ export default defineCommand(
     const title = bad ? 'Policy check failed' : 'Policy check passed';
     // The job summary first: it needs no token, so a read-only token (a fork's pull request) still leaves the report.
     if (process.env.GITHUB_STEP_SUMMARY) appendFileSync(process.env.GITHUB_STEP_SUMMARY, markdown);
-    const annotations = annotationsOf({ lint, ...(test ? { test } : {}), ...(simulation ? { simulate: simulation } : {}), ...(diff ? { diff } : {}), ...(safety ? { safety } : {}), approved: check.approved });
+    const annotations = annotationsOf({
+      lint,
+      ...(test ? { test } : {}),
+      ...(simulation ? { simulate: simulation } : {}),
+      ...(diff ? { diff } : {}),
+      ...(safety ? { safety } : {}),
+      approved: check.approved,
+    });
     try {
       const result = await publish(ctx, markdown, { name: values.name as string, conclusion: bad ? 'failure' : 'success', title, summary: markdown, annotations });
       process.stdout.write(`${title}: ${result.comment ? `comment ${result.comment.id} ${result.comment.created ? 'created' : 'updated'}, ` : ''}check run ${result.checkRunId}\n`);

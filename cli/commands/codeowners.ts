@@ -10,7 +10,8 @@ import { policyDir } from '../reporters/paths.ts';
 export default defineCommand(
   {
     name: 'codeowners',
-    summary: 'Write (or --check) the CODEOWNERS entries that give the policy safety configuration - repo config, invariants, policy tests, recordings, CODEOWNERS and workflows - to its designated owners.',
+    summary:
+      'Write (or --check) the CODEOWNERS entries that give the policy safety configuration - repo config, invariants, policy tests, recordings, CODEOWNERS and workflows - to its designated owners.',
     usage: 'portcullis codeowners [DIR] [--owner @org/team ...] [--check]',
     positionals: true,
     options: {

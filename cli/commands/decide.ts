@@ -33,7 +33,7 @@ export default defineCommand(
       sql: 'SQL text; several statements are decided one by one',
       http: "an HTTP request line: 'GET /invoices?limit=10'",
       k8s: "a kubectl-like line: 'get secrets db -n shop'",
-      mcp: "an MCP call: 'tools/call read_file {\"path\":\"/etc/hosts\"}'",
+      mcp: 'an MCP call: \'tools/call read_file {"path":"/etc/hosts"}\'',
       at: 'ISO time of the request (for time-window conditions; default now)',
       format: 'text or json',
     },

@@ -24,7 +24,8 @@ const verify = defineCommand(
   {
     name: 'evidence',
     summary: 'Verify the tamper-evident evidence log (and see `portcullis evidence report|decisions|verify-report|pin-key --help`).',
-    usage: 'portcullis evidence verify [--data-dir .portcullis | --state postgres://...] [--policies policies] [--key PUB.pem]... [--witness FILE]... [--no-witness] [--format text|json] [--require-signed-tail]',
+    usage:
+      'portcullis evidence verify [--data-dir .portcullis | --state postgres://...] [--policies policies] [--key PUB.pem]... [--witness FILE]... [--no-witness] [--format text|json] [--require-signed-tail]',
     options: {
       'data-dir': { type: 'string' },
       state: { type: 'string' },
@@ -87,7 +88,9 @@ export function verificationText(result: EvidenceVerification, witnesses: readon
     const tail = result.unsignedTail > 0 ? `; ${result.unsignedTail} record${result.unsignedTail === 1 ? '' : 's'} after it not yet signed` : '';
     lines.push(`evidence intact: ${result.records} records, ${result.checkpoints} signed checkpoints, last checkpoint at record ${result.lastCheckpointSeq}${tail}`);
     if (result.journalOnly) {
-      lines.push(`${result.journalOnly} more acknowledged record${result.journalOnly === 1 ? ' is' : 's are'} only in evidence.journal (after a host crash); the gateway appends them to the log when it next starts`);
+      lines.push(
+        `${result.journalOnly} more acknowledged record${result.journalOnly === 1 ? ' is' : 's are'} only in evidence.journal (after a host crash); the gateway appends them to the log when it next starts`,
+      );
     }
   } else {
     const p = result.firstProblem!;

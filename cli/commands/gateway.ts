@@ -62,7 +62,7 @@ export const gatewayHelp = {
   plaintext: `allow connections without TLS: loopback${isDefault('loopback', d.plaintext)}, always or never`,
   issuer: 'trusted token issuer URL, as tokens carry it in iss (default: the local dev issuer); its key set is found by OpenID Connect discovery unless --jwks is given',
   audience: 'expected token audience',
-  jwks: 'JWKS of the issuer: a file path or an https URL (default: the jwks_uri of the issuer\'s /.well-known/openid-configuration)',
+  jwks: "JWKS of the issuer: a file path or an https URL (default: the jwks_uri of the issuer's /.well-known/openid-configuration)",
   git: 'follow this git repository (URL or path) instead of reading --policies from disk',
   branch: `branch to follow with --git (default ${d.git.branch})`,
   poll: `how often to fetch with --git (default ${showDuration(d.git.pollMs)}; SIGHUP fetches now)`,
@@ -70,9 +70,9 @@ export const gatewayHelp = {
   'require-signed': 'with --git: only commits that `git verify-commit` accepts go live',
   'no-watch': 'do not reload when files under --policies change',
   state: 'postgres:// URL of the state database shared by replicas (default: $PORTCULLIS_STATE, else files under --data-dir)',
-  replica: 'name stamped on this replica\'s evidence (default: hostname-pid)',
+  replica: "name stamped on this replica's evidence (default: hostname-pid)",
   'evidence-key': 'PEM Ed25519 key that signs evidence checkpoints (default: one generated in <data-dir>/keys/; never inside <data-dir>/evidence/); give every replica the same',
-  'evidence-witness': 'append-only file that receives every checkpoint\'s head, for `evidence verify` to detect a cut log (default <data-dir>/witness/evidence.heads; better on another disk or host)',
+  'evidence-witness': "append-only file that receives every checkpoint's head, for `evidence verify` to detect a cut log (default <data-dir>/witness/evidence.heads; better on another disk or host)",
   'checkpoint-interval': `sign the evidence head at least this often while records arrive (default ${showDuration(d.evidence.checkpointIntervalMs)}; also every 1000 records): what a cut can remove unnoticed is bounded by it`,
   drain: `on SIGTERM/SIGINT, how long open PostgreSQL sessions may finish before they are closed (default ${showDuration(d.drainMs)}; /readyz says draining at once)`,
 };
@@ -113,7 +113,11 @@ export default defineCommand(
     const gw = await startGateway(config);
     const onHup = () => void gw.runtime.reload();
     process.on('SIGHUP', onHup);
-    const listeners = [gw.pgPort !== undefined ? `postgres on ${config.host}:${gw.pgPort}` : undefined, gw.httpUrl ? `http on ${gw.httpUrl}` : undefined, gw.adminUrl ? `console on ${gw.adminUrl}` : undefined].filter(Boolean);
+    const listeners = [
+      gw.pgPort !== undefined ? `postgres on ${config.host}:${gw.pgPort}` : undefined,
+      gw.httpUrl ? `http on ${gw.httpUrl}` : undefined,
+      gw.adminUrl ? `console on ${gw.adminUrl}` : undefined,
+    ].filter(Boolean);
     process.stderr.write(`portcullis gateway ready: ${listeners.join(', ') || 'no listeners'} (policy ${gw.revision ?? 'none: refusing all requests'})\n`);
     // The drain, then a little for the listeners and the evidence store to close.
     return untilSignal(async () => {

@@ -39,10 +39,15 @@ export default defineCommand(
     if (values.explain !== undefined) {
       const rule = findRule(values.explain);
       if (!rule) {
-        const guess = didYouMean(values.explain, rules.map((r) => r.id));
+        const guess = didYouMean(
+          values.explain,
+          rules.map((r) => r.id),
+        );
         throw new PortcullisError('invalid_argument', `no lint rule '${values.explain}'`, { details: { hint: guess ? `did you mean '${guess}'?` : "list them with 'portcullis lint --rules'" } });
       }
-      process.stdout.write(`${rule.id} (${rule.severity}): ${rule.title}\n\n${wrap(rule.explanation)}\n\nFix: ${wrap(rule.fix)}\n\nSilence one occurrence with a reason:\n  suppress: [{rule: ${rule.id}, reason: "..."}]\n`);
+      process.stdout.write(
+        `${rule.id} (${rule.severity}): ${rule.title}\n\n${wrap(rule.explanation)}\n\nFix: ${wrap(rule.fix)}\n\nSilence one occurrence with a reason:\n  suppress: [{rule: ${rule.id}, reason: "..."}]\n`,
+      );
       return 0;
     }
     if (values.rules) {

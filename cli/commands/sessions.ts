@@ -13,7 +13,10 @@ import { SessionsView, type SessionSummary } from '../../runtime/admin/sessions-
 import { resolveIdPrefix, subcommandOf } from '../subcommands.ts';
 
 function line(s: SessionSummary): string {
-  const effects = (['allow', 'review', 'deny'] as const).filter((e) => s.effects[e] > 0).map((e) => `${e} ${s.effects[e]}`).join(', ');
+  const effects = (['allow', 'review', 'deny'] as const)
+    .filter((e) => s.effects[e] > 0)
+    .map((e) => `${e} ${s.effects[e]}`)
+    .join(', ');
   return [
     s.sessionId,
     s.startedAt ?? '?',
@@ -76,7 +79,9 @@ export default defineCommand(
       out(`${line(summary)}\n`);
       for (const t of timeline) {
         const r = t.result;
-        const result = r ? ` -> ${r.status}, ${r.durationMs} ms${r.rows !== undefined ? `, ${r.rows} rows` : ''}${r.maskedValues ? `, ${r.maskedValues} masked` : ''}${r.error ? `: ${r.error.message}` : ''}` : '';
+        const result = r
+          ? ` -> ${r.status}, ${r.durationMs} ms${r.rows !== undefined ? `, ${r.rows} rows` : ''}${r.maskedValues ? `, ${r.maskedValues} masked` : ''}${r.error ? `: ${r.error.message}` : ''}`
+          : '';
         out(`  #${t.seq} ${t.ts} ${t.effect.toUpperCase()} [${t.rules.join(', ') || 'default'} @ ${t.commit}] ${t.summary}${result}\n`);
         if (t.approval) out(`      ${t.approval}\n`);
         if (r?.sample?.length) out(`      sample: ${JSON.stringify(r.sample)}\n`);

@@ -26,7 +26,8 @@ export default defineCommand(
     help: {
       base: 'git ref of the revision to compare against (read from history; the work tree is not touched); without it only invariants are checked',
       head: "git ref of the changed revision, or 'worktree' (default)",
-      recordings: "file, folder or http(s) URL of recorded requests (JSON lines, as 'portcullis sessions export' writes them); default: the base's spec.recordings as committed at the base, plus the head's",
+      recordings:
+        "file, folder or http(s) URL of recorded requests (JSON lines, as 'portcullis sessions export' writes them); default: the base's spec.recordings as committed at the base, plus the head's",
       format: `output format: ${formats.join(', ')} (default text)`,
       seed: 'seed of the invariant search; the report prints the one used',
       runs: 'generated requests per invariant (default 1000)',

@@ -14,7 +14,7 @@ const formats = ['text', 'json', 'github', 'markdown'] as const;
 export default defineCommand(
   {
     name: 'test',
-    summary: 'Run the policy unit tests (PolicyTest documents) with the gateway\'s engine, and report rule coverage.',
+    summary: "Run the policy unit tests (PolicyTest documents) with the gateway's engine, and report rule coverage.",
     usage: 'portcullis test [DIR] [--format text|json|github|markdown] [--coverage-threshold N]',
     positionals: true,
     options: {

@@ -33,7 +33,14 @@ export default defineCommand(
       dataDir: values['data-dir']!,
       subject: requireString(values.subject, 'subject', 'token'),
       ttl: values.ttl!,
-      ...(values.groups ? { groups: values.groups.split(',').map((g) => g.trim()).filter(Boolean) } : {}),
+      ...(values.groups
+        ? {
+            groups: values.groups
+              .split(',')
+              .map((g) => g.trim())
+              .filter(Boolean),
+          }
+        : {}),
     });
     process.stdout.write(values.json ? JSON.stringify({ token: issued.token, expiresAt: issued.expiresAt.toISOString() }) + '\n' : issued.token + '\n');
     return 0;

@@ -113,7 +113,8 @@ export default defineCommand(
     };
     const checked = parseGatewayFlags(flags);
     // The demo is its PostgreSQL gateway: every printed line but two goes through it.
-    if (checked.pgPort === 'off') throw new PortcullisError('invalid_argument', '--pg-port off: portcullis up serves its sample database through the PostgreSQL listener; give a port (0 picks a free one)');
+    if (checked.pgPort === 'off')
+      throw new PortcullisError('invalid_argument', '--pg-port off: portcullis up serves its sample database through the PostgreSQL listener; give a port (0 picks a free one)');
     const dataDir = resolve(values['data-dir'] ?? d.dataDir);
     await mkdir(dataDir, { recursive: true });
     // The embedded server runs as an unprivileged account when we are root: it must traverse this

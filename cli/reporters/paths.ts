@@ -6,7 +6,9 @@ import { existsSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 
 export function rebase(root: string, file: string, cwd = process.cwd()): string {
-  const rel = relative(cwd, join(resolve(root), file)).split('\\').join('/');
+  const rel = relative(cwd, join(resolve(root), file))
+    .split('\\')
+    .join('/');
   return rel.startsWith('..') ? join(root, file) : rel;
 }
 

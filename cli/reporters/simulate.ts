@@ -39,14 +39,23 @@ export function simulateMarkdown(r: SimulateReport): string {
   for (const w of r.warnings ?? []) out.push('', `⚠️ ${w}`);
   const p = r.replay;
   if (p) {
-    out.push('', `Replayed ${p.requests} recorded request(s) from ${p.sessions} session(s)${r.recordings ? ` (${cell(r.recordings.source)})` : ''} against \`${p.base}\` → \`${p.head}\`; ${p.unchanged} unchanged.`);
+    out.push(
+      '',
+      `Replayed ${p.requests} recorded request(s) from ${p.sessions} session(s)${r.recordings ? ` (${cell(r.recordings.source)})` : ''} against \`${p.base}\` → \`${p.head}\`; ${p.unchanged} unchanged.`,
+    );
     const changed = p.groups.filter((g) => g.count > 0);
     if (changed.length === 0) out.push('', 'No recorded request changes decision.');
     else {
       out.push('', '| change | requests | gate |', '| --- | --- | --- |');
       for (const g of changed) out.push(`| ${titles[g.kind]} | ${g.count} | ${g.gate === 'fail' ? '❌ fail' : g.gate} |`);
       for (const g of changed) {
-        out.push('', `<details${g.gate === 'fail' ? ' open' : ''}><summary>${titles[g.kind]}: ${g.count}</summary>`, '', '| agent | target | rule | change | requests | example |', '| --- | --- | --- | --- | --- | --- |');
+        out.push(
+          '',
+          `<details${g.gate === 'fail' ? ' open' : ''}><summary>${titles[g.kind]}: ${g.count}</summary>`,
+          '',
+          '| agent | target | rule | change | requests | example |',
+          '| --- | --- | --- | --- | --- | --- |',
+        );
         for (const b of g.buckets ?? []) {
           const change = `${b.change}${b.masks ? `; ${b.masks.join(', ')}` : ''}`;
           out.push(`| ${cell(b.identity)} | ${cell(b.target)} | ${cell(b.rules.join(', ') || '(default deny)')} | ${cell(change)} | ${b.count} | ${cell(code(b.example.request))} |`);
@@ -77,7 +86,9 @@ export function simulateText(r: SimulateReport): string {
   if (safety) lines.push(...safety.split('\n'));
   if (r.replay) {
     const p = r.replay;
-    lines.push(`replay ${p.base} -> ${p.head}: ${plural(p.requests, 'recorded request')} in ${plural(p.sessions, 'session')}${r.recordings ? ` from ${r.recordings.source}` : ''}, ${p.unchanged} unchanged`);
+    lines.push(
+      `replay ${p.base} -> ${p.head}: ${plural(p.requests, 'recorded request')} in ${plural(p.sessions, 'session')}${r.recordings ? ` from ${r.recordings.source}` : ''}, ${p.unchanged} unchanged`,
+    );
     for (const g of p.groups) {
       if (g.count === 0) continue;
       lines.push(`  ${kindTitle[g.kind]}: ${g.count} [${g.gate}]`);
@@ -119,7 +130,11 @@ export function safetyMarkdown(s: SafetyReport): string {
   for (const c of s.changes) out.push(`| ${cell(c.message)} | ${cell(`${c.file}:${c.line}`)} | ${c.weakens ? '⚠️ yes' : 'no'} |`);
   if (weak.length) {
     if (a?.approvedBy.length) out.push('', `✅ Approved by ${a.approvedBy.map((u) => `@${u}`).join(', ')} (owners: ${a.owners.join(', ')}).`);
-    else if (a) out.push('', `❌ Not approved by a designated owner${a.owners.length ? ` (${a.owners.join(', ')})` : ''}${a.problem ? `: ${cell(a.problem)}` : ''}. An owner's approval of the current head commit, then a re-run, passes this section.`);
+    else if (a)
+      out.push(
+        '',
+        `❌ Not approved by a designated owner${a.owners.length ? ` (${a.owners.join(', ')})` : ''}${a.problem ? `: ${cell(a.problem)}` : ''}. An owner's approval of the current head commit, then a re-run, passes this section.`,
+      );
     else out.push('', '❌ Needs the approval of a designated owner (checked by `portcullis ci github`).');
   }
   return `${out.join('\n')}\n`;
@@ -129,7 +144,10 @@ export function safetyText(s: SafetyReport): string {
   if (s.changes.length === 0) return '';
   const lines = [`safety configuration changed (judged with the base ${s.base}'s values):`];
   for (const c of s.changes) lines.push(`  ${c.weakens ? 'WEAKENS ' : ''}${c.message} (${c.file}:${c.line})`);
-  if (s.failed) lines.push(`  ${s.approval ? `not approved by a designated owner${s.approval.owners.length ? ` (${s.approval.owners.join(', ')})` : ''}${s.approval.problem ? `: ${s.approval.problem}` : ''}` : 'needs the approval of a designated owner'}`);
+  if (s.failed)
+    lines.push(
+      `  ${s.approval ? `not approved by a designated owner${s.approval.owners.length ? ` (${s.approval.owners.join(', ')})` : ''}${s.approval.problem ? `: ${s.approval.problem}` : ''}` : 'needs the approval of a designated owner'}`,
+    );
   return `${lines.join('\n')}\n`;
 }
 
@@ -142,9 +160,17 @@ export function diffMarkdown(d: PermissionDiff, approved = false): string {
   for (const dir of ['widen', 'narrow'] as const) {
     const rows = d.changes.filter((c) => c.direction === dir);
     if (!rows.length) continue;
-    out.push('', `<details${dir === 'widen' ? ' open' : ''}><summary>${dir === 'widen' ? 'Widened' : 'Narrowed'}: ${rows.length}</summary>`, '', '| subjects | target | action | resource | base → head | example |', '| --- | --- | --- | --- | --- | --- |');
+    out.push(
+      '',
+      `<details${dir === 'widen' ? ' open' : ''}><summary>${dir === 'widen' ? 'Widened' : 'Narrowed'}: ${rows.length}</summary>`,
+      '',
+      '| subjects | target | action | resource | base → head | example |',
+      '| --- | --- | --- | --- | --- | --- |',
+    );
     for (const c of rows.slice(0, 100)) {
-      out.push(`| ${cell(c.identities.join(', '))} | ${cell(c.target)} | ${cell(c.action)} | ${cell(`${c.resource}${c.namespace ? ` -n ${c.namespace}` : ''}`)} | ${cell(c.what.join('; '))}${c.head.rules.length ? ` (${cell(c.head.rules.join(', '))})` : ''} | ${cell(code(c.example))} |`);
+      out.push(
+        `| ${cell(c.identities.join(', '))} | ${cell(c.target)} | ${cell(c.action)} | ${cell(`${c.resource}${c.namespace ? ` -n ${c.namespace}` : ''}`)} | ${cell(c.what.join('; '))}${c.head.rules.length ? ` (${cell(c.head.rules.join(', '))})` : ''} | ${cell(code(c.example))} |`,
+      );
     }
     if (rows.length > 100) out.push('', `…and ${rows.length - 100} more (run \`portcullis diff --base ${d.base}\`).`);
     out.push('', '</details>');
@@ -155,7 +181,9 @@ export function diffMarkdown(d: PermissionDiff, approved = false): string {
 export function diffText(d: PermissionDiff): string {
   const lines = [`permission diff ${d.base} -> ${d.head}: ${plural(d.widened, 'widening')}, ${plural(d.narrowed, 'narrowing')} (${d.points} requests decided)`];
   for (const c of d.changes) {
-    lines.push(`${c.direction === 'widen' ? 'WIDEN ' : 'narrow'} ${c.identities.join(', ')} on ${c.target}: ${c.action} ${c.resource}${c.namespace ? ` -n ${c.namespace}` : ''}: ${c.what.join('; ')}${c.head.rules.length ? ` (${c.head.rules.join(', ')})` : ''} at ${c.file}:${c.line}`);
+    lines.push(
+      `${c.direction === 'widen' ? 'WIDEN ' : 'narrow'} ${c.identities.join(', ')} on ${c.target}: ${c.action} ${c.resource}${c.namespace ? ` -n ${c.namespace}` : ''}: ${c.what.join('; ')}${c.head.rules.length ? ` (${c.head.rules.join(', ')})` : ''} at ${c.file}:${c.line}`,
+    );
     lines.push(`       e.g. ${c.example}`);
   }
   return `${lines.join('\n')}\n`;

@@ -85,10 +85,7 @@ export async function startAdminServer(ctx: GatewayContext, deps: AdminDeps): Pr
       if (parts.length === 3 && method === 'POST' && (action === 'approve' || action === 'deny')) {
         const body = await readJson(req);
         const text = (k: string) => (typeof body[k] === 'string' ? (body[k] as string) : undefined);
-        const approval =
-          action === 'approve'
-            ? await deps.approvals.approve(id as string, who, text('note'))
-            : await deps.approvals.deny(id as string, who, text('reason') ?? '');
+        const approval = action === 'approve' ? await deps.approvals.approve(id as string, who, text('note')) : await deps.approvals.deny(id as string, who, text('reason') ?? '');
         ctx.log(`admin.approval.${action}`, { id, by: who.identity, status: approval.status });
         return sendJson(res, 200, { approval });
       }

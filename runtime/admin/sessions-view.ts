@@ -15,7 +15,6 @@ import { readSessions, type RecordedSession } from '../recording/read.ts';
 import { summarize } from '../approvals/request-hash.ts';
 import type { BundleChanges } from '../bundle/changes.ts';
 
-
 export interface SessionSummary {
   sessionId: string;
   identity: string | null;
@@ -135,7 +134,15 @@ export class SessionsView {
     const out: BundleEvent[] = [];
     try {
       for await (const r of readEvidence(this.dir, { types: ['bundle.loaded', 'bundle.rejected'] })) {
-        const d = r.data as { revision?: Revision; files?: number; errors?: string[]; live?: Revision | null; changes?: BundleChanges; subject?: string; pullRequest?: { number: number; url?: string } };
+        const d = r.data as {
+          revision?: Revision;
+          files?: number;
+          errors?: string[];
+          live?: Revision | null;
+          changes?: BundleChanges;
+          subject?: string;
+          pullRequest?: { number: number; url?: string };
+        };
         out.push({
           seq: r.seq,
           ts: r.ts,

@@ -23,7 +23,6 @@ export interface FileApprovalServiceOptions extends ApprovalServiceOptions {
   dataDir: string;
 }
 
-
 const MAX_WAIT_MS = 30 * 60_000;
 
 const sameRule = (a: RuleRef, b: RuleRef) => a.policy === b.policy && a.rule === b.rule;
@@ -48,7 +47,15 @@ export class FileApprovalService implements ApprovalService {
 
   private constructor(opts: FileApprovalServiceOptions) {
     this.path = statePath(opts.dataDir);
-    ({ evidence: this.evidence, notifier: this.notifier, now: this.now, log: this.log, requestTtlMs: this.requestTtlMs, approvedUseTtlMs: this.approvedUseTtlMs, retainMs: this.retainMs } = serviceSettings(opts));
+    ({
+      evidence: this.evidence,
+      notifier: this.notifier,
+      now: this.now,
+      log: this.log,
+      requestTtlMs: this.requestTtlMs,
+      approvedUseTtlMs: this.approvedUseTtlMs,
+      retainMs: this.retainMs,
+    } = serviceSettings(opts));
     this.settled.setMaxListeners(0);
   }
 
@@ -63,7 +70,11 @@ export class FileApprovalService implements ApprovalService {
       if (ended.length === 0) return;
       const at = new Date(service.now()).toISOString();
       const grants = ended.map((g) => ({ ...g, endedAt: at, endReason: 'gateway-restart' as const }));
-      await service.commit(grants.map((g) => ['grant.expired', { id: g.id, approvalId: g.approvalId, reason: g.endReason }]), [], grants);
+      await service.commit(
+        grants.map((g) => ['grant.expired', { id: g.id, approvalId: g.approvalId, reason: g.endReason }]),
+        [],
+        grants,
+      );
     });
     const interval = serviceSettings(opts).sweepIntervalMs;
     service.timer = setInterval(() => void service.sweep().catch((e: unknown) => service.log('approvals.sweep.failed', { error: String(e) })), interval);
@@ -97,8 +108,12 @@ export class FileApprovalService implements ApprovalService {
       const now = this.now();
       for (const g of this.grantMap.values()) {
         if (
-          !g.endedAt && Date.parse(g.expiresAt) > now && g.identity === input.subject.identity && g.target === input.target &&
-          sameRule(g.rule, review.rule) && (g.scope === 'rule' || g.sessionId === input.sessionId)
+          !g.endedAt &&
+          Date.parse(g.expiresAt) > now &&
+          g.identity === input.subject.identity &&
+          g.target === input.target &&
+          sameRule(g.rule, review.rule) &&
+          (g.scope === 'rule' || g.sessionId === input.sessionId)
         ) {
           if (into) into.coverage = { via: 'grant', approvalId: g.approvalId, grantId: g.id, approvers: approversOf(this.requests.get(g.approvalId)) };
           return 'grant' as const;
@@ -107,8 +122,13 @@ export class FileApprovalService implements ApprovalService {
       const hash = requestHash(input.request);
       for (const r of this.requests.values()) {
         if (
-          r.status === 'approved' && r.grantTtlMs === undefined && !r.consumedAt && Date.parse(r.expiresAt) > now &&
-          r.requester.identity === input.subject.identity && r.target === input.target && r.requestHash === hash
+          r.status === 'approved' &&
+          r.grantTtlMs === undefined &&
+          !r.consumedAt &&
+          Date.parse(r.expiresAt) > now &&
+          r.requester.identity === input.subject.identity &&
+          r.target === input.target &&
+          r.requestHash === hash
         ) {
           const used: ApprovalRequest = { ...r, consumedAt: new Date(now).toISOString() };
           await this.commit([['approval.consumed', { id: r.id, sessionId: input.sessionId, requestHash: hash }]], [used], []);
@@ -186,7 +206,11 @@ export class FileApprovalService implements ApprovalService {
         .filter((g) => g.scope === 'session' && g.sessionId === sessionId && !g.endedAt)
         .map((g) => ({ ...g, endedAt: at, endReason: 'session-ended' as const }));
       if (ended.length === 0) return;
-      await this.commit(ended.map((g) => ['grant.expired', { id: g.id, approvalId: g.approvalId, reason: g.endReason, sessionId }]), [], ended);
+      await this.commit(
+        ended.map((g) => ['grant.expired', { id: g.id, approvalId: g.approvalId, reason: g.endReason, sessionId }]),
+        [],
+        ended,
+      );
     });
   }
 

@@ -16,9 +16,7 @@ export interface ReviewGateOptions {
   onHold?: (approval: ApprovalRequest) => void;
 }
 
-export type ReviewOutcome =
-  | { allowed: true; via: CheckResult; approvalId?: string; coverage?: Coverage }
-  | { allowed: false; approval?: ApprovalRequest; error: PortcullisError };
+export type ReviewOutcome = { allowed: true; via: CheckResult; approvalId?: string; coverage?: Coverage } | { allowed: false; approval?: ApprovalRequest; error: PortcullisError };
 
 export async function gateReview(approvals: ApprovalService, input: ReviewInput, opts: ReviewGateOptions): Promise<ReviewOutcome> {
   try {
@@ -30,9 +28,13 @@ export async function gateReview(approvals: ApprovalService, input: ReviewInput,
       // Approvers are not asked about a request whose agent will not say why.
       return {
         allowed: false,
-        error: new PortcullisError('permission_denied', `rule ${review.rule.policy}/${review.rule.rule} needs a stated reason before it asks approvers; nothing was run and no approval was requested`, {
-          details: { hint: HOW_TO_STATE_A_REASON[input.request.protocol] },
-        }),
+        error: new PortcullisError(
+          'permission_denied',
+          `rule ${review.rule.policy}/${review.rule.rule} needs a stated reason before it asks approvers; nothing was run and no approval was requested`,
+          {
+            details: { hint: HOW_TO_STATE_A_REASON[input.request.protocol] },
+          },
+        ),
       };
     }
     let approval = await approvals.request({ ...input, ...(opts.reason ? { reason: opts.reason } : {}) });

@@ -92,8 +92,18 @@ export async function saveRequest(c: pg.ClientBase, r: ApprovalRequest, replica:
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
      ON CONFLICT (id) DO UPDATE SET status = $2, consumed = $7, expires_ms = $9, decided_ms = $10, doc = $12`,
     [
-      r.id, r.status, r.requester.identity, r.target, r.requestHash, r.grantTtlMs === undefined, r.consumedAt !== undefined,
-      ms(r.createdAt), ms(r.expiresAt), ms(r.decidedAt), replica, JSON.stringify(doc),
+      r.id,
+      r.status,
+      r.requester.identity,
+      r.target,
+      r.requestHash,
+      r.grantTtlMs === undefined,
+      r.consumedAt !== undefined,
+      ms(r.createdAt),
+      ms(r.expiresAt),
+      ms(r.decidedAt),
+      replica,
+      JSON.stringify(doc),
     ],
   );
 }

@@ -61,7 +61,15 @@ export class PostgresApprovalService implements ApprovalService {
 
   private constructor(opts: PostgresApprovalServiceOptions) {
     this.where = describeStateUrl(opts.url);
-    ({ evidence: this.evidence, notifier: this.notifier, now: this.now, log: this.log, requestTtlMs: this.requestTtlMs, approvedUseTtlMs: this.approvedUseTtlMs, retainMs: this.retainMs } = serviceSettings(opts));
+    ({
+      evidence: this.evidence,
+      notifier: this.notifier,
+      now: this.now,
+      log: this.log,
+      requestTtlMs: this.requestTtlMs,
+      approvedUseTtlMs: this.approvedUseTtlMs,
+      retainMs: this.retainMs,
+    } = serviceSettings(opts));
     this.replica = opts.replica ?? `pid-${process.pid}`;
     this.wake.setMaxListeners(0);
     const t = opts.timeoutMs ?? 5000;
@@ -211,17 +219,11 @@ export class PostgresApprovalService implements ApprovalService {
   }
 
   async list(filter: ApprovalFilter = {}): Promise<ApprovalRequest[]> {
-    return this.read((c) =>
-      filter.status
-        ? loadRequests(c, 'r.status = $1', [filter.status], 'ORDER BY r.created_ms DESC, r.id')
-        : loadRequests(c, 'true', [], 'ORDER BY r.created_ms DESC, r.id'),
-    );
+    return this.read((c) => (filter.status ? loadRequests(c, 'r.status = $1', [filter.status], 'ORDER BY r.created_ms DESC, r.id') : loadRequests(c, 'true', [], 'ORDER BY r.created_ms DESC, r.id')));
   }
 
   async grants(opts: { live?: boolean } = {}): Promise<Grant[]> {
-    return this.read((c) =>
-      opts.live ? loadGrants(c, 'ended_ms IS NULL AND expires_ms > $1', [this.now()], 'ORDER BY expires_ms') : loadGrants(c, 'true', [], 'ORDER BY expires_ms'),
-    );
+    return this.read((c) => (opts.live ? loadGrants(c, 'ended_ms IS NULL AND expires_ms > $1', [this.now()], 'ORDER BY expires_ms') : loadGrants(c, 'true', [], 'ORDER BY expires_ms')));
   }
 
   async waitFor(id: string, timeoutMs: number): Promise<ApprovalRequest> {
@@ -318,10 +320,7 @@ export class PostgresApprovalService implements ApprovalService {
         for (const r of lapsedPending) await this.settled(c, r.id);
         const old = now - this.retainMs;
         // SKIP LOCKED here too: two replicas deleting the same old rows in different orders would deadlock.
-        await c.query(
-          `DELETE FROM ${REQUESTS} WHERE id IN (SELECT id FROM ${REQUESTS} WHERE status <> 'pending' AND COALESCE(decided_ms, expires_ms) < $1 LIMIT 500 FOR UPDATE SKIP LOCKED)`,
-          [old],
-        );
+        await c.query(`DELETE FROM ${REQUESTS} WHERE id IN (SELECT id FROM ${REQUESTS} WHERE status <> 'pending' AND COALESCE(decided_ms, expires_ms) < $1 LIMIT 500 FOR UPDATE SKIP LOCKED)`, [old]);
         await c.query(`DELETE FROM ${GRANTS} WHERE id IN (SELECT id FROM ${GRANTS} WHERE ended_ms < $1 LIMIT 500 FOR UPDATE SKIP LOCKED)`, [old]);
         return lapsedPending;
       });
@@ -403,7 +402,12 @@ export class PostgresApprovalService implements ApprovalService {
       return out;
     } catch (error) {
       // A refused decision leaves a healthy connection; anything else (timeout, broken socket) is not reused.
-      const reusable = PortcullisError.is(error) && (await c.query('ROLLBACK').then(() => true, () => false));
+      const reusable =
+        PortcullisError.is(error) &&
+        (await c.query('ROLLBACK').then(
+          () => true,
+          () => false,
+        ));
       c.release(reusable ? undefined : true);
       throw PortcullisError.is(error) ? error : this.unavailable(error);
     }

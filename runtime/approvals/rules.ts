@@ -23,7 +23,13 @@ export function reviewOf(input: ReviewInput): ReviewRequirement {
 }
 
 /** A new pending approval request, and the evidence record that announces it. */
-export function requestStep(input: ReviewInput & { reason?: string }, review: ReviewRequirement, hash: string, now: number, requestTtlMs: number): { request: ApprovalRequest; records: EvidenceEntry[] } {
+export function requestStep(
+  input: ReviewInput & { reason?: string },
+  review: ReviewRequirement,
+  hash: string,
+  now: number,
+  requestTtlMs: number,
+): { request: ApprovalRequest; records: EvidenceEntry[] } {
   const reason = input.reason?.trim().slice(0, MAX_REASON);
   const request: ApprovalRequest = {
     id: newId('ap'),
@@ -87,10 +93,12 @@ export function approvalStep(current: ApprovalRequest, approver: AuthenticatedSu
   const approvals = [...current.approvals, action];
   const complete = approvals.length >= current.count;
   let next: ApprovalRequest = { ...current, approvals };
-  const records: EvidenceEntry[] = [[
-    'approval.approved',
-    { id: current.id, approver: approver.identity, approverGroups: approver.groups, ...(trimmed ? { note: trimmed } : {}), approvals: approvals.length, count: current.count, complete },
-  ]];
+  const records: EvidenceEntry[] = [
+    [
+      'approval.approved',
+      { id: current.id, approver: approver.identity, approverGroups: approver.groups, ...(trimmed ? { note: trimmed } : {}), approvals: approvals.length, count: current.count, complete },
+    ],
+  ];
   let grant: Grant | undefined;
   if (complete) {
     next = { ...next, status: 'approved', decidedAt: at };

@@ -115,12 +115,4 @@ export interface ApprovalNotifier {
 }
 
 /** Evidence record types the service appends, one per state change. */
-export const APPROVAL_RECORDS = [
-  'approval.requested',
-  'approval.approved',
-  'approval.denied',
-  'approval.expired',
-  'approval.consumed',
-  'grant.opened',
-  'grant.expired',
-] as const;
+export const APPROVAL_RECORDS = ['approval.requested', 'approval.approved', 'approval.denied', 'approval.expired', 'approval.consumed', 'grant.opened', 'grant.expired'] as const;

@@ -95,8 +95,7 @@ export function compileBundle(root: string, files: readonly SourceFile[], option
     }
   }
 
-  const byKind = <K extends DocumentKind, T>(kind: K) =>
-    parsed.filter((p) => p.kind === kind).map((p) => ({ doc: p.value as unknown as T, origin: p.origin }));
+  const byKind = <K extends DocumentKind, T>(kind: K) => parsed.filter((p) => p.kind === kind).map((p) => ({ doc: p.value as unknown as T, origin: p.origin }));
   const repositories = byKind<'Repository', Repository>('Repository');
   if (repositories.length > 1) {
     for (const r of repositories.slice(1)) diagnostics.push(at(r.origin, 'duplicate', 'a repo has one Repository document (portcullis.yaml)'));
@@ -123,7 +122,11 @@ export function compileBundle(root: string, files: readonly SourceFile[], option
   diagnostics.push(...resolveReferences({ targets, identities, policies, invariants, tests, groups }));
   if (diagnostics.some((d) => d.severity === 'error')) return { diagnostics };
 
-  const revision = makeRevision(root, parsed.map((p) => p.value), options.git ?? { commit: null, dirty: false });
+  const revision = makeRevision(
+    root,
+    parsed.map((p) => p.value),
+    options.git ?? { commit: null, dirty: false },
+  );
   const partial = {
     root,
     revision,
@@ -184,11 +187,7 @@ function classify(d: SourceDocument, diagnostics: Diagnostic[]): Parsed | undefi
   return { kind: kind as DocumentKind, value: value as Record<string, unknown>, origin };
 }
 
-function uniqueByName<T extends { metadata: { name: string } }>(
-  docs: Located<T>[],
-  kind: string,
-  diagnostics: Diagnostic[],
-): Map<string, Located<T>> {
+function uniqueByName<T extends { metadata: { name: string } }>(docs: Located<T>[], kind: string, diagnostics: Diagnostic[]): Map<string, Located<T>> {
   const map = new Map<string, Located<T>>();
   for (const d of docs) {
     const name = d.doc.metadata.name;

@@ -160,12 +160,20 @@ function validTimezone(tz: string): boolean {
  */
 function explorationResourceErrors(rule: { actions: readonly string[]; resources?: readonly string[] }, err: (pointer: string, message: string, hint: string) => void): void {
   if (rule.actions.includes('tableless')) {
-    err('/resources', "action 'tableless' covers statements that read no relation, so resources never match it", "put 'tableless' in a rule without resources, e.g. { id: explore, effect: allow, actions: [catalog, tableless] }");
+    err(
+      '/resources',
+      "action 'tableless' covers statements that read no relation, so resources never match it",
+      "put 'tableless' in a rule without resources, e.g. { id: explore, effect: allow, actions: [catalog, tableless] }",
+    );
   }
   if (rule.actions.includes('catalog')) {
     (rule.resources ?? []).forEach((r, i) => {
       if (!/^(pg_catalog|information_schema)\./.test(r)) {
-        err(`/resources/${i}`, `action 'catalog' covers pg_catalog and information_schema only, so '${r}' never matches it`, "name catalog relations schema-qualified (pg_catalog.*, information_schema.tables), or omit resources; tables are allowed with 'select'");
+        err(
+          `/resources/${i}`,
+          `action 'catalog' covers pg_catalog and information_schema only, so '${r}' never matches it`,
+          "name catalog relations schema-qualified (pg_catalog.*, information_schema.tables), or omit resources; tables are allowed with 'select'",
+        );
       }
     });
   }

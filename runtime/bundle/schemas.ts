@@ -93,9 +93,7 @@ function explain(errors: ErrorObject[], root: unknown): SchemaProblem[] {
     }
   };
   // A value inside a failed oneOf that has a more specific error deeper down: drop the generic one.
-  const deepest = errors.filter(
-    (e) => !errors.some((o) => o !== e && o.instancePath.startsWith(e.instancePath + '/') && e.keyword === 'oneOf'),
-  );
+  const deepest = errors.filter((e) => !errors.some((o) => o !== e && o.instancePath.startsWith(e.instancePath + '/') && e.keyword === 'oneOf'));
   for (const e of deepest) {
     const at = e.instancePath;
     const value = valueAt(root, at);

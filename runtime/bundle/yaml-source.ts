@@ -89,7 +89,10 @@ function parseYamlText(file: string, text: string): ParsedFile {
 /** Walk a YAML node tree by JSON pointer; stops at the deepest node that exists. */
 function nodeAt(root: Node, pointer: string, key: boolean): Node | undefined {
   let node: Node | undefined = root;
-  const segments = pointer.split('/').slice(1).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  const segments = pointer
+    .split('/')
+    .slice(1)
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
   for (const [i, seg] of segments.entries()) {
     if (isMap(node)) {
       const pair: unknown = node.items.find((p) => isPair(p) && isScalar(p.key) && String(p.key.value) === seg);

@@ -142,18 +142,27 @@ async function renderSessions() {
   if (sessions.length === 0) list.append(el('p', { class: 'muted' }, 'No sessions match.'));
   for (const s of sessions) {
     list.append(
-      el('article', { class: 'item session', 'data-session': s.sessionId },
-        el('div', { class: 'row' },
+      el(
+        'article',
+        { class: 'item session', 'data-session': s.sessionId },
+        el(
+          'div',
+          { class: 'row' },
           el('a', { class: 'title', href: `#/sessions/${encodeURIComponent(s.sessionId)}` }, s.identity || '(unknown)'),
           el('span', {}, `→ ${s.target || '?'}`),
           el('span', { class: 'muted' }, s.protocol || ''),
           el('span', { class: 'muted' }, when(s.startedAt)),
         ),
-        el('div', { class: 'row' },
+        el(
+          'div',
+          { class: 'row' },
           el('span', {}, `${s.requests} request${s.requests === 1 ? '' : 's'}`),
-          s.effects.allow ? pill('allow') : null, s.effects.allow ? String(s.effects.allow) : null,
-          s.effects.review ? pill('review') : null, s.effects.review ? String(s.effects.review) : null,
-          s.effects.deny ? pill('deny') : null, s.effects.deny ? String(s.effects.deny) : null,
+          s.effects.allow ? pill('allow') : null,
+          s.effects.allow ? String(s.effects.allow) : null,
+          s.effects.review ? pill('review') : null,
+          s.effects.review ? String(s.effects.review) : null,
+          s.effects.deny ? pill('deny') : null,
+          s.effects.deny ? String(s.effects.deny) : null,
           el('span', { class: 'muted mono' }, s.commits.join(' ')),
           el('span', { class: 'muted' }, s.endedAt ? `ended: ${s.endReason}` : 'open'),
         ),
@@ -175,10 +184,32 @@ function sampleTable(rows) {
   if (!objects) return el('pre', { class: 'stmt' }, JSON.stringify(rows, null, 2));
   const cols = [...new Set(rows.flatMap((r) => Object.keys(r)))];
   const cell = (v) => (v === null || v === undefined ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v));
-  return el('div', { class: 'sample' },
-    el('table', {},
-      el('thead', {}, el('tr', {}, cols.map((c) => el('th', {}, c)))),
-      el('tbody', {}, rows.map((r) => el('tr', {}, cols.map((c) => el('td', {}, cell(r[c])))))),
+  return el(
+    'div',
+    { class: 'sample' },
+    el(
+      'table',
+      {},
+      el(
+        'thead',
+        {},
+        el(
+          'tr',
+          {},
+          cols.map((c) => el('th', {}, c)),
+        ),
+      ),
+      el(
+        'tbody',
+        {},
+        rows.map((r) =>
+          el(
+            'tr',
+            {},
+            cols.map((c) => el('td', {}, cell(r[c]))),
+          ),
+        ),
+      ),
     ),
   );
 }
@@ -195,19 +226,36 @@ async function renderSession(id) {
   add('Started', when(summary.startedAt));
   add('Ended', summary.endedAt ? `${when(summary.endedAt)} — ${summary.endReason}` : 'still open');
   if (session.start && session.start.client) add('Client', session.start.client.address);
-  if (session.start && session.start.attributes) add('Attributes', Object.entries(session.start.attributes).map(([k, v]) => `${k}=${v}`).join(', '));
+  if (session.start && session.start.attributes)
+    add(
+      'Attributes',
+      Object.entries(session.start.attributes)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(', '),
+    );
   const list = $('timeline');
   list.replaceChildren();
   if (timeline.length === 0) list.append(el('li', { class: 'muted' }, 'No requests in this session.'));
   for (const t of timeline) {
     const r = t.result;
     list.append(
-      el('li', { class: t.effect },
-        el('div', { class: 'row' },
-          el('strong', {}, `#${t.seq}`), pill(t.effect),
+      el(
+        'li',
+        { class: t.effect },
+        el(
+          'div',
+          { class: 'row' },
+          el('strong', {}, `#${t.seq}`),
+          pill(t.effect),
           el('span', { class: 'muted' }, when(t.ts)),
           el('span', { class: 'muted mono' }, `policy ${t.commit}`),
-          r ? el('span', { class: 'muted' }, `${r.status}${r.durationMs !== undefined ? `, ${r.durationMs} ms` : ''}${r.rows !== undefined ? `, ${r.rows} rows` : ''}${r.maskedValues ? `, ${r.maskedValues} masked` : ''}`) : null,
+          r
+            ? el(
+                'span',
+                { class: 'muted' },
+                `${r.status}${r.durationMs !== undefined ? `, ${r.durationMs} ms` : ''}${r.rows !== undefined ? `, ${r.rows} rows` : ''}${r.maskedValues ? `, ${r.maskedValues} masked` : ''}`,
+              )
+            : null,
         ),
         el('code', { class: 'stmt' }, t.summary),
         el('div', { class: 'muted' }, t.reason, t.rules.length && !t.rules.every((r) => t.reason.includes(r)) ? ` — ${t.rules.join(', ')}` : ''),
@@ -266,15 +314,22 @@ async function renderApprovals(focusId) {
     deny.addEventListener('click', () => decide(a.id, 'deny', input, [approve, deny]));
     const grant = a.grantTtlMs ? `opens a ${Math.round(a.grantTtlMs / 60000)}-minute grant (${a.grantScope})` : 'allows this one request once';
     list.append(
-      el('article', { class: 'item approval', id: `approval-${a.id}`, 'data-approval': a.id },
-        el('div', { class: 'row' },
-          el('span', { class: 'title mono' }, a.id), pill(a.status),
+      el(
+        'article',
+        { class: 'item approval', id: `approval-${a.id}`, 'data-approval': a.id },
+        el(
+          'div',
+          { class: 'row' },
+          el('span', { class: 'title mono' }, a.id),
+          pill(a.status),
           el('span', {}, `${a.requester.identity} → ${a.target}`),
           el('span', { class: 'muted' }, `asked ${when(a.createdAt)}`),
           a.status === 'pending' ? el('span', { class: 'muted' }, `expires ${when(a.expiresAt)}`) : null,
         ),
         el('code', { class: 'stmt' }, a.summary),
-        el('div', { class: 'muted' },
+        el(
+          'div',
+          { class: 'muted' },
           `rule ${a.rule.policy}/${a.rule.rule} at policy ${a.revision.commit ? a.revision.commit.slice(0, 7) : a.revision.digest.slice(0, 12)}; `,
           `needs ${a.count} of ${a.approverGroups.join(', ')} (${a.approvals.length} so far); ${grant}`,
         ),
@@ -317,8 +372,15 @@ function changeSummary(c) {
   line('documents', c.documents);
   if (parts.length === 0) return el('div', { class: 'muted changes' }, 'no rule or document changed');
   const details = el('ul', { class: 'change-list' });
-  for (const [list, label] of [[c.rules, 'rule'], [c.documents, '']]) {
-    for (const [k, sign] of [['added', 'added'], ['removed', 'removed'], ['changed', 'changed']]) {
+  for (const [list, label] of [
+    [c.rules, 'rule'],
+    [c.documents, ''],
+  ]) {
+    for (const [k, sign] of [
+      ['added', 'added'],
+      ['removed', 'removed'],
+      ['changed', 'changed'],
+    ]) {
       for (const name of list[k]) details.append(el('li', { class: `change ${k}` }, `${sign} ${label ? `${label} ` : ''}${name}`));
     }
   }
@@ -334,8 +396,12 @@ async function renderBundles() {
   for (const b of bundles) {
     const loaded = b.type === 'bundle.loaded';
     list.append(
-      el('article', { class: 'item bundle' },
-        el('div', { class: 'row' },
+      el(
+        'article',
+        { class: 'item bundle' },
+        el(
+          'div',
+          { class: 'row' },
           pill(loaded ? 'loaded' : 'rejected'),
           el('span', { class: 'mono' }, b.commit || '—'),
           el('span', { class: 'muted' }, when(b.ts)),

@@ -12,8 +12,7 @@ const FILES: Record<string, { file: string; type: string }> = {
 };
 
 /** Scripts and styles come from this origin only; nothing inline, so injected markup cannot run. */
-export const CONSOLE_CSP =
-  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+export const CONSOLE_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 const cache = new Map<string, Buffer>();
 

@@ -11,7 +11,9 @@ export async function permissionDiffOf(dir: string, baseRef: string, headRef = '
   const abs = resolvePath(dir);
   const base = bundleAtRef(abs, baseRef);
   if (!base.bundle) {
-    throw new PortcullisError('invalid_policy', `the base revision ${baseRef} does not load (${base.diagnostics.filter((d) => d.severity === 'error').length} errors)`, { details: { diagnostics: base.diagnostics } });
+    throw new PortcullisError('invalid_policy', `the base revision ${baseRef} does not load (${base.diagnostics.filter((d) => d.severity === 'error').length} errors)`, {
+      details: { diagnostics: base.diagnostics },
+    });
   }
   return permissionDiff(base.bundle, await loadHead(abs, headRef));
 }

@@ -89,7 +89,9 @@ export function permissionDiff(base: Bundle, head: Bundle): PermissionDiff {
                 points++;
                 const make = (b: Bundle) => {
                   const i = b.identities.get(identity);
-                  return i ? sampleRequest({ subject: { identity, groups: i.doc.spec.groups ?? [] }, target: targetName, type, action, resources: [resource], ...(namespace ? { namespace } : {}), where, at }) : undefined;
+                  return i
+                    ? sampleRequest({ subject: { identity, groups: i.doc.spec.groups ?? [] }, target: targetName, type, action, resources: [resource], ...(namespace ? { namespace } : {}), where, at })
+                    : undefined;
                 };
                 const rb = make(base);
                 const rh = make(head);
@@ -103,7 +105,18 @@ export function permissionDiff(base: Bundle, head: Bundle): PermissionDiff {
                 const loc = locate(change.what, a.decision, h.decision, head.targets.get(targetName) ?? target);
                 strongest = {
                   score,
-                  change: { direction: change.direction, target: targetName, action, resource: pattern, ...(namespace ? { namespace } : {}), base: a.access, head: h.access, what: change.what, example: describeRequest(request), ...loc },
+                  change: {
+                    direction: change.direction,
+                    target: targetName,
+                    action,
+                    resource: pattern,
+                    ...(namespace ? { namespace } : {}),
+                    base: a.access,
+                    head: h.access,
+                    what: change.what,
+                    example: describeRequest(request),
+                    ...loc,
+                  },
                 };
               }
             }
@@ -215,7 +228,13 @@ function accessOf(b: Bundle, request: Request | undefined, shown: Request): { ac
   const masks = d.effect === 'deny' ? [] : [...new Set(d.masks.filter((m) => touches(m, shown)).map(maskText))].sort();
   const grant = d.effect === 'review' ? d.review?.grantTtlMs : undefined;
   return {
-    access: { effect: d.effect, masks, ...(d.effect !== 'deny' && d.maxRows !== undefined ? { maxRows: d.maxRows } : {}), ...(grant !== undefined ? { grantTtl: formatDuration(grant) } : {}), rules: d.rules.map((r) => `${r.policy}/${r.rule}`) },
+    access: {
+      effect: d.effect,
+      masks,
+      ...(d.effect !== 'deny' && d.maxRows !== undefined ? { maxRows: d.maxRows } : {}),
+      ...(grant !== undefined ? { grantTtl: formatDuration(grant) } : {}),
+      rules: d.rules.map((r) => `${r.policy}/${r.rule}`),
+    },
     decision: d,
   };
 }

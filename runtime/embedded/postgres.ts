@@ -125,28 +125,15 @@ function run(cmd: string, args: string[], runAs: RunAs | undefined): Promise<{ c
 }
 
 function hbaConf(testRoles: boolean): string {
-  const lines = [
-    '# Written by Portcullis. The socket directory is private, so local trust reaches only its owner.',
-    'local all all trust',
-  ];
+  const lines = ['# Written by Portcullis. The socket directory is private, so local trust reaches only its owner.', 'local all all trust'];
   if (testRoles) {
-    lines.push(
-      `host all ${TEST_ROLES.md5} 127.0.0.1/32 md5`,
-      `host all ${TEST_ROLES.trust} 127.0.0.1/32 trust`,
-      `host all ${TEST_ROLES.password} 127.0.0.1/32 password`,
-    );
+    lines.push(`host all ${TEST_ROLES.md5} 127.0.0.1/32 md5`, `host all ${TEST_ROLES.trust} 127.0.0.1/32 trust`, `host all ${TEST_ROLES.password} 127.0.0.1/32 password`);
   }
   lines.push('host all all 127.0.0.1/32 scram-sha-256', '');
   return lines.join('\n');
 }
 
-async function initialise(
-  bins: ReturnType<typeof findPostgresBinaries>,
-  dataDir: string,
-  scratchDir: string,
-  opts: StartLocalPostgresOptions,
-  runAs: RunAs | undefined,
-): Promise<void> {
+async function initialise(bins: ReturnType<typeof findPostgresBinaries>, dataDir: string, scratchDir: string, opts: StartLocalPostgresOptions, runAs: RunAs | undefined): Promise<void> {
   // Parents get the usual mode so the account PostgreSQL runs as can traverse them; only the
   // cluster directory itself is private.
   await mkdir(dirname(dataDir), { recursive: true });

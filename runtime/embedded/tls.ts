@@ -33,8 +33,21 @@ export async function ensureLocalTls(dir: string): Promise<LocalTlsFiles> {
       await run('openssl', ['req', '-x509', ...key, '-days', '3650', '-subj', '/CN=Portcullis local CA', '-keyout', join(dir, 'ca.key'), '-out', files.caFile]);
       await run('openssl', ['req', ...key, '-subj', '/CN=localhost', '-keyout', files.keyFile, '-out', join(dir, 'server.csr')]);
       await run('openssl', [
-        'x509', '-req', '-in', join(dir, 'server.csr'), '-CA', files.caFile, '-CAkey', join(dir, 'ca.key'),
-        '-CAcreateserial', '-days', '3650', '-extfile', ext, '-out', files.certFile,
+        'x509',
+        '-req',
+        '-in',
+        join(dir, 'server.csr'),
+        '-CA',
+        files.caFile,
+        '-CAkey',
+        join(dir, 'ca.key'),
+        '-CAcreateserial',
+        '-days',
+        '3650',
+        '-extfile',
+        ext,
+        '-out',
+        files.certFile,
       ]);
     } catch (err) {
       throw new PortcullisError('failed_precondition', `creating a local TLS certificate failed: ${(err as Error).message}`, {

@@ -86,7 +86,18 @@ function ruleMasks(rule: Policy['spec']['rules'][number], ref: RuleRef, target: 
 }
 
 export function compileIndex(bundle: Compilable): CompiledIndex {
-  const targets = new Map<string, { name: string; type: TargetType; classificationMasks: Mask[]; bySubject: Map<string, ActionBuckets>; limits: { keys: string[]; limits: SessionLimits }[]; timeDependent: boolean; textDependent: boolean }>();
+  const targets = new Map<
+    string,
+    {
+      name: string;
+      type: TargetType;
+      classificationMasks: Mask[];
+      bySubject: Map<string, ActionBuckets>;
+      limits: { keys: string[]; limits: SessionLimits }[];
+      timeDependent: boolean;
+      textDependent: boolean;
+    }
+  >();
   for (const [name, t] of bundle.targets) {
     targets.set(name, { name, type: t.doc.spec.type, classificationMasks: classificationMasks(t.doc), bySubject: new Map(), limits: [], timeDependent: false, textDependent: false });
   }

@@ -117,7 +117,10 @@ export function compileConditions(when: Conditions | undefined): CompiledConditi
 
 /** `$.a.b`, `$.a[0]`, `a.b`: a dotted path into a JSON value (arguments are small). */
 export function jsonPathValue(value: unknown, path: string): unknown {
-  const segments = path.replace(/^\$\.?/, '').split(/\.|\[(\d+)\]/).filter((s) => s !== undefined && s !== '');
+  const segments = path
+    .replace(/^\$\.?/, '')
+    .split(/\.|\[(\d+)\]/)
+    .filter((s) => s !== undefined && s !== '');
   let v: unknown = value;
   for (const s of segments) {
     if (v === null || typeof v !== 'object') return undefined;

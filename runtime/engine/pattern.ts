@@ -349,7 +349,10 @@ export function globInstances(pattern: string, type: TargetType): string[] {
   if (pattern === '*' || pattern === '**') return type === 'http' ? ['/', '/x'] : ['x'];
   if (!pattern.includes('*')) return [pattern];
   if (type === 'http') {
-    const a = pattern.replace(/\/\*\*$/, '').replace(/\*\*/g, 'x/y').replace(/\*/g, 'x');
+    const a = pattern
+      .replace(/\/\*\*$/, '')
+      .replace(/\*\*/g, 'x/y')
+      .replace(/\*/g, 'x');
     const b = pattern.replace(/\*\*/g, 'x/y').replace(/\*/g, 'x');
     return [...new Set([a || '/', b])];
   }

@@ -6,9 +6,7 @@
 export type Protocol = 'postgres' | 'http' | 'kubernetes' | 'mcp';
 
 /** Statement classes of PostgreSQL, as policy `actions` name them. */
-export const StatementClasses = [
-  'select', 'insert', 'update', 'delete', 'ddl', 'copy', 'admin', 'transaction', 'session',
-] as const;
+export const StatementClasses = ['select', 'insert', 'update', 'delete', 'ddl', 'copy', 'admin', 'transaction', 'session'] as const;
 export type StatementClass = (typeof StatementClasses)[number];
 
 export interface Subject {

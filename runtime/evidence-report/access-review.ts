@@ -23,15 +23,25 @@ export function accessEntries(bundle: Bundle): AccessEntry[] {
     const named = Array.isArray(selector)
       ? [...selector]
       : [...bundle.targets.values()].filter((t) => Object.entries(selector.labels).every(([k, v]) => t.doc.metadata.labels?.[k] === v)).map((t) => t.doc.metadata.name);
-    const targets = Array.isArray(selector) ? named : [`labels ${Object.entries(selector.labels).map(([k, v]) => `${k}=${v}`).join(',')}: ${named.join(', ') || 'none'}`];
+    const targets = Array.isArray(selector)
+      ? named
+      : [
+          `labels ${Object.entries(selector.labels)
+            .map(([k, v]) => `${k}=${v}`)
+            .join(',')}: ${named.join(', ') || 'none'}`,
+        ];
     // What is masked whatever the rule says: the classifications of the targets it applies to.
     const classified = named.flatMap((name) =>
       (bundle.targets.get(name)?.doc.spec.classification ?? []).map(
-        (c) => `${name} ${c.name} (${[...(c.columns ?? []), ...(c.fields ?? []), ...(c.secretData ? ['secret data'] : []), ...(c.content ?? []).map((x) => `content:${x}`)].join(', ')}): ${c.strategy}`,
+        (c) =>
+          `${name} ${c.name} (${[...(c.columns ?? []), ...(c.fields ?? []), ...(c.secretData ? ['secret data'] : []), ...(c.content ?? []).map((x) => `content:${x}`)].join(', ')}): ${c.strategy}`,
       ),
     );
     for (const rule of doc.spec.rules) {
-      const own = (rule.mask ?? []).map((m) => `${[...(m.columns ?? []), ...(m.fields ?? []), ...(m.classifications ?? []).map((c) => `classification:${c}`), ...(m.content ?? []).map((c) => `content:${c}`)].join(', ')}: ${m.strategy}`);
+      const own = (rule.mask ?? []).map(
+        (m) =>
+          `${[...(m.columns ?? []), ...(m.fields ?? []), ...(m.classifications ?? []).map((c) => `classification:${c}`), ...(m.content ?? []).map((c) => `content:${c}`)].join(', ')}: ${m.strategy}`,
+      );
       const masks = rule.effect === 'deny' ? [] : [...own, ...classified];
       out.push({
         rule: `${doc.metadata.name}/${rule.id}`,

@@ -25,13 +25,16 @@ export function decisionsChart(commits: readonly CommitReport[]): string {
     const parts = EFFECTS.map((e) => {
       const n = c.decisions.byEffect[e];
       const w = (n / max) * barW;
-      const rect = n > 0 ? `<rect x="${x.toFixed(1)}" y="${y}" width="${Math.max(w, 0.5).toFixed(1)}" height="${rowH - 8}" fill="${effectColours[e]}"><title>${esc(`${label(c)}: ${n} ${e}`)}</title></rect>` : '';
+      const rect =
+        n > 0 ? `<rect x="${x.toFixed(1)}" y="${y}" width="${Math.max(w, 0.5).toFixed(1)}" height="${rowH - 8}" fill="${effectColours[e]}"><title>${esc(`${label(c)}: ${n} ${e}`)}</title></rect>` : '';
       x += w;
       return rect;
     }).join('');
     return `<text x="${left - 8}" y="${y + rowH / 2}" text-anchor="end" class="mono">${esc(label(c))}</text>${parts}<text x="${(x + 6).toFixed(1)}" y="${y + rowH / 2}">${c.decisions.total}</text>`;
   });
-  const legend = EFFECTS.map((e, i) => `<rect x="${left + i * 90}" y="${height - 22}" width="12" height="12" fill="${effectColours[e]}"/><text x="${left + i * 90 + 16}" y="${height - 12}">${e}</text>`).join('');
+  const legend = EFFECTS.map(
+    (e, i) => `<rect x="${left + i * 90}" y="${height - 22}" width="12" height="12" fill="${effectColours[e]}"/><text x="${left + i * 90 + 16}" y="${height - 12}">${e}</text>`,
+  ).join('');
   return `<svg role="img" aria-label="Decisions per commit by effect" viewBox="0 0 ${width} ${height}" width="100%" style="max-width:${width}px">${rows.join('')}${legend}</svg>`;
 }
 

@@ -374,7 +374,16 @@ function countDecision(agg: CommitAgg, ts: string, evidenceSeq: number, sessionI
   if (agg.denials.length >= denialLimit * 2) agg.denials = agg.denials.slice(-denialLimit);
 }
 
-function coverByGrants(open: Map<string, { entry: GrantEntry; sessionId: string | undefined }>, ts: string, evidenceSeq: number, sessionId: string, seq: number, request: Request, decision: Decision, limit: number): void {
+function coverByGrants(
+  open: Map<string, { entry: GrantEntry; sessionId: string | undefined }>,
+  ts: string,
+  evidenceSeq: number,
+  sessionId: string,
+  seq: number,
+  request: Request,
+  decision: Decision,
+  limit: number,
+): void {
   const identity = request.subject?.identity;
   const rules = new Set((Array.isArray(decision.rules) ? decision.rules : []).map(ruleName));
   for (const { entry, sessionId: bound } of open.values()) {

@@ -65,9 +65,10 @@ function verificationSection(report: EvidenceReport): string {
     return `<p class="note"><b>Not verified:</b> ${esc(v.reason)}. Run <code>portcullis evidence verify</code> before relying on this report.</p>`;
   }
   const w = v.witness;
-  const head = v.status === 'verified'
-    ? `<b class="allow">Evidence verified</b>: ${v.records} records, ${v.checkpoints} signed checkpoints, the last at record ${v.lastCheckpointSeq}${v.unsignedTail ? `, ${v.unsignedTail} records after it not yet signed` : ''}.`
-    : `<b class="deny">Evidence FAILED verification</b> at record ${v.firstProblem?.seq} (${esc(v.firstProblem?.kind ?? '')}): ${esc(v.firstProblem?.message ?? '')}. What follows reads a damaged log.`;
+  const head =
+    v.status === 'verified'
+      ? `<b class="allow">Evidence verified</b>: ${v.records} records, ${v.checkpoints} signed checkpoints, the last at record ${v.lastCheckpointSeq}${v.unsignedTail ? `, ${v.unsignedTail} records after it not yet signed` : ''}.`
+      : `<b class="deny">Evidence FAILED verification</b> at record ${v.firstProblem?.seq} (${esc(v.firstProblem?.kind ?? '')}): ${esc(v.firstProblem?.message ?? '')}. What follows reads a damaged log.`;
   const witness = w ? `Witness <code>${esc(w.path)}</code>: <b>${esc(w.state)}</b> — ${esc(w.message)}.` : 'Witness: <b>not checked</b> — a cut back to an earlier checkpoint would go unnoticed.';
   return `<p class="${v.status === 'verified' && w?.state === 'ok' ? '' : 'note'}">${head}<br>${witness}<br><span class="muted">Keys: ${esc(v.keys)}</span></p>`;
 }
@@ -99,23 +100,75 @@ ${c.flags.map((f) => `<p class="note"><b>Flag:</b> ${esc(f.message)}</p>`).join(
 <p>Bundle digest${c.digests.length > 1 ? 's' : ''}: ${c.digests.map((x) => `<code>${esc(x.slice(0, 16))}</code>`).join(', ') || '<span class="muted">unknown</span>'}.
 First decision ${c.live.firstDecision ? esc(c.live.firstDecision) : '<span class="muted">none</span>'}, last ${c.live.lastDecision ? esc(c.live.lastDecision) : '<span class="muted">none</span>'}.</p>
 <h3>Live windows</h3>
-${table(['from', 'to', 'ended by'], c.live.windows.map((w) => [esc(w.from), w.to ? esc(w.to) : '<i>still live at the end of the log</i>', esc(w.endedBy ?? '')]))}
+${table(
+  ['from', 'to', 'ended by'],
+  c.live.windows.map((w) => [esc(w.from), w.to ? esc(w.to) : '<i>still live at the end of the log</i>', esc(w.endedBy ?? '')]),
+)}
 <h3>Decisions: ${d.total} (<span class="allow">${d.byEffect.allow} allow</span>, <span class="review">${d.byEffect.review} review</span>, <span class="deny">${d.byEffect.deny} deny</span>) in ${c.sessions.count} sessions</h3>
 <p>Identities: ${c.sessions.identities.map((i) => `<span class="pill">${esc(i)}</span>`).join('') || '<span class="muted">none</span>'}</p>
-${table(['target', 'total', 'allow', 'review', 'deny'], d.byTarget.map((t) => [esc(t.target), String(t.total), String(t.allow), String(t.review), String(t.deny)]), [1, 2, 3, 4])}
+${table(
+  ['target', 'total', 'allow', 'review', 'deny'],
+  d.byTarget.map((t) => [esc(t.target), String(t.total), String(t.allow), String(t.review), String(t.deny)]),
+  [1, 2, 3, 4],
+)}
 <h3>Masking</h3>
 <p>${c.masking.maskedValues.toLocaleString('en-US')} values masked in ${c.masking.resultsWithMasking} of ${c.masking.results} executed requests.</p>
 <h3>Top denying rules</h3>
-${table(['rule', 'where', 'denials'], c.topDenyingRules.map((r) => [`<code>${esc(r.rule)}</code>`, r.file ? `<code>${esc(r.file)}:${r.line ?? ''}</code>` : '', String(r.count)]), [2])}
-${c.reviewsAllowed.total ? `<h3>Reviews let through by a grant or an approval (${c.reviewsAllowed.total})</h3>
-${table(['when', 'identity', 'target', 'request', 'outcome'], c.reviewsAllowed.shown.map((x) => [esc(x.ts), esc(x.identity), esc(x.target), `<code>${esc(x.request)}</code>`, esc(x.outcome)]))}
-` : ''}<h3>Denials (${c.denials.total}${c.denials.truncated ? `, the ${c.denials.shown.length} most recent shown` : ''})</h3>
-${table(['when', 'identity', 'target', 'request', 'rules', 'reason'], c.denials.shown.map((x) => [esc(x.ts), esc(x.identity), esc(x.target), `<code>${esc(x.request)}</code>`, x.rules.map((r) => `<code>${esc(r)}</code>`).join('<br>') || '<i>default deny</i>', esc(x.reason)]))}
+${table(
+  ['rule', 'where', 'denials'],
+  c.topDenyingRules.map((r) => [`<code>${esc(r.rule)}</code>`, r.file ? `<code>${esc(r.file)}:${r.line ?? ''}</code>` : '', String(r.count)]),
+  [2],
+)}
+${
+  c.reviewsAllowed.total
+    ? `<h3>Reviews let through by a grant or an approval (${c.reviewsAllowed.total})</h3>
+${table(
+  ['when', 'identity', 'target', 'request', 'outcome'],
+  c.reviewsAllowed.shown.map((x) => [esc(x.ts), esc(x.identity), esc(x.target), `<code>${esc(x.request)}</code>`, esc(x.outcome)]),
+)}
+`
+    : ''
+}<h3>Denials (${c.denials.total}${c.denials.truncated ? `, the ${c.denials.shown.length} most recent shown` : ''})</h3>
+${table(
+  ['when', 'identity', 'target', 'request', 'rules', 'reason'],
+  c.denials.shown.map((x) => [
+    esc(x.ts),
+    esc(x.identity),
+    esc(x.target),
+    `<code>${esc(x.request)}</code>`,
+    x.rules.map((r) => `<code>${esc(r)}</code>`).join('<br>') || '<i>default deny</i>',
+    esc(x.reason),
+  ]),
+)}
 <h3>Approvals: ${c.approvals.requested} requested, ${c.approvals.approved} approved, ${c.approvals.denied} denied, ${c.approvals.expired} expired, ${c.approvals.pending} pending</h3>
-${table(['requested', 'requester', 'target', 'request', 'rule', 'status', 'approvers', 'notes'], c.approvals.list.map((a) => [esc(a.requestedAt), esc(a.requester), esc(a.target), `<code>${esc(a.summary)}</code>`, `<code>${esc(a.rule)}</code>`, `${esc(a.status)}${a.denialReason ? `: ${esc(a.denialReason)}` : ''}`, esc(a.approvers.join(', ')), a.notes.map((n) => `${esc(n.approver)}: ${esc(n.note)}`).join('<br>')]))}
+${table(
+  ['requested', 'requester', 'target', 'request', 'rule', 'status', 'approvers', 'notes'],
+  c.approvals.list.map((a) => [
+    esc(a.requestedAt),
+    esc(a.requester),
+    esc(a.target),
+    `<code>${esc(a.summary)}</code>`,
+    `<code>${esc(a.rule)}</code>`,
+    `${esc(a.status)}${a.denialReason ? `: ${esc(a.denialReason)}` : ''}`,
+    esc(a.approvers.join(', ')),
+    a.notes.map((n) => `${esc(n.approver)}: ${esc(n.note)}`).join('<br>'),
+  ]),
+)}
 ${accessReview(c)}
 <h3>Grants: ${c.grants.opened} opened, ${c.grants.expired} ended</h3>
-${table(['opened', 'identity', 'target', 'rule', 'scope', 'expires', 'ended', 'decisions covered'], c.grants.list.map((g) => [esc(g.openedAt), esc(g.identity), esc(g.target), `<code>${esc(g.rule)}</code>`, esc(g.scope), esc(g.expiresAt), g.endedAt ? `${esc(g.endedAt)} (${esc(g.endReason ?? '')})` : '', `${g.covered.total}${g.covered.decisions.length ? `: ${g.covered.decisions.map((d) => `<code>${esc(d.request)}</code>`).join('<br>')}` : ''}`]))}
+${table(
+  ['opened', 'identity', 'target', 'rule', 'scope', 'expires', 'ended', 'decisions covered'],
+  c.grants.list.map((g) => [
+    esc(g.openedAt),
+    esc(g.identity),
+    esc(g.target),
+    `<code>${esc(g.rule)}</code>`,
+    esc(g.scope),
+    esc(g.expiresAt),
+    g.endedAt ? `${esc(g.endedAt)} (${esc(g.endReason ?? '')})` : '',
+    `${g.covered.total}${g.covered.decisions.length ? `: ${g.covered.decisions.map((d) => `<code>${esc(d.request)}</code>`).join('<br>')}` : ''}`,
+  ]),
+)}
 </section>`;
 }
 
@@ -123,7 +176,19 @@ function accessReview(c: CommitReport): string {
   const r = c.accessReview;
   if (!r) return '<h3>Access review</h3><p class="muted">Not produced (pass --policies with the policy repo to read each commit\'s bundle).</p>';
   return `<h3>Access review</h3><p class="muted">${esc(r.source)}</p>
-${table(['rule', 'effect', 'subjects', 'targets', 'actions', 'resources', 'masks', 'approvers'], r.entries.map((e) => [`<code>${esc(e.rule)}</code>`, `<span class="${e.effect}">${e.effect}</span>`, esc(e.subjects.join(', ')), esc(e.targets.join(', ')), esc(e.actions.join(', ')), `<code>${esc(e.resources.join(', '))}</code>`, esc(e.masks.join('; ')), esc(e.approvers ?? '')]))}`;
+${table(
+  ['rule', 'effect', 'subjects', 'targets', 'actions', 'resources', 'masks', 'approvers'],
+  r.entries.map((e) => [
+    `<code>${esc(e.rule)}</code>`,
+    `<span class="${e.effect}">${e.effect}</span>`,
+    esc(e.subjects.join(', ')),
+    esc(e.targets.join(', ')),
+    esc(e.actions.join(', ')),
+    `<code>${esc(e.resources.join(', '))}</code>`,
+    esc(e.masks.join('; ')),
+    esc(e.approvers ?? ''),
+  ]),
+)}`;
 }
 
 function pullRequest(lookup: PullRequestLookup | undefined): string {

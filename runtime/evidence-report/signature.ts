@@ -38,6 +38,7 @@ export function parseSignature(text: string, where: string): ReportSignature {
 export function checkReportSignature(report: Buffer, signature: ReportSignature, keys: readonly KeyObject[]): { ok: true; keyId: string } | { ok: false; reason: string } {
   const key = keys.find((k) => keyIdOf(k) === signature.keyId);
   if (!key) return { ok: false, reason: `the report is signed by key ${signature.keyId}, which is not a trusted key` };
-  if (!verifyMessage(key, reportMessage(report), signature.sig)) return { ok: false, reason: 'the signature does not match the report: it was changed after it was signed (or the signature belongs to another report)' };
+  if (!verifyMessage(key, reportMessage(report), signature.sig))
+    return { ok: false, reason: 'the signature does not match the report: it was changed after it was signed (or the signature belongs to another report)' };
   return { ok: true, keyId: signature.keyId };
 }

@@ -109,10 +109,7 @@ export interface PullRequestInfo {
   reviewers: Reviewer[];
 }
 
-export type PullRequestLookup =
-  | { status: 'found'; pullRequest: PullRequestInfo; cached: boolean }
-  | { status: 'none'; cached: boolean; note: string }
-  | { status: 'unavailable'; note: string };
+export type PullRequestLookup = { status: 'found'; pullRequest: PullRequestInfo; cached: boolean } | { status: 'none'; cached: boolean; note: string } | { status: 'unavailable'; note: string };
 
 export interface CommitReport {
   /** the commit SHA; for a work tree with uncommitted changes `SHA+dirty:DIGEST`, outside git `uncommitted:DIGEST` */

@@ -119,7 +119,11 @@ export class ChainChecker {
     const first = this.pending[0];
     if (!first) return undefined;
     const last = this.expected - 1;
-    return { seq: first.seq, kind: 'truncated', message: `record${last > first.seq ? `s ${first.seq}..${last} have` : ` ${first.seq} has`} no seal: the log ends before its batch was sealed (an interrupted write or a cut file)` };
+    return {
+      seq: first.seq,
+      kind: 'truncated',
+      message: `record${last > first.seq ? `s ${first.seq}..${last} have` : ` ${first.seq} has`} no seal: the log ends before its batch was sealed (an interrupted write or a cut file)`,
+    };
   }
 
   private pushUnchained(record: CheckedRecord, line: string | undefined): EvidenceProblem | undefined {
@@ -147,7 +151,11 @@ export class ChainChecker {
       return { seq, kind: 'edited', message: `seal ${seq} is malformed or seals no records` };
     }
     if (data.from !== from || data.crc.length !== pending.length * 8) {
-      return { seq: from, kind: 'edited', message: `records ${from}..${seq - 1} do not match the batch seal ${seq} describes (records ${data.from}..${seq - 1}): records were renumbered or the seal edited` };
+      return {
+        seq: from,
+        kind: 'edited',
+        message: `records ${from}..${seq - 1} do not match the batch seal ${seq} describes (records ${data.from}..${seq - 1}): records were renumbered or the seal edited`,
+      };
     }
     for (let i = 0; i < pending.length; i++) {
       const p = pending[i] as { seq: number; line: string };
@@ -196,7 +204,11 @@ export class ChainChecker {
       }
       // A key changes only where the chain says so: a key.rotated record naming the new key.
       if (this.signingKeyId !== undefined && data.keyId !== this.signingKeyId && data.keyId !== this.announcedKeyId) {
-        return { seq, kind: 'bad-signature', message: `checkpoint ${seq} is signed by key ${data.keyId}, but the chain was signed by ${this.signingKeyId} and no key.rotated record announces the change` };
+        return {
+          seq,
+          kind: 'bad-signature',
+          message: `checkpoint ${seq} is signed by key ${data.keyId}, but the chain was signed by ${this.signingKeyId} and no key.rotated record announces the change`,
+        };
       }
     }
     this.signingKeyId = data.keyId;

@@ -52,9 +52,10 @@ export function refuseInsideEvidenceDir(path: string, dataDir: string, what: 'ke
   if (!isInside(path, evidenceDirOf(dataDir))) return;
   throw new PortcullisError('invalid_argument', `the evidence ${what === 'key' ? 'signing key' : 'witness'} ${path} is inside the evidence directory ${evidenceDirOf(dataDir)}`, {
     details: {
-      hint: what === 'key'
-        ? 'keep the signing key outside the evidence directory (the default is <data-dir>/keys/; better, a path only the gateway can read, e.g. /etc/portcullis/)'
-        : 'put the witness outside the evidence directory, ideally on another disk or host',
+      hint:
+        what === 'key'
+          ? 'keep the signing key outside the evidence directory (the default is <data-dir>/keys/; better, a path only the gateway can read, e.g. /etc/portcullis/)'
+          : 'put the witness outside the evidence directory, ideally on another disk or host',
     },
   });
 }

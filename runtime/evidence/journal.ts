@@ -268,22 +268,24 @@ export class EvidenceJournal {
     // Every frame written so far has its bytes in the log already (the store appends there first).
     const covered = this.pos;
     this.logSyncStartedAt = this.pos;
-    this.logSync = this.syncLog().then(
-      () => {
-        // By position, not index: a reset or a compaction may have reshaped the list meanwhile.
-        while (this.pendingHead < this.pending.length && (this.pending[this.pendingHead] as Placed).end <= covered) this.pendingHead++;
-        if (this.pendingHead > 1024 && this.pendingHead * 2 > this.pending.length) {
-          this.pending.splice(0, this.pendingHead);
-          this.pendingHead = 0;
-        }
-      },
-      (error: unknown) => {
-        // Sticky: the store learns of it at the next write and goes through its failure path.
-        this.failure = error ?? new Error('flushing evidence.jsonl failed');
-      },
-    ).finally(() => {
-      this.logSync = undefined;
-    });
+    this.logSync = this.syncLog()
+      .then(
+        () => {
+          // By position, not index: a reset or a compaction may have reshaped the list meanwhile.
+          while (this.pendingHead < this.pending.length && (this.pending[this.pendingHead] as Placed).end <= covered) this.pendingHead++;
+          if (this.pendingHead > 1024 && this.pendingHead * 2 > this.pending.length) {
+            this.pending.splice(0, this.pendingHead);
+            this.pendingHead = 0;
+          }
+        },
+        (error: unknown) => {
+          // Sticky: the store learns of it at the next write and goes through its failure path.
+          this.failure = error ?? new Error('flushing evidence.jsonl failed');
+        },
+      )
+      .finally(() => {
+        this.logSync = undefined;
+      });
     return this.logSync;
   }
 

@@ -52,7 +52,10 @@ export async function loadSigningKey(file: string): Promise<SigningKey> {
 /** Creates `<dir>/checkpoint-key.pem` (0600) and its public half once; racing creators converge. */
 export async function ensureDevSigningKey(dir: string): Promise<SigningKey> {
   const file = join(dir, DEV_KEY_FILE);
-  const exists = await readFile(file, 'utf8').then(() => true, () => false);
+  const exists = await readFile(file, 'utf8').then(
+    () => true,
+    () => false,
+  );
   if (!exists) {
     await mkdir(dir, { recursive: true });
     const { privateKey } = generateKeyPairSync('ed25519');

@@ -40,7 +40,6 @@ export interface PostgresEvidenceStoreOptions {
   witnessFile?: string;
 }
 
-
 interface Head {
   seq: number;
   hash: string;
@@ -77,7 +76,8 @@ export class PostgresEvidenceStore implements EvidenceStore {
       checkpointIntervalMs: opts.checkpointIntervalMs ?? 1000,
       groupCommitWindowMs: opts.groupCommitWindowMs ?? 0,
       timeoutMs: opts.timeoutMs ?? 5000,
-    };    this.commits = new GroupCommit({ windowMs: this.opts.groupCommitWindowMs, write: (batch) => this.writeBatch(batch), healthy: () => this.ok });
+    };
+    this.commits = new GroupCommit({ windowMs: this.opts.groupCommitWindowMs, write: (batch) => this.writeBatch(batch), healthy: () => this.ok });
   }
 
   /**
@@ -208,9 +208,7 @@ export class PostgresEvidenceStore implements EvidenceStore {
       };
       for (const p of batch) acks.push(add(p.type, p.ts, p.dataJson));
       const unsigned = head.sinceCheckpoint + batch.length;
-      const due =
-        unsigned >= this.opts.checkpointEvery ||
-        (unsigned > 0 && (wantCheckpoint || now - head.checkpointAtMs >= this.opts.checkpointIntervalMs));
+      const due = unsigned >= this.opts.checkpointEvery || (unsigned > 0 && (wantCheckpoint || now - head.checkpointAtMs >= this.opts.checkpointIntervalMs));
       let checkpoint: WitnessedHead | undefined;
       if (due) {
         const key = this.key as SigningKey;

@@ -42,13 +42,15 @@ export async function* readPostgresEvidence(url: string, opts: { types?: readonl
     let after = (opts.fromSeq ?? 1) - 1;
     for (;;) {
       const types = opts.types ? [...opts.types] : null;
-      const r = await client.query(
-        `SELECT seq, ts, type, data::text AS data, prev, hash, replica FROM ${EVIDENCE_TABLE}
+      const r = await client
+        .query(
+          `SELECT seq, ts, type, data::text AS data, prev, hash, replica FROM ${EVIDENCE_TABLE}
           WHERE seq > $1 AND ($2::text[] IS NULL OR type = ANY($2)) AND ($3::bigint IS NULL OR seq <= $3) ORDER BY seq LIMIT ${PAGE}`,
-        [after, types, opts.toSeq ?? null],
-      ).catch((cause: unknown) => {
-        throw unreadable(url, cause);
-      });
+          [after, types, opts.toSeq ?? null],
+        )
+        .catch((cause: unknown) => {
+          throw unreadable(url, cause);
+        });
       for (const row of r.rows) yield toRecord(row);
       if (r.rows.length < PAGE) return;
       after = Number(r.rows[r.rows.length - 1].seq);
@@ -62,7 +64,8 @@ export async function* readPostgresEvidence(url: string, opts: { types?: readonl
 function unreadable(url: string, cause: unknown): PortcullisError {
   const where = describeStateUrl(url);
   const e = cause as { code?: string; message?: string };
-  if (e?.code === '42P01') return new PortcullisError('not_found', `no evidence tables in ${where}`, { cause, details: { hint: 'check the URL: a gateway with --state creates the tables on its first start' } });
+  if (e?.code === '42P01')
+    return new PortcullisError('not_found', `no evidence tables in ${where}`, { cause, details: { hint: 'check the URL: a gateway with --state creates the tables on its first start' } });
   if (e?.code === '42501') {
     return new PortcullisError('failed_precondition', `cannot read the evidence tables in ${where}: ${e.message}`, {
       cause,

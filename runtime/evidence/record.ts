@@ -119,7 +119,10 @@ export function sealBatch(recordLines: string[], seq: number, ts: string, from: 
 /** sealBatch over the batch's record lines already encoded (joined by newlines): what the store writes. */
 export function sealBatchBytes(records: Buffer, seq: number, ts: string, from: number, crcs: string, prev: string): { line: string; hash: string } {
   const dataJson = `{"crc":"${crcs}","from":${from}}`;
-  const hash = createHash('sha256').update(records).update(`\n${hashInput(seq, ts, SEAL, dataJson, prev)}`, 'utf8').digest('hex');
+  const hash = createHash('sha256')
+    .update(records)
+    .update(`\n${hashInput(seq, ts, SEAL, dataJson, prev)}`, 'utf8')
+    .digest('hex');
   const line = `{"seq":${seq},"ts":${JSON.stringify(ts)},"type":"${SEAL}","data":${dataJson},"prev":${JSON.stringify(prev)},"hash":${JSON.stringify(hash)}}`;
   return { line, hash };
 }

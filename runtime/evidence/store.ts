@@ -104,7 +104,6 @@ export interface StagedAppend {
   durable: Promise<{ seq: number; hash: string }>;
 }
 
-
 /** How far back resume reads looking for the last checkpoint before it gives up and trusts the tail. */
 const MAX_TAIL_SCAN = 64 << 20;
 const TAIL_CHUNK = 1 << 16;
@@ -414,9 +413,7 @@ export class FileEvidenceStore implements EvidenceStore {
         for (const p of batch) acks.push(add(p.type, p.ts, p.dataJson));
       }
       const unsigned = this.sinceCheckpoint + recordLines + lines.length;
-      const due =
-        unsigned >= this.opts.checkpointEvery ||
-        (unsigned > 0 && (wantCheckpoint || now.getTime() - this.lastCheckpointAt >= this.opts.checkpointIntervalMs));
+      const due = unsigned >= this.opts.checkpointEvery || (unsigned > 0 && (wantCheckpoint || now.getTime() - this.lastCheckpointAt >= this.opts.checkpointIntervalMs));
       let checkpoint: WitnessedHead | undefined;
       if (due) {
         const upTo = seq;
@@ -430,7 +427,10 @@ export class FileEvidenceStore implements EvidenceStore {
       if (records) {
         const tail = `\n${lines.join('\n')}\n`;
         const tailLength = Buffer.byteLength(tail, 'utf8');
-        buf = tailLength <= records.length - recordsLength ? records.subarray(0, recordsLength + records.write(tail, recordsLength, 'utf8')) : Buffer.concat([records.subarray(0, recordsLength), Buffer.from(tail, 'utf8')]);
+        buf =
+          tailLength <= records.length - recordsLength
+            ? records.subarray(0, recordsLength + records.write(tail, recordsLength, 'utf8'))
+            : Buffer.concat([records.subarray(0, recordsLength), Buffer.from(tail, 'utf8')]);
       } else {
         buf = Buffer.from(`${lines.join('\n')}\n`, 'utf8');
       }
@@ -461,7 +461,11 @@ export class FileEvidenceStore implements EvidenceStore {
         if (checkpoint && this.witness) {
           const w = this.witness;
           const cp = checkpoint;
-          if (this.opts.durability === 'write') void file.sync().then(() => w.record(cp), () => undefined);
+          if (this.opts.durability === 'write')
+            void file.sync().then(
+              () => w.record(cp),
+              () => undefined,
+            );
           else void w.record(cp);
         }
       };
@@ -711,7 +715,9 @@ export class FileEvidenceStore implements EvidenceStore {
       return;
     }
     if (seen.seq > head.seq) {
-      throw this.tampered(`records ${head.seq + 1}..${seen.seq} are missing: the witness ${this.witness.path} saw the chain reach record ${seen.seq} at ${seen.ts}, the log ends at record ${head.seq}`);
+      throw this.tampered(
+        `records ${head.seq + 1}..${seen.seq} are missing: the witness ${this.witness.path} saw the chain reach record ${seen.seq} at ${seen.ts}, the log ends at record ${head.seq}`,
+      );
     }
     const known = seen.seq === head.seq ? head.hash : cp?.seq === seen.seq ? cp.hash : undefined;
     if (known !== undefined && known !== seen.hash) {
@@ -748,7 +754,10 @@ async function readTail(file: LogFile, size: number): Promise<{ lines: string[];
     // Lines wholly inside the buffer: skip the first (possibly cut) segment unless at the file start.
     const firstNl = pos === 0 ? -1 : body.indexOf(10);
     if (firstNl === -1 && pos > 0) continue;
-    const complete = body.toString('utf8', firstNl + 1).split('\n').slice(0, -1);
+    const complete = body
+      .toString('utf8', firstNl + 1)
+      .split('\n')
+      .slice(0, -1);
     const cp = findLastIndex(complete, (l) => l.includes(`"type":"${CHECKPOINT}"`) && parseRecord(l)?.type === CHECKPOINT);
     if (cp !== -1 || pos === 0 || size - pos >= MAX_TAIL_SCAN) {
       return { lines: cp === -1 ? complete : complete.slice(cp), partialBytes: Math.max(0, partialBytes) };
@@ -756,7 +765,13 @@ async function readTail(file: LogFile, size: number): Promise<{ lines: string[];
   }
   const body = buf.subarray(0, buf.length - Math.max(0, partialBytes));
   const firstNl = pos === 0 ? -1 : body.indexOf(10);
-  return { lines: body.toString('utf8', firstNl + 1).split('\n').slice(0, -1), partialBytes: Math.max(0, partialBytes) };
+  return {
+    lines: body
+      .toString('utf8', firstNl + 1)
+      .split('\n')
+      .slice(0, -1),
+    partialBytes: Math.max(0, partialBytes),
+  };
 }
 
 function findLastIndex<T>(items: T[], pred: (item: T) => boolean): number {

@@ -40,11 +40,7 @@ export interface VerifyEvidenceOptions {
   witness?: string;
 }
 
-export async function verifyEvidence(
-  dir: string,
-  publicKeys: KeyObject | string | readonly (KeyObject | string)[],
-  opts: VerifyEvidenceOptions = {},
-): Promise<EvidenceVerification> {
+export async function verifyEvidence(dir: string, publicKeys: KeyObject | string | readonly (KeyObject | string)[], opts: VerifyEvidenceOptions = {}): Promise<EvidenceVerification> {
   const keys = new Map<string, KeyObject>();
   for (const k of Array.isArray(publicKeys) ? publicKeys : [publicKeys]) {
     const key = toPublicKey(k as KeyObject | string);

@@ -41,7 +41,11 @@ export async function checkWitness(path: string, log: LogSummary): Promise<Witne
       state: 'missing',
       heads: 0,
       message: `the witness ${path} does not exist: a cut of the log cannot be ruled out`,
-      problem: { seq: log.lastSeq + 1, kind: 'cut', message: `the head witness ${path} is missing, so a cut of the log cannot be ruled out (pass --witness with its location, or --no-witness to check the chain alone)` },
+      problem: {
+        seq: log.lastSeq + 1,
+        kind: 'cut',
+        message: `the head witness ${path} is missing, so a cut of the log cannot be ruled out (pass --witness with its location, or --no-witness to check the chain alone)`,
+      },
     };
   }
   let heads = 0;
@@ -49,7 +53,13 @@ export async function checkWitness(path: string, log: LogSummary): Promise<Witne
   let firstCut: { seq: number; ts: string } | undefined;
   for await (const head of readWitness(path)) {
     if ('invalid' in head) {
-      return { path, state: 'damaged', heads, message: `the witness ${path} holds a line that is not a head`, problem: { seq: log.lastSeq + 1, kind: 'cut', message: `the head witness ${path} was damaged (a line is not a head: ${JSON.stringify(head.invalid)})` } };
+      return {
+        path,
+        state: 'damaged',
+        heads,
+        message: `the witness ${path} holds a line that is not a head`,
+        problem: { seq: log.lastSeq + 1, kind: 'cut', message: `the head witness ${path} was damaged (a line is not a head: ${JSON.stringify(head.invalid)})` },
+      };
     }
     heads++;
     if (!last || head.seq > last.seq) last = { seq: head.seq, ts: head.ts };
@@ -59,9 +69,10 @@ export async function checkWitness(path: string, log: LogSummary): Promise<Witne
     }
     const hash = log.checkpoints.get(head.seq);
     if (hash !== head.hash) {
-      const message = hash === undefined
-        ? `record ${head.seq} was a checkpoint witnessed at ${head.ts}, but is not one in the log: the log was rewritten up to there`
-        : `checkpoint ${head.seq} differs from the one witnessed at ${head.ts}: the log was rewritten (and re-signed) up to there`;
+      const message =
+        hash === undefined
+          ? `record ${head.seq} was a checkpoint witnessed at ${head.ts}, but is not one in the log: the log was rewritten up to there`
+          : `checkpoint ${head.seq} differs from the one witnessed at ${head.ts}: the log was rewritten (and re-signed) up to there`;
       return { path, state: 'rewritten', heads, lastWitnessedSeq: head.seq, lastWitnessedAt: head.ts, message, problem: { seq: head.seq, kind: 'edited', message } };
     }
   }

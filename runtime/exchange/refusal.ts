@@ -20,11 +20,9 @@ export function refusalOf(decision: Decision): PortcullisError {
   const rules = ruleNames(decision.rules);
   const revision = { commit: decision.revision.commit, digest: decision.revision.digest, dirty: decision.revision.dirty };
   if (decision.effect === 'review') {
-    return new PortcullisError(
-      'review_required',
-      `${decision.reason}; approvals are not available on this gateway yet, so the request is refused (${commitText(decision)})`,
-      { details: { rules, revision, approval: { id: null, approverGroups: decision.review?.approverGroups ?? [], count: decision.review?.count ?? 1 } } },
-    );
+    return new PortcullisError('review_required', `${decision.reason}; approvals are not available on this gateway yet, so the request is refused (${commitText(decision)})`, {
+      details: { rules, revision, approval: { id: null, approverGroups: decision.review?.approverGroups ?? [], count: decision.review?.count ?? 1 } },
+    });
   }
   return new PortcullisError('permission_denied', `${decision.reason} (${commitText(decision)})`, { details: { rules, revision } });
 }

@@ -133,11 +133,14 @@ export function resolveGatewayConfig(input: GatewayConfigInput = {}): GatewayCon
     });
   }
   if (input.state?.replica !== undefined && !input.state.postgres) {
-    throw new PortcullisError('invalid_argument', '--replica needs --state: only replicas sharing a state database have names', { details: { hint: 'pass --state postgres://... or set PORTCULLIS_STATE' } });
+    throw new PortcullisError('invalid_argument', '--replica needs --state: only replicas sharing a state database have names', {
+      details: { hint: 'pass --state postgres://... or set PORTCULLIS_STATE' },
+    });
   }
   if (input.state?.replica !== undefined) checkReplicaName(input.state.replica);
   if (input.state && !/^postgres(ql)?:\/\//.test(input.state.postgres)) throw invalid('state', `must be a postgres:// URL`, 'or set PORTCULLIS_STATE');
-  if (input.approvalWebhook !== undefined && !/^https?:\/\/[^\s]+$/.test(input.approvalWebhook)) throw invalid('approval-webhook', `must be an http:// or https:// URL, not ${quote(input.approvalWebhook)}`);
+  if (input.approvalWebhook !== undefined && !/^https?:\/\/[^\s]+$/.test(input.approvalWebhook))
+    throw invalid('approval-webhook', `must be an http:// or https:// URL, not ${quote(input.approvalWebhook)}`);
   const journalMiB = input.evidence?.journalMiB ?? d.evidence.journalMiB;
   if (!Number.isInteger(journalMiB) || journalMiB < 0 || journalMiB > MAX_JOURNAL_MIB) {
     throw invalid('evidence-journal', `must be a whole number of MiB from 0 to ${MAX_JOURNAL_MIB}, not ${quote(journalMiB)}`);
@@ -240,7 +243,17 @@ export function parseGatewayFlags(flags: GatewayFlags, env: NodeJS.ProcessEnv = 
   const pollMs = durationFlag('poll', flags.poll, '10s');
   const input: GatewayConfigInput = {
     ...(flags.policies !== undefined ? { policies: flags.policies } : {}),
-    ...(flags.git ? { git: { url: flags.git, ...(flags.branch !== undefined ? { branch: flags.branch } : {}), ...(pollMs !== undefined ? { pollMs } : {}), ...(flags['git-path'] ? { path: flags['git-path'] } : {}), requireSignedCommits: flags['require-signed'] ?? false } } : {}),
+    ...(flags.git
+      ? {
+          git: {
+            url: flags.git,
+            ...(flags.branch !== undefined ? { branch: flags.branch } : {}),
+            ...(pollMs !== undefined ? { pollMs } : {}),
+            ...(flags['git-path'] ? { path: flags['git-path'] } : {}),
+            requireSignedCommits: flags['require-signed'] ?? false,
+          },
+        }
+      : {}),
     ...(flags['no-watch'] ? { watch: false } : {}),
     ...(flags['data-dir'] !== undefined ? { dataDir: flags['data-dir'] } : {}),
     ...(flags.host !== undefined ? { host: flags.host } : {}),

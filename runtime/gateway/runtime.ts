@@ -185,13 +185,18 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
   const store = watchEvidenceStore(opened.store, { replica, log });
   // Starts and stops are part of the record: an auditor sees every window the gateway ran in. An
   // unwritable store at start does not stop the start (requests are refused until it recovers).
-  await store.append('gateway.started', gatewayFacts(replica, storeKind, opened.store)).catch((err: unknown) => log('evidence.unwritable', { record: 'gateway.started', error: PortcullisError.from(err).message }));
+  await store
+    .append('gateway.started', gatewayFacts(replica, storeKind, opened.store))
+    .catch((err: unknown) => log('evidence.unwritable', { record: 'gateway.started', error: PortcullisError.from(err).message }));
   const recorder = new Recorder(store);
   const metrics: GatewayMetrics = new GatewayMetrics({
     pendingApprovals: () => approvals.pendingCount(),
     activeSessions: () => recorder.activeSessions().length,
   });
-  const approvalNotifier = combineNotifiers(opts.approvalWebhook ? new WebhookNotifier({ url: opts.approvalWebhook, ...(opts.consoleUrl ? { consoleUrl: opts.consoleUrl } : {}) }) : undefined, metrics.approvalNotifier());
+  const approvalNotifier = combineNotifiers(
+    opts.approvalWebhook ? new WebhookNotifier({ url: opts.approvalWebhook, ...(opts.consoleUrl ? { consoleUrl: opts.consoleUrl } : {}) }) : undefined,
+    metrics.approvalNotifier(),
+  );
   // Replicas share approvals and grants through the state database, as they share evidence.
   const approvals: ApprovalService = opts.state
     ? await PostgresApprovalService.open({ url: opts.state.postgres, replica, evidence: store, log, notifier: approvalNotifier })
@@ -199,7 +204,9 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
 
   const counts = { ok: 0, rejected: 0 };
   let lastReload: (ReloadOutcome & { at: string }) | undefined;
-  const follower = opts.git ? new BranchFollower({ url: opts.git.url, branch: opts.git.branch, dir: join(dataDir, 'git'), requireSignedCommits: opts.git.requireSignedCommits ?? gatewayDefaults.git.requireSignedCommits }) : undefined;
+  const follower = opts.git
+    ? new BranchFollower({ url: opts.git.url, branch: opts.git.branch, dir: join(dataDir, 'git'), requireSignedCommits: opts.git.requireSignedCommits ?? gatewayDefaults.git.requireSignedCommits })
+    : undefined;
 
   const reject = async (errors: string[], revision?: string, stage?: 'load' | 'lint' | 'record'): Promise<ReloadOutcome> => {
     lastReload = { ok: false, errors, ...(revision ? { revision } : {}), ...(stage ? { stage } : {}), at: new Date().toISOString() };
@@ -230,7 +237,11 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
       if (!r.bundle) return reject(r.errors.map(formatDiagnostic), snapshot?.commit.slice(0, 7), r.stage);
       const previous = live;
       // The record first: a bundle is never served without a durable record of it going live.
-      const recorded = await recordBundleLoaded(r.bundle, previous, { ...(r.lint ? { lint: r.lint } : {}), changes: bundleChanges(previous, r.bundle), ...(await commitInfo(dir, r.bundle.revision.commit)) });
+      const recorded = await recordBundleLoaded(r.bundle, previous, {
+        ...(r.lint ? { lint: r.lint } : {}),
+        changes: bundleChanges(previous, r.bundle),
+        ...(await commitInfo(dir, r.bundle.revision.commit)),
+      });
       if (recorded) return reject([recorded], snapshot?.commit.slice(0, 7), 'record');
       live = r.bundle;
       if (snapshot) await follower!.accept(snapshot);
@@ -328,7 +339,11 @@ export async function startGatewayRuntime(opts: GatewayRuntimeOptions): Promise<
     status() {
       const healthy = store.healthy();
       const problem = healthy ? undefined : storeProblem(store.inner);
-      const reason = !live ? `no valid policy bundle is live${lastReload?.stage === 'lint' ? `: lint found ${lastReload.errors?.length ?? 0} error(s) in the bundle; first: ${lastReload.errors?.[0]?.split('\n')[0]}` : ''}` : !healthy ? `the evidence store is not writable${problem ? `: ${problem}` : ''}` : undefined;
+      const reason = !live
+        ? `no valid policy bundle is live${lastReload?.stage === 'lint' ? `: lint found ${lastReload.errors?.length ?? 0} error(s) in the bundle; first: ${lastReload.errors?.[0]?.split('\n')[0]}` : ''}`
+        : !healthy
+          ? `the evidence store is not writable${problem ? `: ${problem}` : ''}`
+          : undefined;
       return {
         ready: reason === undefined,
         ...(reason ? { reason } : {}),

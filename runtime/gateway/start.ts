@@ -80,7 +80,9 @@ async function refuseUnready(runtime: GatewayRuntime, config: GatewayConfig): Pr
     const full = /ENOSPC|no space left/i.test(`${evidence.error ?? ''} ${first?.errors?.[0] ?? ''}`) || (space !== undefined && space.bavail * space.bsize < 1024 * 1024);
     const cause = evidence.error ?? (unrecorded ? first?.errors?.[0] : undefined);
     throw new PortcullisError('failed_precondition', `the evidence store cannot be written at start${full ? ': the disk is full' : ''}${cause ? `: ${cause}` : ''}`, {
-      details: { hint: full ? 'the disk holding the evidence is full: free space (or move --data-dir) and start again' : 'check that --data-dir (or the --state database) is writable, then start again' },
+      details: {
+        hint: full ? 'the disk holding the evidence is full: free space (or move --data-dir) and start again' : 'check that --data-dir (or the --state database) is writable, then start again',
+      },
     });
   }
   // A repo whose bundle fails the loader or lint never goes live: at start, say so and stop, rather
@@ -88,9 +90,15 @@ async function refuseUnready(runtime: GatewayRuntime, config: GatewayConfig): Pr
   if (!runtime.ctx.bundle() && first && !first.ok && first.stage) {
     await runtime.close();
     const errors = first.errors ?? [];
-    throw new PortcullisError('invalid_policy', `the policy bundle ${first.stage === 'lint' ? 'has lint errors' : 'does not load'}, so the gateway does not start (${errors.length} error${errors.length === 1 ? '' : 's'}):\n${errors.map((e) => `  ${e.replace(/\n/g, '\n  ')}`).join('\n')}`, {
-      details: { hint: `the gateway serves only bundles that '${config.git ? 'portcullis lint' : `portcullis lint ${config.policies}`}' passes; fix the errors (warnings are fine, a suppression needs a reason)` },
-    });
+    throw new PortcullisError(
+      'invalid_policy',
+      `the policy bundle ${first.stage === 'lint' ? 'has lint errors' : 'does not load'}, so the gateway does not start (${errors.length} error${errors.length === 1 ? '' : 's'}):\n${errors.map((e) => `  ${e.replace(/\n/g, '\n  ')}`).join('\n')}`,
+      {
+        details: {
+          hint: `the gateway serves only bundles that '${config.git ? 'portcullis lint' : `portcullis lint ${config.policies}`}' passes; fix the errors (warnings are fine, a suppression needs a reason)`,
+        },
+      },
+    );
   }
 }
 

@@ -23,7 +23,10 @@ export const HOW_TO_STATE_A_REASON: Record<'postgres' | 'http' | 'kubernetes' | 
 
 function clean(text: string | undefined): string | undefined {
   // Control characters would forge lines in a terminal or a chat message; collapse them.
-  const t = text?.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim().slice(0, MAX_STATED_REASON);
+  const t = text
+    ?.replace(/[\u0000-\u001f\u007f]+/g, ' ')
+    .trim()
+    .slice(0, MAX_STATED_REASON);
   return t ? t : undefined;
 }
 

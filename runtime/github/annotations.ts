@@ -33,7 +33,13 @@ export function annotationsOf(reports: Reports): CheckAnnotation[] {
   for (const i of reports.simulate?.invariants ?? []) {
     const c = i.counterexample;
     if (i.holds || !c) continue;
-    out.push({ path: i.file, line: i.line, level: 'failure', title: `invariant broken: ${i.name}${i.from === 'base' ? ' (base)' : ''}`, message: `${c.identity} on ${c.target}: ${c.request}\n${c.violation}` });
+    out.push({
+      path: i.file,
+      line: i.line,
+      level: 'failure',
+      title: `invariant broken: ${i.name}${i.from === 'base' ? ' (base)' : ''}`,
+      message: `${c.identity} on ${c.target}: ${c.request}\n${c.violation}`,
+    });
   }
   for (const g of reports.simulate?.replay?.groups ?? []) {
     if (g.count === 0 || g.gate === 'pass') continue;

@@ -70,7 +70,13 @@ export async function policyCheck(input: PolicyCheckInput): Promise<PolicyCheck>
   let simulationError: string | undefined;
   if (!simulation && head) {
     try {
-      simulation = await simulate({ dir, ...(input.base ? { base: input.base } : {}), ...(input.recordings ? { recordings: input.recordings } : {}), ...(input.seed !== undefined ? { seed: input.seed } : {}), ...(input.runs !== undefined ? { runs: input.runs } : {}) });
+      simulation = await simulate({
+        dir,
+        ...(input.base ? { base: input.base } : {}),
+        ...(input.recordings ? { recordings: input.recordings } : {}),
+        ...(input.seed !== undefined ? { seed: input.seed } : {}),
+        ...(input.runs !== undefined ? { runs: input.runs } : {}),
+      });
     } catch (err) {
       // The report still goes out: a PR whose base cannot be read must say so, not stay silent.
       simulationError = PortcullisError.from(err).describe();

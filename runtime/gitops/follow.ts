@@ -50,7 +50,10 @@ export class BranchFollower {
   }
 
   private async ensureClone(): Promise<void> {
-    const exists = await stat(join(this.clone, 'HEAD')).then(() => true, () => false);
+    const exists = await stat(join(this.clone, 'HEAD')).then(
+      () => true,
+      () => false,
+    );
     if (!exists) {
       await mkdir(this.opts.dir, { recursive: true });
       await git(['clone', '--bare', '--quiet', '--single-branch', '--branch', this.opts.branch, this.opts.url, this.clone]);
@@ -76,7 +79,10 @@ export class BranchFollower {
       }
     }
     const path = join(this.opts.dir, 'snapshots', commit);
-    const done = await stat(join(path, '.portcullis-snapshot')).then(() => true, () => false);
+    const done = await stat(join(path, '.portcullis-snapshot')).then(
+      () => true,
+      () => false,
+    );
     if (!done) {
       await rm(path, { recursive: true, force: true });
       await mkdir(path, { recursive: true });

@@ -11,10 +11,7 @@ import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
  */
 export const OVERRIDE_HEADERS = ['x-http-method-override', 'x-http-method', 'x-method-override'] as const;
 
-const HOP_BY_HOP = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization',
-  'te', 'trailer', 'transfer-encoding', 'upgrade',
-]);
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
 
 /** Headers named by `Connection: a, b` are hop-by-hop too. */
 const NONE: ReadonlySet<string> = new Set();
@@ -31,7 +28,12 @@ function connectionListed(headers: IncomingHttpHeaders | Record<string, unknown>
   // what nearly every upstream sends: answered without building a set per response
   const common = COMMON_CONNECTION.get(text);
   if (common) return common;
-  return new Set(text.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean));
+  return new Set(
+    text
+      .split(',')
+      .map((s) => s.trim().toLowerCase())
+      .filter(Boolean),
+  );
 }
 
 export interface UpstreamHeaderOptions {

@@ -67,9 +67,7 @@ function headersFor(error: PortcullisError, format: ErrorFormat, body: Buffer): 
   // a pending approval: the agent is told when asking again may find it decided
   if (typeof error.details.retryAfter === 'number') headers['retry-after'] = String(error.details.retryAfter);
   if (error.code === 'unauthenticated') {
-    headers['www-authenticate'] = error.details.tokenPresented
-      ? 'Bearer realm="portcullis", error="invalid_token"'
-      : 'Bearer realm="portcullis"';
+    headers['www-authenticate'] = error.details.tokenPresented ? 'Bearer realm="portcullis", error="invalid_token"' : 'Bearer realm="portcullis"';
   }
   return headers;
 }
@@ -98,7 +96,9 @@ export function writeSocketError(socket: Duplex, err: unknown, format: ErrorForm
   const status = statusFor(error);
   const body = bodyFor(error, format);
   const headers = { ...headersFor(error, format, body), connection: 'close' };
-  const head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n`;
+  const head = `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\n${Object.entries(headers)
+    .map(([k, v]) => `${k}: ${v}`)
+    .join('\r\n')}\r\n\r\n`;
   socket.end(Buffer.concat([Buffer.from(head, 'latin1'), body]));
   return status;
 }

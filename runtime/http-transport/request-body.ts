@@ -25,8 +25,7 @@ export function hasRequestBody(req: IncomingMessage): boolean {
 }
 
 export async function readRequestBody(req: IncomingMessage, limit: number, target: string): Promise<Buffer> {
-  const tooLarge = () =>
-    new PortcullisError('resource_exhausted', `the request body is larger than ${limit} bytes, the most target ${target} accepts`, { details: { status: 413, limit } });
+  const tooLarge = () => new PortcullisError('resource_exhausted', `the request body is larger than ${limit} bytes, the most target ${target} accepts`, { details: { status: 413, limit } });
   if (Number(req.headers['content-length'] ?? 0) > limit) throw tooLarge();
   if (!hasRequestBody(req)) return Buffer.alloc(0);
   try {

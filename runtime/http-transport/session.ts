@@ -71,17 +71,17 @@ export function sessionFor(
   const open = sessions.byKey.get(key);
   if (open !== undefined) return open;
   const id = openSession(ctx, {
-      identity: subject.identity,
-      ...(subject.kind ? { kind: subject.kind } : {}),
-      groups: [...subject.groups],
-      ...(subject.tokenSubject ? { tokenSubject: subject.tokenSubject } : {}),
-      ...(subject.issuer ? { issuer: subject.issuer } : {}),
-      target: request.target,
-      protocol: request.protocol,
-      client: { address: socket.remoteAddress ?? 'unknown', ...(socket.remotePort ? { port: socket.remotePort } : {}) },
-      revision: bundle.revision,
-      attributes: typeof attributes === 'function' ? attributes() : attributes,
-    });
+    identity: subject.identity,
+    ...(subject.kind ? { kind: subject.kind } : {}),
+    groups: [...subject.groups],
+    ...(subject.tokenSubject ? { tokenSubject: subject.tokenSubject } : {}),
+    ...(subject.issuer ? { issuer: subject.issuer } : {}),
+    target: request.target,
+    protocol: request.protocol,
+    client: { address: socket.remoteAddress ?? 'unknown', ...(socket.remotePort ? { port: socket.remotePort } : {}) },
+    revision: bundle.revision,
+    attributes: typeof attributes === 'function' ? attributes() : attributes,
+  });
   sessions.byKey.set(key, id);
   id.then(
     (sessionId) => {

@@ -57,12 +57,7 @@ function buildUpstream(bundle: Bundle, name: string): Upstream | undefined {
     origin: url.origin,
     basePath: url.pathname.replace(/\/+$/, ''),
     timeoutMs: spec.timeout ? parseDuration(spec.timeout) : DEFAULT_TIMEOUT_MS,
-    maxBodyBytes:
-      spec.type === 'http' && spec.maxBodyBytes !== undefined
-        ? spec.maxBodyBytes
-        : spec.type === 'kubernetes'
-          ? DEFAULT_KUBERNETES_MAX_BODY_BYTES
-          : DEFAULT_MAX_BODY_BYTES,
+    maxBodyBytes: spec.type === 'http' && spec.maxBodyBytes !== undefined ? spec.maxBodyBytes : spec.type === 'kubernetes' ? DEFAULT_KUBERNETES_MAX_BODY_BYTES : DEFAULT_MAX_BODY_BYTES,
     passUnmaskedContentTypes: spec.type === 'http' ? (spec.passUnmaskedContentTypes ?? []) : [],
     paths: spec.type === 'http' ? spec.paths : undefined,
     auth: spec.auth,

@@ -15,7 +15,10 @@ export async function discoverIssuer(issuer: string, timeoutMs = 10_000): Promis
   try {
     base = new URL(issuer);
   } catch (cause) {
-    throw new PortcullisError('invalid_argument', `--issuer ${JSON.stringify(issuer)} is not a URL, so its discovery document cannot be fetched`, { cause, details: { hint: 'pass the issuer URL exactly as tokens carry it in iss, or give --jwks' } });
+    throw new PortcullisError('invalid_argument', `--issuer ${JSON.stringify(issuer)} is not a URL, so its discovery document cannot be fetched`, {
+      cause,
+      details: { hint: 'pass the issuer URL exactly as tokens carry it in iss, or give --jwks' },
+    });
   }
   const where = new URL(`${base.pathname.replace(/\/$/, '')}/.well-known/openid-configuration`, base);
   let doc: { issuer?: unknown; jwks_uri?: unknown };

@@ -122,19 +122,15 @@ export function createIdentityResolver(identities: readonly IdentitySpec[]): Ide
     }
     const [winner] = best;
     if (!winner) {
-      throw new PortcullisError(
-        'unauthenticated',
-        `no identity in the policy bundle matches subject ${JSON.stringify(token.subject)} from issuer ${JSON.stringify(token.issuer)}`,
-        { details: { hint: 'add a kind: Identity document whose match names this issuer and subject (or a claim the token carries)' } },
-      );
+      throw new PortcullisError('unauthenticated', `no identity in the policy bundle matches subject ${JSON.stringify(token.subject)} from issuer ${JSON.stringify(token.issuer)}`, {
+        details: { hint: 'add a kind: Identity document whose match names this issuer and subject (or a claim the token carries)' },
+      });
     }
     if (best.length > 1) {
       const names = best.map((s) => s.name).sort();
-      throw new PortcullisError(
-        'unauthenticated',
-        `subject ${JSON.stringify(token.subject)} from issuer ${JSON.stringify(token.issuer)} matches several identities equally: ${names.join(', ')}`,
-        { details: { hint: 'make their match rules distinct, or give one of them a more specific match', identities: names } },
-      );
+      throw new PortcullisError('unauthenticated', `subject ${JSON.stringify(token.subject)} from issuer ${JSON.stringify(token.issuer)} matches several identities equally: ${names.join(', ')}`, {
+        details: { hint: 'make their match rules distinct, or give one of them a more specific match', identities: names },
+      });
     }
     const groups = [...new Set([...(winner.groups ?? []), ...tokenGroups(winner, token)])];
     return { name: winner.name, kind: winner.kind, groups };

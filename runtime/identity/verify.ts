@@ -4,24 +4,13 @@
  * that other processes may see.
  */
 import { stat, readFile } from 'node:fs/promises';
-import {
-  createLocalJWKSet,
-  createRemoteJWKSet,
-  decodeProtectedHeader,
-  errors,
-  jwtVerify,
-  type JWK,
-  type JWTPayload,
-  type JWTVerifyGetKey,
-} from 'jose';
+import { createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWK, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { PortcullisError } from '../errors.ts';
 
 export type { JWK } from 'jose';
 
 /** Asymmetric algorithms only: a symmetric one would let anyone holding the public JWKS mint tokens. */
-export const DEFAULT_ALGORITHMS: readonly string[] = [
-  'EdDSA', 'Ed25519', 'ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512',
-];
+export const DEFAULT_ALGORITHMS: readonly string[] = ['EdDSA', 'Ed25519', 'ES256', 'ES384', 'ES512', 'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512'];
 
 const FORBIDDEN_ALG = /^(none|HS\d+)$/i;
 
@@ -67,9 +56,7 @@ function refuse(message: string, cause?: unknown): PortcullisError {
 }
 
 function iso(seconds: number | undefined): string {
-  return typeof seconds === 'number' && Number.isFinite(seconds)
-    ? new Date(seconds * 1000).toISOString().replace('.000Z', 'Z')
-    : 'an unknown time';
+  return typeof seconds === 'number' && Number.isFinite(seconds) ? new Date(seconds * 1000).toISOString().replace('.000Z', 'Z') : 'an unknown time';
 }
 
 /** A printable, bounded rendering of an untrusted claim value. */
@@ -200,9 +187,7 @@ export function createTokenVerifier(opts: TokenVerifierOptions): TokenVerifier {
     if (opts.maxTtlSec !== undefined) {
       const start = typeof payload.iat === 'number' ? payload.iat : Math.floor(at.getTime() / 1000);
       if (exp - start > opts.maxTtlSec + tolerance) {
-        throw refuse(
-          `token lifetime of ${exp - start}s exceeds the ${opts.maxTtlSec}s this gateway accepts; ${MINT_HINT} and a shorter --ttl`,
-        );
+        throw refuse(`token lifetime of ${exp - start}s exceeds the ${opts.maxTtlSec}s this gateway accepts; ${MINT_HINT} and a shorter --ttl`);
       }
     }
     return {
@@ -241,10 +226,7 @@ export function createTokenVerifier(opts: TokenVerifierOptions): TokenVerifier {
       }
     }
     if (error instanceof errors.JWKSNoMatchingKey) {
-      return refuse(
-        `no key in the issuer's key set matches the token (kid ${show(header.kid)}, alg ${show(header.alg)}); the token was signed by an unknown or rotated-out key`,
-        error,
-      );
+      return refuse(`no key in the issuer's key set matches the token (kid ${show(header.kid)}, alg ${show(header.alg)}); the token was signed by an unknown or rotated-out key`, error);
     }
     if (error instanceof errors.JWKSMultipleMatchingKeys) {
       return refuse(`several keys in the issuer's key set match the token (kid ${show(header.kid)}); the issuer must give keys distinct kids`, error);

@@ -14,7 +14,8 @@ export function catalogueMarkdown(): string {
   const sorted = [...rules].sort((a, b) => order[a.severity] - order[b.severity] || (a.id < b.id ? -1 : 1));
   const out = ['| rule | severity | catches |', '| --- | --- | --- |'];
   for (const r of sorted) out.push(`| [\`${r.id}\`](#${r.id}) | ${r.severity} | ${r.title} |`);
-  for (const r of sorted) out.push('', `#### ${r.id}`, '', `*${r.severity}*${r.fromLoader ? ' · reported by the bundle loader; cannot be suppressed' : ''}`, '', r.explanation, '', `**Fix:** ${r.fix}`);
+  for (const r of sorted)
+    out.push('', `#### ${r.id}`, '', `*${r.severity}*${r.fromLoader ? ' · reported by the bundle loader; cannot be suppressed' : ''}`, '', r.explanation, '', `**Fix:** ${r.fix}`);
   return out.join('\n');
 }
 

@@ -30,20 +30,20 @@ export async function lintLiveCatalog(dir: string, url: string, onlyTarget?: str
   const ctx = buildContext(root, await readPolicyFiles(dir));
   const targets = [...(ctx.bundle?.targets.values() ?? [])].filter((t) => t.doc.spec.type === 'postgres' && (!onlyTarget || t.doc.metadata.name === onlyTarget));
   if (onlyTarget && targets.length === 0) {
-    throw new PortcullisError('not_found', `no postgres target named '${onlyTarget}'`, { details: { hint: 'name one of the repo\'s postgres targets with --catalog-target' } });
+    throw new PortcullisError('not_found', `no postgres target named '${onlyTarget}'`, { details: { hint: "name one of the repo's postgres targets with --catalog-target" } });
   }
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
   client.on('error', () => {});
   try {
     await client.connect();
   } catch (err) {
-    throw new PortcullisError('unavailable', `cannot connect to the database given with --catalog: ${(err as Error).message}`, { details: { hint: 'pass a postgres:// URL the linter can reach, with a role that may read the catalog' } });
+    throw new PortcullisError('unavailable', `cannot connect to the database given with --catalog: ${(err as Error).message}`, {
+      details: { hint: 'pass a postgres:// URL the linter can reach, with a role that may read the catalog' },
+    });
   }
   try {
     const snapshot = await loadSnapshot(async (sql) => (await client.query(sql)).rows as Array<Record<string, string | null>>);
-    const columns = snapshot.relations
-      .filter((r) => r.schema !== 'pg_catalog' && r.schema !== 'information_schema')
-      .flatMap((r) => r.columns.map((c) => `${r.schema}.${r.name}.${c.name}`));
+    const columns = snapshot.relations.filter((r) => r.schema !== 'pg_catalog' && r.schema !== 'information_schema').flatMap((r) => r.columns.map((c) => `${r.schema}.${r.name}.${c.name}`));
     const database = (await client.query<{ db: string }>('select current_database() as db')).rows[0]?.db ?? '?';
     const findings: Finding[] = [];
     for (const t of targets) {

@@ -61,9 +61,7 @@ export function lintFiles(root: string, files: readonly SourceFile[], rules: rea
       findings.push({
         rule: unused.id,
         severity: unused.severity,
-        message: known.has(s.rule)
-          ? `suppression of '${s.rule}' silences nothing here`
-          : `suppression names unknown lint rule '${s.rule}'`,
+        message: known.has(s.rule) ? `suppression of '${s.rule}' silences nothing here` : `suppression names unknown lint rule '${s.rule}'`,
         file: s.origin.file,
         ...pos,
         hint: guess ? `did you mean '${guess}'?` : unused.fix,

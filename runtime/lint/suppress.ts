@@ -27,9 +27,7 @@ export function collectSuppressions(ctx: LintContext): Suppression[] {
   for (const d of docs) {
     (d.doc.spec?.suppress ?? []).forEach((s, i) => out.push({ ...s, origin: d.origin, pointer: `/spec/suppress/${i}`, scope: '', used: false }));
     (d.doc.spec?.rules ?? []).forEach((r, ri) =>
-      (r.suppress ?? []).forEach((s, i) =>
-        out.push({ ...s, origin: d.origin, pointer: `/spec/rules/${ri}/suppress/${i}`, scope: `/spec/rules/${ri}`, used: false }),
-      ),
+      (r.suppress ?? []).forEach((s, i) => out.push({ ...s, origin: d.origin, pointer: `/spec/rules/${ri}/suppress/${i}`, scope: `/spec/rules/${ri}`, used: false })),
     );
   }
   return out;
@@ -41,10 +39,5 @@ export function sameDocument(a: Origin, b: Origin): boolean {
 
 /** The suppression covering a finding of `rule` at (origin, pointer), if any. */
 export function suppressionFor(list: readonly Suppression[], rule: string, origin: Origin, pointer: string | undefined): Suppression | undefined {
-  return list.find(
-    (s) =>
-      s.rule === rule &&
-      sameDocument(s.origin, origin) &&
-      (s.scope === '' || (pointer !== undefined && (pointer === s.scope || pointer.startsWith(`${s.scope}/`)))),
-  );
+  return list.find((s) => s.rule === rule && sameDocument(s.origin, origin) && (s.scope === '' || (pointer !== undefined && (pointer === s.scope || pointer.startsWith(`${s.scope}/`)))));
 }

@@ -80,7 +80,13 @@ const TOKEN_CHARS = 'A-Za-z0-9+/=_\\-';
 /** exported for the test that the prefilters never skip a match */
 export const RULES: readonly Rule[] = [
   // Bearer first, so the credential after it is one token rather than something else
-  { kind: 'token', min: 15, needs: (t) => t.includes('earer') || t.includes('EARER'), pattern: /(?<![A-Za-z0-9])(Bearer|bearer|BEARER)([ \t]+)[A-Za-z0-9._~+/=-]{8,}/g, replace: (m) => `${m.split(/[ \t]/)[0]} [token]` },
+  {
+    kind: 'token',
+    min: 15,
+    needs: (t) => t.includes('earer') || t.includes('EARER'),
+    pattern: /(?<![A-Za-z0-9])(Bearer|bearer|BEARER)([ \t]+)[A-Za-z0-9._~+/=-]{8,}/g,
+    replace: (m) => `${m.split(/[ \t]/)[0]} [token]`,
+  },
   // JWT: three base64url segments, the first two JSON objects ("eyJ")
   { kind: 'token', min: 16, needs: (t) => t.includes('eyJ'), pattern: /(?<![A-Za-z0-9_-])eyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g },
   { kind: 'token', min: 20, needs: (t) => t.includes('AKIA') || t.includes('ASIA'), pattern: /(?<![A-Za-z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Za-z0-9])/g },
@@ -106,7 +112,6 @@ export const RULES: readonly Rule[] = [
 ];
 
 const MIN_MATCH = Math.min(...RULES.map((r) => r.min));
-
 
 export interface Scrubbed {
   text: string;

@@ -29,12 +29,27 @@ import { createHmac } from 'node:crypto';
 import type { MaskStrategy } from '../engine/decision.ts';
 
 export const TypeOids = {
-  bool: 16, bytea: 17, name: 19, int8: 20, int2: 21, int4: 23, text: 25, json: 114, unknown: 705,
-  bpchar: 1042, varchar: 1043, uuid: 2950, jsonb: 3802,
+  bool: 16,
+  bytea: 17,
+  name: 19,
+  int8: 20,
+  int2: 21,
+  int4: 23,
+  text: 25,
+  json: 114,
+  unknown: 705,
+  bpchar: 1042,
+  varchar: 1043,
+  uuid: 2950,
+  jsonb: 3802,
 } as const;
 
 const TEXT_LIKE = new Set<number>([TypeOids.text, TypeOids.varchar, TypeOids.bpchar, TypeOids.name, TypeOids.unknown]);
-const INT_WIDTH = new Map<number, 2 | 4 | 8>([[TypeOids.int2, 2], [TypeOids.int4, 4], [TypeOids.int8, 8]]);
+const INT_WIDTH = new Map<number, 2 | 4 | 8>([
+  [TypeOids.int2, 2],
+  [TypeOids.int4, 4],
+  [TypeOids.int8, 8],
+]);
 
 export interface MaskValueOptions {
   /** the type is text-like although its oid is not built in (citext and friends: oids vary per database) */
@@ -59,9 +74,7 @@ export function partialText(value: string): string {
   }
   const chars = [...value];
   const keep = Math.min(PARTIAL_KEEP, Math.floor(chars.length / 2));
-  return chars
-    .map((ch, i) => (i >= chars.length - keep ? ch : /[\p{L}\p{N}]/u.test(ch) ? '*' : ch))
-    .join('');
+  return chars.map((ch, i) => (i >= chars.length - keep ? ch : /[\p{L}\p{N}]/u.test(ch) ? '*' : ch)).join('');
 }
 
 /** The value's text representation, whatever format it arrived in. */
@@ -116,9 +129,7 @@ export function maskText(text: string, strategy: MaskStrategy, key: Buffer): str
   return hmac(key, text).toString('hex').slice(0, HASH_HEX_CHARS);
 }
 
-export function maskValue(
-  value: Buffer | null, typeOid: number, format: 0 | 1, strategy: MaskStrategy, key: Buffer, options: MaskValueOptions = {},
-): Buffer | null {
+export function maskValue(value: Buffer | null, typeOid: number, format: 0 | 1, strategy: MaskStrategy, key: Buffer, options: MaskValueOptions = {}): Buffer | null {
   if (value === null || strategy === 'null') return null;
   const text = asText(value, typeOid, format);
   if (text === undefined) return null;

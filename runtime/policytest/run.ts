@@ -25,7 +25,15 @@ export function runPolicyTests(bundle: Bundle, options: { threshold?: number } =
       cases.push(result);
       let decisions: Decision[];
       try {
-        const requests = buildRequests(bundle, { as: c.as, target: c.target, ...(c.sql !== undefined ? { sql: c.sql } : {}), ...(c.http !== undefined ? { http: c.http } : {}), ...(c.k8s !== undefined ? { k8s: c.k8s } : {}), ...(c.mcp !== undefined ? { mcp: c.mcp } : {}), ...(c.at !== undefined ? { at: c.at } : {}) });
+        const requests = buildRequests(bundle, {
+          as: c.as,
+          target: c.target,
+          ...(c.sql !== undefined ? { sql: c.sql } : {}),
+          ...(c.http !== undefined ? { http: c.http } : {}),
+          ...(c.k8s !== undefined ? { k8s: c.k8s } : {}),
+          ...(c.mcp !== undefined ? { mcp: c.mcp } : {}),
+          ...(c.at !== undefined ? { at: c.at } : {}),
+        });
         decisions = requests.map((r) => decide(bundle, r));
       } catch (err) {
         result.problems.push(`the request could not be built: ${PortcullisError.from(err).describe()}`);

@@ -4,18 +4,7 @@
  */
 import { readEvidence } from '../evidence/reader.ts';
 import { PortcullisError } from '../errors.ts';
-import {
-  DECISION,
-  RECORDING_TYPES,
-  RESULT,
-  SESSION_END,
-  SESSION_START,
-  type DecisionData,
-  type RecordedRequest,
-  type ResultData,
-  type SessionEndData,
-  type SessionStartData,
-} from './format.ts';
+import { DECISION, RECORDING_TYPES, RESULT, SESSION_END, SESSION_START, type DecisionData, type RecordedRequest, type ResultData, type SessionEndData, type SessionStartData } from './format.ts';
 
 export interface RecordedExchange extends DecisionData {
   /** evidence timestamp of the decision */

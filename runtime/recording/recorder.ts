@@ -9,16 +9,7 @@ import { PortcullisError } from '../errors.ts';
 import type { Decision } from '../engine/decision.ts';
 import type { Request } from '../engine/request.ts';
 import type { EvidenceStore } from '../evidence/store.ts';
-import {
-  DECISION,
-  RESULT,
-  SESSION_END,
-  SESSION_START,
-  type DecisionData,
-  type ResultData,
-  type SessionEndData,
-  type SessionStartData,
-} from './format.ts';
+import { DECISION, RESULT, SESSION_END, SESSION_START, type DecisionData, type ResultData, type SessionEndData, type SessionStartData } from './format.ts';
 import { boundSample } from './sample.ts';
 import { canonical, CanonicalFragment, type CanonicalWithSlot } from '../encoding/canonical.ts';
 import type { CompactParts } from '../evidence/store.ts';
@@ -291,9 +282,7 @@ function settleFolded(folded: readonly FoldedResult[], carrier: Promise<{ seq: n
  * (refs), the statement's text stays here.
  */
 function statementRequest(session: Live, s: StatementHint): CanonicalFragment {
-  return CanonicalFragment.ofCanonical(
-    `{"at":${JSON.stringify(s.at)},${session.protocolJson},"statement":{${JSON.stringify(s.template.member)}:${JSON.stringify(s.text)}},${session.targetJson}}`,
-  );
+  return CanonicalFragment.ofCanonical(`{"at":${JSON.stringify(s.at)},${session.protocolJson},"statement":{${JSON.stringify(s.template.member)}:${JSON.stringify(s.text)}},${session.targetJson}}`);
 }
 
 function num(n: number): string {

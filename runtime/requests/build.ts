@@ -66,7 +66,7 @@ export function buildRequests(bundle: Bundle, spec: RequestSpec): Request[] {
 /** `tools/call read_file {"path":"/etc/passwd"}` or `resources/read file:///x`. */
 export function mcpRequestFromLine(line: string, subject: Subject, target: string, at: string): McpRequest {
   const m = /^\s*(\S+)(?:\s+(\S+))?(?:\s+(\{.*\}))?\s*$/s.exec(line);
-  if (!m) throw new PortcullisError('invalid_argument', `cannot read MCP request ${JSON.stringify(line)}`, { details: { hint: "write it as 'tools/call NAME {\"arg\": 1}'" } });
+  if (!m) throw new PortcullisError('invalid_argument', `cannot read MCP request ${JSON.stringify(line)}`, { details: { hint: 'write it as \'tools/call NAME {"arg": 1}\'' } });
   let args: unknown;
   if (m[3]) {
     try {

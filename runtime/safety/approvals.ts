@@ -34,6 +34,7 @@ export async function ownerApproval(octokit: Octokit, ctx: GithubContext, owners
     }
   }
   result.approvedBy = approvers.filter((a) => users.has(a)).sort();
-  if (result.approvedBy.length === 0) result.problem = [`approved by ${approvers.map((a) => `@${a}`).join(', ')}, who ${approvers.length === 1 ? 'is' : 'are'} not a designated owner`, ...problems].join('; ');
+  if (result.approvedBy.length === 0)
+    result.problem = [`approved by ${approvers.map((a) => `@${a}`).join(', ')}, who ${approvers.length === 1 ? 'is' : 'are'} not a designated owner`, ...problems].join('; ');
   return result;
 }

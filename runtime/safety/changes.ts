@@ -32,9 +32,22 @@ function invariantChanges(base: Bundle, head: Bundle): SafetyChange[] {
   const bases = new Map(base.invariants.map((i) => [i.doc.metadata.name, i]));
   for (const [name, b] of bases) {
     const h = heads.get(name);
-    if (!h) out.push({ kind: 'invariant-removed', weakens: true, message: `invariant '${name}' is removed (it still applies to this pull request: the base's invariants judge it)`, file: b.origin.file, line: b.origin.line });
+    if (!h)
+      out.push({
+        kind: 'invariant-removed',
+        weakens: true,
+        message: `invariant '${name}' is removed (it still applies to this pull request: the base's invariants judge it)`,
+        file: b.origin.file,
+        line: b.origin.line,
+      });
     else if (canonicalJson(semantic(b.doc.spec)) !== canonicalJson(semantic(h.doc.spec))) {
-      out.push({ kind: 'invariant-changed', weakens: true, message: `invariant '${name}' is changed (its scope or assertion; the base's version still applies to this pull request)`, file: h.origin.file, line: h.origin.line });
+      out.push({
+        kind: 'invariant-changed',
+        weakens: true,
+        message: `invariant '${name}' is changed (its scope or assertion; the base's version still applies to this pull request)`,
+        file: h.origin.file,
+        line: h.origin.line,
+      });
     }
   }
   for (const [name, h] of heads) {
@@ -58,7 +71,11 @@ interface PlacedSuppression {
   line: number;
 }
 
-type WithSuppressions = Located<{ kind: string; metadata: { name: string }; spec?: { suppress?: { rule: string; reason: string }[]; rules?: { id: string; suppress?: { rule: string; reason: string }[] }[] } }>;
+type WithSuppressions = Located<{
+  kind: string;
+  metadata: { name: string };
+  spec?: { suppress?: { rule: string; reason: string }[]; rules?: { id: string; suppress?: { rule: string; reason: string }[] }[] };
+}>;
 
 export function suppressionsOf(b: Bundle): PlacedSuppression[] {
   const out: PlacedSuppression[] = [];
@@ -70,7 +87,14 @@ export function suppressionsOf(b: Bundle): PlacedSuppression[] {
     });
     (d.doc.spec?.rules ?? []).forEach((r, ri) =>
       (r.suppress ?? []).forEach((s, i) => {
-        out.push({ key: `${doc}\u0000${r.id}\u0000${s.rule}`, where: `${doc}, rule ${r.id}`, rule: s.rule, reason: s.reason, file: d.origin.file, line: d.origin.locate(`/spec/rules/${ri}/suppress/${i}`).line });
+        out.push({
+          key: `${doc}\u0000${r.id}\u0000${s.rule}`,
+          where: `${doc}, rule ${r.id}`,
+          rule: s.rule,
+          reason: s.reason,
+          file: d.origin.file,
+          line: d.origin.locate(`/spec/rules/${ri}/suppress/${i}`).line,
+        });
       }),
     );
   }
@@ -100,7 +124,10 @@ function settingChanges(base: Bundle, head: Bundle): SafetyChange[] {
   }
   if (b.coverageThreshold !== h.coverageThreshold) {
     const weakens = (h.coverageThreshold ?? 0) < (b.coverageThreshold ?? 0);
-    push(weakens, `coverageThreshold ${b.coverageThreshold ?? '(none)'} → ${h.coverageThreshold ?? '(removed)'}${weakens ? ' (lowered; this pull request is still checked against the base value)' : ''}`);
+    push(
+      weakens,
+      `coverageThreshold ${b.coverageThreshold ?? '(none)'} → ${h.coverageThreshold ?? '(removed)'}${weakens ? ' (lowered; this pull request is still checked against the base value)' : ''}`,
+    );
   }
   for (const kind of ChangeKinds) {
     const bg = b.gates?.[kind] ?? defaultGates[kind];
@@ -108,7 +135,8 @@ function settingChanges(base: Bundle, head: Bundle): SafetyChange[] {
     if (bg !== hg) push(gateRank[hg] < gateRank[bg], `gate ${kind} ${bg} → ${hg}`);
   }
   if ((b.recordings ?? '') !== (h.recordings ?? '')) push(true, `recordings source ${b.recordings ?? '(none)'} → ${h.recordings ?? '(removed)'} (this pull request still replays the base's)`);
-  if (canonicalJson(b.include ?? null) !== canonicalJson(h.include ?? null)) push(true, `include ${JSON.stringify(b.include ?? 'everything')} → ${JSON.stringify(h.include ?? 'everything')} (which files are policy)`);
+  if (canonicalJson(b.include ?? null) !== canonicalJson(h.include ?? null))
+    push(true, `include ${JSON.stringify(b.include ?? 'everything')} → ${JSON.stringify(h.include ?? 'everything')} (which files are policy)`);
   return out;
 }
 

@@ -58,11 +58,7 @@ export function safetyPaths(bundle: Bundle, prefix: string, codeownersPath: stri
 
 /** The repo's CODEOWNERS with the managed block set to `owners` for every safety path (kept last, so it wins). */
 export function writeSafetyBlock(existing: string | undefined, paths: readonly string[], owners: readonly string[]): string {
-  const block = [
-    `${BEGIN} (written by \`portcullis codeowners\`: the owners who approve changes to the policy safety configuration)`,
-    ...paths.map((p) => `${p} ${owners.join(' ')}`),
-    END,
-  ].join('\n');
+  const block = [`${BEGIN} (written by \`portcullis codeowners\`: the owners who approve changes to the policy safety configuration)`, ...paths.map((p) => `${p} ${owners.join(' ')}`), END].join('\n');
   const text = existing ?? '';
   const start = text.indexOf(BEGIN);
   const end = text.indexOf(END);

@@ -22,7 +22,9 @@ function git(dir: string, args: string[], input?: string): Buffer {
 }
 
 export function resolveCommit(dir: string, ref: string): string {
-  return git(dir, ['rev-parse', '--verify', '--quiet', `${ref}^{commit}`]).toString().trim();
+  return git(dir, ['rev-parse', '--verify', '--quiet', `${ref}^{commit}`])
+    .toString()
+    .trim();
 }
 
 /** The YAML files of the policy folder `dir` as of `ref`, with repo-relative paths like the loader's. */
@@ -75,7 +77,10 @@ export function treeAtRef(dir: string, ref: string, path: string, accept: (p: st
   const commit = resolveCommit(abs, ref);
   const full = `${prefix}${path.replace(/^\.\/?/, '').replace(/\/$/, '')}`;
   const listing = git(abs, ['ls-tree', '-r', '-z', '--name-only', '--full-tree', commit, '--', full === '' ? '.' : full]).toString();
-  const paths = listing.split('\0').filter((p) => p !== '' && (p === full || p.startsWith(`${full}/`)) && accept(p)).sort();
+  const paths = listing
+    .split('\0')
+    .filter((p) => p !== '' && (p === full || p.startsWith(`${full}/`)) && accept(p))
+    .sort();
   return paths.map((p) => ({ path: p, text: git(abs, ['cat-file', 'blob', `${commit}:${p}`]).toString('utf8') }));
 }
 

@@ -115,7 +115,8 @@ function violationOf(definitions: readonly Bundle[], inv: Located<Invariant>): (
         // A mask matters where it can apply: a column of customers on a statement that reads customers.
         .filter((m) => m.protocols.includes(r.protocol) && touches({ ...m, strategy: 'redact', source: '' }, r))
         .filter((m) => !d.masks.some((have) => have.kind === m.kind && (have.pattern === m.pattern || (m.kind === 'column' && columnPatternCovers(have.pattern, m.pattern)))));
-      if (missing.length > 0) return `classification ${c.name} is not masked: ${missing.map((m) => (m.kind === 'column' ? m.pattern.replace(/^\*\./, '') : m.pattern)).join(', ')} unmasked on ${d.effect}`;
+      if (missing.length > 0)
+        return `classification ${c.name} is not masked: ${missing.map((m) => (m.kind === 'column' ? m.pattern.replace(/^\*\./, '') : m.pattern)).join(', ')} unmasked on ${d.effect}`;
     }
     return undefined;
   };

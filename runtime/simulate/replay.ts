@@ -28,15 +28,8 @@ export const defaultGates: Record<ChangeKind, Gate> = {
 const EXAMPLES = 5;
 const BUCKETS = 20;
 
-export function replay(
-  base: Bundle,
-  head: Bundle,
-  recordings: readonly RecordedRequest[],
-  gates: Partial<Record<ChangeKind, Gate>> = {},
-): ReplayReport {
-  const groups = new Map<ChangeKind, ChangeGroup>(
-    ChangeKinds.map((kind) => [kind, { kind, gate: gates[kind] ?? defaultGates[kind], count: 0, examples: [], buckets: [] }]),
-  );
+export function replay(base: Bundle, head: Bundle, recordings: readonly RecordedRequest[], gates: Partial<Record<ChangeKind, Gate>> = {}): ReplayReport {
+  const groups = new Map<ChangeKind, ChangeGroup>(ChangeKinds.map((kind) => [kind, { kind, gate: gates[kind] ?? defaultGates[kind], count: 0, examples: [], buckets: [] }]));
   const buckets = new Map<ChangeKind, Map<string, ChangeBucket>>(ChangeKinds.map((k) => [k, new Map()]));
   const sessions = new Set<string>();
   let unchanged = 0;
@@ -88,7 +81,16 @@ export function replay(
       if (bucket) bucket.count++;
       else {
         const at = whereDecided(kind, b, h, head, rec.request.target);
-        byKey.set(key, { identity: change.identity, target: change.target, rules: rules ? rules.split(', ') : [], change: `${b.effect} → ${h.effect}`, ...(masks ? { masks } : {}), count: 1, example: change, ...at });
+        byKey.set(key, {
+          identity: change.identity,
+          target: change.target,
+          rules: rules ? rules.split(', ') : [],
+          change: `${b.effect} → ${h.effect}`,
+          ...(masks ? { masks } : {}),
+          count: 1,
+          example: change,
+          ...at,
+        });
       }
     }
   }

@@ -99,14 +99,7 @@ interface Source {
  * it, plus whatever the head adds, so deleting recordings in the pull request removes nothing from
  * its own replay (and is reported as a safety change).
  */
-async function recordingsFor(
-  dir: string,
-  head: Bundle,
-  base: { bundle: Bundle; ref: string } | undefined,
-  headRef: string | undefined,
-  flag: string | undefined,
-  warnings: string[],
-): Promise<Source> {
+async function recordingsFor(dir: string, head: Bundle, base: { bundle: Bundle; ref: string } | undefined, headRef: string | undefined, flag: string | undefined, warnings: string[]): Promise<Source> {
   const configured = base?.bundle.repository.spec?.recordings ?? head.repository.spec?.recordings;
   const counts = base && configured && !isUrl(configured) && !isAbsolute(configured) ? countsAt(dir, base.ref, headRef, configured) : undefined;
   if (flag !== undefined) {
@@ -122,7 +115,9 @@ async function recordingsFor(
   const inHead = headRef === undefined || headRef === 'worktree' ? (existsSync(path) ? await loadRecordings(path) : []) : recordingsAtRef(dir, headRef, configured);
   const inBase = base ? recordingsAtRef(dir, base.ref, configured) : [];
   if (inBase.length === 0 && inHead.length === 0) {
-    warnings.push(`no recordings: the recordings folder ${configured} ${existsSync(path) || inBase.length ? 'holds no recorded request' : 'does not exist'}, so no recorded request was replayed (export some into the policy folder with: portcullis sessions export --out ${configured}/sessions.jsonl)`);
+    warnings.push(
+      `no recordings: the recordings folder ${configured} ${existsSync(path) || inBase.length ? 'holds no recorded request' : 'does not exist'}, so no recorded request was replayed (export some into the policy folder with: portcullis sessions export --out ${configured}/sessions.jsonl)`,
+    );
   }
   return { recordings: mergeRecordings(inBase, inHead), label: configured, ...(counts ? { counts } : {}) };
 }
@@ -143,7 +138,10 @@ function countWorktree(path: string): number {
   const walk = (p: string) => {
     const info = statSync(p);
     if (info.isDirectory()) for (const e of readdirSync(p).sort()) walk(join(p, e));
-    else if (/\.(jsonl|ndjson|json)$/.test(p)) n += readFileSync(p, 'utf8').split('\n').filter((l) => l.trim() !== '').length;
+    else if (/\.(jsonl|ndjson|json)$/.test(p))
+      n += readFileSync(p, 'utf8')
+        .split('\n')
+        .filter((l) => l.trim() !== '').length;
   };
   walk(path);
   return n;

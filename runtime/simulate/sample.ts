@@ -26,12 +26,14 @@ const writes: ReadonlySet<string> = new Set(['insert', 'update', 'delete']);
 
 // PostgreSQL keywords that cannot name a table unquoted (reserved and type-function-name keywords).
 const reserved = new Set(
-  ('all analyse analyze and any array as asc asymmetric authorization binary both case cast check collate collation column concurrently ' +
+  (
+    'all analyse analyze and any array as asc asymmetric authorization binary both case cast check collate collation column concurrently ' +
     'constraint create cross current_catalog current_date current_role current_schema current_time current_timestamp current_user default ' +
     'deferrable desc distinct do else end except false fetch for foreign freeze from full grant group having ilike in initially inner ' +
     'intersect into is isnull join lateral leading left like limit localtime localtimestamp natural not notnull null offset on only or ' +
     'order outer overlaps placing primary references returning right select session_user similar some symmetric system_user table ' +
-    'tablesample then to trailing true union unique user using variadic verbose when where window with').split(' '),
+    'tablesample then to trailing true union unique user using variadic verbose when where window with'
+  ).split(' '),
 );
 
 /** An identifier as SQL text: bare when PostgreSQL reads it back unchanged, else double-quoted. */
@@ -87,7 +89,7 @@ export function sampleRequest(p: Point): Request {
         const [schema, name] = dot > 0 ? [r.slice(0, dot), r.slice(dot + 1)] : [undefined, r];
         return { ...(schema ? { schema } : {}), name, access: (writes.has(cls) || cls === 'ddl') && i === 0 ? ('write' as const) : ('read' as const) };
       });
-      const hasWhere = (cls === 'update' || cls === 'delete') ? p.where : true;
+      const hasWhere = cls === 'update' || cls === 'delete' ? p.where : true;
       return { protocol: 'postgres', ...base, statement: { text: sqlFor(cls, rels, hasWhere), class: cls, relations, hasWhere } };
     }
     case 'http': {
@@ -96,7 +98,17 @@ export function sampleRequest(p: Point): Request {
     }
     case 'kubernetes': {
       const [resource = 'pods', sub] = (p.resources[0] ?? 'pods').split('/', 2) as [string, string | undefined];
-      return { protocol: 'kubernetes', ...base, verb: p.action, apiGroup: '', apiVersion: 'v1', resource, ...(sub && p.subresource !== false ? { subresource: sub } : {}), ...(p.namespace ? { namespace: p.namespace } : {}), name: 'x' };
+      return {
+        protocol: 'kubernetes',
+        ...base,
+        verb: p.action,
+        apiGroup: '',
+        apiVersion: 'v1',
+        resource,
+        ...(sub && p.subresource !== false ? { subresource: sub } : {}),
+        ...(p.namespace ? { namespace: p.namespace } : {}),
+        name: 'x',
+      };
     }
     case 'mcp':
       return { protocol: 'mcp', ...base, method: p.action, name: p.resources[0] ?? 'x' };

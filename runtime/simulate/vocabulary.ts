@@ -56,7 +56,6 @@ export function vocabularyOf(bundle: Bundle, recordings: readonly RecordedReques
       if (item.namespace !== undefined) add(namespaces, rec.request.target, [item.namespace]);
     }
   }
-  const ordered = (m: Map<string, Set<string>>) =>
-    new Map([...m].map(([k, v]) => [k, [...v].sort((a, b) => a.length - b.length || (a < b ? -1 : 1))]));
+  const ordered = (m: Map<string, Set<string>>) => new Map([...m].map(([k, v]) => [k, [...v].sort((a, b) => a.length - b.length || (a < b ? -1 : 1))]));
   return { resources: ordered(resources), namespaces: ordered(namespaces) };
 }

@@ -58,46 +58,101 @@ export interface AnalyzedStatement {
 }
 
 const WRITE_CLASSES: Record<string, StatementClass> = {
-  InsertStmt: 'insert', UpdateStmt: 'update', DeleteStmt: 'delete',
+  InsertStmt: 'insert',
+  UpdateStmt: 'update',
+  DeleteStmt: 'delete',
 };
 
 /** Parameters whose change alters what the gateway (or policy) relies on; setting them is admin. */
 const GUARDED_PARAMETERS = new Set([
-  'role', 'session_authorization', 'session_replication_role', 'search_path', 'transaction_read_only',
-  'default_transaction_read_only', 'statement_timeout', 'lock_timeout', 'idle_in_transaction_session_timeout',
-  'idle_session_timeout', 'transaction_timeout', 'row_security', 'allow_system_table_mods',
-  'local_preload_libraries', 'session_preload_libraries', 'ignore_system_indexes', 'zero_damaged_pages',
-  'temp_file_limit', 'work_mem', 'maintenance_work_mem', 'default_tablespace', 'temp_tablespaces',
+  'role',
+  'session_authorization',
+  'session_replication_role',
+  'search_path',
+  'transaction_read_only',
+  'default_transaction_read_only',
+  'statement_timeout',
+  'lock_timeout',
+  'idle_in_transaction_session_timeout',
+  'idle_session_timeout',
+  'transaction_timeout',
+  'row_security',
+  'allow_system_table_mods',
+  'local_preload_libraries',
+  'session_preload_libraries',
+  'ignore_system_indexes',
+  'zero_damaged_pages',
+  'temp_file_limit',
+  'work_mem',
+  'maintenance_work_mem',
+  'default_tablespace',
+  'temp_tablespaces',
   // How the backend reads the bytes of a query: changed, it would lex strings (and so everything
   // after them) differently from the gateway's parser, which reads UTF-8 with conforming strings.
-  'standard_conforming_strings', 'backslash_quote', 'client_encoding',
+  'standard_conforming_strings',
+  'backslash_quote',
+  'client_encoding',
 ]);
 const GUARDED_PREFIXES = ['log_', 'debug_', 'track_', 'pg_stat_statements.', 'auto_explain.'];
 
 const TRANSACTION_STMTS = new Set(['TransactionStmt', 'ConstraintsSetStmt']);
-const SESSION_STMTS = new Set([
-  'VariableShowStmt', 'DeallocateStmt', 'ListenStmt', 'UnlistenStmt', 'NotifyStmt', 'ClosePortalStmt',
-]);
+const SESSION_STMTS = new Set(['VariableShowStmt', 'DeallocateStmt', 'ListenStmt', 'UnlistenStmt', 'NotifyStmt', 'ClosePortalStmt']);
 const ADMIN_STMTS = new Set([
-  'GrantStmt', 'GrantRoleStmt', 'VacuumStmt', 'ReindexStmt', 'ClusterStmt', 'CheckPointStmt', 'AlterSystemStmt',
-  'LoadStmt', 'DoStmt', 'CallStmt', 'CreateRoleStmt', 'AlterRoleStmt', 'AlterRoleSetStmt', 'DropRoleStmt',
-  'CreateExtensionStmt', 'AlterExtensionStmt', 'AlterExtensionContentsStmt', 'CreateFdwStmt', 'AlterFdwStmt',
-  'CreateForeignServerStmt', 'AlterForeignServerStmt', 'CreateUserMappingStmt', 'AlterUserMappingStmt',
-  'DropUserMappingStmt', 'ImportForeignSchemaStmt', 'CreatedbStmt', 'AlterDatabaseStmt',
-  'AlterDatabaseSetStmt', 'AlterDatabaseRefreshCollStmt', 'DropdbStmt', 'CreateTableSpaceStmt',
-  'DropTableSpaceStmt', 'AlterTableSpaceOptionsStmt', 'AlterTableMoveAllStmt', 'CreateSubscriptionStmt',
-  'AlterSubscriptionStmt', 'DropSubscriptionStmt', 'CreatePublicationStmt', 'AlterPublicationStmt',
-  'CreateEventTrigStmt', 'AlterEventTrigStmt', 'ReassignOwnedStmt', 'DropOwnedStmt', 'SecLabelStmt',
-  'LockStmt', 'AlterDefaultPrivilegesStmt', 'CreateConversionStmt', 'AlterSystemStmt', 'WaitStmt',
+  'GrantStmt',
+  'GrantRoleStmt',
+  'VacuumStmt',
+  'ReindexStmt',
+  'ClusterStmt',
+  'CheckPointStmt',
+  'AlterSystemStmt',
+  'LoadStmt',
+  'DoStmt',
+  'CallStmt',
+  'CreateRoleStmt',
+  'AlterRoleStmt',
+  'AlterRoleSetStmt',
+  'DropRoleStmt',
+  'CreateExtensionStmt',
+  'AlterExtensionStmt',
+  'AlterExtensionContentsStmt',
+  'CreateFdwStmt',
+  'AlterFdwStmt',
+  'CreateForeignServerStmt',
+  'AlterForeignServerStmt',
+  'CreateUserMappingStmt',
+  'AlterUserMappingStmt',
+  'DropUserMappingStmt',
+  'ImportForeignSchemaStmt',
+  'CreatedbStmt',
+  'AlterDatabaseStmt',
+  'AlterDatabaseSetStmt',
+  'AlterDatabaseRefreshCollStmt',
+  'DropdbStmt',
+  'CreateTableSpaceStmt',
+  'DropTableSpaceStmt',
+  'AlterTableSpaceOptionsStmt',
+  'AlterTableMoveAllStmt',
+  'CreateSubscriptionStmt',
+  'AlterSubscriptionStmt',
+  'DropSubscriptionStmt',
+  'CreatePublicationStmt',
+  'AlterPublicationStmt',
+  'CreateEventTrigStmt',
+  'AlterEventTrigStmt',
+  'ReassignOwnedStmt',
+  'DropOwnedStmt',
+  'SecLabelStmt',
+  'LockStmt',
+  'AlterDefaultPrivilegesStmt',
+  'CreateConversionStmt',
+  'AlterSystemStmt',
+  'WaitStmt',
 ]);
 /** Statement kinds that change schema objects; anything matching neither list nor these is admin. */
-const DDL_PREFIXES = ['Create', 'Alter', 'Drop', 'Define', 'Comment', 'Rename', 'Truncate', 'Index', 'View',
-  'CompositeType', 'Rule', 'RefreshMatView'];
+const DDL_PREFIXES = ['Create', 'Alter', 'Drop', 'Define', 'Comment', 'Rename', 'Truncate', 'Index', 'View', 'CompositeType', 'Rule', 'RefreshMatView'];
 
 /** Object types of DROP whose names are relations. */
-const DROP_RELATION_TYPES = new Set([
-  'OBJECT_TABLE', 'OBJECT_VIEW', 'OBJECT_MATVIEW', 'OBJECT_FOREIGN_TABLE', 'OBJECT_SEQUENCE', 'OBJECT_INDEX',
-]);
+const DROP_RELATION_TYPES = new Set(['OBJECT_TABLE', 'OBJECT_VIEW', 'OBJECT_MATVIEW', 'OBJECT_FOREIGN_TABLE', 'OBJECT_SEQUENCE', 'OBJECT_INDEX']);
 
 class Collector {
   readonly relations: RelationAccess[] = [];
@@ -148,7 +203,9 @@ class Collector {
       const withClause = nodeOf(f['withClause'], 'WithClause');
       if (withClause) {
         const names: string[] = [];
-        const cteNodes = list(withClause['ctes']).map((c) => nodeOf(c, 'CommonTableExpr')).filter((c): c is Fields => !!c);
+        const cteNodes = list(withClause['ctes'])
+          .map((c) => nodeOf(c, 'CommonTableExpr'))
+          .filter((c): c is Fields => !!c);
         for (const c of cteNodes) names.push(str(c['ctename']) ?? '');
         const recursive = withClause['recursive'] === true;
         cteNodes.forEach((c, i) => {
@@ -202,9 +259,7 @@ class Collector {
     return (unwrap(root)?.fields ?? null) === node.fields || this.rootNode === node.fields;
   }
 
-  private nested(
-    root: unknown, ctes: ReadonlySet<string>, writeTargets: ReadonlySet<unknown> = new Set(), topDdl = false, asQuery = false,
-  ): void {
+  private nested(root: unknown, ctes: ReadonlySet<string>, writeTargets: ReadonlySet<unknown> = new Set(), topDdl = false, asQuery = false): void {
     const saved = this.inQuery;
     const savedRoot = this.rootNode;
     if (asQuery) this.inQuery = true;
@@ -261,7 +316,9 @@ function copyInfo(f: Fields): CopyInfo {
     source: f['query'] ? 'query' : 'relation',
     endpoint: f['is_program'] === true ? 'program' : f['filename'] ? 'file' : 'stdio',
   };
-  const cols = list(f['attlist']).map(stringValue).filter((c): c is string => !!c);
+  const cols = list(f['attlist'])
+    .map(stringValue)
+    .filter((c): c is string => !!c);
   return cols.length > 0 ? { ...info, columns: cols } : info;
 }
 
@@ -281,7 +338,10 @@ function analyzeNode(ast: unknown, text: string, offset: number): AnalyzedStatem
   if (!w) throw new PortcullisError('internal', 'parser returned an empty statement');
   const { type, fields: f } = w;
   const result: AnalyzedStatement = {
-    text, offset, ast, statement: { text, class: 'admin', relations: [], hasWhere: true },
+    text,
+    offset,
+    ast,
+    statement: { text, class: 'admin', relations: [], hasWhere: true },
   };
 
   // Statements that wrap another: the inner statement decides the class.
@@ -310,13 +370,15 @@ function analyzeNode(ast: unknown, text: string, offset: number): AnalyzedStatem
     else cls = 'copy';
   }
   // Wrapped RangeVars: the walker sees the inner fields object, so register that identity.
-  const targets = new Set<unknown>([...writeTargets].map((t) => (unwrap(t)?.fields ?? t)));
+  const targets = new Set<unknown>([...writeTargets].map((t) => unwrap(t)?.fields ?? t));
 
   const c = new Collector();
   c.start(ast, targets, type !== 'CopyStmt' && (cls === 'ddl' || cls === 'admin'));
   if (type === 'DropStmt' && DROP_RELATION_TYPES.has(str(f['removeType']) ?? '')) {
     for (const obj of list(f['objects'])) {
-      const names = list(nodeOf(obj, 'List')?.['items']).map(stringValue).filter((n): n is string => !!n);
+      const names = list(nodeOf(obj, 'List')?.['items'])
+        .map(stringValue)
+        .filter((n): n is string => !!n);
       c.addNamedRelation(names, 'write');
     }
   }
@@ -385,7 +447,10 @@ export function analyzeSql(sql: string): AnalyzedStatement[] {
 export function parseStatements(sql: string): unknown[] {
   try {
     const parsed = parseSync(sql) as { stmts?: Array<{ stmt?: unknown }> };
-    return (parsed.stmts ?? []).map((s) => s.stmt).filter((s) => s !== undefined).map(normalize);
+    return (parsed.stmts ?? [])
+      .map((s) => s.stmt)
+      .filter((s) => s !== undefined)
+      .map(normalize);
   } catch (error) {
     throw parseError(error, sql);
   }

@@ -49,7 +49,9 @@ export function stringValue(node: unknown): string | undefined {
 
 /** A qualified name list (`[String, String]`) joined with dots, e.g. funcname → `pg_catalog.lower`. */
 export function dottedName(names: unknown): string {
-  return list(names).map((n) => stringValue(n) ?? '?').join('.');
+  return list(names)
+    .map((n) => stringValue(n) ?? '?')
+    .join('.');
 }
 
 /**
@@ -58,9 +60,20 @@ export function dottedName(names: unknown): string {
  * walker finds the RangeVar of `UPDATE t` as surely as the one of `FROM t`.
  */
 const TYPED_FIELDS: Record<string, string> = {
-  relation: 'RangeVar', rel: 'RangeVar', withClause: 'WithClause', intoClause: 'IntoClause', into: 'IntoClause',
-  onConflictClause: 'OnConflictClause', infer: 'InferClause', returningClause: 'ReturningClause',
-  partspec: 'PartitionSpec', larg: 'SelectStmt', rarg: 'SelectStmt', view: 'RangeVar', sequence: 'RangeVar', table: 'RangeVar',
+  relation: 'RangeVar',
+  rel: 'RangeVar',
+  withClause: 'WithClause',
+  intoClause: 'IntoClause',
+  into: 'IntoClause',
+  onConflictClause: 'OnConflictClause',
+  infer: 'InferClause',
+  returningClause: 'ReturningClause',
+  partspec: 'PartitionSpec',
+  larg: 'SelectStmt',
+  rarg: 'SelectStmt',
+  view: 'RangeVar',
+  sequence: 'RangeVar',
+  table: 'RangeVar',
 };
 
 export function normalize(value: unknown): unknown {

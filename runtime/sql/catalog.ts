@@ -175,7 +175,10 @@ export async function loadSnapshot(query: CatalogQuery, options: { searchPath?: 
   const relations = rels.map((row): CatalogRelation => {
     const oid = Number(need(row, 'oid'));
     const rel: CatalogRelation = {
-      oid, schema: need(row, 'schema'), name: need(row, 'name'), kind: KINDS[need(row, 'kind')] ?? 'table',
+      oid,
+      schema: need(row, 'schema'),
+      name: need(row, 'name'),
+      kind: KINDS[need(row, 'kind')] ?? 'table',
       columns: columns.get(oid) ?? [],
     };
     if (row['viewdef']) rel.viewDefinition = row['viewdef'];
@@ -186,7 +189,8 @@ export async function loadSnapshot(query: CatalogQuery, options: { searchPath?: 
   const searchPath = options.searchPath ?? parseArrayLiteral(path[0]?.['path'] ?? '{pg_catalog,public}');
   const setting = path[0]?.['setting'];
   return {
-    relations, searchPath,
+    relations,
+    searchPath,
     ...(fingerprint ? { fingerprint } : {}),
     fingerprintSql,
     ...(setting ? { searchPathSetting: setting } : {}),
@@ -245,7 +249,12 @@ export class Catalog {
   /** bumped on every refresh, so callers can key caches on it */
   version = 0;
 
-  constructor(snapshot: CatalogSnapshot, private readonly query?: CatalogQuery, private readonly pathOverride?: readonly string[], memory?: CatalogMemory) {
+  constructor(
+    snapshot: CatalogSnapshot,
+    private readonly query?: CatalogQuery,
+    private readonly pathOverride?: readonly string[],
+    memory?: CatalogMemory,
+  ) {
     for (const [key, names] of Object.entries(memory?.columns ?? {})) this.former.set(key, [...names]);
     this.searchPathSetting = snapshot.searchPathSetting;
     this.install(snapshot);
@@ -350,17 +359,19 @@ export class Catalog {
       this.checking = run;
       return run;
     }
-    const queued = this.checking.catch(() => undefined).then(() => {
-      this.queued = undefined;
-      return this.ensureFresh();
-    });
+    const queued = this.checking
+      .catch(() => undefined)
+      .then(() => {
+        this.queued = undefined;
+        return this.ensureFresh();
+      });
     this.queued = queued;
     return queued;
   }
 
   private async check(): Promise<void> {
     const scanning = this.fingerprintSql === FINGERPRINT_SQL;
-    const probe = scanning ? (await this.run('portcullis_probe', PROBE_SQL).catch(() => []))[0]?.['fingerprint'] ?? undefined : undefined;
+    const probe = scanning ? ((await this.run('portcullis_probe', PROBE_SQL).catch(() => []))[0]?.['fingerprint'] ?? undefined) : undefined;
     if (probe !== undefined && probe === this.probe && this.fingerprint !== undefined) return;
     this.probe = undefined;
     const row = (await this.run(scanning ? 'portcullis_fingerprint' : 'portcullis_epoch', this.fingerprintSql).catch(() => []))[0];

@@ -23,9 +23,7 @@ import type { Catalog, CatalogRelation } from './catalog.ts';
 import { isServerFileFunction, isSqlExecutingFunction } from './functions.ts';
 
 /** The decision's masks as a lookup; `label` (e.g. the classification) makes refusals readable. */
-export type MaskLookup = (
-  schema: string, table: string, column: string,
-) => MaskStrategy | { strategy: MaskStrategy; label?: string } | undefined;
+export type MaskLookup = (schema: string, table: string, column: string) => MaskStrategy | { strategy: MaskStrategy; label?: string } | undefined;
 
 export interface OutputMask {
   /** RowDescription origin to mask: a table's or a view's oid and the column's attnum */
@@ -37,9 +35,7 @@ export interface OutputMask {
   column: string;
 }
 
-export type MaskSafety =
-  | { ok: true; outputMasks?: readonly OutputMask[] }
-  | { ok: false; reason: string; unknownRelations?: readonly string[] };
+export type MaskSafety = { ok: true; outputMasks?: readonly OutputMask[] } | { ok: false; reason: string; unknownRelations?: readonly string[] };
 
 export interface MaskSafetyOptions {
   /** whether any mask applies on this target; computed from the catalog when absent */
@@ -57,22 +53,34 @@ export interface MaskSafetyOptions {
  * values and histogram bounds of every column, pg_stat_activity the text of running queries.
  */
 const RESTRICTED_RELATIONS = new Set([
-  'pg_stats', 'pg_statistic', 'pg_stats_ext', 'pg_stats_ext_exprs', 'pg_statistic_ext_data',
-  'pg_stat_activity', 'pg_stat_statements', 'pg_prepared_statements', 'pg_cursors', 'pg_largeobject',
+  'pg_stats',
+  'pg_statistic',
+  'pg_stats_ext',
+  'pg_stats_ext_exprs',
+  'pg_statistic_ext_data',
+  'pg_stat_activity',
+  'pg_stat_statements',
+  'pg_prepared_statements',
+  'pg_cursors',
+  'pg_largeobject',
 ]);
 
 /** Statements that install code which later runs with the agent's rights, reading anything. */
 const CODE_STATEMENTS: Record<string, string> = {
-  CreateFunctionStmt: 'CREATE FUNCTION', CreateTrigStmt: 'CREATE TRIGGER', RuleStmt: 'CREATE RULE',
-  DoStmt: 'DO', CallStmt: 'CALL', CreateEventTrigStmt: 'CREATE EVENT TRIGGER', CreatePolicyStmt: 'CREATE POLICY',
-  AlterPolicyStmt: 'ALTER POLICY', CreateCastStmt: 'CREATE CAST', CreateOpClassStmt: 'CREATE OPERATOR CLASS',
+  CreateFunctionStmt: 'CREATE FUNCTION',
+  CreateTrigStmt: 'CREATE TRIGGER',
+  RuleStmt: 'CREATE RULE',
+  DoStmt: 'DO',
+  CallStmt: 'CALL',
+  CreateEventTrigStmt: 'CREATE EVENT TRIGGER',
+  CreatePolicyStmt: 'CREATE POLICY',
+  AlterPolicyStmt: 'ALTER POLICY',
+  CreateCastStmt: 'CREATE CAST',
+  CreateOpClassStmt: 'CREATE OPERATOR CLASS',
   DefineStmt: 'CREATE AGGREGATE/OPERATOR/TYPE',
 };
 
-type Status =
-  | { kind: 'clear' }
-  | { kind: 'masked'; col: string; label: string; strategy: MaskStrategy }
-  | { kind: 'derived'; col: string; label: string; shape: string };
+type Status = { kind: 'clear' } | { kind: 'masked'; col: string; label: string; strategy: MaskStrategy } | { kind: 'derived'; col: string; label: string; shape: string };
 
 interface Col {
   name: string;
@@ -93,10 +101,7 @@ interface Scope {
   ctes: Map<string, Col[] | null>;
 }
 
-type Resolved =
-  | { kind: 'column'; status: Status }
-  | { kind: 'row'; item: Item; text: string }
-  | { kind: 'star'; items: Item[] };
+type Resolved = { kind: 'column'; status: Status } | { kind: 'row'; item: Item; text: string } | { kind: 'star'; items: Item[] };
 
 class Refusal extends Error {}
 
@@ -120,22 +125,38 @@ function shapeOf(node: unknown): string {
   if (!w) return 'an expression';
   const f = w.fields;
   switch (w.type) {
-    case 'FuncCall': return `${dottedName(f['funcname'])}(...)`;
-    case 'TypeCast': return `a cast to ${dottedName(nodeOf(f['typeName'], 'TypeName')?.['names'] ?? (f['typeName'] as Fields | undefined)?.['names']).replace(/^pg_catalog\./, '')}`;
-    case 'A_Expr': return `operator ${dottedName(f['name'])}`;
-    case 'BoolExpr': return str(f['boolop'])?.replace('_EXPR', '') ?? 'a boolean expression';
-    case 'CaseExpr': return 'CASE';
-    case 'CoalesceExpr': return 'COALESCE';
-    case 'MinMaxExpr': return 'GREATEST/LEAST';
-    case 'NullIfExpr': return 'NULLIF';
-    case 'CollateClause': return 'COLLATE';
-    case 'SubLink': return 'a subquery';
-    case 'RowExpr': return 'ROW(...)';
-    case 'A_ArrayExpr': return 'ARRAY[...]';
-    case 'A_Indirection': return 'field or subscript access';
-    case 'NullTest': return 'IS [NOT] NULL';
-    case 'BooleanTest': return 'IS [NOT] TRUE/FALSE';
-    default: return w.type;
+    case 'FuncCall':
+      return `${dottedName(f['funcname'])}(...)`;
+    case 'TypeCast':
+      return `a cast to ${dottedName(nodeOf(f['typeName'], 'TypeName')?.['names'] ?? (f['typeName'] as Fields | undefined)?.['names']).replace(/^pg_catalog\./, '')}`;
+    case 'A_Expr':
+      return `operator ${dottedName(f['name'])}`;
+    case 'BoolExpr':
+      return str(f['boolop'])?.replace('_EXPR', '') ?? 'a boolean expression';
+    case 'CaseExpr':
+      return 'CASE';
+    case 'CoalesceExpr':
+      return 'COALESCE';
+    case 'MinMaxExpr':
+      return 'GREATEST/LEAST';
+    case 'NullIfExpr':
+      return 'NULLIF';
+    case 'CollateClause':
+      return 'COLLATE';
+    case 'SubLink':
+      return 'a subquery';
+    case 'RowExpr':
+      return 'ROW(...)';
+    case 'A_ArrayExpr':
+      return 'ARRAY[...]';
+    case 'A_Indirection':
+      return 'field or subscript access';
+    case 'NullTest':
+      return 'IS [NOT] NULL';
+    case 'BooleanTest':
+      return 'IS [NOT] TRUE/FALSE';
+    default:
+      return w.type;
   }
 }
 
@@ -172,8 +193,7 @@ class Analysis {
     const aliasNode = nodeOf(rv['alias'], 'Alias') ?? (isObject(rv['alias']) ? rv['alias'] : undefined);
     const alias = str(aliasNode?.['aliasname']) ?? name;
     const colnames = list(aliasNode?.['colnames']).map(stringValue);
-    const rename = (cols: Col[] | null): Col[] | null =>
-      cols ? cols.map((c, i) => ({ ...c, name: colnames[i] ?? c.name })) : null;
+    const rename = (cols: Col[] | null): Col[] | null => (cols ? cols.map((c, i) => ({ ...c, name: colnames[i] ?? c.name })) : null);
 
     if (!schema) {
       for (let s: Scope | undefined = scope; s; s = s.parent) {
@@ -204,7 +224,11 @@ class Analysis {
       const strategy = rel.kind === 'view' || rel.kind === 'matview' ? this.viewStrategy(status) : this.strategyOf(rel, c.name);
       if (!strategy) return;
       this.outputMasks.set(`${rel.oid}:${c.attnum}`, {
-        tableOid: rel.oid, attnum: c.attnum, typeOid: c.typeOid, strategy, column: `${rel.schema}.${rel.name}.${c.name}`,
+        tableOid: rel.oid,
+        attnum: c.attnum,
+        typeOid: c.typeOid,
+        strategy,
+        column: `${rel.schema}.${rel.name}.${c.name}`,
       });
     });
     return { alias, relation: rel, cols: rename(cols) };
@@ -320,8 +344,14 @@ class Analysis {
       for (let i = s.items.length - 1; i >= 0; i--) {
         const item = s.items[i]!;
         if (qualifier.length === 1 && item.alias === qualifier[0]) return item;
-        if (qualifier.length >= 2 && item.relation && item.alias === item.relation.name
-          && item.relation.name === qualifier[qualifier.length - 1] && item.relation.schema === qualifier[qualifier.length - 2]) return item;
+        if (
+          qualifier.length >= 2 &&
+          item.relation &&
+          item.alias === item.relation.name &&
+          item.relation.name === qualifier[qualifier.length - 1] &&
+          item.relation.schema === qualifier[qualifier.length - 2]
+        )
+          return item;
       }
     }
     return undefined;
@@ -387,7 +417,9 @@ class Analysis {
   private refuseRow(item: Item, text: string): void {
     const c = item.cols?.find((col) => isClassified(col.status));
     if (!c || !isClassified(c.status)) return;
-    refuse(`${item.relation?.name ?? item.alias} has ${c.status.kind === 'masked' ? c.status.col : c.name}, which is ${c.status.label}, and is referenced as a whole row (${text}); whole-row values carry no column origin to mask by, so list the columns instead`);
+    refuse(
+      `${item.relation?.name ?? item.alias} has ${c.status.kind === 'masked' ? c.status.col : c.name}, which is ${c.status.label}, and is referenced as a whole row (${text}); whole-row values carry no column origin to mask by, so list the columns instead`,
+    );
   }
 
   // ---------------------------------------------------------------- expressions
@@ -471,7 +503,9 @@ class Analysis {
     const wc = nodeOf(f['withClause'], 'WithClause');
     if (!wc) return;
     const recursive = wc['recursive'] === true;
-    const ctes = list(wc['ctes']).map((c) => nodeOf(c, 'CommonTableExpr')).filter((c): c is Fields => !!c);
+    const ctes = list(wc['ctes'])
+      .map((c) => nodeOf(c, 'CommonTableExpr'))
+      .filter((c): c is Fields => !!c);
     for (const c of ctes) {
       const name = str(c['ctename']) ?? '';
       // A recursive CTE is a UNION over itself: its columns lose their origin, so it passes nothing
@@ -479,7 +513,10 @@ class Analysis {
       if (recursive) scope.ctes.set(name, null);
       const out = this.subquery(c['ctequery'], scope, 'from');
       const names = list(c['aliascolnames']).map(stringValue);
-      scope.ctes.set(name, out.map((col, i) => ({ ...col, name: names[i] ?? col.name })));
+      scope.ctes.set(
+        name,
+        out.map((col, i) => ({ ...col, name: names[i] ?? col.name })),
+      );
     }
   }
 
@@ -720,7 +757,9 @@ class Analysis {
         if (n.type !== 'FuncCall') return true;
         const name = dottedName(n.fields['funcname']);
         if (isServerFileFunction(name)) {
-          refuse(`the statement calls ${name}, which reads server files or relation storage (raw table bytes carry classified values with no column to mask); refused while masks apply on this target, whatever the policy allows`);
+          refuse(
+            `the statement calls ${name}, which reads server files or relation storage (raw table bytes carry classified values with no column to mask); refused while masks apply on this target, whatever the policy allows`,
+          );
         }
         return true;
       });
@@ -729,10 +768,15 @@ class Analysis {
       case 'SelectStmt':
         this.select(f, undefined, 'top');
         return;
-      case 'InsertStmt': case 'UpdateStmt': case 'DeleteStmt': case 'MergeStmt':
+      case 'InsertStmt':
+      case 'UpdateStmt':
+      case 'DeleteStmt':
+      case 'MergeStmt':
         this.dml(type, f, undefined);
         return;
-      case 'ExplainStmt': case 'PrepareStmt': case 'DeclareCursorStmt':
+      case 'ExplainStmt':
+      case 'PrepareStmt':
+      case 'DeclareCursorStmt':
         this.statement(f['query']);
         return;
       case 'ExecuteStmt':
@@ -752,15 +796,24 @@ class Analysis {
         const cols = (item.cols ?? []).filter((c) => listed.length === 0 || listed.includes(c.name));
         const c = cols.find((col) => isClassified(col.status));
         if (c && isClassified(c.status)) {
-          refuse(`COPY ${rv['relname']} TO would send ${c.status.kind === 'masked' ? c.status.col : c.name}, which is ${c.status.label}, in a stream without column origins; list only unclassified columns, e.g. COPY ${rv['relname']} (${(item.cols ?? []).filter((x) => !isClassified(x.status)).map((x) => x.name).join(', ')}) TO STDOUT`);
+          refuse(
+            `COPY ${rv['relname']} TO would send ${c.status.kind === 'masked' ? c.status.col : c.name}, which is ${c.status.label}, in a stream without column origins; list only unclassified columns, e.g. COPY ${rv['relname']} (${(
+              item.cols ?? []
+            )
+              .filter((x) => !isClassified(x.status))
+              .map((x) => x.name)
+              .join(', ')}) TO STDOUT`,
+          );
         }
         return;
       }
-      case 'RenameStmt': case 'AlterTableStmt':
+      case 'RenameStmt':
+      case 'AlterTableStmt':
         this.schemaChange(type, f);
         this.otherStatement(f);
         return;
-      case 'CreateTableAsStmt': case 'ViewStmt': {
+      case 'CreateTableAsStmt':
+      case 'ViewStmt': {
         const q = unwrap(f['query']);
         if (q?.type === 'SelectStmt') this.sink(this.select(q.fields, undefined, 'nested'), type === 'ViewStmt' ? 'CREATE VIEW' : 'CREATE TABLE AS');
         return;
@@ -796,7 +849,9 @@ class Analysis {
     for (const { name, what } of columns) {
       const c = item.cols?.find((col) => col.name === name);
       if (c && isClassified(c.status)) {
-        refuse(`${what} on ${c.status.kind === 'masked' ? c.status.col : name}, which is ${c.status.label}, would move or compute from it out of reach of result masking; refused while masks apply on this target`);
+        refuse(
+          `${what} on ${c.status.kind === 'masked' ? c.status.col : name}, which is ${c.status.label}, would move or compute from it out of reach of result masking; refused while masks apply on this target`,
+        );
       }
     }
   }
@@ -891,9 +946,7 @@ export function masksActiveOn(catalog: Catalog, maskOf: MaskLookup): boolean {
  * MOVE the gateway must check the PREPARE / DECLARE it resolves to (the inner statement carries the
  * proof; PostgreSQL reports the same origins when the results come back).
  */
-export function checkMaskSafety(
-  stmt: AnalyzedStatement, catalog: Catalog, maskOf: MaskLookup, options: MaskSafetyOptions = {},
-): MaskSafety {
+export function checkMaskSafety(stmt: AnalyzedStatement, catalog: Catalog, maskOf: MaskLookup, options: MaskSafetyOptions = {}): MaskSafety {
   const active = options.masksActive ?? masksActiveOn(catalog, maskOf);
   if (!active) return { ok: true };
   const analysis = new Analysis(catalog, maskOf, active);

@@ -14,10 +14,7 @@ export interface WatchedStore extends EvidenceStore {
   readonly inner: EvidenceStore;
 }
 
-export function watchEvidenceStore(
-  store: EvidenceStore,
-  opts: { replica: string; everyMs?: number; log: (event: string, fields?: Record<string, unknown>) => void },
-): WatchedStore {
+export function watchEvidenceStore(store: EvidenceStore, opts: { replica: string; everyMs?: number; log: (event: string, fields?: Record<string, unknown>) => void }): WatchedStore {
   let downSince: Date | undefined;
   let probing = false;
   let closed = false;

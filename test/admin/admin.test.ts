@@ -65,10 +65,7 @@ describe('probes', () => {
 
 describe('/metrics', () => {
   it('is Prometheus text with decisions, latency, masked values, pending approvals and reloads', async () => {
-    await g.recordSession('support-agent', [
-      { sql: 'SELECT id, email FROM customers LIMIT 2', sample: [{ id: 1, email: 'a***@example.com' }], maskedValues: 2 },
-      { sql: 'DELETE FROM customers' },
-    ]);
+    await g.recordSession('support-agent', [{ sql: 'SELECT id, email FROM customers LIMIT 2', sample: [{ id: 1, email: 'a***@example.com' }], maskedValues: 2 }, { sql: 'DELETE FROM customers' }]);
     g.metrics.observeReload(true);
     const pending = await pendingDelete(1001, 'sess-metrics');
     const res = await call('GET', '/metrics');
@@ -81,7 +78,7 @@ describe('/metrics', () => {
     expect(sampleValue(f, 'portcullis_masked_values_total', { target: 'shop-db' })).toBeGreaterThanOrEqual(2);
     expect(sampleValue(f, 'portcullis_approvals_pending')).toBeGreaterThanOrEqual(1);
     expect(sampleValue(f, 'portcullis_bundle_reloads_total', { result: 'ok' })).toBe(1);
-    await g.approvals.deny(pending.id, (await g.ctx.authenticate(alice)), 'metrics test');
+    await g.approvals.deny(pending.id, await g.ctx.authenticate(alice), 'metrics test');
   });
 });
 
@@ -166,7 +163,10 @@ describe('sessions API', () => {
     const res = await call('GET', '/api/recordings', { token: alice });
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toMatch(/^application\/x-ndjson/);
-    const lines = res.text.trim().split('\n').map((l) => JSON.parse(l));
+    const lines = res.text
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines).toContainEqual(expect.objectContaining({ sessionId: sid, seq: 1, request: expect.objectContaining({ target: 'shop-db' }), decision: expect.objectContaining({ effect: 'allow' }) }));
   });
 

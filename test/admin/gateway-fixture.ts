@@ -22,8 +22,8 @@ import { Recorder } from '../../runtime/recording/recorder.ts';
 import { buildRequests } from '../../runtime/requests/build.ts';
 import { FileApprovalService, combineNotifiers, type ApprovalNotifier } from '../../runtime/approvals/index.ts';
 import { GatewayMetrics } from '../../runtime/metrics/gateway.ts';
-import { startAdminServer, type AdminServer } from '../../runtime/admin/server.ts';import { bundleChanges } from '../../runtime/bundle/changes.ts';
-
+import { startAdminServer, type AdminServer } from '../../runtime/admin/server.ts';
+import { bundleChanges } from '../../runtime/bundle/changes.ts';
 
 export interface GatewayFixture {
   dataDir: string;
@@ -114,7 +114,15 @@ export async function gatewayFixture(opts: { notifier?: ApprovalNotifier } = {})
         const decision = decide(bundle, request);
         const { seq } = await recorder.recordDecision({ sessionId, request, decision });
         if (decision.effect === 'allow') {
-          await recorder.recordResult({ sessionId, seq, status: 'ok', durationMs: 3, rows: s.rows ?? s.sample?.length ?? 0, ...(s.maskedValues ? { maskedValues: s.maskedValues } : {}), ...(s.sample ? { sample: s.sample } : {}) });
+          await recorder.recordResult({
+            sessionId,
+            seq,
+            status: 'ok',
+            durationMs: 3,
+            rows: s.rows ?? s.sample?.length ?? 0,
+            ...(s.maskedValues ? { maskedValues: s.maskedValues } : {}),
+            ...(s.sample ? { sample: s.sample } : {}),
+          });
         }
         metrics.observeDecision({ effect: decision.effect, target: 'shop-db', protocol: 'postgres', durationMs: 1.5 });
         if (s.maskedValues) metrics.observeMasked('shop-db', s.maskedValues);

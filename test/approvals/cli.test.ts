@@ -55,7 +55,11 @@ describe('portcullis approvals', () => {
 
   it('reads the data directory without a gateway, but never decides there', async () => {
     const list = await portcullis(['approvals', 'list', '--data-dir', g.dataDir, '--format', 'json']);
-    expect(JSON.parse(list.stdout).approvals.map((a: ApprovalRequest) => a.status).sort()).toEqual(['approved', 'denied']);
+    expect(
+      JSON.parse(list.stdout)
+        .approvals.map((a: ApprovalRequest) => a.status)
+        .sort(),
+    ).toEqual(['approved', 'denied']);
     const show = await portcullis(['approvals', 'show', other.id, '--data-dir', g.dataDir]);
     expect(show.stdout).toContain('denied     by alice');
     const approve = await portcullis(['approvals', 'approve', other.id, '--data-dir', g.dataDir]);

@@ -30,8 +30,7 @@ export async function fixture(opts: Partial<FileApprovalServiceOptions> = {}): P
   const dir = await mkdtemp(join(tmpdir(), 'pc-approvals-'));
   const evidence = await FileEvidenceStore.open(join(dir, 'evidence'));
   const clock = { now: Date.parse('2030-01-01T10:00:00Z') };
-  const make = (extra: Partial<FileApprovalServiceOptions> = {}) =>
-    FileApprovalService.open({ dataDir: dir, evidence, now: () => clock.now, sweepIntervalMs: 60_000, ...opts, ...extra });
+  const make = (extra: Partial<FileApprovalServiceOptions> = {}) => FileApprovalService.open({ dataDir: dir, evidence, now: () => clock.now, sweepIntervalMs: 60_000, ...opts, ...extra });
   let service = await make();
   const b = await exampleBundle();
   return {

@@ -37,8 +37,7 @@ beforeAll(async () => {
   db = await createScratchDatabase('approvals');
   const info = pgInfo();
   url = `postgresql://${info.user}:${encodeURIComponent(info.password)}@${info.host}:${info.port}/${db.name}`;
-  const start = (name: string) =>
-    startGatewayRuntime({ policies: join(dir, 'policies'), watch: false, dataDir: join(dir, name), state: { postgres: url, replica: name }, log: () => {} });
+  const start = (name: string) => startGatewayRuntime({ policies: join(dir, 'policies'), watch: false, dataDir: join(dir, name), state: { postgres: url, replica: name }, log: () => {} });
   [a, b] = [await start('gw-a'), await start('gw-b')];
 });
 
@@ -69,16 +68,17 @@ async function signIn(rt: GatewayRuntime, subject: string) {
 }
 
 async function refusal(p: Promise<unknown>): Promise<PortcullisError> {
-  const error = await p.then(() => undefined, (e: unknown) => e);
+  const error = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(PortcullisError.is(error), `expected a PortcullisError, got ${String(error)}`).toBe(true);
   return error as PortcullisError;
 }
 
 async function pendingOn(rt: GatewayRuntime, summary: string) {
   let id: string | undefined;
-  await expect
-    .poll(async () => (id = (await rt.approvals.list({ status: 'pending' })).find((r) => r.summary === summary)?.id), { timeout: 5000, interval: 20 })
-    .toBeDefined();
+  await expect.poll(async () => (id = (await rt.approvals.list({ status: 'pending' })).find((r) => r.summary === summary)?.id), { timeout: 5000, interval: 20 }).toBeDefined();
   return id as string;
 }
 
@@ -108,10 +108,7 @@ describe('two replicas on one PostgreSQL state database', () => {
     const sql = 'DELETE FROM orders WHERE id = 102';
     const r = await a.approvals.request(ask(a, sql, { review: ONE_SHOT }));
     await b.approvals.approve(r.id, await signIn(b, 'alice'));
-    const results = await Promise.all([
-      a.approvals.check(ask(a, sql, { review: ONE_SHOT, sessionId: 'sess-a2' })),
-      b.approvals.check(ask(b, sql, { review: ONE_SHOT, sessionId: 'sess-b2' })),
-    ]);
+    const results = await Promise.all([a.approvals.check(ask(a, sql, { review: ONE_SHOT, sessionId: 'sess-a2' })), b.approvals.check(ask(b, sql, { review: ONE_SHOT, sessionId: 'sess-b2' }))]);
     expect(results.filter((x) => x === 'allowed-once')).toHaveLength(1);
     expect(results.filter((x) => x === undefined)).toHaveLength(1);
     for (const rt of [a, b]) expect(await rt.approvals.check(ask(rt, sql, { review: ONE_SHOT }))).toBeUndefined();
@@ -135,10 +132,7 @@ describe('two replicas on one PostgreSQL state database', () => {
   it('an approver counts once, even approving on both replicas at once', async () => {
     const sql = 'DELETE FROM orders WHERE id = 103';
     const r = await a.approvals.request(ask(a, sql, { review: { ...ONE_SHOT, count: 2 } }));
-    const [viaA, viaB] = await Promise.allSettled([
-      a.approvals.approve(r.id, await signIn(a, 'alice')),
-      b.approvals.approve(r.id, await signIn(b, 'alice')),
-    ]);
+    const [viaA, viaB] = await Promise.allSettled([a.approvals.approve(r.id, await signIn(a, 'alice')), b.approvals.approve(r.id, await signIn(b, 'alice'))]);
     expect([viaA.status, viaB.status].sort()).toEqual(['fulfilled', 'rejected']);
     const failed = (viaA.status === 'rejected' ? viaA : viaB) as PromiseRejectedResult;
     expect(PortcullisError.is(failed.reason, 'failed_precondition')).toBe(true);

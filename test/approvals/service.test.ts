@@ -16,7 +16,10 @@ const ONE_SHOT = { grantTtlMs: undefined, grantScope: undefined };
 const DELETE_7 = 'DELETE FROM orders WHERE id = 7';
 
 async function rejects(p: Promise<unknown>, code: string, text?: RegExp) {
-  const error = await p.then(() => undefined, (e: unknown) => e);
+  const error = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(PortcullisError.is(error), `expected a PortcullisError, got ${String(error)}`).toBe(true);
   expect((error as PortcullisError).code).toBe(code);
   if (text) expect((error as PortcullisError).message).toMatch(text);
@@ -127,7 +130,9 @@ describe('one-shot approvals', () => {
     expect(await f.service.check(await f.ask('DELETE FROM orders WHERE id = 7 OR true', { review: ONE_SHOT }))).toBeUndefined();
     expect(await f.service.check(await f.ask('DELETE FROM orders WHERE id = 8', { review: ONE_SHOT }))).toBeUndefined();
     const other = await f.ask(DELETE_7, { review: ONE_SHOT });
-    expect(await f.service.check({ ...other, subject: { identity: 'support-agent', groups: ['data'] }, request: { ...other.request, subject: { identity: 'support-agent', groups: ['data'] } } })).toBeUndefined();
+    expect(
+      await f.service.check({ ...other, subject: { identity: 'support-agent', groups: ['data'] }, request: { ...other.request, subject: { identity: 'support-agent', groups: ['data'] } } }),
+    ).toBeUndefined();
     expect(await f.service.check({ ...other, target: 'billing-api' })).toBeUndefined();
     // The same statement (from another session, text re-spaced at the ends): once.
     expect(await f.service.check(await f.ask(`${DELETE_7};`, { review: ONE_SHOT, sessionId: 'sess-9' }))).toBe('allowed-once');
@@ -233,7 +238,12 @@ describe('durability and waiting', () => {
     expect(first.error.details.approval).toMatchObject({ id });
     const held = gateReview(f.service, input, { holdMs: 10_000 });
     setTimeout(() => void f.service.approve(id, alice), 30);
-    expect(await held).toEqual({ allowed: true, via: 'allowed-once', approvalId: id, coverage: { via: 'allowed-once', approvalId: id, approvers: [expect.objectContaining({ identity: expect.any(String) })] } });
+    expect(await held).toEqual({
+      allowed: true,
+      via: 'allowed-once',
+      approvalId: id,
+      coverage: { via: 'allowed-once', approvalId: id, approvers: [expect.objectContaining({ identity: expect.any(String) })] },
+    });
     const after = await gateReview(f.service, input, { holdMs: 0 });
     expect(after.allowed).toBe(false);
   });

@@ -20,7 +20,9 @@ describe('review wording', () => {
     if (out.allowed) throw new Error('unexpected');
     expect(out.error.code).toBe('review_required');
     expect(out.error.message).toMatch(/^the statement was not run: no approver decided within 50ms, waiting for approval ap-[0-9a-f]+: needs 1 of dba \(rule data-maintenance\/deletes-need-dba\)$/);
-    expect(out.error.details.hint).toMatch(/^approval ap-[0-9a-f]+ stays open until 20\d\d-.*; once an approver approves it \(`portcullis approvals approve ap-[0-9a-f]+` or the console\), send the same request again: the approval opens a grant, and the same request goes through$/);
+    expect(out.error.details.hint).toMatch(
+      /^approval ap-[0-9a-f]+ stays open until 20\d\d-.*; once an approver approves it \(`portcullis approvals approve ap-[0-9a-f]+` or the console\), send the same request again: the approval opens a grant, and the same request goes through$/,
+    );
   });
 
   it('answered at once (no hold): says nothing ran, without claiming anyone was asked in time', async () => {

@@ -44,7 +44,12 @@ describe('bundle history', () => {
     expect(first.changes.rules.added).toContain('support-read/read-shop');
 
     const file = join(dir, 'policies', 'policies', 'support.yaml');
-    await writeFile(file, (await readFile(file, 'utf8')).replace('maxRows: 1000', 'maxRows: 50').replace('    - id: no-writes', '    - id: no-copies\n      effect: deny\n      actions: [copy]\n      resources: ["*"]\n    - id: no-writes'));
+    await writeFile(
+      file,
+      (await readFile(file, 'utf8'))
+        .replace('maxRows: 1000', 'maxRows: 50')
+        .replace('    - id: no-writes', '    - id: no-copies\n      effect: deny\n      actions: [copy]\n      resources: ["*"]\n    - id: no-writes'),
+    );
     await rm(join(dir, 'policies', 'tests'), { recursive: true });
     git('-c', 'user.name=t', '-c', 'user.email=t@example.com', 'commit', '-qam', 'Support reads at most 50 rows (#8)');
     expect((await runtime.reload()).ok).toBe(true);

@@ -11,7 +11,10 @@ import { dbTarget, identities, policy } from '../engine/helpers.ts';
 const exec = promisify(execFile);
 
 function load(files: Record<string, string>) {
-  return compileBundle('/repo', Object.entries(files).map(([path, text]) => ({ path, text })));
+  return compileBundle(
+    '/repo',
+    Object.entries(files).map(([path, text]) => ({ path, text })),
+  );
 }
 
 describe('loading a policy repo', () => {
@@ -32,28 +35,26 @@ describe('loading a policy repo', () => {
 
   it('refuses an inline secret and explains how to reference one', () => {
     const r = load({ 't.yaml': dbTarget.replace('{ env: DB_PASSWORD }', 'hunter2'), 'i.yaml': identities });
-    expect(r.diagnostics).toEqual([
-      expect.objectContaining({ code: 'inline-secret', file: 't.yaml', line: 10, hint: expect.stringContaining('{env: NAME}') }),
-    ]);
+    expect(r.diagnostics).toEqual([expect.objectContaining({ code: 'inline-secret', file: 't.yaml', line: 10, hint: expect.stringContaining('{env: NAME}') })]);
   });
 
   it('resolves references with a did-you-mean, and finds duplicates', () => {
     const r = load({
       't.yaml': dbTarget,
       'i.yaml': identities,
-      'p.yaml': policy('p', '    - { id: x, effect: review, actions: [delet], review: { approvers: { groups: [dbas] } } }\n').replace('targets: [db]', 'targets: [dbb]').replace('group: agents', 'group: agnets'),
+      'p.yaml': policy('p', '    - { id: x, effect: review, actions: [delet], review: { approvers: { groups: [dbas] } } }\n')
+        .replace('targets: [db]', 'targets: [dbb]')
+        .replace('group: agents', 'group: agnets'),
       'q.yaml': policy('p', '    - { id: x, effect: allow, actions: [select] }\n'),
     });
     const messages = r.diagnostics.map((d) => `${d.file}:${d.line} ${d.message} ${d.hint ?? ''}`);
-    expect(messages).toEqual(
-      expect.arrayContaining([
-        expect.stringMatching(/^q\.yaml:3 Policy 'p' is already defined at p\.yaml:3/),
-      ]),
-    );
+    expect(messages).toEqual(expect.arrayContaining([expect.stringMatching(/^q\.yaml:3 Policy 'p' is already defined at p\.yaml:3/)]));
     const r2 = load({
       't.yaml': dbTarget,
       'i.yaml': identities,
-      'p.yaml': policy('p', '    - { id: x, effect: review, actions: [delet], review: { approvers: { groups: [dbas] } } }\n').replace('targets: [db]', 'targets: [db, dbb]').replace('group: agents', 'group: agnets'),
+      'p.yaml': policy('p', '    - { id: x, effect: review, actions: [delet], review: { approvers: { groups: [dbas] } } }\n')
+        .replace('targets: [db]', 'targets: [db, dbb]')
+        .replace('group: agents', 'group: agnets'),
     });
     const m2 = r2.diagnostics.map((d) => `${d.line} ${d.message} ${d.hint ?? ''}`);
     expect(m2).toEqual(

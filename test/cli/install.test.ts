@@ -158,19 +158,25 @@ describe('the workflow init writes, run in a standalone policy repo', () => {
       const r = await runStep(step, headSha);
       outcomes.push({ name: step.name ?? step.run, code: r.code, stderr: r.stderr });
     }
-    expect(outcomes.map((o) => [o.name, o.code]), outcomes.map((o) => o.stderr).join('\n')).toEqual([
+    expect(
+      outcomes.map((o) => [o.name, o.code]),
+      outcomes.map((o) => o.stderr).join('\n'),
+    ).toEqual([
       ['lint', 0], // lint found errors, and its JSON is there for the report
       ['report to the pull request', 1], // the job fails: the change is unsafe
     ]);
     expect(outcomes[1]!.stderr).not.toMatch(/\n\s+at /);
 
-    expect(seen.map((s) => `${s.method} ${s.path}`), outcomes[1]!.stderr).toContain('POST /repos/acme/policies/issues/7/comments');
+    expect(
+      seen.map((s) => `${s.method} ${s.path}`),
+      outcomes[1]!.stderr,
+    ).toContain('POST /repos/acme/policies/issues/7/comments');
     const comment = seen.find((s) => s.method === 'POST' && s.path === '/repos/acme/policies/issues/7/comments');
     expect(String(comment?.body?.body)).toMatch(/Portcullis policy check ❌/);
     const runs = seen.filter((s) => s.path.startsWith('/repos/acme/policies/check-runs'));
     expect(runs[0]!.body).toMatchObject({ head_sha: headSha });
     expect(runs.at(-1)!.body).toMatchObject({ conclusion: 'failure' });
-    const annotations = runs.flatMap((s) => ((s.body?.output as { annotations?: { path: string; start_line: number; message: string }[] })?.annotations ?? []));
+    const annotations = runs.flatMap((s) => (s.body?.output as { annotations?: { path: string; start_line: number; message: string }[] })?.annotations ?? []);
     expect(annotations.some((a) => a.path === 'policies/data.yaml')).toBe(true);
     const keys = annotations.map((a) => `${a.path}:${a.start_line}:${a.message}`);
     expect(new Set(keys).size).toBe(keys.length);

@@ -104,7 +104,9 @@ describe('YAML syntax findings', () => {
   }
 
   it('one missing colon is one finding, with a hint about the colon and none about duplicated keys', async () => {
-    const findings = await lintWith('policies/extra.yaml', `apiVersion: portcullis.dev/v1
+    const findings = await lintWith(
+      'policies/extra.yaml',
+      `apiVersion: portcullis.dev/v1
 kind: Policy
 metadata: { name: extra }
 spec:
@@ -115,14 +117,17 @@ spec:
       effect: allow
       actions: [select]
       resources: [orders]
-`);
+`,
+    );
     expect(findings).toHaveLength(1);
     expect(findings[0]!.hint).toMatch(/missing its colon/);
     expect(findings[0]!.hint).not.toMatch(/duplicat/);
   });
 
   it('a duplicated key says so', async () => {
-    const findings = await lintWith('policies/extra.yaml', `apiVersion: portcullis.dev/v1
+    const findings = await lintWith(
+      'policies/extra.yaml',
+      `apiVersion: portcullis.dev/v1
 kind: Policy
 metadata: { name: extra }
 spec:
@@ -130,7 +135,8 @@ spec:
   targets: [shop-db]
   targets: [billing-api]
   rules: [{ id: read, effect: allow, actions: [select], resources: [orders] }]
-`);
+`,
+    );
     expect(findings).toHaveLength(1);
     expect(findings[0]!.hint).toMatch(/twice in one mapping/);
   });

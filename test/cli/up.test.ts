@@ -41,7 +41,10 @@ describe('portcullis up', () => {
       timeoutMs: 60_000,
     });
     const out = up.stdout();
-    const [supportPsql, dataPsql] = out.split('\n').filter((l) => l.includes('psql "host=')).map((l) => l.trim());
+    const [supportPsql, dataPsql] = out
+      .split('\n')
+      .filter((l) => l.includes('psql "host='))
+      .map((l) => l.trim());
     expect(supportPsql).toBeDefined();
     // Every printed token line works with this data directory (its dev issuer key lives there).
     const tokenLines = out.split('\n').filter((l) => l.includes('token issue'));

@@ -30,7 +30,14 @@ beforeAll(async () => {
   await mkdir(ARTIFACTS, { recursive: true });
   g = await gatewayFixture();
   sessionId = await g.recordSession('data-agent', [
-    { sql: 'SELECT id, email, city FROM customers ORDER BY id LIMIT 2', sample: [{ id: 1, email: 'hash:5f2c9a01', city: 'Lyon' }, { id: 2, email: 'hash:77b0e1d4', city: 'Oslo' }], maskedValues: 2 },
+    {
+      sql: 'SELECT id, email, city FROM customers ORDER BY id LIMIT 2',
+      sample: [
+        { id: 1, email: 'hash:5f2c9a01', city: 'Lyon' },
+        { id: 2, email: 'hash:77b0e1d4', city: 'Oslo' },
+      ],
+      maskedValues: 2,
+    },
     { sql: 'DELETE FROM orders WHERE id = 42' },
   ]);
   await g.recordSession('support-agent', [{ sql: 'SELECT id, status FROM orders LIMIT 1', sample: [{ id: 1, status: 'paid' }] }]);

@@ -64,7 +64,11 @@ beforeAll(async () => {
   // Two pending approvals for the approvals block: the data agent's deletes, refused at once (--review-hold 0s).
   const ids: string[] = [];
   for (const id of [101, 102]) {
-    const psql = await sh('bash', ['-c', `PGPASSWORD="$(portcullis token issue --subject data-agent)" psql -X "host=127.0.0.1 port=${pg} dbname=shop-db user=agent sslmode=disable" -c 'delete from orders where id = ${id}'`], { cwd: ws, env }).catch((e: { stdout: string; stderr: string }) => e);
+    const psql = await sh(
+      'bash',
+      ['-c', `PGPASSWORD="$(portcullis token issue --subject data-agent)" psql -X "host=127.0.0.1 port=${pg} dbname=shop-db user=agent sslmode=disable" -c 'delete from orders where id = ${id}'`],
+      { cwd: ws, env },
+    ).catch((e: { stdout: string; stderr: string }) => e);
     const found = /ap-[0-9a-f]{12}/.exec(psql.stderr ?? '');
     if (!found) throw new Error(`no approval id in: ${psql.stderr}`);
     ids.push(found[0]);
@@ -101,25 +105,29 @@ describe('shell lines in README.md and docs/*.md', () => {
     }
   });
 
-  it.concurrent.each(blocks.filter((b) => b.mode !== 'skip').map((b) => [`${b.file}:${b.line}`, b] as const))('%s runs as written', async (_, block) => {
-    const dir = await mkdtemp(join(ws, '.run-'));
-    const script = block.lines
-      .map((l, i) => {
-        const text = rewrites.reduce((t, [re, to]) => t.replace(re, to), l.text);
-        return `{ ${text}\n} >"${dir}/${i}.out" 2>&1 </dev/null; echo $? >"${dir}/${i}.rc"`;
-      })
-      .join('\n');
-    await sh('bash', ['-c', script], { cwd: ws, env, timeout: 120_000 });
-    for (const [i, l] of block.lines.entries()) {
-      const rc = Number((await readFile(join(dir, `${i}.rc`), 'utf8')).trim());
-      const output = await readFile(join(dir, `${i}.out`), 'utf8');
-      const where = `${block.file}:${l.line}: ${l.text}\n${output}`;
-      if (refusal.test(l.comment)) {
-        expect([126, 127, 2], where).not.toContain(rc);
-      } else {
-        expect(rc, where).toBe(0);
+  it.concurrent.each(blocks.filter((b) => b.mode !== 'skip').map((b) => [`${b.file}:${b.line}`, b] as const))(
+    '%s runs as written',
+    async (_, block) => {
+      const dir = await mkdtemp(join(ws, '.run-'));
+      const script = block.lines
+        .map((l, i) => {
+          const text = rewrites.reduce((t, [re, to]) => t.replace(re, to), l.text);
+          return `{ ${text}\n} >"${dir}/${i}.out" 2>&1 </dev/null; echo $? >"${dir}/${i}.rc"`;
+        })
+        .join('\n');
+      await sh('bash', ['-c', script], { cwd: ws, env, timeout: 120_000 });
+      for (const [i, l] of block.lines.entries()) {
+        const rc = Number((await readFile(join(dir, `${i}.rc`), 'utf8')).trim());
+        const output = await readFile(join(dir, `${i}.out`), 'utf8');
+        const where = `${block.file}:${l.line}: ${l.text}\n${output}`;
+        if (refusal.test(l.comment)) {
+          expect([126, 127, 2], where).not.toContain(rc);
+        } else {
+          expect(rc, where).toBe(0);
+        }
+        if (/\ballowed\b/.test(l.comment)) expect(output, where).not.toMatch(/Forbidden|denied by rule|"status":403/);
       }
-      if (/\ballowed\b/.test(l.comment)) expect(output, where).not.toMatch(/Forbidden|denied by rule|"status":403/);
-    }
-  }, 180_000);
+    },
+    180_000,
+  );
 });

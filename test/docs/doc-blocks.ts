@@ -27,7 +27,13 @@ export interface ShellBlock {
 const SHELL = new Set(['sh', 'bash', 'shell', 'console', 'shell-session', 'zsh']);
 
 export function docFiles(root: string): string[] {
-  return ['README.md', ...readdirSync(join(root, 'docs')).filter((f) => f.endsWith('.md')).sort().map((f) => `docs/${f}`)];
+  return [
+    'README.md',
+    ...readdirSync(join(root, 'docs'))
+      .filter((f) => f.endsWith('.md'))
+      .sort()
+      .map((f) => `docs/${f}`),
+  ];
 }
 
 /** Split a shell line at its trailing ` # comment` (outside quotes). */

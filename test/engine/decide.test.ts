@@ -51,7 +51,10 @@ describe('decide', () => {
       'i.yaml': identities,
       'p.yaml': policy('p', '    - { id: w, effect: allow, actions: [insert], resources: [archive] }\n'),
     });
-    const req = pg(...bot, 'insert', [{ name: 'archive', access: 'write' }, { name: 'orders', access: 'read' }]);
+    const req = pg(...bot, 'insert', [
+      { name: 'archive', access: 'write' },
+      { name: 'orders', access: 'read' },
+    ]);
     const d = decide(b, req);
     expect(d.effect).toBe('deny');
     expect(d.reason).toContain('select on public.orders');
@@ -61,30 +64,32 @@ describe('decide', () => {
     const b = bundleOf({
       't.yaml': dbTarget,
       'i.yaml': identities,
-      'p.yaml': policy('p', `    - id: read
+      'p.yaml': policy(
+        'p',
+        `    - id: read
       effect: allow
       actions: [select]
       resources: [customers]
       mask: [{ columns: [customers.phone], strategy: hash }, { classifications: [pii], strategy: redact }]
-`),
+`,
+      ),
     });
     const d = decide(b, pg(...bot, 'select', [{ name: 'customers' }]));
     expect(d.effect).toBe('allow');
-    expect(d.masks.map((m) => `${m.pattern}:${m.strategy}:${m.source}`)).toEqual([
-      '*.customers.email:partial:classification:pii',
-      '*.customers.email:redact:p/read',
-      '*.customers.phone:hash:p/read',
-    ]);
+    expect(d.masks.map((m) => `${m.pattern}:${m.strategy}:${m.source}`)).toEqual(['*.customers.email:partial:classification:pii', '*.customers.email:redact:p/read', '*.customers.phone:hash:p/read']);
   });
 
   it('evaluates requireWhere, statement patterns, time windows and maxRows', () => {
     const b = bundleOf({
       't.yaml': dbTarget,
       'i.yaml': identities,
-      'p.yaml': policy('p', `    - { id: upd, effect: allow, actions: [update], resources: [orders], when: { requireWhere: true } }
+      'p.yaml': policy(
+        'p',
+        `    - { id: upd, effect: allow, actions: [update], resources: [orders], when: { requireWhere: true } }
     - { id: office, effect: allow, actions: [select], resources: [orders], when: { maxRows: 10, time: { days: [mon, tue, wed, thu, fri], between: "09:00-17:00", timezone: Europe/Berlin } } }
     - { id: pat, effect: allow, actions: [select], resources: [products], when: { statementPattern: "(?i)^select id", maxRows: 5 } }
-`.replace('(?i)', '')),
+`.replace('(?i)', ''),
+      ),
     });
     expect(decide(b, pg(...bot, 'update', [{ name: 'orders' }], { hasWhere: false })).reason).toContain('requires a WHERE clause');
     expect(decide(b, pg(...bot, 'update', [{ name: 'orders' }], { hasWhere: true })).effect).toBe('allow');
@@ -102,7 +107,10 @@ describe('decide', () => {
     const b = bundleOf({
       't.yaml': dbTarget,
       'i.yaml': identities,
-      'p.yaml': policy('p', '    - { id: s, effect: allow, actions: [select] }\n', '  sessionLimits: { maxDuration: 2h, idleTimeout: 5m }\n').replace('targets: [db]', 'targets: { labels: { env: prod } }'),
+      'p.yaml': policy('p', '    - { id: s, effect: allow, actions: [select] }\n', '  sessionLimits: { maxDuration: 2h, idleTimeout: 5m }\n').replace(
+        'targets: [db]',
+        'targets: { labels: { env: prod } }',
+      ),
       'q.yaml': policy('q', '    - { id: s, effect: allow, actions: [select] }\n', '  sessionLimits: { maxDuration: 1h }\n'),
     });
     expect(decide(b, pg(...bot, 'select', [{ name: 'x' }])).effect).toBe('allow');

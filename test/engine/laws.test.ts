@@ -67,19 +67,27 @@ const requestArb = fc.record({
 });
 
 function request(r: { who: readonly [string, readonly string[]]; cls: StatementClass; rels: string[]; hasWhere: boolean }) {
-  return pg(r.who[0], [...r.who[1]], r.cls, r.rels.map((name) => ({ name })), { hasWhere: r.hasWhere });
+  return pg(
+    r.who[0],
+    [...r.who[1]],
+    r.cls,
+    r.rels.map((name) => ({ name })),
+    { hasWhere: r.hasWhere },
+  );
 }
 
 const rank = { allow: 0, review: 1, deny: 2 } as const;
 // Where a rule is written (file, line) moves with the permutation; what it decides must not.
-const withoutRevision = (d: Decision) =>
-  JSON.parse(JSON.stringify({ ...d, revision: undefined }, (k, v) => (k === 'file' || k === 'line' ? undefined : v)));
+const withoutRevision = (d: Decision) => JSON.parse(JSON.stringify({ ...d, revision: undefined }, (k, v) => (k === 'file' || k === 'line' ? undefined : v)));
 const maskKeys = (d: Decision) => d.masks.map((m) => `${m.kind}|${m.pattern}|${m.strategy}|${m.source}`);
 
 describe('engine laws', () => {
   it('default deny: a bundle without policies denies everything', () => {
     const b = bundleOf(files([]));
-    fc.assert(fc.property(requestArb, (r) => decide(b, request(r)).effect === 'deny'), { numRuns: 200 });
+    fc.assert(
+      fc.property(requestArb, (r) => decide(b, request(r)).effect === 'deny'),
+      { numRuns: 200 },
+    );
   });
 
   it('permuting rules within policies, or files, never changes a decision', () => {
@@ -93,7 +101,14 @@ describe('engine laws', () => {
             const j = Math.abs((seed + pi * 31 + i * 17) % (i + 1));
             [idx[i], idx[j]] = [idx[j]!, idx[i]!];
           }
-          return { name: `p${pi}`, text: renderPolicy(`p${pi}`, { group: p.group, rules: idx.map((i) => p.rules[i]!) }, idx.map((i) => `r${i}`)) };
+          return {
+            name: `p${pi}`,
+            text: renderPolicy(
+              `p${pi}`,
+              { group: p.group, rules: idx.map((i) => p.rules[i]!) },
+              idx.map((i) => `r${i}`),
+            ),
+          };
         });
         const reordered: Record<string, string> = {};
         for (const s of [...shuffled].reverse()) reordered[`z/${s.name}.yaml`] = s.text;

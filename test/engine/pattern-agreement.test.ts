@@ -42,7 +42,10 @@ const scenario = name.chain((n) =>
     // the rule's mask: `[schema.]table.column`
     mask: fc.tuple(fc.option(globNear(n.schema), { nil: undefined }), globNear(n.table), globNear(n.column)).map(([s, t, c]) => [s, t, c].filter((x) => x !== undefined).join('.')),
     // the rule's resources: omitted, or one `[schema.]table` glob
-    resource: fc.option(fc.tuple(fc.option(globNear(n.schema), { nil: undefined }), globNear(n.table)).map(([s, t]) => (s === undefined ? t : `${s}.${t}`)), { nil: undefined }),
+    resource: fc.option(
+      fc.tuple(fc.option(globNear(n.schema), { nil: undefined }), globNear(n.table)).map(([s, t]) => (s === undefined ? t : `${s}.${t}`)),
+      { nil: undefined },
+    ),
   }),
 );
 
@@ -137,7 +140,11 @@ describe('one meaning of a column pattern', () => {
         expect(inv!.holds).toBe(!exposed);
 
         // lint: classified-data-unmasked reports the replica read exactly when the column is exposed
-        const report = lintFiles('/repo', Object.entries(files).map(([path, text]) => ({ path, text })), [unmaskedRule]);
+        const report = lintFiles(
+          '/repo',
+          Object.entries(files).map(([path, text]) => ({ path, text })),
+          [unmaskedRule],
+        );
         expect(report.findings.some((f) => f.rule === 'classified-data-unmasked')).toBe(exposed);
       }),
       { numRuns: 200 },
@@ -163,7 +170,13 @@ describe('one meaning of a column pattern', () => {
     const text = fc.stringMatching(/^[abAB_.*]{0,10}$/);
     fc.assert(
       fc.property(glob, text, (g, t) => {
-        const re = new RegExp(`^${g.split('*').map((s) => s.replace(/[.]/g, '\\.')).join('[^.]*')}$`, 'i');
+        const re = new RegExp(
+          `^${g
+            .split('*')
+            .map((s) => s.replace(/[.]/g, '\\.'))
+            .join('[^.]*')}$`,
+          'i',
+        );
         const p = compileColumnPattern(g.split('.').length === 2 ? `x.${g}` : g);
         const full = g.split('.').length === 2 ? `x.${t}` : t;
         expect(p.test(full)).toBe(re.test(t));

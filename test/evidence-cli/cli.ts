@@ -10,7 +10,7 @@ export interface CliResult {
 export function portcullis(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
   return new Promise((resolve) => {
     execFile('node_modules/.bin/tsx', ['cli/portcullis.ts', ...args], { env: { ...process.env, PORTCULLIS_STATE: '', PORTCULLIS_TOKEN: '', ...env }, timeout: 60_000 }, (error, stdout, stderr) => {
-      const code = error ? (typeof (error as { code?: unknown }).code === 'number' ? ((error as { code: number }).code) : 1) : 0;
+      const code = error ? (typeof (error as { code?: unknown }).code === 'number' ? (error as { code: number }).code : 1) : 0;
       resolve({ code, stdout, stderr });
     });
   });

@@ -40,7 +40,7 @@ async function run(argv: string[], env: NodeJS.ProcessEnv = {}) {
 const github = () => ({ GITHUB_TOKEN: 'tok', GITHUB_REPOSITORY: 'acme/policies', GITHUB_API_URL: gh.url });
 const byKey = (r: EvidenceReport, key: string) => r.commits.find((c) => c.key === key)!;
 
-describe('the auditor\'s report', () => {
+describe("the auditor's report", () => {
   it('starts with the verification and witness status', async () => {
     const { code, stdout } = await run(['--data-dir', f.dataDir, '--key', pub, '--no-witness']);
     expect(code).toBe(0);
@@ -63,7 +63,10 @@ describe('the auditor\'s report', () => {
     expect(ok.code).toBe(0);
     expect(ok.stdout).toMatch(/^report authentic: signed by key [0-9a-f]{16} .*the evidence it reports on was verified/);
     const text = await readFile(out, 'utf8');
-    await writeFile(out, text.replace(/"allow": (\d+)/, (_, n) => `"allow": ${Number(n) - 1}`));
+    await writeFile(
+      out,
+      text.replace(/"allow": (\d+)/, (_, n) => `"allow": ${Number(n) - 1}`),
+    );
     const edited = await portcullis(['evidence', 'verify-report', out, '--key', pub]);
     expect(edited.code).toBe(1);
     expect(edited.stdout).toMatch(/^report NOT authentic: the signature does not match the report/);
@@ -97,7 +100,10 @@ describe('the auditor\'s report', () => {
     for (const row of rows.slice(1)) expect(row).toMatch(/^"[^"]+","\d+","[^"]+","\d+","[^"]*","[^"]*","allow",/);
     expect(r.stdout).toContain('"select name, email, phone from customers where id = 7"');
     const json = await portcullis(['evidence', 'decisions', '--data-dir', f.dataDir, '--effect', 'deny', '--format', 'json']);
-    const denials = json.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l));
+    const denials = json.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l));
     expect(denials).toHaveLength(report.totals.byEffect.deny);
     expect(denials.every((d) => d.effect === 'deny')).toBe(true);
   });
@@ -135,7 +141,7 @@ describe('the access review of a commit', () => {
 });
 
 describe('grants and the decisions they covered', () => {
-  it('lists the grantee\'s review decisions by the grant\'s rule while it was open, and no others', async () => {
+  it("lists the grantee's review decisions by the grant's rule while it was open, and no others", async () => {
     const { FileEvidenceStore } = await import('../../runtime/evidence/store.ts');
     const { buildEvidenceReport } = await import('../../runtime/evidence-report/index.ts');
     const dir = await mkdtemp(join(tmpdir(), 'pc-grants-'));

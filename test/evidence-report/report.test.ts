@@ -76,7 +76,14 @@ describe('evidence report per commit', () => {
 
     expect(a.approvals).toMatchObject({ requested: 1, approved: 1, denied: 0, expired: 0, pending: 0 });
     expect(a.approvals.list).toEqual([
-      expect.objectContaining({ id: f.approvalIds.granted, requester: 'data-agent', status: 'approved', approvers: ['alice'], rule: 'data-maintenance/deletes-need-dba', summary: 'delete from orders where id = 5' }),
+      expect.objectContaining({
+        id: f.approvalIds.granted,
+        requester: 'data-agent',
+        status: 'approved',
+        approvers: ['alice'],
+        rule: 'data-maintenance/deletes-need-dba',
+        summary: 'delete from orders where id = 5',
+      }),
     ]);
     expect(a.grants).toMatchObject({ opened: 1, expired: 1 });
     expect(a.grants.list[0]).toMatchObject({ approvalId: f.approvalIds.granted, identity: 'data-agent', scope: 'rule', endReason: 'expired' });
@@ -154,7 +161,16 @@ describe('evidence report per commit', () => {
         ],
       },
     });
-    expect(byKey(first.commits, COMMIT_B).pullRequest).toMatchObject({ status: 'found', pullRequest: { number: 15, reviewers: [{ login: 'erin', state: 'APPROVED' }, { login: 'hal', state: 'CHANGES_REQUESTED' }] } });
+    expect(byKey(first.commits, COMMIT_B).pullRequest).toMatchObject({
+      status: 'found',
+      pullRequest: {
+        number: 15,
+        reviewers: [
+          { login: 'erin', state: 'APPROVED' },
+          { login: 'hal', state: 'CHANGES_REQUESTED' },
+        ],
+      },
+    });
 
     const cache = JSON.parse(await readFile(cacheFile(), 'utf8'));
     expect(Object.keys(cache.entries).sort()).toEqual([`acme/policies@${COMMIT_A}`, `acme/policies@${COMMIT_B}`]);
@@ -221,11 +237,16 @@ describe('revision keys and reviewers', () => {
   });
 
   it('a dismissal replaces an approval; a comment does not', () => {
-    expect(reviewersOf([
-      { user: { login: 'x' }, state: 'APPROVED' },
-      { user: { login: 'x' }, state: 'DISMISSED' },
-      { user: { login: 'y' }, state: 'COMMENTED' },
-      { user: null, state: 'APPROVED' },
-    ])).toEqual([{ login: 'x', state: 'DISMISSED' }, { login: 'y', state: 'COMMENTED' }]);
+    expect(
+      reviewersOf([
+        { user: { login: 'x' }, state: 'APPROVED' },
+        { user: { login: 'x' }, state: 'DISMISSED' },
+        { user: { login: 'y' }, state: 'COMMENTED' },
+        { user: null, state: 'APPROVED' },
+      ]),
+    ).toEqual([
+      { login: 'x', state: 'DISMISSED' },
+      { login: 'y', state: 'COMMENTED' },
+    ]);
   });
 });

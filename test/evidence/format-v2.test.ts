@@ -36,11 +36,20 @@ async function sessions(d: string, opts: { statements?: number; format?: 1 | 2 }
   const encodedDecision = new CanonicalFragment(allow);
   const template = new CanonicalWithSlot({ text: '', ...analysis }, 'text');
   for (let s = 0; s < 2; s++) {
-    const { sessionId } = await recorder.startSession({ identity: 'billing-agent', groups: ['agents'], target: 'orders-db', protocol: 'postgres', client: { address: '127.0.0.1', port: 5000 + s }, revision });
+    const { sessionId } = await recorder.startSession({
+      identity: 'billing-agent',
+      groups: ['agents'],
+      target: 'orders-db',
+      protocol: 'postgres',
+      client: { address: '127.0.0.1', port: 5000 + s },
+      revision,
+    });
     for (let i = 1; i <= (opts.statements ?? 3); i++) {
       const text = `SELECT name FROM customers WHERE id = ${i}`;
       const at = '2026-11-25T03:00:00.000Z';
-      const request = CanonicalFragment.ofCanonical(`{"at":"${at}","protocol":"postgres","statement":${template.fill(text).json},"subject":{"groups":["agents"],"identity":"billing-agent"},"target":"orders-db"}`);
+      const request = CanonicalFragment.ofCanonical(
+        `{"at":"${at}","protocol":"postgres","statement":${template.fill(text).json},"subject":{"groups":["agents"],"identity":"billing-agent"},"target":"orders-db"}`,
+      );
       // the previous statement's result, then this decision, in one turn: the result rides along
       if (i > 1) void recorder.recordResult({ sessionId, seq: i - 1, status: 'ok', durationMs: 1, rows: 1, maskedValues: 0, sample: [{ name: 'n' }] });
       const staged = recorder.recordDecisionStaged({ sessionId, request: request as never, decision: allow, encodedDecision, statement: { template, text, at } });
@@ -224,7 +233,9 @@ describe('a v1 log written before format v2 (fixtures/v1-log)', () => {
     const [session, ...others] = await readSessions(d);
     expect(others).toEqual([]);
     expect(session?.start).toMatchObject({ sessionId: '00000000-0000-4000-8000-000000000001', identity: 'billing-agent' });
-    expect(session?.exchanges.map((e) => [e.seq, (e.request as { statement: { text: string } }).statement.text, e.result?.rows])).toEqual([1, 2, 3, 4].map((i) => [i, `SELECT name, ssn FROM customers WHERE id = ${i}`, 1]));
+    expect(session?.exchanges.map((e) => [e.seq, (e.request as { statement: { text: string } }).statement.text, e.result?.rows])).toEqual(
+      [1, 2, 3, 4].map((i) => [i, `SELECT name, ssn FROM customers WHERE id = ${i}`, 1]),
+    );
     expect(session?.end).toMatchObject({ reason: 'client-closed', durationMs: 5000 });
     const lines = await logLines(d);
     lines[5] = lines[5]!.replace('id = 3', 'id = 7');

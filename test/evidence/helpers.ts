@@ -29,7 +29,10 @@ export function scratchDirs(): () => Promise<string> {
 
 export async function readRecords(dir: string): Promise<EvidenceRecord[]> {
   const text = await readFile(evidenceLogPath(dir), 'utf8');
-  return text.split('\n').filter((l) => l.length > 0).map((l) => JSON.parse(l) as EvidenceRecord);
+  return text
+    .split('\n')
+    .filter((l) => l.length > 0)
+    .map((l) => JSON.parse(l) as EvidenceRecord);
 }
 
 export async function writeRecords(dir: string, records: EvidenceRecord[]): Promise<void> {
@@ -79,11 +82,7 @@ export function breakableDisk(): {
  * rehashed, v2 batches re-sealed with fresh CRCs — and each checkpoint re-signed with `sign` when
  * given (else only its hash is recomputed, so its signature no longer matches).
  */
-export function rebuildLog(
-  lines: readonly string[],
-  edit: (records: Record<string, unknown>[]) => void,
-  sign?: (upTo: number, head: string) => { keyId: string; sig: string },
-): string[] {
+export function rebuildLog(lines: readonly string[], edit: (records: Record<string, unknown>[]) => void, sign?: (upTo: number, head: string) => { keyId: string; sig: string }): string[] {
   const records = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
   edit(records);
   const out: string[] = [];

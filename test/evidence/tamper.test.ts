@@ -27,11 +27,24 @@ async function run(n: number): Promise<void> {
   const recorder = gw.runtime.ctx.recorder;
   const revision = gw.runtime.ctx.bundle()!.revision;
   for (let i = 0; i < 2; i++) {
-    const { sessionId } = await recorder.startSession({ identity: 'data-agent', groups: ['agents'], target: 'shop-db', protocol: 'postgres', client: { address: '127.0.0.1', port: 5000 + i }, revision } as never);
+    const { sessionId } = await recorder.startSession({
+      identity: 'data-agent',
+      groups: ['agents'],
+      target: 'shop-db',
+      protocol: 'postgres',
+      client: { address: '127.0.0.1', port: 5000 + i },
+      revision,
+    } as never);
     // A decided statement as the PostgreSQL gateway records it: format v2 writes the decision once
     // as a fact and references it.
     const decision = { effect: 'allow', rules: [], masks: [], reason: `run ${n} allows it`, revision };
-    const request = { protocol: 'postgres', subject: { identity: 'data-agent', groups: ['agents'] }, target: 'shop-db', at: new Date().toISOString(), statement: { text: `SELECT ${i}`, class: 'select', relations: [], hasWhere: true } };
+    const request = {
+      protocol: 'postgres',
+      subject: { identity: 'data-agent', groups: ['agents'] },
+      target: 'shop-db',
+      at: new Date().toISOString(),
+      statement: { text: `SELECT ${i}`, class: 'select', relations: [], hasWhere: true },
+    };
     await recorder.recordDecision({ sessionId, request: request as never, decision: decision as never, encodedDecision: new CanonicalFragment(decision) });
     await recorder.endSession({ sessionId, reason: `run ${n} session ${i}` });
   }
@@ -119,7 +132,9 @@ describe('tamper suite', () => {
     const json = JSON.parse((await verify(dir, '--format', 'json')).stdout);
     expect(json).toMatchObject({ ok: false, firstProblem: { kind: 'cut', seq: runEnds[0]! + 1 }, witness: { state: 'cut', lastWitnessedSeq: runEnds[2] } });
     // and the gateway refuses to append to it
-    await expect(startGateway({ policies: repo, dataDir: dir, pgPort: 0, httpPort: 'off', adminPort: 'off', watch: false }, { log: () => undefined })).rejects.toThrow(/records \d+\.\.\d+ are missing/);
+    await expect(startGateway({ policies: repo, dataDir: dir, pgPort: 0, httpPort: 'off', adminPort: 'off', watch: false }, { log: () => undefined })).rejects.toThrow(
+      /records \d+\.\.\d+ are missing/,
+    );
   });
 
   it('a cut tail (the last checkpoint and the records before it) fails verify', async () => {
@@ -136,10 +151,14 @@ describe('tamper suite', () => {
     const privateKey = createPrivateKey(await readFile(keyFile!, 'utf8'));
     const keyId = keyIdOf(createPublicKey(privateKey));
     // Erase the second run's first session: rewrite its session.end's reason, rehash (re-seal), re-sign.
-    const rebuilt = rebuildLog(original, (records) => {
-      const r = records.find((r) => (r.seq as number) > runEnds[0]! && r.type === 'session.end')!;
-      (r.data as { reason: string }).reason = 'nothing happened';
-    }, (upTo, head) => ({ keyId, sig: sign(null, checkpointMessage(upTo, head), privateKey).toString('base64url') }));
+    const rebuilt = rebuildLog(
+      original,
+      (records) => {
+        const r = records.find((r) => (r.seq as number) > runEnds[0]! && r.type === 'session.end')!;
+        (r.data as { reason: string }).reason = 'nothing happened';
+      },
+      (upTo, head) => ({ keyId, sig: sign(null, checkpointMessage(upTo, head), privateKey).toString('base64url') }),
+    );
     await writeFile(log, rebuilt.join('\n') + '\n');
     // The chain and every signature are valid again: only the witness still knows the original heads.
     const chainOnly = await verify(dir, '--no-witness');
@@ -154,7 +173,11 @@ describe('tamper suite', () => {
     const { privateKey, publicKey } = generateKeyPairSync('ed25519');
     await writeFile(join(dir, 'evidence', 'checkpoint-key.pub.pem'), publicKey.export({ type: 'spki', format: 'pem' }));
     const keyId = keyIdOf(publicKey);
-    const rebuilt = rebuildLog(original, () => undefined, (upTo, head) => ({ keyId, sig: sign(null, checkpointMessage(upTo, head), privateKey).toString('base64url') }));
+    const rebuilt = rebuildLog(
+      original,
+      () => undefined,
+      (upTo, head) => ({ keyId, sig: sign(null, checkpointMessage(upTo, head), privateKey).toString('base64url') }),
+    );
     await writeFile(log, rebuilt.join('\n') + '\n');
     const r = await verify(dir, '--no-witness');
     expect(r.code).toBe(1);
@@ -229,7 +252,14 @@ describe('tamper suite: the PostgreSQL store', () => {
       const a = await PostgresEvidenceStore.open({ url: db.url, replica: 'gw-a', signingKey });
       const b = await PostgresEvidenceStore.open({ url: db.url, replica: 'gw-b', signingKey });
       const recorder = new Recorder(a);
-      const { sessionId } = await recorder.startSession({ identity: 'data-agent', groups: [], target: 'shop-db', protocol: 'postgres', client: { address: '127.0.0.1', port: 1 }, revision: { digest: 'x' } } as never);
+      const { sessionId } = await recorder.startSession({
+        identity: 'data-agent',
+        groups: [],
+        target: 'shop-db',
+        protocol: 'postgres',
+        client: { address: '127.0.0.1', port: 1 },
+        revision: { digest: 'x' },
+      } as never);
       const result = await recorder.recordResult({ sessionId, seq: 1, status: 'ok', rows: 3, maskedValues: 0, durationMs: 1 } as never);
       await b.append('approval.requested', { id: 'ap-1' });
       await a.close();
@@ -309,8 +339,8 @@ describe('key rotation', () => {
     await cp(dataDir, dir, { recursive: true });
     const inside = join(dir, 'evidence', 'my-key.pem');
     await cp(join(dir, 'keys', 'checkpoint-key.pem'), inside);
-    await expect(startGateway({ policies: repo, dataDir: dir, pgPort: 0, httpPort: 'off', adminPort: 'off', watch: false, evidence: { signingKeyFile: inside } }, { log: () => undefined })).rejects.toThrow(
-      /signing key .* is inside the evidence directory/,
-    );
+    await expect(
+      startGateway({ policies: repo, dataDir: dir, pgPort: 0, httpPort: 'off', adminPort: 'off', watch: false, evidence: { signingKeyFile: inside } }, { log: () => undefined }),
+    ).rejects.toThrow(/signing key .* is inside the evidence directory/);
   });
 });

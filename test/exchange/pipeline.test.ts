@@ -86,7 +86,14 @@ describe('runExchange', () => {
 
   it('fails closed when a check throws: refused, and recorded as refused', async () => {
     const { env, records } = fakeEnv();
-    const r = await runExchange(env, input('allow', { check: () => { throw new Error('catalog gone'); } }));
+    const r = await runExchange(
+      env,
+      input('allow', {
+        check: () => {
+          throw new Error('catalog gone');
+        },
+      }),
+    );
     expect(r.allowed).toBe(false);
     expect(records.map((x) => x.decision.effect)).toEqual(['deny']);
   });

@@ -60,14 +60,16 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-export async function startGateway(opts: {
-  backend?: Backend;
-  /** edit the repo before the gateway starts (e.g. break it) */
-  prepare?: (repo: string) => Promise<void>;
-  config?: GatewayConfigInput;
-  /** evidence faults to inject (test/evidence/helpers.ts breakableDisk) */
-  evidence?: StartGatewayOptions['evidence'];
-} = {}): Promise<Gateway> {
+export async function startGateway(
+  opts: {
+    backend?: Backend;
+    /** edit the repo before the gateway starts (e.g. break it) */
+    prepare?: (repo: string) => Promise<void>;
+    config?: GatewayConfigInput;
+    /** evidence faults to inject (test/evidence/helpers.ts breakableDisk) */
+    evidence?: StartGatewayOptions['evidence'];
+  } = {},
+): Promise<Gateway> {
   const dir = await mkdtemp(join(tmpdir(), 'pc-fail-closed-'));
   const repo = await policyRepo(dir, opts.backend ?? harnessBackend());
   await opts.prepare?.(repo);
@@ -97,7 +99,16 @@ export async function startGateway(opts: {
       return c;
     },
     async env(subject = 'support-agent') {
-      return { ...process.env, PGHOST: '127.0.0.1', PGPORT: String(listener.port), PGUSER: subject, PGPASSWORD: await token(subject), PGDATABASE: 'shop-db', PGSSLMODE: 'disable', PGCONNECT_TIMEOUT: '10' };
+      return {
+        ...process.env,
+        PGHOST: '127.0.0.1',
+        PGPORT: String(listener.port),
+        PGUSER: subject,
+        PGPASSWORD: await token(subject),
+        PGDATABASE: 'shop-db',
+        PGSSLMODE: 'disable',
+        PGCONNECT_TIMEOUT: '10',
+      };
     },
     async close() {
       await Promise.allSettled(clients.map((c) => c.end()));

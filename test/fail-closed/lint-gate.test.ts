@@ -91,7 +91,10 @@ describe('the gateway serves only bundles that lint passes', () => {
     expect(outcome).toMatchObject({ ok: false, stage: 'lint' });
     expect(gw.runtime.ctx.bundle()!.revision.digest).toBe(good);
     expect(gw.runtime.status()).toMatchObject({ ready: true, lastReload: { ok: false, stage: 'lint' } });
-    expect(await readyz(gw.runtime)).toMatchObject({ status: 200, text: expect.stringMatching(/^ready\nlast reload rejected: policies\/open-door\.yaml:\d+:\d+: error \[destructive-without-review\]/) });
+    expect(await readyz(gw.runtime)).toMatchObject({
+      status: 200,
+      text: expect.stringMatching(/^ready\nlast reload rejected: policies\/open-door\.yaml:\d+:\d+: error \[destructive-without-review\]/),
+    });
 
     const c = await gw.connect('data-agent');
     const refused = await failure(c.query(destructive));
@@ -132,7 +135,23 @@ describe('the gateway serves only bundles that lint passes', () => {
     try {
       const repo = await policyRepo(dir, harnessBackend());
       await writeFile(join(repo, 'policies', 'open-door.yaml'), openDoor);
-      const args = ['--import', 'tsx', 'cli/portcullis.ts', 'gateway', '--policies', repo, '--no-watch', '--data-dir', join(dir, 'data'), '--pg-port', '0', '--http-port', 'off', '--admin-port', 'off'];
+      const args = [
+        '--import',
+        'tsx',
+        'cli/portcullis.ts',
+        'gateway',
+        '--policies',
+        repo,
+        '--no-watch',
+        '--data-dir',
+        join(dir, 'data'),
+        '--pg-port',
+        '0',
+        '--http-port',
+        'off',
+        '--admin-port',
+        'off',
+      ];
       const r = await run(process.execPath, args, { cwd: root, timeout: 120_000, killSignal: 'SIGKILL' }).then(
         (ok) => ({ code: 0, ...ok }),
         (e: { code: number; stdout: string; stderr: string }) => e,

@@ -34,7 +34,10 @@ describe('resolveGatewayConfig', () => {
   });
 
   it('is idempotent: a resolved config resolves to itself', () => {
-    const c = parseGatewayFlags({ git: 'r.git', 'tls-cert': 'c', 'tls-key': 'k', issuer: 'https://idp', audience: 'a', 'evidence-key': 'k.pem', state: 'postgres://h/db', replica: 'r1', 'approval-webhook': 'https://hooks/x' }, {});
+    const c = parseGatewayFlags(
+      { git: 'r.git', 'tls-cert': 'c', 'tls-key': 'k', issuer: 'https://idp', audience: 'a', 'evidence-key': 'k.pem', state: 'postgres://h/db', replica: 'r1', 'approval-webhook': 'https://hooks/x' },
+      {},
+    );
     expect(resolveGatewayConfig(c)).toEqual(c);
   });
 
@@ -51,7 +54,15 @@ describe('parseGatewayFlags', () => {
       { 'pg-port': '0', 'http-port': 'off', 'review-hold': '2m', drain: '0s', 'evidence-journal': '0', 'checkpoint-interval': '500ms', git: 'repo.git', poll: '1m', 'no-watch': true },
       {},
     );
-    expect(c).toMatchObject({ pgPort: 0, httpPort: 'off', reviewHoldMs: 120_000, drainMs: 0, watch: false, evidence: { journalMiB: 0, checkpointIntervalMs: 500 }, git: { url: 'repo.git', pollMs: 60_000, branch: 'main' } });
+    expect(c).toMatchObject({
+      pgPort: 0,
+      httpPort: 'off',
+      reviewHoldMs: 120_000,
+      drainMs: 0,
+      watch: false,
+      evidence: { journalMiB: 0, checkpointIntervalMs: 500 },
+      git: { url: 'repo.git', pollMs: 60_000, branch: 'main' },
+    });
   });
 
   it('takes the state database from PORTCULLIS_STATE', () => {
@@ -72,7 +83,7 @@ describe('parseGatewayFlags', () => {
     [{ 'tls-cert': 'c.pem' }, '--tls-cert and --tls-key go together'],
     [{ issuer: 'https://idp' }, '--issuer and --audience go together'],
     [{ replica: 'a' }, '--replica needs --state'],
-    [{ git: 'r.git', poll: 'often' }, "--poll must be a duration such as 10s"],
+    [{ git: 'r.git', poll: 'often' }, '--poll must be a duration such as 10s'],
   ])('%j is refused: %s', (flags, message) => {
     let thrown: unknown;
     try {

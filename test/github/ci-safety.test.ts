@@ -111,7 +111,9 @@ describe('ci github on a pull request that changes the safety configuration', ()
     expect(checkRuns.at(-1)!.body!.conclusion).toBe('failure');
     const annotations = checkRuns.flatMap((s) => s.body!.output?.annotations ?? []);
     const onTarget = annotations.filter((a) => a.path === 'policies/targets/shop-db.yaml' && a.annotation_level === 'failure');
-    expect(onTarget.map((a) => a.title)).toEqual(expect.arrayContaining([expect.stringMatching(/recorded requests maskRemoved/), expect.stringMatching(/permission widened: select customers on shop-db/)]));
+    expect(onTarget.map((a) => a.title)).toEqual(
+      expect.arrayContaining([expect.stringMatching(/recorded requests maskRemoved/), expect.stringMatching(/permission widened: select customers on shop-db/)]),
+    );
     expect(annotations).toContainEqual(expect.objectContaining({ path: 'policies/invariants/safety.yaml', title: 'safety configuration changed: invariant-removed' }));
     // The base's pii invariant is still checked, against the classification the base had.
     expect(comment).toMatch(/`pii-always-masked` \(base; removed or changed here\) \| ❌/);

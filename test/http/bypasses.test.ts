@@ -275,6 +275,8 @@ describe('metrics', () => {
     const s = samplesOf(await h.runtime.metrics.render());
     expect(s.find((x) => x.name === 'portcullis_decisions_total' && x.labels.protocol === 'http' && x.labels.target === 'shop' && x.labels.effect === 'deny')?.value).toBeGreaterThan(0);
     expect(s.find((x) => x.name === 'portcullis_decisions_total' && x.labels.protocol === 'http' && x.labels.target === 'shop' && x.labels.effect === 'allow')?.value).toBeGreaterThan(0);
-    await expect.poll(() => h.runtime.metrics.render().then((t) => samplesOf(t).find((x) => x.name === 'portcullis_masked_values_total' && x.labels.target === 'shop')?.value ?? 0)).toBeGreaterThanOrEqual(3);
+    await expect
+      .poll(() => h.runtime.metrics.render().then((t) => samplesOf(t).find((x) => x.name === 'portcullis_masked_values_total' && x.labels.target === 'shop')?.value ?? 0))
+      .toBeGreaterThanOrEqual(3);
   });
 });

@@ -94,10 +94,7 @@ beforeAll(async () => {
   await writeFile(keyFile, 'key-from-file\n');
   const closed = await startUpstream();
   await closed.close();
-  h = await startHarness(
-    { 'targets/api.yaml': targets(up.port, keyFile, closed.port), 'policies/api.yaml': POLICY },
-    { TEST_API_TOKEN: 'upstream-secret-token', TEST_DOCS_PASSWORD: 'docs-pw' },
-  );
+  h = await startHarness({ 'targets/api.yaml': targets(up.port, keyFile, closed.port), 'policies/api.yaml': POLICY }, { TEST_API_TOKEN: 'upstream-secret-token', TEST_DOCS_PASSWORD: 'docs-pw' });
   token = await h.token('support-agent');
   base = h.gateway.url;
 });

@@ -106,7 +106,9 @@ describe('stated reasons over HTTP and MCP', () => {
   it('MCP: _meta["portcullis.dev/reason"] of a tool call reaches the approval', async () => {
     const { client } = await connectMcp(`${h.gateway.url}/tools`, token, { name: 'reasons' });
     try {
-      await expect(client.callTool({ name: 'delete_customer', arguments: { customer_id: 7 }, _meta: { 'portcullis.dev/reason': 'GDPR erasure request 55' } })).rejects.toThrow(/the call was not made: waiting for approval/);
+      await expect(client.callTool({ name: 'delete_customer', arguments: { customer_id: 7 }, _meta: { 'portcullis.dev/reason': 'GDPR erasure request 55' } })).rejects.toThrow(
+        /the call was not made: waiting for approval/,
+      );
       expect((await approvalFor('delete_customer'))?.reason).toBe('GDPR erasure request 55');
     } finally {
       await client.close();

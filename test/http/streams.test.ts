@@ -32,7 +32,14 @@ async function stream(res: ServerResponse, type: string, first: string, rest: st
 beforeAll(async () => {
   server = createServer((req, res) => {
     if (req.url === '/ndjson') void stream(res, 'application/x-ndjson', `${LINE(0)}\n`, [`${LINE(1)}\n`], 'ndjson');
-    else if (req.url === '/sse') void stream(res, 'text/event-stream', `id: 1\ndata: {"email":"ada@example.com","n":1}\n\n`, [`: keep-alive\n\nid: 2\nevent: update\ndata: {"email":"bob@example.com",\ndata:  "n":2}\n\n`, `data: contact bob@example.com\n\n`], 'sse');
+    else if (req.url === '/sse')
+      void stream(
+        res,
+        'text/event-stream',
+        `id: 1\ndata: {"email":"ada@example.com","n":1}\n\n`,
+        [`: keep-alive\n\nid: 2\nevent: update\ndata: {"email":"bob@example.com",\ndata:  "n":2}\n\n`, `data: contact bob@example.com\n\n`],
+        'sse',
+      );
     else if (req.url === '/long') {
       res.writeHead(200, { 'content-type': 'application/x-ndjson' });
       (async () => {
@@ -100,7 +107,12 @@ describe('masked streams', () => {
     open('ndjson');
     const r = await done;
     expect(r.status).toBe(200);
-    expect(r.text.trim().split('\n').map((l) => JSON.parse(l).email)).toEqual(['u***@example.com', 'u***@example.com']);
+    expect(
+      r.text
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l).email),
+    ).toEqual(['u***@example.com', 'u***@example.com']);
   });
 
   it('mask SSE event by event, keeping ids and event names, and text data through the detectors', async () => {

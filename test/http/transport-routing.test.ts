@@ -12,7 +12,13 @@ import { startHttpListener, type HttpGateway } from '../../runtime/http-transpor
 import { PortcullisError } from '../../runtime/errors.ts';
 
 const target = (type: string) => ({ doc: { spec: { type, url: 'http://127.0.0.1:9/base' } } });
-const bundle = { targets: new Map([['api', target('http')], ['cluster', target('kubernetes')], ['tools', target('mcp')]]) } as unknown as Bundle;
+const bundle = {
+  targets: new Map([
+    ['api', target('http')],
+    ['cluster', target('kubernetes')],
+    ['tools', target('mcp')],
+  ]),
+} as unknown as Bundle;
 
 const ctx: ListenerContext = {
   bundle: () => bundle,

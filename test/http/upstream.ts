@@ -38,7 +38,9 @@ export function routes(self: () => Upstream): Record<string, Handler> {
     '/base/users': (_req, res) => json(res, USERS, 200, { etag: '"v1"', connection: 'keep-alive, x-secret-hop', 'x-secret-hop': 'hop', 'keep-alive': 'timeout=77' }),
     '/base/echo': (req, res, body) => json(res, { method: req.method, url: req.url, headers: req.headers, body }),
     '/base/numbers': (_req, res) =>
-      raw(res, '{"id":12345678901234567890,"amount":1.10,"huge":1e400,"neg":-0,"exp":1E2,"email":"n@example.com","nested":[9007199254740993,{"v":2.50}],"s":"12345678901234567890","plain":42}', { 'content-type': 'application/json' }),
+      raw(res, '{"id":12345678901234567890,"amount":1.10,"huge":1e400,"neg":-0,"exp":1E2,"email":"n@example.com","nested":[9007199254740993,{"v":2.50}],"s":"12345678901234567890","plain":42}', {
+        'content-type': 'application/json',
+      }),
     '/base/numbers-masked': (_req, res) => raw(res, '{"card_number":98765432109876543210,"name":"m"}', { 'content-type': 'application/json' }),
     '/base/numbers-forged': (_req, res) => raw(res, '{"card_number":98765432109876543210,"note":"\\u000098765432109876543210"}', { 'content-type': 'application/json' }),
     '/base/numbers-nul': (_req, res) => raw(res, '{"note":"\\u0000 ssn 123-45-6789","n":12345678901234567890}', { 'content-type': 'application/json' }),

@@ -65,12 +65,19 @@ describe('dev issuer', () => {
     const k2 = await generateKeyPair('EdDSA', { crv: 'Ed25519', extractable: true });
     await writeFile(file, JSON.stringify({ keys: [{ ...(await exportJWK(k1.publicKey)), kid: 'one' }] }));
     const verifier = createTokenVerifier({ issuer: 'i', audience: 'a', jwks: { file } });
-    const sign = (k: CryptoKeyLike, kid: string) =>
-      new SignJWT({}).setProtectedHeader({ alg: 'EdDSA', kid }).setIssuer('i').setAudience('a').setSubject('s').setExpirationTime('5m').sign(k);
+    const sign = (k: CryptoKeyLike, kid: string) => new SignJWT({}).setProtectedHeader({ alg: 'EdDSA', kid }).setIssuer('i').setAudience('a').setSubject('s').setExpirationTime('5m').sign(k);
     await expect(verifier.verify(await sign(k1.privateKey, 'one'))).resolves.toMatchObject({ subject: 's' });
     const rotated = await sign(k2.privateKey, 'two');
     await expect(verifier.verify(rotated)).rejects.toMatchObject({ code: 'unauthenticated' });
-    await writeFile(file, JSON.stringify({ keys: [{ ...(await exportJWK(k2.publicKey)), kid: 'two' }, { kty: 'OKP', crv: 'Ed25519', x: (await exportJWK(k1.publicKey)).x, kid: 'one' }] }));
+    await writeFile(
+      file,
+      JSON.stringify({
+        keys: [
+          { ...(await exportJWK(k2.publicKey)), kid: 'two' },
+          { kty: 'OKP', crv: 'Ed25519', x: (await exportJWK(k1.publicKey)).x, kid: 'one' },
+        ],
+      }),
+    );
     await expect(verifier.verify(rotated)).resolves.toMatchObject({ subject: 's' });
   });
 });

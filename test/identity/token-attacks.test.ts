@@ -93,9 +93,7 @@ describe('token verification', () => {
 
   it('refuses an expired token, saying when and how to get a new one', async () => {
     const err = await expectRefused(await mint({ iat: nowSec - 4000, exp: nowSec - 3600 }), /expired at/);
-    expect(err.message).toBe(
-      `token expired at ${new Date((nowSec - 3600) * 1000).toISOString().replace('.000Z', 'Z')}; mint a new one with \`portcullis token issue --subject NAME\``,
-    );
+    expect(err.message).toBe(`token expired at ${new Date((nowSec - 3600) * 1000).toISOString().replace('.000Z', 'Z')}; mint a new one with \`portcullis token issue --subject NAME\``);
   });
 
   it('refuses a token not yet valid', async () => {
@@ -145,9 +143,7 @@ describe('token verification', () => {
 
   it('refuses to be configured with symmetric or none algorithms', () => {
     for (const algorithms of [['HS256'], ['none'], ['ES256', 'HS512'], []]) {
-      expect(() => createTokenVerifier({ issuer: ISSUER, audience: AUDIENCE, jwks: { keys: [publicJwk] }, algorithms })).toThrow(
-        expect.objectContaining({ code: 'invalid_argument' }),
-      );
+      expect(() => createTokenVerifier({ issuer: ISSUER, audience: AUDIENCE, jwks: { keys: [publicJwk] }, algorithms })).toThrow(expect.objectContaining({ code: 'invalid_argument' }));
     }
   });
 });

@@ -79,7 +79,25 @@ beforeAll(async () => {
   // kubectl sends tokens only over TLS: a self-signed certificate for 127.0.0.1
   const cert = join(h.dir, 'gw.pem');
   const key = join(h.dir, 'gw.key');
-  await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', key, '-out', cert]);
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+  ]);
   tlsGateway = await startHttpGateway(h.runtime.ctx, { port: 0, maskKey: h.runtime.maskKey, tls: { cert: await readFile(cert), key: await readFile(key) } });
   for (const who of ['ops-agent', 'sre-bot']) {
     tokens[who] = await h.token(who);
@@ -182,7 +200,10 @@ describe('with curl', () => {
     const r = await curl([...as('sre-bot'), '-N', `${base}/api/v1/namespaces/shop/secrets?watch=true`]);
     expect(r.status).toBe(200);
     expect(r.body).not.toContain(SECRET_B64);
-    const events = r.body.trim().split('\n').map((l) => JSON.parse(l));
+    const events = r.body
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(events.map((e: { type: string }) => e.type)).toEqual(['ADDED', 'MODIFIED']);
     expect(Buffer.from(events[0].object.data.password, 'base64').toString()).toBe('***');
   });
@@ -194,7 +215,18 @@ describe('with curl', () => {
   });
 
   it('refuses upgrades other than exec/attach/portforward', async () => {
-    const r = await curl([...as('sre-bot'), '-H', 'Connection: Upgrade', '-H', 'Upgrade: websocket', '-H', 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', '-H', 'Sec-WebSocket-Version: 13', `${base}/api/v1/namespaces/shop/secrets?watch=true`]);
+    const r = await curl([
+      ...as('sre-bot'),
+      '-H',
+      'Connection: Upgrade',
+      '-H',
+      'Upgrade: websocket',
+      '-H',
+      'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==',
+      '-H',
+      'Sec-WebSocket-Version: 13',
+      `${base}/api/v1/namespaces/shop/secrets?watch=true`,
+    ]);
     expect(r.status).toBe(400);
     expect(JSON.parse(r.body).kind).toBe('Status');
   });

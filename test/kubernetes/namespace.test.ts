@@ -74,9 +74,27 @@ describe('body namespace against URL namespace', () => {
 
   it('refuses patches that move the object, as merge patch and as JSON patch', async () => {
     const before = api.seen.length;
-    const merge = await curl([...as(), '-H', 'content-type: application/merge-patch+json', '-X', 'PATCH', '--data', '{"metadata":{"namespace":"kube-system"}}', `${base}/api/v1/namespaces/sandbox/configmaps/x`]);
+    const merge = await curl([
+      ...as(),
+      '-H',
+      'content-type: application/merge-patch+json',
+      '-X',
+      'PATCH',
+      '--data',
+      '{"metadata":{"namespace":"kube-system"}}',
+      `${base}/api/v1/namespaces/sandbox/configmaps/x`,
+    ]);
     expect(merge.status).toBe(400);
-    const patch = await curl([...as(), '-H', 'content-type: application/json-patch+json', '-X', 'PATCH', '--data', '[{"op":"replace","path":"/metadata/namespace","value":"kube-system"}]', `${base}/api/v1/namespaces/sandbox/configmaps/x`]);
+    const patch = await curl([
+      ...as(),
+      '-H',
+      'content-type: application/json-patch+json',
+      '-X',
+      'PATCH',
+      '--data',
+      '[{"op":"replace","path":"/metadata/namespace","value":"kube-system"}]',
+      `${base}/api/v1/namespaces/sandbox/configmaps/x`,
+    ]);
     expect(patch.status).toBe(400);
     expect(api.seen.length).toBe(before);
   });

@@ -73,10 +73,12 @@ ${rules
 }
 
 /** A working base policy covering every target, so orphan/identity rules stay quiet by default. */
-export const basePolicy = policy(
-  `- { id: read, effect: allow, actions: [select], resources: [catalog] }`,
-  { name: 'base' },
-) + `---\n` + policy(`- { id: get, effect: allow, actions: [GET], resources: ["/x"] }`, { name: 'base-api', targets: '[api]' }) + `---\n` + policy(`- { id: get, effect: allow, actions: [get], resources: [pods] }`, { name: 'base-k8s', targets: '[k8s]' });
+export const basePolicy =
+  policy(`- { id: read, effect: allow, actions: [select], resources: [catalog] }`, { name: 'base' }) +
+  `---\n` +
+  policy(`- { id: get, effect: allow, actions: [GET], resources: ["/x"] }`, { name: 'base-api', targets: '[api]' }) +
+  `---\n` +
+  policy(`- { id: get, effect: allow, actions: [get], resources: [pods] }`, { name: 'base-k8s', targets: '[k8s]' });
 
 export function repo(files: Record<string, string>): SourceFile[] {
   const all: Record<string, string> = {

@@ -15,7 +15,9 @@ beforeAll(async () => {
   const pg = pgInfo();
   dir = await mkdtemp(join(tmpdir(), 'portcullis-live-lint-'));
   await cp(resolve(import.meta.dirname, '../../policies'), dir, { recursive: true });
-  await writeFile(join(dir, 'targets', 'live-db.yaml'), `apiVersion: portcullis.dev/v1
+  await writeFile(
+    join(dir, 'targets', 'live-db.yaml'),
+    `apiVersion: portcullis.dev/v1
 kind: Target
 metadata: { name: live-db }
 spec:
@@ -31,8 +33,11 @@ spec:
         - customers.ssn
         - customers.social_security_no
       strategy: redact
-`);
-  await writeFile(join(dir, 'policies', 'live.yaml'), `apiVersion: portcullis.dev/v1
+`,
+  );
+  await writeFile(
+    join(dir, 'policies', 'live.yaml'),
+    `apiVersion: portcullis.dev/v1
 kind: Policy
 metadata: { name: live-readers }
 spec:
@@ -46,7 +51,8 @@ spec:
       mask:
         - columns: [customers.email, customers.nickname]
           strategy: hash
-`);
+`,
+  );
 });
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });

@@ -21,13 +21,19 @@ describe('loader errors do not hide other findings', () => {
 
   it('does not report what only follows from a file set aside', () => {
     // the replica's file is broken: the policy naming the replica is not also an "unknown target" error
-    const report = lintFiles('/repo', repo({
-      'replica.yaml': 'apiVersion: portcullis.dev/v1\nkind: Target\nmetadata: { name: replica }\nspec: { type: postgres, hots: x }\n',
-      'e-replica.yaml': policy(`- { id: r, effect: allow, actions: [select], resources: [orders] }`, { name: 'e', targets: '[replica]' }),
-      'd-unsafe.yaml': policy(`- { id: r, effect: allow, actions: [delete], resources: [orders] }`, { name: 'd' }),
-    }));
+    const report = lintFiles(
+      '/repo',
+      repo({
+        'replica.yaml': 'apiVersion: portcullis.dev/v1\nkind: Target\nmetadata: { name: replica }\nspec: { type: postgres, hots: x }\n',
+        'e-replica.yaml': policy(`- { id: r, effect: allow, actions: [select], resources: [orders] }`, { name: 'e', targets: '[replica]' }),
+        'd-unsafe.yaml': policy(`- { id: r, effect: allow, actions: [delete], resources: [orders] }`, { name: 'd' }),
+      }),
+    );
     const found = report.findings.map((f) => `${f.file} ${f.rule}`);
-    expect(found.filter((f) => !f.startsWith('replica.yaml ')), found.join('\n')).toEqual(['d-unsafe.yaml destructive-without-review']);
+    expect(
+      found.filter((f) => !f.startsWith('replica.yaml ')),
+      found.join('\n'),
+    ).toEqual(['d-unsafe.yaml destructive-without-review']);
     expect(found).not.toContain('d-unsafe.yaml unresolved-reference');
     // and absence rules (orphan target, identity without policy) stay quiet on the partial repo
     expect(report.findings.some((f) => f.rule === 'orphan-target' || f.rule === 'identity-without-policy')).toBe(false);

@@ -18,7 +18,9 @@ describe('paths in messages', () => {
     await writeFile(file, (await readFile(file, 'utf8')).replace('effect: deny', 'effect: dney'));
     const where: string[] = [];
     for (const command of ['lint', 'test', 'simulate']) {
-      const r = await run(process.execPath, [join(root, 'bin', 'portcullis.js'), command, 'policies'], { cwd: dir, timeout: 120_000 }).catch((e: { code: number; stdout: string; stderr: string }) => e);
+      const r = await run(process.execPath, [join(root, 'bin', 'portcullis.js'), command, 'policies'], { cwd: dir, timeout: 120_000 }).catch(
+        (e: { code: number; stdout: string; stderr: string }) => e,
+      );
       const text = `${(r as { stdout: string }).stdout}${(r as { stderr: string }).stderr}`;
       where.push(/^(\S+):16:15: error \[schema\]/m.exec(text)?.[1] ?? `${command}: ${text}`);
     }

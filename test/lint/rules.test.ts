@@ -15,10 +15,16 @@ const cases: Record<string, { bad: Files; good: Files }> = {
     bad: p(`- { id: r, effect: allow, actions: [select], resources: [orders], wen: { maxRows: 1 } }`),
     good: p(`- { id: r, effect: allow, actions: [select], resources: [orders], when: { maxRows: 1 } }`),
   },
-  'unresolved-reference': { bad: p(`- { id: r, effect: allow, actions: [select], resources: [orders] }`, { subjects: '[{ group: agnets }]' }), good: p(`- { id: r, effect: allow, actions: [select], resources: [orders] }`) },
-  'duplicate-name': { bad: { 'a.yaml': policy(`- { id: r, effect: deny, actions: [ddl] }`, { name: 'same' }), 'b.yaml': policy(`- { id: r, effect: deny, actions: [admin] }`, { name: 'same' }) }, good: { 'a.yaml': policy(`- { id: r, effect: deny, actions: [ddl] }`, { name: 'one' }), 'b.yaml': policy(`- { id: r, effect: deny, actions: [admin] }`, { name: 'two' }) } },
+  'unresolved-reference': {
+    bad: p(`- { id: r, effect: allow, actions: [select], resources: [orders] }`, { subjects: '[{ group: agnets }]' }),
+    good: p(`- { id: r, effect: allow, actions: [select], resources: [orders] }`),
+  },
+  'duplicate-name': {
+    bad: { 'a.yaml': policy(`- { id: r, effect: deny, actions: [ddl] }`, { name: 'same' }), 'b.yaml': policy(`- { id: r, effect: deny, actions: [admin] }`, { name: 'same' }) },
+    good: { 'a.yaml': policy(`- { id: r, effect: deny, actions: [ddl] }`, { name: 'one' }), 'b.yaml': policy(`- { id: r, effect: deny, actions: [admin] }`, { name: 'two' }) },
+  },
   'inline-secret': {
-    bad: { 'targets.yaml': targets.replace('host: 127.0.0.1', 'host: 127.0.0.1\n  tls: { mode: require }').replace("url: http://127.0.0.1:8080", 'url: http://svc:hunter2@127.0.0.1:8080') },
+    bad: { 'targets.yaml': targets.replace('host: 127.0.0.1', 'host: 127.0.0.1\n  tls: { mode: require }').replace('url: http://127.0.0.1:8080', 'url: http://svc:hunter2@127.0.0.1:8080') },
     good: {},
   },
   'wildcard-allow-for-agents': { bad: p(`- { id: r, effect: allow, actions: [select], resources: ["*"] }`), good: p(`- { id: r, effect: allow, actions: [select], resources: ["public.orders_*"] }`) },
@@ -28,7 +34,10 @@ const cases: Record<string, { bad: Files; good: Files }> = {
   },
   'classified-data-unmasked': {
     bad: { 'replica.yaml': replica(''), ...p(`- { id: r, effect: allow, actions: [select], resources: [customers] }`, { targets: '[replica]' }) },
-    good: { 'replica.yaml': replica('  classification: [{ name: pii, columns: [customers.email], strategy: redact }]\n'), ...p(`- { id: r, effect: allow, actions: [select], resources: [customers] }`, { targets: '[replica]' }) },
+    good: {
+      'replica.yaml': replica('  classification: [{ name: pii, columns: [customers.email], strategy: redact }]\n'),
+      ...p(`- { id: r, effect: allow, actions: [select], resources: [customers] }`, { targets: '[replica]' }),
+    },
   },
   'unmasked-content-type': {
     bad: { 'targets.yaml': targets.replace('url: http://127.0.0.1:8080', 'url: http://127.0.0.1:8080\n  passUnmaskedContentTypes: [text/csv]') },
@@ -59,7 +68,9 @@ const cases: Record<string, { bad: Files; good: Files }> = {
   },
   'redundant-rule': {
     bad: p(`- { id: a, effect: allow, actions: [select], resources: [orders] }\n- { id: b, effect: allow, actions: [select], resources: [orders, products] }`),
-    good: p(`- { id: a, effect: allow, actions: [select], resources: [orders], mask: [{ columns: [orders.note], strategy: redact }] }\n- { id: b, effect: allow, actions: [select], resources: [orders, products] }`),
+    good: p(
+      `- { id: a, effect: allow, actions: [select], resources: [orders], mask: [{ columns: [orders.note], strategy: redact }] }\n- { id: b, effect: allow, actions: [select], resources: [orders, products] }`,
+    ),
   },
   'review-without-approvers': {
     bad: p(`- { id: r, effect: review, actions: [delete], resources: [orders], review: { approvers: { groups: [dba], count: 3 } } }`),
@@ -70,7 +81,10 @@ const cases: Record<string, { bad: Files; good: Files }> = {
     good: p(`- { id: r, effect: review, actions: [delete], resources: [orders], review: { approvers: { groups: [sre] } } }`, { subjects: '[{ identity: alice }]' }),
   },
   'agent-approver': {
-    bad: { 'identities.yaml': identities + `---\napiVersion: portcullis.dev/v1\nkind: Identity\nmetadata: { name: helper }\nspec: { kind: agent, match: { subject: helper }, groups: [dba] }\n`, ...p(`- { id: r, effect: review, actions: [delete], resources: [orders], ${reviewOk} }`) },
+    bad: {
+      'identities.yaml': identities + `---\napiVersion: portcullis.dev/v1\nkind: Identity\nmetadata: { name: helper }\nspec: { kind: agent, match: { subject: helper }, groups: [dba] }\n`,
+      ...p(`- { id: r, effect: review, actions: [delete], resources: [orders], ${reviewOk} }`),
+    },
     good: p(`- { id: r, effect: review, actions: [delete], resources: [orders], ${reviewOk} }`),
   },
   'grant-ttl-exceeds-max': {
@@ -84,7 +98,10 @@ const cases: Record<string, { bad: Files; good: Files }> = {
     good: { 'tests.yaml': test('as: bot', 'sql: select * from catalog', 'rules: [base/read]') },
   },
   'invisible-unicode': { bad: p(`- { id: r, effect: allow, actions: [select], resources: ["orders\u200b"] }`), good: p(`- { id: r, effect: allow, actions: [select], resources: ["orders"] }`) },
-  'confusable-name': { bad: p(`- { id: r, effect: allow, actions: [select], resources: ["оrders"] }`), good: p(`- { id: r, effect: allow, actions: [select], resources: ["orders"], description: "Bestellungen lesen: Größe egal" }`) },
+  'confusable-name': {
+    bad: p(`- { id: r, effect: allow, actions: [select], resources: ["оrders"] }`),
+    good: p(`- { id: r, effect: allow, actions: [select], resources: ["orders"], description: "Bestellungen lesen: Größe egal" }`),
+  },
   'unsupported-regex': {
     bad: p(`- { id: r, effect: allow, actions: [select], resources: [orders], when: { statementPattern: "^select (\\\\w+) from \\\\1$" } }`),
     good: p(`- { id: r, effect: allow, actions: [select], resources: [orders], when: { statementPattern: "^(\\\\w+\\\\s?)+$" } }`),
@@ -181,7 +198,12 @@ describe('globs in lint mean what the gateway enforces', () => {
 
   it("'*.*' matches every relation of a PostgreSQL target, not every path of an HTTP one", () => {
     const shadowing = (target: string, action: string, resource: string) =>
-      ids(p(`- { id: rv, effect: review, actions: [${action}], resources: ["${resource}"], ${reviewOk} }\n- { id: d, effect: deny, actions: [${action}], resources: ["*.*"] }`, { targets: `[${target}]` }), 'shadowed-rule');
+      ids(
+        p(`- { id: rv, effect: review, actions: [${action}], resources: ["${resource}"], ${reviewOk} }\n- { id: d, effect: deny, actions: [${action}], resources: ["*.*"] }`, {
+          targets: `[${target}]`,
+        }),
+        'shadowed-rule',
+      );
     expect(shadowing('db', 'delete', 'orders').length).toBeGreaterThan(0);
     expect(shadowing('api', 'GET', '/orders/1')).toEqual([]);
   });

@@ -27,7 +27,9 @@ async function cli(args: string[]): Promise<{ code: number; stdout: string; stde
 describe('suppressions', () => {
   it('a suppression on a rule silences that lint rule there, keeping the reason', () => {
     const files = repo({
-      'p.yaml': policy(`- { id: del, effect: allow, actions: [delete], resources: [orders], suppress: [{ rule: destructive-without-review, reason: "orders are soft-deleted by a trigger" }] }\n- { id: del2, effect: allow, actions: [delete], resources: [customers] }`),
+      'p.yaml': policy(
+        `- { id: del, effect: allow, actions: [delete], resources: [orders], suppress: [{ rule: destructive-without-review, reason: "orders are soft-deleted by a trigger" }] }\n- { id: del2, effect: allow, actions: [delete], resources: [customers] }`,
+      ),
     });
     const r = lintFiles('/fixture', files);
     const hits = r.findings.filter((f) => f.rule === 'destructive-without-review');
@@ -55,7 +57,9 @@ describe('suppressions', () => {
   });
 
   it('loader errors cannot be suppressed', () => {
-    const files = repo({ 'p.yaml': policy(`- { id: a, effect: allow, actions: [selec], resources: [orders] }`, { extra: '  suppress: [{ rule: unresolved-reference, reason: "trying to hide a broken policy" }]\n' }) });
+    const files = repo({
+      'p.yaml': policy(`- { id: a, effect: allow, actions: [selec], resources: [orders] }`, { extra: '  suppress: [{ rule: unresolved-reference, reason: "trying to hide a broken policy" }]\n' }),
+    });
     const r = lintFiles('/fixture', files);
     expect(r.findings.some((f) => f.rule === 'unresolved-reference' && f.severity === 'error')).toBe(true);
   });
@@ -99,7 +103,14 @@ describe('formats', () => {
   });
 
   it('github annotations escape their data', () => {
-    const out = lintGithub({ root: '/x', files: 1, findings: [{ rule: 'r', severity: 'warning', message: 'a, b: 100%\nnext', file: 'p,1.yaml', line: 3, column: 5 }], suppressed: [], counts: { error: 0, warning: 1, info: 0 }, durationMs: 1 });
+    const out = lintGithub({
+      root: '/x',
+      files: 1,
+      findings: [{ rule: 'r', severity: 'warning', message: 'a, b: 100%\nnext', file: 'p,1.yaml', line: 3, column: 5 }],
+      suppressed: [],
+      counts: { error: 0, warning: 1, info: 0 },
+      durationMs: 1,
+    });
     expect(out.split('\n')[0]).toBe('::warning file=p%2C1.yaml,line=3,col=5,title=portcullis r::a, b: 100%25%0Anext');
   });
 

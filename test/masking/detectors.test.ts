@@ -39,9 +39,18 @@ describe('detectors do not over-match', () => {
 
 describe('linear time on adversarial input', () => {
   it.each([
-    'a'.repeat(200_000), 'eyJ'.repeat(70_000), '1 '.repeat(100_000), 'a@'.repeat(100_000), `${'a.'.repeat(100_000)}@`,
-    '1-'.repeat(100_000), `${'A'.repeat(200_000)}!`, 'eyJa.'.repeat(40_000), `x@${'a.'.repeat(100_000)}`, `Bearer ${'a'.repeat(200_000)}`,
-    '4'.repeat(200_000), `${'ab'.repeat(100_000)}=`,
+    'a'.repeat(200_000),
+    'eyJ'.repeat(70_000),
+    '1 '.repeat(100_000),
+    'a@'.repeat(100_000),
+    `${'a.'.repeat(100_000)}@`,
+    '1-'.repeat(100_000),
+    `${'A'.repeat(200_000)}!`,
+    'eyJa.'.repeat(40_000),
+    `x@${'a.'.repeat(100_000)}`,
+    `Bearer ${'a'.repeat(200_000)}`,
+    '4'.repeat(200_000),
+    `${'ab'.repeat(100_000)}=`,
   ])('input %#', (input) => {
     const start = performance.now();
     scrubText(input);
@@ -56,20 +65,28 @@ const luhnCard = fc.array(fc.integer({ min: 0, max: 9 }), { minLength: 15, maxLe
   for (let d = 0; d < 10; d++) if (luhnValid(`${body}${d}`)) return `${body}${d}`;
   throw new Error('unreachable');
 });
-const ssn = fc.tuple(fc.integer({ min: 1, max: 665 }), fc.integer({ min: 1, max: 99 }), fc.integer({ min: 1, max: 9999 }))
+const ssn = fc
+  .tuple(fc.integer({ min: 1, max: 665 }), fc.integer({ min: 1, max: 99 }), fc.integer({ min: 1, max: 9999 }))
   .map(([a, g, s]) => `${String(a).padStart(3, '0')}-${String(g).padStart(2, '0')}-${String(s).padStart(4, '0')}`);
-const email = fc.tuple(fc.stringMatching(/^[a-z0-9._]{1,20}$/), fc.stringMatching(/^[a-z]{1,10}$/), fc.constantFrom('com', 'org', 'io'))
-  .map(([l, d, t]) => `${l}@${d}.${t}`);
+const email = fc.tuple(fc.stringMatching(/^[a-z0-9._]{1,20}$/), fc.stringMatching(/^[a-z]{1,10}$/), fc.constantFrom('com', 'org', 'io')).map(([l, d, t]) => `${l}@${d}.${t}`);
 const token = fc.stringMatching(/^[A-Za-z0-9]{36}$/).map((s) => `ghp_${s}`);
 
 describe('property: scrubbed output never contains the secret', () => {
-  for (const [name, secret] of [['card', luhnCard], ['ssn', ssn], ['email', email], ['token', token]] as const) {
+  for (const [name, secret] of [
+    ['card', luhnCard],
+    ['ssn', ssn],
+    ['email', email],
+    ['token', token],
+  ] as const) {
     it(name, () => {
-      fc.assert(fc.property(filler, secret as fc.Arbitrary<string>, filler, (before, s, after) => {
-        const { text, count } = scrubText(`${before} ${s} ${after}`);
-        expect(text).not.toContain(s);
-        expect(count).toBeGreaterThanOrEqual(1);
-      }), { numRuns: 300 });
+      fc.assert(
+        fc.property(filler, secret as fc.Arbitrary<string>, filler, (before, s, after) => {
+          const { text, count } = scrubText(`${before} ${s} ${after}`);
+          expect(text).not.toContain(s);
+          expect(count).toBeGreaterThanOrEqual(1);
+        }),
+        { numRuns: 300 },
+      );
     });
   }
   it('scrubJson walks nested values and keys', () => {
@@ -106,10 +123,20 @@ describe('property: the prefilters that skip a rule never skip a match', () => {
     email,
     token,
   );
-  const kinds = fc.option(fc.subarray(['email', 'ssn', 'card', 'token'] as Detector[], { minLength: 1 }).map((k) => new Set(k)), { nil: undefined });
+  const kinds = fc.option(
+    fc.subarray(['email', 'ssn', 'card', 'token'] as Detector[], { minLength: 1 }).map((k) => new Set(k)),
+    { nil: undefined },
+  );
   it('matches the regexes run over everything', () => {
-    fc.assert(fc.property(fc.array(fragment, { maxLength: 12 }).map((f) => f.join('')), kinds, (text, k) => {
-      expect(scrubText(text, k)).toEqual(everyRule(text, k));
-    }), { numRuns: 5000 });
+    fc.assert(
+      fc.property(
+        fc.array(fragment, { maxLength: 12 }).map((f) => f.join('')),
+        kinds,
+        (text, k) => {
+          expect(scrubText(text, k)).toEqual(everyRule(text, k));
+        },
+      ),
+      { numRuns: 5000 },
+    );
   });
 });

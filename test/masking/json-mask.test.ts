@@ -90,8 +90,20 @@ describe('JSON masker', () => {
 
   it('hashes a selected value whole, whatever the mask order', () => {
     const doc = { a: { email: 'ada@example.com', b: 1 } };
-    const one = jsonMasker([{ kind: 'field', pattern: '$..a', strategy: 'hash' }, { kind: 'field', pattern: '$..email', strategy: 'hash' }] as Mask[], key);
-    const two = jsonMasker([{ kind: 'field', pattern: '$..email', strategy: 'hash' }, { kind: 'field', pattern: '$..a', strategy: 'hash' }] as Mask[], key);
+    const one = jsonMasker(
+      [
+        { kind: 'field', pattern: '$..a', strategy: 'hash' },
+        { kind: 'field', pattern: '$..email', strategy: 'hash' },
+      ] as Mask[],
+      key,
+    );
+    const two = jsonMasker(
+      [
+        { kind: 'field', pattern: '$..email', strategy: 'hash' },
+        { kind: 'field', pattern: '$..a', strategy: 'hash' },
+      ] as Mask[],
+      key,
+    );
     const a = one.apply(structuredClone(doc));
     expect(a).toEqual(two.apply(structuredClone(doc)));
     expect(a.count).toBe(1);

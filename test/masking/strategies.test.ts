@@ -28,9 +28,21 @@ async function sample(literal: string, type: string): Promise<{ text: Buffer; bi
 
 function toBinary(text: string, oid: number): Buffer {
   const b = (n: number) => Buffer.alloc(n);
-  if (oid === TypeOids.int2) { const x = b(2); x.writeInt16BE(Number(text)); return x; }
-  if (oid === TypeOids.int4) { const x = b(4); x.writeInt32BE(Number(text)); return x; }
-  if (oid === TypeOids.int8) { const x = b(8); x.writeBigInt64BE(BigInt(text)); return x; }
+  if (oid === TypeOids.int2) {
+    const x = b(2);
+    x.writeInt16BE(Number(text));
+    return x;
+  }
+  if (oid === TypeOids.int4) {
+    const x = b(4);
+    x.writeInt32BE(Number(text));
+    return x;
+  }
+  if (oid === TypeOids.int8) {
+    const x = b(8);
+    x.writeBigInt64BE(BigInt(text));
+    return x;
+  }
   if (oid === TypeOids.uuid) return Buffer.from(text.replace(/-/g, ''), 'hex');
   if (oid === TypeOids.bytea) return Buffer.from(text.replace(/^\\x/, ''), 'hex');
   if (oid === TypeOids.jsonb) return Buffer.concat([Buffer.from([1]), Buffer.from(text)]);
@@ -44,9 +56,20 @@ async function validText(masked: Buffer, type: string): Promise<string> {
 }
 
 const CASES: Array<[type: string, literal: string]> = [
-  ['text', '138-63-8919'], ['varchar(20)', 'ada.lovelace@example.com'], ['char(19)', '4111 1111 1111 1111'], ['name', 'secret-name'],
-  ['int2', '1234'], ['int4', '123456789'], ['int8', '1234567890123'], ['uuid', '123e4567-e89b-12d3-a456-426614174000'],
-  ['json', '{"a":1}'], ['jsonb', '{"a":1}'], ['bytea', '\\x0102'], ['numeric', '12.5'], ['date', '2024-01-01'], ['timestamptz', '2024-01-01 00:00:00+00'],
+  ['text', '138-63-8919'],
+  ['varchar(20)', 'ada.lovelace@example.com'],
+  ['char(19)', '4111 1111 1111 1111'],
+  ['name', 'secret-name'],
+  ['int2', '1234'],
+  ['int4', '123456789'],
+  ['int8', '1234567890123'],
+  ['uuid', '123e4567-e89b-12d3-a456-426614174000'],
+  ['json', '{"a":1}'],
+  ['jsonb', '{"a":1}'],
+  ['bytea', '\\x0102'],
+  ['numeric', '12.5'],
+  ['date', '2024-01-01'],
+  ['timestamptz', '2024-01-01 00:00:00+00'],
 ];
 const STRATEGIES: MaskStrategy[] = ['redact', 'partial', 'hash', 'null'];
 

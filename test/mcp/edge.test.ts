@@ -195,7 +195,9 @@ spec:
   });
 
   it('holds review decisions for an approval, naming the request and the approvers', async () => {
-    await expect(client.callTool({ name: 'delete_customer', arguments: { customer_id: 7 } })).rejects.toThrow(/waiting for approval ap-[0-9a-f]+: needs 1 of finance \(rule edge\/refunds-need-finance\)/);
+    await expect(client.callTool({ name: 'delete_customer', arguments: { customer_id: 7 } })).rejects.toThrow(
+      /waiting for approval ap-[0-9a-f]+: needs 1 of finance \(rule edge\/refunds-need-finance\)/,
+    );
   });
 
   it('refuses a call to a tool the server does not list', async () => {

@@ -32,6 +32,8 @@ describe('metrics for PostgreSQL', () => {
     const s = await samples(() => gw.runtime.metrics.render());
     expect(s.find((x) => x.name === 'portcullis_decisions_total' && x.labels.protocol === 'postgres' && x.labels.target === 'shop-db' && x.labels.effect === 'allow')?.value).toBeGreaterThan(0);
     // the result record is written after the answer: wait for the counter rather than for time
-    await expect.poll(async () => (await samples(() => gw.runtime.metrics.render())).find((x) => x.name === 'portcullis_masked_values_total' && x.labels.target === 'shop-db')?.value ?? 0, { timeout: 20_000 }).toBeGreaterThanOrEqual(4);
+    await expect
+      .poll(async () => (await samples(() => gw.runtime.metrics.render())).find((x) => x.name === 'portcullis_masked_values_total' && x.labels.target === 'shop-db')?.value ?? 0, { timeout: 20_000 })
+      .toBeGreaterThanOrEqual(4);
   });
 });

@@ -39,20 +39,18 @@ describe('policy tests', () => {
     const bad = report.cases[1]!;
     expect(bad.file).toBe('tests.yaml');
     expect(bad.line).toBe(11);
-    expect(bad.problems).toEqual([
-      expect.stringMatching(/^expected deny, got allow/),
-      'expected rules [base/nope], got [base/read]',
-      expect.stringMatching(/^expected orders.secret to be masked/),
-    ]);
+    expect(bad.problems).toEqual([expect.stringMatching(/^expected deny, got allow/), 'expected rules [base/nope], got [base/read]', expect.stringMatching(/^expected orders.secret to be masked/)]);
   });
 
   it('a multi-statement SQL case is decided per statement, strictest wins', () => {
-    const report = runPolicyTests(bundleWith(`    - name: two statements
+    const report = runPolicyTests(
+      bundleWith(`    - name: two statements
       as: bot
       target: db
       sql: select * from catalog; delete from catalog
       expect: { effect: deny }
-`));
+`),
+    );
     expect(report.cases[0]!.passed).toBe(true);
   });
 

@@ -102,7 +102,10 @@ const NOISE = 'select upper(c) as u from other';
 
 /** rows or the error, as text; a secret in it is a leak */
 async function answer(run: () => Promise<pg.QueryResult>): Promise<string> {
-  return run().then((r) => JSON.stringify(r.rows), (e: Error) => `ERROR ${e.message}`);
+  return run().then(
+    (r) => JSON.stringify(r.rows),
+    (e: Error) => `ERROR ${e.message}`,
+  );
 }
 
 beforeAll(async () => {
@@ -172,11 +175,7 @@ describe('a swap committed just before a statement decided from a cached verdict
         await new Promise((r) => setTimeout(r, CATALOG_DELAY_MS * 1.5));
         await dba.query(`begin; alter table decoy rename to decoy_${round}; alter table vault_${round} rename to decoy; alter table decoy rename column ssn to c; commit`);
         // The swap is committed: these arrive after it.
-        const [a, b, x] = await Promise.all([
-          answer(() => autocommit.query(SIMPLE)),
-          answer(() => inTransaction.query(SIMPLE)),
-          answer(() => autocommit.query(EXTENDED, [1])),
-        ]);
+        const [a, b, x] = await Promise.all([answer(() => autocommit.query(SIMPLE)), answer(() => inTransaction.query(SIMPLE)), answer(() => autocommit.query(EXTENDED, [1]))]);
         answers.push(a, b, x);
         await inTransaction.query('rollback').catch(() => undefined);
         // Put a harmless table back under the name for the next round.
@@ -187,7 +186,11 @@ describe('a swap committed just before a statement decided from a cached verdict
       await Promise.all(busy);
       for (const c of [autocommit, inTransaction, ...noise]) await c.end();
     }
-    for (const a of answers) expect(secrets.find((s) => a.includes(s)), a).toBeUndefined();
+    for (const a of answers)
+      expect(
+        secrets.find((s) => a.includes(s)),
+        a,
+      ).toBeUndefined();
     // The statements were decided, not dropped: each came back masked or refused.
     expect(answers).toHaveLength(ROUNDS * 3);
   });

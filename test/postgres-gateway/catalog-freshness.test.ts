@@ -113,7 +113,10 @@ function statements(table: string, column: string): string[] {
 }
 
 async function answer(c: pg.Client, sql: string): Promise<string> {
-  return `${sql} -> ${await c.query(sql).then((r) => JSON.stringify(r.rows), (e: Error) => `ERROR ${e.message}`)}`;
+  return `${sql} -> ${await c.query(sql).then(
+    (r) => JSON.stringify(r.rows),
+    (e: Error) => `ERROR ${e.message}`,
+  )}`;
 }
 
 /** Run each statement; what came back (rows or the error) as text. */
@@ -367,14 +370,17 @@ describe('DDL over a classified column, while masks apply', () => {
   test.each([
     'alter table vault rename column ssn to s3',
     'alter table vault alter column ssn type varchar(64)',
-    'alter table vault alter column ssn set default \'x\'',
+    "alter table vault alter column ssn set default 'x'",
     'alter table vault alter column ssn set not null',
     'alter table vault add column ssn_upper text generated always as (upper(ssn)) stored',
-    'alter table vault add column ssn_copy text default \'x\', alter column ssn drop default',
+    "alter table vault add column ssn_copy text default 'x', alter column ssn drop default",
   ])('%s is refused', async (sql) => {
     const migrator = await agent('migrator');
     try {
-      const err = await migrator.query(sql).then(() => undefined, (e: Error) => e);
+      const err = await migrator.query(sql).then(
+        () => undefined,
+        (e: Error) => e,
+      );
       expect(err?.message).toMatch(/classified|masked/);
       const columns = await dba.query(`select attname from pg_attribute where attrelid = 'vault'::regclass and attnum > 0 and not attisdropped order by attnum`);
       expect(columns.rows.map((r) => r.attname)).toEqual(['id', 'ssn', 'note']);
@@ -395,13 +401,12 @@ describe('DDL over a classified column, while masks apply', () => {
 });
 
 describe('property: DDL behind the gateway interleaved with agent statements', () => {
-  interface Place { schema: string; table: string; column: string }
-  type Op =
-    | { kind: 'rename-column'; to: string }
-    | { kind: 'rename-table'; to: string }
-    | { kind: 'move'; to: string }
-    | { kind: 'recreate' }
-    | { kind: 'insert' };
+  interface Place {
+    schema: string;
+    table: string;
+    column: string;
+  }
+  type Op = { kind: 'rename-column'; to: string } | { kind: 'rename-table'; to: string } | { kind: 'move'; to: string } | { kind: 'recreate' } | { kind: 'insert' };
   const op: fc.Arbitrary<Op> = fc.oneof(
     // renames of the classified column are the sharpest edge: drawn most often
     { arbitrary: fc.record({ kind: fc.constant('rename-column' as const), to: fc.constantFrom('card_number', 'cx', 'cy') }), weight: 3 },
@@ -489,14 +494,20 @@ describe('fail closed', () => {
       await dba.query(`select pg_terminate_backend(pid) from pg_stat_activity where datname = $1 and application_name = 'portcullis-catalog'`, [DB]);
       // In a transaction the check must run on the catalog connection, which cannot be reached.
       await c.query('begin');
-      const err = await c.query('select ssn from vault').then(() => undefined, (e: Error) => e);
+      const err = await c.query('select ssn from vault').then(
+        () => undefined,
+        (e: Error) => e,
+      );
       expect(err?.message).toMatch(/catalog current/);
       await c.query('rollback');
       // Outside one, a guard sent with the statement proves the catalog unchanged without the
       // catalog connection; a change behind the gateway makes it fail, and the statement is refused.
       expect((await c.query('select ssn from vault')).rows.length).toBeGreaterThan(0);
       await dba.query('create table unseen (x int)');
-      const changed = await c.query('select ssn from vault').then(() => undefined, (e: Error) => e);
+      const changed = await c.query('select ssn from vault').then(
+        () => undefined,
+        (e: Error) => e,
+      );
       expect(changed?.message).toMatch(/catalog current/);
     } finally {
       await dba.query('drop table if exists unseen');

@@ -33,7 +33,10 @@ async function pgConnect(subject: string, target = 'shop-db', extra: pg.ClientCo
 }
 
 async function refusal(p: Promise<unknown>): Promise<pg.DatabaseError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err, 'the statement should have been refused').toBeInstanceOf(Error);
   return err as pg.DatabaseError;
 }
@@ -105,7 +108,13 @@ describe('node-postgres', () => {
         types: { getTypeParser: () => (v: Buffer | string) => (typeof v === 'string' ? v : Buffer.from(v).toString('hex')) },
       } as pg.QueryConfig & { binary: boolean });
       expect(r.rows).toHaveLength(3);
-      const text = r.rows.map((row) => Object.values(row).map((v) => (/^[0-9a-f]+$/.test(String(v)) ? Buffer.from(String(v), 'hex').toString('latin1') : String(v))).join('|')).join('\n');
+      const text = r.rows
+        .map((row) =>
+          Object.values(row)
+            .map((v) => (/^[0-9a-f]+$/.test(String(v)) ? Buffer.from(String(v), 'hex').toString('latin1') : String(v)))
+            .join('|'),
+        )
+        .join('\n');
       expect(secrets.leak(text)).toBeUndefined();
       expect(text).toContain('***');
     } finally {
@@ -178,7 +187,10 @@ describe('postgres.js (Parse/Describe/Flush without Sync, cached named statement
         expect(rows[0]!.ssn).toBe('***');
         expect(rows[0]!.email).toMatch(/\*/);
       }
-      const err = await sql`SELECT upper(email) FROM customers WHERE id = ${1}`.then(() => undefined, (e: { code: string; message: string }) => e);
+      const err = await sql`SELECT upper(email) FROM customers WHERE id = ${1}`.then(
+        () => undefined,
+        (e: { code: string; message: string }) => e,
+      );
       expect(err?.code).toBe('42501');
       const [{ n }] = (await sql`SELECT count(*)::int AS n FROM orders WHERE total > ${0}`) as unknown as [{ n: number }];
       expect(n).toBeGreaterThan(0);
@@ -199,7 +211,14 @@ describe('postgres.js (Parse/Describe/Flush without Sync, cached named statement
 
 describe('psql', () => {
   test('the README flow: allowed, masked, denied, review', async () => {
-    const r = await psql(await gw.env('support-agent'), ['-c', 'SELECT id, status FROM orders ORDER BY id LIMIT 2', '-c', 'SELECT email, ssn FROM customers ORDER BY id LIMIT 1', '-c', 'UPDATE orders SET status = status WHERE id = 1']);
+    const r = await psql(await gw.env('support-agent'), [
+      '-c',
+      'SELECT id, status FROM orders ORDER BY id LIMIT 2',
+      '-c',
+      'SELECT email, ssn FROM customers ORDER BY id LIMIT 1',
+      '-c',
+      'UPDATE orders SET status = status WHERE id = 1',
+    ]);
     expect(r.out).toMatch(/\(2 rows\)/);
     expect(r.out).toMatch(/a\*+@example\.com \| \*\*\*/);
     expect(r.out).toMatch(/ERROR: {2}portcullis: denied by rule support-read\/no-writes/);
@@ -289,7 +308,7 @@ describe('statements, transactions and COPY against the backend (scratch copy)',
 
   test('COPY FROM STDIN through node-postgres-style raw CopyData, then CopyFail', async () => {
     const env = await gw.env('tester', 'scratch-db');
-    const r = await psql(env, ['-v', 'ON_ERROR_STOP=1', '-c', "\\copy orders (customer_id, total, status) from stdin"], '1\t1\tbackslash-copy\n\\.\n');
+    const r = await psql(env, ['-v', 'ON_ERROR_STOP=1', '-c', '\\copy orders (customer_id, total, status) from stdin'], '1\t1\tbackslash-copy\n\\.\n');
     expect(r.out).toMatch(/COPY 1/);
     expect(await direct("SELECT count(*)::int AS n FROM orders WHERE status = 'backslash-copy'")).toEqual([{ n: 1 }]);
   });

@@ -55,20 +55,33 @@ test('one-shot approval and grant are named in the record and in sessions show',
   await c.connect();
   try {
     const once = 'delete from products where id = -1';
-    expect(await c.query(once).then(() => 'ran', (e: Error) => e.message)).toMatch(/approval/);
+    expect(
+      await c.query(once).then(
+        () => 'ran',
+        (e: Error) => e.message,
+      ),
+    ).toMatch(/approval/);
     const approvalId = await approvePending(once, 'ticket 7');
     await c.query(once);
     const d1 = await lastDecision(once);
     expect(d1.decision).toMatchObject({ effect: 'review', approval: { via: 'allowed-once', approvalId, approvers: [{ identity: 'alice', note: 'ticket 7' }] } });
 
     const granted = 'update products set name = name where id = -1';
-    expect(await c.query(granted).then(() => 'ran', (e: Error) => e.message)).toMatch(/approval/);
+    expect(
+      await c.query(granted).then(
+        () => 'ran',
+        (e: Error) => e.message,
+      ),
+    ).toMatch(/approval/);
     const grantApproval = await approvePending(granted, 'migration window');
     await c.query(granted);
     const again = 'update products set name = name where id = -2';
     await c.query(again);
     const d2 = await lastDecision(again);
-    expect(d2.decision).toMatchObject({ effect: 'review', approval: { via: 'grant', approvalId: grantApproval, grantId: expect.any(String), approvers: [{ identity: 'alice', note: 'migration window' }] } });
+    expect(d2.decision).toMatchObject({
+      effect: 'review',
+      approval: { via: 'grant', approvalId: grantApproval, grantId: expect.any(String), approvers: [{ identity: 'alice', note: 'migration window' }] },
+    });
 
     const show = await portcullis(['sessions', 'show', d2.sessionId, '--data-dir', gw.dataDir]);
     expect(show.code, show.stderr).toBe(0);

@@ -102,7 +102,10 @@ describe('requireWhere', () => {
   test('UPDATE/DELETE without WHERE are refused, with WHERE allowed', async () => {
     const c = await pgConnect('capped');
     try {
-      const err = await c.query('DELETE FROM orders').then(() => undefined, (e: pg.DatabaseError) => e);
+      const err = await c.query('DELETE FROM orders').then(
+        () => undefined,
+        (e: pg.DatabaseError) => e,
+      );
       expect(err?.code).toBe('42501');
       expect(err?.message).toMatch(/WHERE/i);
       const ok = await c.query('DELETE FROM orders WHERE id = -1');

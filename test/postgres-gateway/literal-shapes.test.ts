@@ -133,20 +133,18 @@ describe('statements of one literal shape', () => {
     }
   });
 
-  test.each([
-    'set standard_conforming_strings = off',
-    "set client_encoding = 'SJIS'",
-    "set names 'BIG5'",
-    'set backslash_quote = on',
-  ])('%s is refused: the backend would lex queries differently from the gateway', async (sql) => {
-    const c = await connect('tester');
-    try {
-      expect(await outcome(c, sql)).toMatchObject({ code: '42501' });
-      expect(await outcome(c, 'show standard_conforming_strings')).toMatchObject({ rows: [['on']] });
-    } finally {
-      await c.end();
-    }
-  });
+  test.each(['set standard_conforming_strings = off', "set client_encoding = 'SJIS'", "set names 'BIG5'", 'set backslash_quote = on'])(
+    '%s is refused: the backend would lex queries differently from the gateway',
+    async (sql) => {
+      const c = await connect('tester');
+      try {
+        expect(await outcome(c, sql)).toMatchObject({ code: '42501' });
+        expect(await outcome(c, 'show standard_conforming_strings')).toMatchObject({ rows: [['on']] });
+      } finally {
+        await c.end();
+      }
+    },
+  );
 
   test('a client_encoding other than UTF-8 is refused at startup', async () => {
     const env = await gw.env('tester');

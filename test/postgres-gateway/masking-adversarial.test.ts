@@ -65,7 +65,10 @@ function assertOutcome(e: Exchange, outcome: Outcome): void {
     expect(errors[0]!.get('M')).toMatch(/^portcullis: /);
   } else if (outcome === 'masked') {
     expect(errors.map((f) => f.get('M'))).toEqual([]);
-    expect(frames.some((f) => f.code === 'D' || f.code === 'd'), 'rows arrived').toBe(true);
+    expect(
+      frames.some((f) => f.code === 'D' || f.code === 'd'),
+      'rows arrived',
+    ).toBe(true);
   } else if (outcome === 'error') {
     expect(errors.length).toBeGreaterThan(0);
   }
@@ -108,15 +111,15 @@ const SIMPLE: Record<string, [string, Outcome][]> = {
     ["SELECT format('%s', phone) FROM customers", 'refused'],
     ['SELECT to_json(email) FROM customers', 'refused'],
     ['SELECT email COLLATE "C" FROM customers', 'refused'],
-    ["SELECT email FROM customers WHERE email::int = 1", 'any'],
-    ["SELECT id FROM customers WHERE ssn::int > 0", 'any'],
-    ["SELECT id FROM customers WHERE phone::int > 0", 'any'],
-    ["SELECT id FROM customers WHERE card_number::int > 0", 'any'],
-    ["SELECT id FROM customers WHERE card_number::smallint > 0", 'any'],
-    ["SELECT id FROM customers WHERE email::json IS NOT NULL", 'any'],
-    ["SELECT id FROM customers WHERE ssn::date IS NOT NULL", 'any'],
-    ["SELECT id FROM customers WHERE phone::numeric > 0", 'any'],
-    ["SELECT 1 / (length(ssn) - 11) FROM customers", 'any'],
+    ['SELECT email FROM customers WHERE email::int = 1', 'any'],
+    ['SELECT id FROM customers WHERE ssn::int > 0', 'any'],
+    ['SELECT id FROM customers WHERE phone::int > 0', 'any'],
+    ['SELECT id FROM customers WHERE card_number::int > 0', 'any'],
+    ['SELECT id FROM customers WHERE card_number::smallint > 0', 'any'],
+    ['SELECT id FROM customers WHERE email::json IS NOT NULL', 'any'],
+    ['SELECT id FROM customers WHERE ssn::date IS NOT NULL', 'any'],
+    ['SELECT id FROM customers WHERE phone::numeric > 0', 'any'],
+    ['SELECT 1 / (length(ssn) - 11) FROM customers', 'any'],
   ],
   'whole-row references': [
     ['SELECT c FROM customers c', 'refused'],
@@ -170,7 +173,7 @@ const SIMPLE: Record<string, [string, Outcome][]> = {
   'multi-statement strings': [
     ['SELECT email FROM customers; SELECT ssn FROM customers', 'masked'],
     ["SELECT 1; SELECT email || '' FROM customers", 'refused'],
-    ["SELECT email FROM customers; SELECT upper(ssn) FROM customers", 'refused'],
+    ['SELECT email FROM customers; SELECT upper(ssn) FROM customers', 'refused'],
   ],
   cursors: [
     ['BEGIN; DECLARE c1 CURSOR FOR SELECT * FROM customers; FETCH ALL FROM c1; COMMIT', 'masked'],
@@ -219,7 +222,10 @@ describe('extended protocol without Describe (hand-crafted)', () => {
     noLeak(e.bytes);
     const rows = framesOf(e).filter((f) => f.code === 'D');
     expect(rows.length).toBeGreaterThan(10);
-    expect(framesOf(e).some((f) => f.code === 'T'), 'no RowDescription was asked for, none is sent').toBe(false);
+    expect(
+      framesOf(e).some((f) => f.code === 'T'),
+      'no RowDescription was asked for, none is sent',
+    ).toBe(false);
   });
 
   test('a named statement reused with only Bind/Execute, binary results, pipelined with several Syncs', async () => {
@@ -234,9 +240,15 @@ describe('extended protocol without Describe (hand-crafted)', () => {
 
   test('a portal executed a few rows at a time (PortalSuspended), binary', async () => {
     const c = await client('tester');
-    const e = await exchange(c, [query('BEGIN'), parse('', 'SELECT email, ssn FROM customers'), bind({ portal: 'p', resultFormats: [1] }), execute('p', 2), execute('p', 3), flush(), execute('p', 0), sync(), query('COMMIT')], 3);
+    const e = await exchange(
+      c,
+      [query('BEGIN'), parse('', 'SELECT email, ssn FROM customers'), bind({ portal: 'p', resultFormats: [1] }), execute('p', 2), execute('p', 3), flush(), execute('p', 0), sync(), query('COMMIT')],
+      3,
+    );
     noLeak(e.bytes);
-    const codes = framesOf(e).map((f) => f.code).join('');
+    const codes = framesOf(e)
+      .map((f) => f.code)
+      .join('');
     expect(codes).toMatch(/^CZ12DDs3?DDDs?D+CZCZ$|^CZ12DDsDDDsD+CZCZ$/);
   });
 
@@ -244,14 +256,18 @@ describe('extended protocol without Describe (hand-crafted)', () => {
     const c = await client('tester');
     const e = await exchange(c, [query('BEGIN; DECLARE cur CURSOR FOR SELECT * FROM customers'), execute('cur', 0), sync(), query('ROLLBACK')], 3);
     noLeak(e.bytes);
-    const errs = framesOf(e).filter((f) => f.code === 'E').map((f) => decodeErrorFields(f.body));
+    const errs = framesOf(e)
+      .filter((f) => f.code === 'E')
+      .map((f) => decodeErrorFields(f.body));
     expect(errs[0]?.get('C')).toBe('42501');
   });
 
   test('binary result values are masked to valid values (rows decode, no raw value)', async () => {
     const c = await client('tester');
     const e = await exchange(c, [parse('', 'SELECT ssn, email FROM customers ORDER BY id LIMIT 3'), bind({ resultFormats: [1] }), execute('', 0), sync()]);
-    const rows = framesOf(e).filter((f) => f.code === 'D').map((f) => decodeDataRow(f.body));
+    const rows = framesOf(e)
+      .filter((f) => f.code === 'D')
+      .map((f) => decodeDataRow(f.body));
     expect(rows).toHaveLength(3);
     for (const r of rows) expect(r[1]!.toString()).toMatch(/\*\*\*/);
     noLeak(e.bytes);
@@ -269,7 +285,9 @@ describe('errors and notices', () => {
   test('on a target with nothing classified, a unique violation quoting an email is scrubbed by the detectors', async () => {
     const c = await client('tester', 'plain-db');
     const e = await exchange(c, [query("INSERT INTO customers (name, email) VALUES ('x', 'ada.lovelace@example.com')")]);
-    const err = framesOf(e).filter((f) => f.code === 'E').map((f) => decodeErrorFields(f.body))[0];
+    const err = framesOf(e)
+      .filter((f) => f.code === 'E')
+      .map((f) => decodeErrorFields(f.body))[0];
     expect(err?.get('C')).toBe('23505');
     expect(err?.get('D')).toMatch(/Key \(email\)=\(\[email\]\) already exists/);
     expect(e.bytes.includes('ada.lovelace@example.com')).toBe(false);
@@ -278,7 +296,9 @@ describe('errors and notices', () => {
   test('values quoted by type errors are scrubbed (email, SSN, card number)', async () => {
     const c = await client('tester', 'plain-db');
     const e = await exchange(c, [query("SELECT 'ada.lovelace@example.com'::int"), query("SELECT '138-63-8919'::date"), query("SELECT '4111111001047292'::int")], 3);
-    const errs = framesOf(e).filter((f) => f.code === 'E').map((f) => decodeErrorFields(f.body).get('M'));
+    const errs = framesOf(e)
+      .filter((f) => f.code === 'E')
+      .map((f) => decodeErrorFields(f.body).get('M'));
     expect(errs).toHaveLength(3);
     for (const v of ['ada.lovelace@example.com', '138-63-8919', '4111111001047292']) expect(e.bytes.includes(v), v).toBe(false);
   });
@@ -308,7 +328,7 @@ describe('errors and notices', () => {
 
   test('INSERT ... SELECT of classified values into an unclassified column is refused', async () => {
     const c = await client('tester', 'scratch-db');
-    const e = await exchange(c, [query("INSERT INTO products (name, price) SELECT phone, 1 FROM customers; SELECT name FROM products")]);
+    const e = await exchange(c, [query('INSERT INTO products (name, price) SELECT phone, 1 FROM customers; SELECT name FROM products')]);
     noLeak(e.bytes);
     assertOutcome(e, 'refused');
   });
@@ -322,20 +342,29 @@ describe('errors and notices', () => {
 
   test('RAISE NOTICE of classified values in a DO block (admin allowed): refused or scrubbed', async () => {
     const c = await client('root-tester');
-    const e = await exchange(c, [query("DO $$ DECLARE r record; BEGIN FOR r IN SELECT email, ssn, phone, card_number FROM customers LOOP RAISE NOTICE '% % % %', r.email, r.ssn, r.phone, r.card_number; END LOOP; END $$")]);
+    const e = await exchange(c, [
+      query("DO $$ DECLARE r record; BEGIN FOR r IN SELECT email, ssn, phone, card_number FROM customers LOOP RAISE NOTICE '% % % %', r.email, r.ssn, r.phone, r.card_number; END LOOP; END $$"),
+    ]);
     noLeak(e.bytes);
   });
 
   test('RAISE EXCEPTION quoting a classified value in a DO block: refused or scrubbed', async () => {
     const c = await client('root-tester');
-    const e = await exchange(c, [query("DO $$ BEGIN RAISE EXCEPTION 'x %', (SELECT phone FROM customers LIMIT 1) USING DETAIL = (SELECT ssn FROM customers LIMIT 1), HINT = (SELECT card_number FROM customers LIMIT 1); END $$")]);
+    const e = await exchange(c, [
+      query("DO $$ BEGIN RAISE EXCEPTION 'x %', (SELECT phone FROM customers LIMIT 1) USING DETAIL = (SELECT ssn FROM customers LIMIT 1), HINT = (SELECT card_number FROM customers LIMIT 1); END $$"),
+    ]);
     noLeak(e.bytes);
   });
 });
 
 describe('psql sees nothing either', () => {
   test('a batch of masked, refused and erroring shapes through psql (stdout and stderr)', async () => {
-    const sql = Object.values(SIMPLE).flat().map(([s]) => s).filter((s) => !/BEGIN|COPY/.test(s)).map((s) => `${s};`).join('\n');
+    const sql = Object.values(SIMPLE)
+      .flat()
+      .map(([s]) => s)
+      .filter((s) => !/BEGIN|COPY/.test(s))
+      .map((s) => `${s};`)
+      .join('\n');
     const r = await psql(await gw.env('tester'), ['-f', '-'], sql);
     noLeak(r.out);
     expect(r.out).toMatch(/\*\*\*/);

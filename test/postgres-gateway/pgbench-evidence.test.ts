@@ -97,8 +97,8 @@ describe('evidence before action', () => {
     await c.query({ name: 'evidence-named', text: 'SELECT status FROM orders WHERE id = $1', values: [4] });
     await c.query("BEGIN; UPDATE orders SET status = 'evidence' WHERE id = 5; COMMIT");
     await c.query('DELETE FROM products WHERE id = 3').catch(() => {});
-    await c.query("SELECT 1 AS evidence_never; DELETE FROM products WHERE id = 4").catch(() => {});
-    await c.query("SELECT upper(email) AS evidence_never_2 FROM customers").catch(() => {});
+    await c.query('SELECT 1 AS evidence_never; DELETE FROM products WHERE id = 4').catch(() => {});
+    await c.query('SELECT upper(email) AS evidence_never_2 FROM customers').catch(() => {});
     await c.end();
     // the server writes its log asynchronously; the refusals' stand-ins fail to parse, so they are
     // logged as errors, not as statements
@@ -112,7 +112,10 @@ describe('evidence before action', () => {
     expect(texts.some((t) => t.includes('evidence_never'))).toBe(false);
     expect(texts.some((t) => t.includes('DELETE FROM products'))).toBe(false);
     for (const r of ran) {
-      const parts = r.text.split(';').map((p) => p.trim()).filter(Boolean);
+      const parts = r.text
+        .split(';')
+        .map((p) => p.trim())
+        .filter(Boolean);
       for (const part of parts) {
         const d = decisions.find((x) => x.effect === 'allow' && x.text.replace(/;$/, '').trim() === part);
         expect(d, `no decision record for '${part}'`).toBeDefined();

@@ -31,7 +31,10 @@ test.each([
   c.on('error', () => {});
   await c.connect();
   try {
-    const out = await c.query(sql).then((r) => JSON.stringify(r.rows), (e: Error) => `ERROR ${e.message}`);
+    const out = await c.query(sql).then(
+      (r) => JSON.stringify(r.rows),
+      (e: Error) => `ERROR ${e.message}`,
+    );
     expect(secrets.leak(out)).toBeUndefined();
     expect(out).toMatch(/^ERROR .*(server files|relation storage)/);
   } finally {

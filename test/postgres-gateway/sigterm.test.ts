@@ -33,7 +33,22 @@ describe('SIGTERM', () => {
     const repo = await policyRepo(dir, harnessBackend());
     const dataDir = join(dir, 'data');
     const [pgPort, adminPort] = [await freePort(), await freePort()];
-    const gw = await startTsx('cli/portcullis.ts', ['gateway', '--policies', repo, '--no-watch', '--data-dir', dataDir, '--pg-port', String(pgPort), '--http-port', 'off', '--admin-port', String(adminPort), '--drain', '3s']);
+    const gw = await startTsx('cli/portcullis.ts', [
+      'gateway',
+      '--policies',
+      repo,
+      '--no-watch',
+      '--data-dir',
+      dataDir,
+      '--pg-port',
+      String(pgPort),
+      '--http-port',
+      'off',
+      '--admin-port',
+      String(adminPort),
+      '--drain',
+      '3s',
+    ]);
     let exited: number | null | undefined;
     void gw.exited.then((code) => (exited = code));
     await expect.poll(() => exited !== undefined || /portcullis gateway ready/.test(gw.stderr()), { timeout: 30_000, interval: 100 }).toBe(true);

@@ -76,7 +76,7 @@ describe('stated reasons (psql)', () => {
     const env = await gw.env('reasoner');
     const bare = await psql(env, ['-c', 'delete from orders where id = 9005']);
     expect(bare.stderr).toContain('ERROR:  portcullis: rule test-reasons/deletes-say-why needs a stated reason before it asks approvers; nothing was run and no approval was requested');
-    expect(bare.stderr).toContain("HINT:  say why first: SET portcullis.reason = ");
+    expect(bare.stderr).toContain('HINT:  say why first: SET portcullis.reason = ');
     expect(await approvalFor('id = 9005')).toBeUndefined();
     const said = await psql(env, ['-c', "SET portcullis.reason = 'ticket 7'", '-c', 'delete from orders where id = 9005']);
     expect(said.stderr).toContain('waiting for approval');

@@ -91,7 +91,10 @@ describe('refused before the backend, recorded with the reason', () => {
       c.send(functionCall(1598, [])); // pg_catalog.random
       await c.readyCount(1);
       expect(c.errors()[0]?.get('M')).toMatch(/fast-path/);
-      const d = (await gw.evidence(['decision'])).map((r) => r.data).filter((x) => x.request?.statement?.text?.startsWith('-- fast-path function call')).at(-1);
+      const d = (await gw.evidence(['decision']))
+        .map((r) => r.data)
+        .filter((x) => x.request?.statement?.text?.startsWith('-- fast-path function call'))
+        .at(-1);
       expect(d?.decision.effect).toBe('deny');
       expect(d?.request.statement.text).toContain('1598');
     } finally {
@@ -105,7 +108,10 @@ describe('refused before the backend, recorded with the reason', () => {
     c.on('error', () => {});
     await c.connect();
     try {
-      const err = await c.query('execute made_elsewhere').then(() => undefined, (e: Error) => e);
+      const err = await c.query('execute made_elsewhere').then(
+        () => undefined,
+        (e: Error) => e,
+      );
       expect(err?.message).toMatch(/not declared through this gateway session/);
       const d = (await decisionsFor('execute made_elsewhere')).at(-1);
       expect(d?.effect).toBe('deny');

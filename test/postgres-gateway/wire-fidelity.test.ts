@@ -42,7 +42,7 @@ async function superuserQuery(sql: string, database?: string): Promise<any[]> {
 }
 
 describe('PostgreSQL fidelity', () => {
-  test("empty and comment-only queries get EmptyQueryResponse, as from PostgreSQL", async () => {
+  test('empty and comment-only queries get EmptyQueryResponse, as from PostgreSQL', async () => {
     const c = await WireClient.login(gw.port, await gw.token('tester'));
     try {
       c.send(query(''), query(';'), query('   '), query('-- x'), query('SELECT 1'));
@@ -232,7 +232,11 @@ describe('connection lifecycle', () => {
       c.send(query(`SELECT pg_sleep(120) AS ${marker}`));
       await c.closedWithin(15_000);
       expect(c.errors().at(-1)?.get('M')).toMatch(/token expired/);
-      await eventually(async () => (await superuserQuery(`SELECT 1 FROM pg_stat_activity WHERE query LIKE '%${marker}%' AND pid <> pg_backend_pid() AND state = 'active'`)).length === 0, 'pg_sleep to be cancelled', 20_000);
+      await eventually(
+        async () => (await superuserQuery(`SELECT 1 FROM pg_stat_activity WHERE query LIKE '%${marker}%' AND pid <> pg_backend_pid() AND state = 'active'`)).length === 0,
+        'pg_sleep to be cancelled',
+        20_000,
+      );
     } finally {
       c.close();
     }

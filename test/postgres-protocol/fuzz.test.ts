@@ -159,18 +159,12 @@ describe('backend parser on hostile input', () => {
 
   it('survives truncated and corrupted valid streams, decoding every frame', () => {
     fc.assert(
-      fc.property(
-        fc.array(backendMessage, { maxLength: 10 }),
-        fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }),
-        fc.nat(),
-        cuts,
-        (msgs, flips, cutAt, cutPoints) => {
-          const valid = Buffer.concat(msgs.map((m) => m.bytes));
-          const stream = Buffer.from(valid.subarray(0, cutAt % (valid.length + 1)));
-          for (const [at, byte] of flips) if (stream.length) stream[at % stream.length] = byte;
-          feed(new BackendParser({ maxMessageBytes: 4096 }), chunked(stream, cutPoints), decodeAll);
-        },
-      ),
+      fc.property(fc.array(backendMessage, { maxLength: 10 }), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }), fc.nat(), cuts, (msgs, flips, cutAt, cutPoints) => {
+        const valid = Buffer.concat(msgs.map((m) => m.bytes));
+        const stream = Buffer.from(valid.subarray(0, cutAt % (valid.length + 1)));
+        for (const [at, byte] of flips) if (stream.length) stream[at % stream.length] = byte;
+        feed(new BackendParser({ maxMessageBytes: 4096 }), chunked(stream, cutPoints), decodeAll);
+      }),
       RUNS,
     );
   });

@@ -18,7 +18,10 @@ afterAll(async () => {
 });
 
 async function rejection(p: Promise<unknown>): Promise<PortcullisError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(PortcullisError);
   return err as PortcullisError;
 }

@@ -49,7 +49,13 @@ describe('frontend serializer → parser', () => {
     expect(parser.parse(ser.sslRequest())).toMatchObject([{ type: 'SSLRequest' }]);
     expect(parser.phase).toBe('startup');
     expect(parser.parse(ser.startupMessage({ user: 'agent', database: 'shop' }))).toMatchObject([
-      { type: 'StartupMessage', params: new Map([['user', 'agent'], ['database', 'shop']]) },
+      {
+        type: 'StartupMessage',
+        params: new Map([
+          ['user', 'agent'],
+          ['database', 'shop'],
+        ]),
+      },
     ]);
   });
 

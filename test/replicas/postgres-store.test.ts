@@ -105,7 +105,10 @@ describe('PostgresEvidenceStore', () => {
     expect(ok.seq).toBe(2);
     const types: unknown[] = [];
     for await (const r of readPostgresEvidence(d.url)) types.push(r.data);
-    expect(types).toEqual([{ before: true, replica: 'r1' }, { after: true, replica: 'r1' }]);
+    expect(types).toEqual([
+      { before: true, replica: 'r1' },
+      { after: true, replica: 'r1' },
+    ]);
     await s.close();
     expect((await verifyPostgresEvidence(d.url, key.publicKey, { requireSignedTail: true })).ok).toBe(true);
   });

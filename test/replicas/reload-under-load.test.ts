@@ -99,7 +99,12 @@ describe('reload under load', () => {
     }
     const reloadMs = performance.now() - startedAt;
     const runs = await load;
-    const run = { out: runs.map((r) => r.out).join('\n'), processed: runs.reduce((n, r) => n + r.processed, 0), failed: runs.reduce((n, r) => n + r.failed, 0), aborted: runs.reduce((n, r) => n + r.aborted, 0) };
+    const run = {
+      out: runs.map((r) => r.out).join('\n'),
+      processed: runs.reduce((n, r) => n + r.processed, 0),
+      failed: runs.reduce((n, r) => n + r.failed, 0),
+      aborted: runs.reduce((n, r) => n + r.aborted, 0),
+    };
     if (process.env.PORTCULLIS_TEST_VERBOSE) console.log(JSON.stringify({ reloadMs: Math.round(reloadMs), runs: runs.length, processed: run.processed, failed: run.failed }));
 
     expect(outcomes.filter((o) => !o.ok)).toEqual([]);

@@ -59,6 +59,11 @@ describe('replicas following one branch', () => {
     for await (const r of readPostgresEvidence(state.url, { types: ['bundle.loaded'] })) {
       loaded.push({ replica: r.replica, commit: (r.data as { revision: { commit: string } }).revision.commit });
     }
-    expect(loaded.filter((l) => l.commit === c2).map((l) => l.replica).sort()).toEqual(['r1', 'r2']);
+    expect(
+      loaded
+        .filter((l) => l.commit === c2)
+        .map((l) => l.replica)
+        .sort(),
+    ).toEqual(['r1', 'r2']);
   });
 });

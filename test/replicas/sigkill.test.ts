@@ -51,7 +51,7 @@ function pgbench(env: NodeJS.ProcessEnv, script: string, args: string[]): Promis
   return new Promise((resolve) => {
     execFile('pgbench', ['-n', '-M', 'simple', '-f', script, ...args], { env, timeout: 30_000 }, (err, stdout, stderr) => {
       const out = `${stdout}\n${stderr}`;
-      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? ((err as { code: number }).code) : 1) : 0;
+      const code = err ? (typeof (err as { code?: unknown }).code === 'number' ? (err as { code: number }).code : 1) : 0;
       const processed = Number(/number of transactions actually processed: (\d+)/.exec(out)?.[1] ?? 0);
       const failed = Number(/number of failed transactions: (\d+)/.exec(out)?.[1] ?? 0);
       resolve({ code, out, processed, failed });
@@ -62,7 +62,23 @@ function pgbench(env: NodeJS.ProcessEnv, script: string, args: string[]): Promis
 async function startReplica(name: string, port: number, repo: string, dataDir: string, keyFile: string): Promise<RunningProcess> {
   // Only the PostgreSQL listener: two replicas on one host would fight over the other default ports.
   const off = ['http-port', 'admin-port'].filter((o) => o in gatewayOptions).flatMap((o) => [`--${o}`, 'off']);
-  const p = await startTsx('cli/portcullis.ts', ['gateway', '--policies', repo, '--no-watch', '--data-dir', dataDir, '--pg-port', String(port), ...off, '--state', state.url, '--replica', name, '--evidence-key', keyFile]);
+  const p = await startTsx('cli/portcullis.ts', [
+    'gateway',
+    '--policies',
+    repo,
+    '--no-watch',
+    '--data-dir',
+    dataDir,
+    '--pg-port',
+    String(port),
+    ...off,
+    '--state',
+    state.url,
+    '--replica',
+    name,
+    '--evidence-key',
+    keyFile,
+  ]);
   let exited = false;
   void p.exited.then(() => (exited = true));
   // The ready line goes to stderr (stdout stays free for the operator's pipes).
@@ -75,7 +91,8 @@ describe('two replicas, one state store, SIGKILL mid-load', () => {
   it('records every executed statement in one valid chain, and the survivor serves on', async () => {
     const repo = await policyRepo(dir, { host: '127.0.0.1', port: backend.server.port, database: 'shop', user: backend.server.user, password: backend.server.password });
     // A git repo, so the replicas can be shown to run the same commit.
-    const git = (...args: string[]) => execFileSync('git', args, { cwd: repo, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } }).trim();
+    const git = (...args: string[]) =>
+      execFileSync('git', args, { cwd: repo, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@t', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@t' } }).trim();
     git('init', '--quiet');
     git('add', '-A');
     git('commit', '--quiet', '-m', 'policies');
@@ -94,7 +111,10 @@ describe('two replicas, one state store, SIGKILL mid-load', () => {
     const [a, b] = await Promise.all([startReplica('replica-a', portA, repo, dataDir, keyFile), startReplica('replica-b', portB, repo, dataDir, keyFile)]);
     replicas.push(a, b);
     for (const r of [a, b]) expect(r.stderr()).toContain(`(policy ${commit.slice(0, 7)})`);
-    lb = await startBalancer([{ host: '127.0.0.1', port: portA }, { host: '127.0.0.1', port: portB }]);
+    lb = await startBalancer([
+      { host: '127.0.0.1', port: portA },
+      { host: '127.0.0.1', port: portB },
+    ]);
 
     const script = join(dir, 'read.sql');
     // A random tag makes nearly every statement text unique, so log lines and records pair up.
@@ -149,7 +169,9 @@ describe('two replicas, one state store, SIGKILL mid-load', () => {
       else allowed.set(sql, n - 1);
     }
     if (process.env.PORTCULLIS_TEST_VERBOSE) {
-      console.log(JSON.stringify({ during: { processed: during.processed, code: during.code }, after: { processed: after.processed }, executed: executed.length, allowDecisions: [...allowed.values()].length }));
+      console.log(
+        JSON.stringify({ during: { processed: during.processed, code: during.code }, after: { processed: after.processed }, executed: executed.length, allowDecisions: [...allowed.values()].length }),
+      );
       console.log(during.out);
     }
     expect(unrecorded).toEqual([]);

@@ -14,11 +14,20 @@ export const traffic = [
 ];
 
 export const allowDeletes = (t: string) =>
-  t.replace(/- id: deletes-need-dba\n      effect: review/, '- id: deletes-need-dba\n      effect: allow').replace(/      review:\n        approvers: \{ groups: \[dba\], count: 1 \}\n        grant: \{ ttl: 30m \}\n/, '');
+  t
+    .replace(/- id: deletes-need-dba\n      effect: review/, '- id: deletes-need-dba\n      effect: allow')
+    .replace(/      review:\n        approvers: \{ groups: \[dba\], count: 1 \}\n        grant: \{ ttl: 30m \}\n/, '');
 export const unclassifyEmail = (t: string) => t.replace('columns: [customers.email, customers.phone, customer_contacts.email]', 'columns: [customers.phone, customer_contacts.email]');
-export const dropInvariant = (name: string) => (t: string) => t.split('\n---\n').filter((doc) => !doc.includes(`name: ${name}\n`)).join('\n---\n');
+export const dropInvariant = (name: string) => (t: string) =>
+  t
+    .split('\n---\n')
+    .filter((doc) => !doc.includes(`name: ${name}\n`))
+    .join('\n---\n');
 export const suppressDestructive = (t: string) =>
-  allowDeletes(t).replace('      actions: [delete]\n      resources: [orders]\n', '      actions: [delete]\n      resources: [orders]\n      suppress:\n        - { rule: destructive-without-review, reason: "cleanup job, reviewed by the data team" }\n');
+  allowDeletes(t).replace(
+    '      actions: [delete]\n      resources: [orders]\n',
+    '      actions: [delete]\n      resources: [orders]\n      suppress:\n        - { rule: destructive-without-review, reason: "cleanup job, reviewed by the data team" }\n',
+  );
 
 export async function safetyRepo(): Promise<{ repo: TempRepo; base: string }> {
   const repo = await tempRepo();

@@ -51,7 +51,9 @@ describe('an unsafe pull request that edits its own checks fails', () => {
     // The base's recordings are still replayed, so the exposure still shows.
     expect(check.simulate!.replay!.requests).toBe(traffic.length);
     expect(check.simulate!.replay!.failed).toContain('maskRemoved');
-    expect(check.diff!.changes).toContainEqual(expect.objectContaining({ direction: 'widen', target: 'shop-db', action: 'select', resource: 'customers', what: expect.arrayContaining(['mask customers.email (partial) removed']) }));
+    expect(check.diff!.changes).toContainEqual(
+      expect.objectContaining({ direction: 'widen', target: 'shop-db', action: 'select', resource: 'customers', what: expect.arrayContaining(['mask customers.email (partial) removed']) }),
+    );
     const d = await diffCli();
     expect(d.code).toBe(1);
     expect(d.stdout).toMatch(/WIDEN .*support-agent on shop-db: select customers: .*mask customers\.email \(partial\) removed/);
@@ -103,13 +105,17 @@ describe('an unsafe pull request that edits its own checks fails', () => {
       await r.edit('invariants/safety.yaml', dropInvariant('agent-deletes-need-review'));
       await r.edit('policies/data.yaml', (t) => suppressDestructive(t));
       await r.edit('targets/shop-db.yaml', unclassifyEmail);
-      await r.edit('portcullis.yaml', (t) => t.replace('maxGrantTtl: 4h', 'maxGrantTtl: 30d').replace('newlyAllowed: fail', 'newlyAllowed: pass').replace('coverageThreshold: 80', 'coverageThreshold: 10'));
+      await r.edit('portcullis.yaml', (t) =>
+        t.replace('maxGrantTtl: 4h', 'maxGrantTtl: 30d').replace('newlyAllowed: fail', 'newlyAllowed: pass').replace('coverageThreshold: 80', 'coverageThreshold: 10'),
+      );
       await r.edit('tests/shop-db.yaml', (t) => t.replace(/    - name: data agent deletes need a DBA\n(      .*\n)+/, ''));
     });
     expect(check.failed).toBe(true);
     expect(new Set(kinds(check))).toEqual(new Set(['recordings-reduced', 'invariant-removed', 'suppression-added', 'setting-changed', 'test-removed']));
     const settings = check.safety!.changes.filter((c) => c.kind === 'setting-changed').map((c) => c.message);
-    expect(settings).toEqual(expect.arrayContaining([expect.stringMatching(/maxGrantTtl 4h → 30d/), expect.stringMatching(/coverageThreshold 80 → 10/), expect.stringMatching(/gate newlyAllowed fail → pass/)]));
+    expect(settings).toEqual(
+      expect.arrayContaining([expect.stringMatching(/maxGrantTtl 4h → 30d/), expect.stringMatching(/coverageThreshold 80 → 10/), expect.stringMatching(/gate newlyAllowed fail → pass/)]),
+    );
     // The base's gate and threshold still apply.
     expect(check.simulate!.replay!.groups.find((g) => g.kind === 'newlyAllowed')).toMatchObject({ gate: 'fail', count: 1 });
     expect(check.test!.threshold).toBe(80);

@@ -19,7 +19,10 @@ describe('replay fidelity', () => {
     const repo = await tempRepo();
     const recs = await record(repo.dir, [{ as: 'support-agent', target: 'shop-db', sql: 'select name, email from customers' }]);
     // As the PostgreSQL gateway records it when the masking of a statement cannot be proven safe.
-    const refused: RecordedRequest[] = recs.map((r) => ({ ...r, decision: { ...r.decision, effect: 'deny', reason: 'refused by masking: customers.email is read through a function the gateway cannot mask' } }));
+    const refused: RecordedRequest[] = recs.map((r) => ({
+      ...r,
+      decision: { ...r.decision, effect: 'deny', reason: 'refused by masking: customers.email is read through a function the gateway cannot mask' },
+    }));
     await writeRecordings(repo.dir, refused);
     const base = repo.commit('a refused request');
     await repo.edit('policies/support.yaml', (t) => t.replace(readShop, 'resources: [orders, products]'));

@@ -24,7 +24,8 @@ export async function tempRepo(): Promise<TempRepo> {
   const root = await mkdtemp(join(tmpdir(), 'portcullis-sim-'));
   const dir = join(root, 'policies');
   await cp(example, dir, { recursive: true });
-  const git = (...args: string[]) => execFileSync('git', args, { cwd: root, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@x', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@x' } }).trim();
+  const git = (...args: string[]) =>
+    execFileSync('git', args, { cwd: root, encoding: 'utf8', env: { ...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@x', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@x' } }).trim();
   git('init', '-q', '-b', 'main');
   const repo: TempRepo = {
     root,

@@ -48,10 +48,13 @@ spec:
 
   it('that only tightens passes and lists the recorded requests that become denied', async () => {
     const repo = await tempRepo();
-    await writeRecordings(repo.dir, await record(repo.dir, [
-      { as: 'support-agent', target: 'shop-db', sql: 'select name, email from customers' },
-      { as: 'support-agent', target: 'shop-db', sql: 'select id, total from orders where id = 7' },
-    ]));
+    await writeRecordings(
+      repo.dir,
+      await record(repo.dir, [
+        { as: 'support-agent', target: 'shop-db', sql: 'select name, email from customers' },
+        { as: 'support-agent', target: 'shop-db', sql: 'select id, total from orders where id = 7' },
+      ]),
+    );
     const base = repo.commit('recordings');
     await repo.edit('policies/support.yaml', (t) => t.replace('resources: [orders, customers, customer_contacts, products]', 'resources: [orders, products]'));
     const head = repo.commit('support no longer reads customers');

@@ -36,7 +36,11 @@ describe('simulate: replay', () => {
   });
 
   it('finds a planted newly-allowed change between two commits, and fails its gate', async () => {
-    await repo.edit('policies/data.yaml', (t) => t.replace(/- id: deletes-need-dba\n      effect: review/, '- id: deletes-need-dba\n      effect: allow').replace(/      review:\n        approvers: \{ groups: \[dba\], count: 1 \}\n        grant: \{ ttl: 30m \}\n/, ''));
+    await repo.edit('policies/data.yaml', (t) =>
+      t
+        .replace(/- id: deletes-need-dba\n      effect: review/, '- id: deletes-need-dba\n      effect: allow')
+        .replace(/      review:\n        approvers: \{ groups: \[dba\], count: 1 \}\n        grant: \{ ttl: 30m \}\n/, ''),
+    );
     const head = repo.commit('let the data agent delete');
     const report = await simulate({ dir: repo.dir, base, head, seed: 1, runs: 50 });
     const replay = report.replay!;
@@ -76,7 +80,9 @@ describe('simulate: replay', () => {
   });
 
   it('the CLI prints only the format on stdout when not on a terminal', async () => {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', cliPath, 'simulate', repo.dir, '--base', base, '--format', 'json', '--seed', '5', '--runs', '20'], { cwd: join(fileURLToPath(new URL('../../', import.meta.url))) });
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, ['--import', 'tsx', cliPath, 'simulate', repo.dir, '--base', base, '--format', 'json', '--seed', '5', '--runs', '20'], {
+      cwd: join(fileURLToPath(new URL('../../', import.meta.url))),
+    });
     const report = JSON.parse(stdout);
     expect(report.seed).toBe(5);
     expect(report.replay.requests).toBe(traffic.length);

@@ -5,7 +5,9 @@ import { PortcullisError } from '../../runtime/errors.ts';
 
 type Rel = string; // "name" or "schema.name", suffixed ":w" for writes
 const rels = (sql: string): Rel[] =>
-  analyzeSql(sql)[0]!.statement.relations.map((r) => `${r.schema ? `${r.schema}.` : ''}${r.name}${r.access === 'write' ? ':w' : ''}`).sort();
+  analyzeSql(sql)[0]!
+    .statement.relations.map((r) => `${r.schema ? `${r.schema}.` : ''}${r.name}${r.access === 'write' ? ':w' : ''}`)
+    .sort();
 
 const CLASSES: Array<[sql: string, cls: string, relations: Rel[]]> = [
   ['select * from customers', 'select', ['customers']],
@@ -37,7 +39,7 @@ const CLASSES: Array<[sql: string, cls: string, relations: Rel[]]> = [
   ['analyze t', 'admin', ['t:w']],
   ['checkpoint', 'admin', []],
   ['alter system set work_mem = 1', 'admin', []],
-  ["do $$ begin end $$", 'admin', []],
+  ['do $$ begin end $$', 'admin', []],
   ['call p()', 'admin', []],
   ["load 'x'", 'admin', []],
   ['set role bob', 'admin', []],
@@ -78,16 +80,20 @@ describe('classes and relations', () => {
 });
 
 describe('details', () => {
-  it('splits multi-statement strings into each statement\'s own text', () => {
+  it("splits multi-statement strings into each statement's own text", () => {
     const s = analyzeSql("select 'é' ; update t set a = 1 where id = 2;  delete from t");
     expect(s.map((x) => x.text)).toEqual(["select 'é'", 'update t set a = 1 where id = 2', 'delete from t']);
     expect(s.map((x) => x.statement.hasWhere)).toEqual([true, true, false]);
   });
   it('qualifies columns by relation through aliases', () => {
     const [s] = analyzeSql('select c.ssn, o.total from customers c join orders o on o.customer_id = c.id');
-    expect(s!.statement.columns).toEqual(expect.arrayContaining([
-      { relation: 'customers', column: 'ssn' }, { relation: 'orders', column: 'total' }, { relation: 'orders', column: 'customer_id' },
-    ]));
+    expect(s!.statement.columns).toEqual(
+      expect.arrayContaining([
+        { relation: 'customers', column: 'ssn' },
+        { relation: 'orders', column: 'total' },
+        { relation: 'orders', column: 'customer_id' },
+      ]),
+    );
     expect(analyzeSql('select ssn from customers')[0]!.statement.columns).toEqual([{ relation: 'customers', column: 'ssn' }]);
   });
   it('lists functions called', () => {

@@ -40,7 +40,9 @@ export async function openShop(): Promise<ShopFixture> {
   const rows = (await client.query('select ssn, email, card_number from customers')).rows as Array<Record<string, string>>;
   const secrets = new Set(rows.flatMap((r) => [r['ssn'], r['email'], r['card_number']]).filter((v): v is string => !!v));
   return {
-    client, catalog, secrets,
+    client,
+    catalog,
+    secrets,
     close: async () => {
       await client.end();
       await db.drop();

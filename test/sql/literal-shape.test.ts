@@ -23,10 +23,10 @@ describe('literalShape', () => {
   });
 
   it('takes non-ASCII text inside quotes and comments', () => {
-    expect(literalShape("select 1 /* ü */ from t where name = 'José' and \"Straße\" = 7")!.values).toEqual(['1', "'José'", '7']);
+    expect(literalShape('select 1 /* ü */ from t where name = \'José\' and "Straße" = 7')!.values).toEqual(['1', "'José'", '7']);
   });
 
-  it("cuts out plain strings, quotes and all, marked apart from numbers", () => {
+  it('cuts out plain strings, quotes and all, marked apart from numbers', () => {
     const s = literalShape("select * from t where name = 'it''s 42' and id = 42")!;
     expect(s.values).toEqual(["'it''s 42'", '42']);
     expect(s.key).toBe('select * from t where name = \u0001 and id = \u0000');
@@ -77,7 +77,7 @@ describe('valueFreeConstants', () => {
   });
   it('leaves every other constant fixed', () => {
     expect(free('select a, 1 from t where a + 1 = 2 and f(3) = b and b = -4 and c = 5::int order by 1 limit 6 offset 7')).toEqual([]);
-    expect(free("select a::varchar(10), a[1] from t group by 1 having count(*) > 2 fetch first 3 rows only")).toEqual([]);
+    expect(free('select a::varchar(10), a[1] from t group by 1 having count(*) > 2 fetch first 3 rows only')).toEqual([]);
     expect(free("select set_config('a.b', 'c', false), 'x' from t where a like 'y%' and b > date '2020-01-01' and c = 'z'::text")).toEqual([]);
   });
 });
@@ -135,7 +135,11 @@ function digitsIn(sql: string): number {
 function literalsFor(sql: string): fc.Arbitrary<string[]> {
   const digits = fc.oneof(fc.integer({ min: 0, max: 12 }).map(String), fc.bigInt({ min: 0n, max: 10n ** 25n }).map(String), fc.constantFrom('0', '007', '2147483648'));
   const text = fc
-    .oneof(fc.string({ maxLength: 12 }), fc.string({ unit: 'grapheme', maxLength: 6 }), fc.constantFrom("'", "''", '--', '/*', '*/', '$$', ') or true or (', "x' or 'a'='a", '\\', 'é', 'José', '日本語', '😀', "'é'"))
+    .oneof(
+      fc.string({ maxLength: 12 }),
+      fc.string({ unit: 'grapheme', maxLength: 6 }),
+      fc.constantFrom("'", "''", '--', '/*', '*/', '$$', ') or true or (', "x' or 'a'='a", '\\', 'é', 'José', '日本語', '😀', "'é'"),
+    )
     .map((v) => `'${v.replace(/'/g, "''")}'`);
   const shape = literalShape(sql)!;
   return fc.tuple(...shape.values.map((v) => (v.startsWith("'") ? text : digits)));
@@ -162,7 +166,11 @@ function comparable(s: AnalyzedStatement): unknown {
     const c = nodeOf(v, 'A_Const');
     if (c && typeof c['location'] === 'number' && free.has(c['location'])) return { A_Const: { value: '*' } };
     // offsets move when a literal's digits change length
-    return Object.fromEntries(Object.entries(v).filter(([k]) => !/location|_start$|_end$/.test(k)).map(([k, x]) => [k, blank(x)]));
+    return Object.fromEntries(
+      Object.entries(v)
+        .filter(([k]) => !/location|_start$|_end$/.test(k))
+        .map(([k, x]) => [k, blank(x)]),
+    );
   };
   return blank(s.ast);
 }

@@ -55,7 +55,7 @@ const REFUSED: Array<[shape: string, sql: string, reason: RegExp]> = [
   ['CASE', "select case when ssn like '1%' then 1 end from customers", /CASE/],
   ['COALESCE', 'select coalesce(ssn, email) from customers', /COALESCE/],
   ['COLLATE', 'select ssn collate "C" from customers', /COLLATE/],
-  ['aggregate', 'select string_agg(ssn, \',\') from customers', /string_agg/],
+  ['aggregate', "select string_agg(ssn, ',') from customers", /string_agg/],
   ['count distinct', 'select count(distinct ssn) from customers', /count/],
   ['substring', 'select substr(card_number, 1, 6) from customers', /card_number.*substr/],
   ['array', 'select array[ssn] from customers', /ARRAY/],
@@ -96,7 +96,7 @@ const REFUSED: Array<[shape: string, sql: string, reason: RegExp]> = [
   ['ORDER BY position', 'select ssn from customers order by 1', /ORDER BY/],
   ['ORDER BY output alias', 'select ssn as x from customers order by x', /ORDER BY/],
   ['GROUP BY', 'select count(*) from customers group by ssn', /GROUP BY/],
-  ['HAVING', 'select id from customers group by id having max(ssn) > \'5\'', /HAVING/],
+  ['HAVING', "select id from customers group by id having max(ssn) > '5'", /HAVING/],
   ['DISTINCT ON', 'select distinct on (email) id from customers', /DISTINCT ON/],
   ['LIMIT', 'select id from customers limit (select length(ssn) from customers limit 1)', /LIMIT|length/],
   ['lateral function arg', 'select * from customers c, lateral upper(c.ssn) u', /upper/],
@@ -109,7 +109,7 @@ const REFUSED: Array<[shape: string, sql: string, reason: RegExp]> = [
   ['view filtering on masked column', 'select * from filtered', /view public\.filtered cannot be proven safe/],
   ['expression over view pass-through', 'select lower(tax_id) from passthrough', /lower/],
   ['expression over nested view', "select tax_id || '' from nested_view", /\|\|/],
-  ['materialized view copy', "select upper(email) from contacts_mv", /upper/],
+  ['materialized view copy', 'select upper(email) from contacts_mv', /upper/],
   // functions
   ['user-defined function', 'select leak_ssn(1)', /leak_ssn, a user-defined function/],
   ['harmless-looking UDF', 'select add1(id) from orders', /add1/],
@@ -117,19 +117,19 @@ const REFUSED: Array<[shape: string, sql: string, reason: RegExp]> = [
   ['query_to_xml', "select query_to_xml('select ssn from customers', true, true, '')", /query_to_xml/],
   ['table_to_xml', "select table_to_xml('customers', true, true, '')", /table_to_xml/],
   ['pg_stats', "select most_common_vals from pg_stats where tablename = 'customers'", /pg_stats/],
-  ['DO block', "do $$ begin perform ssn from customers; end $$", /DO/],
+  ['DO block', 'do $$ begin perform ssn from customers; end $$', /DO/],
   ['CREATE FUNCTION', "create function f() returns text language sql as 'select ssn from customers limit 1'", /CREATE FUNCTION/],
   // writes that copy or probe classified values
   ['INSERT ... SELECT', 'insert into orders(customer_id, total, status) select id, 1, ssn from customers', /INSERT \.\.\. SELECT/],
   ['UPDATE SET from masked', 'update customers set name = ssn', /UPDATE \.\.\. SET/],
   ['UPDATE WHERE oracle', "update customers set name = name where ssn like '1%'", /WHERE/],
   ['DELETE WHERE oracle', "delete from orders where customer_id in (select id from customers where ssn like '1%')", /WHERE/],
-  ['RETURNING', "update customers set name = name where id = 1 returning ssn", /RETURNING/],
-  ['RETURNING *', "update customers set name = name where id = 1 returning *", /RETURNING/],
-  ['RETURNING whole row', "delete from customers c where id = -1 returning c", /RETURNING|whole row/],
+  ['RETURNING', 'update customers set name = name where id = 1 returning ssn', /RETURNING/],
+  ['RETURNING *', 'update customers set name = name where id = 1 returning *', /RETURNING/],
+  ['RETURNING whole row', 'delete from customers c where id = -1 returning c', /RETURNING|whole row/],
   ['data-modifying CTE', 'with u as (update customers set name = name where id = 1 returning ssn) select * from u', /RETURNING/],
   ['unique oracle', "insert into customers(name, email) values ('x', 'ada.lovelace@example.com')", /unique/],
-  ['MERGE ON masked', "merge into orders o using customers c on c.ssn = o.status when matched then do nothing", /MERGE/],
+  ['MERGE ON masked', 'merge into orders o using customers c on c.ssn = o.status when matched then do nothing', /MERGE/],
   ['CREATE TABLE AS', 'create table leak as select ssn from customers', /CREATE TABLE AS/],
   ['SELECT INTO', 'select ssn into leak from customers', /SELECT INTO/],
   ['CREATE VIEW', 'create view v2 as select email from customers', /CREATE VIEW/],
@@ -184,7 +184,10 @@ const ALLOWED: Array<[shape: string, sql: string]> = [
 describe('allowed shapes mask every classified value (checked against PostgreSQL)', () => {
   it.each(ALLOWED)('%s: %s', async (_shape, sql) => {
     const results = check(sql);
-    expect(results.every((r) => r.ok), JSON.stringify(results)).toBe(true);
+    expect(
+      results.every((r) => r.ok),
+      JSON.stringify(results),
+    ).toBe(true);
     if (sql.startsWith('copy') || sql.startsWith('update')) return;
     const masks = results.flatMap((r) => (r.ok ? (r.outputMasks ?? []) : []));
     expect(await leakingColumns(sql, masks)).toEqual([]);
@@ -196,7 +199,7 @@ describe('session state: cursors and prepared statements report the same origins
     const [declare] = analyzeSql('declare cur cursor for select id, ssn, email from customers');
     const verdict = checkMaskSafety(declare!, shop.catalog, maskOf);
     expect(verdict.ok).toBe(true);
-    const masks = verdict.ok ? verdict.outputMasks ?? [] : [];
+    const masks = verdict.ok ? (verdict.outputMasks ?? []) : [];
     await shop.client.query('begin');
     try {
       await shop.client.query('declare cur cursor for select id, ssn, email from customers');
@@ -215,7 +218,7 @@ describe('session state: cursors and prepared statements report the same origins
     expect(verdict.ok).toBe(true);
     await shop.client.query('prepare pp as select ssn from customers');
     try {
-      expect(await leakingColumns('execute pp', verdict.ok ? verdict.outputMasks ?? [] : [])).toEqual([]);
+      expect(await leakingColumns('execute pp', verdict.ok ? (verdict.outputMasks ?? []) : [])).toEqual([]);
     } finally {
       await shop.client.query('deallocate pp');
     }

@@ -129,7 +129,9 @@ function frame(payload: Buffer, opcode = 0x2): Buffer {
 /** exec over WebSocket: stdout "hello from <pod>", then a Success status on the error channel. */
 function upgrade(req: IncomingMessage, socket: Duplex): void {
   const key = req.headers['sec-websocket-key'];
-  const offered = String(req.headers['sec-websocket-protocol'] ?? '').split(',').map((s) => s.trim());
+  const offered = String(req.headers['sec-websocket-protocol'] ?? '')
+    .split(',')
+    .map((s) => s.trim());
   const proto = ['v5.channel.k8s.io', 'v4.channel.k8s.io'].find((p) => offered.includes(p));
   if (!key || !proto || !/\/exec$/.test(new URL(req.url ?? '/', 'http://x').pathname)) {
     socket.end('HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n');

@@ -62,7 +62,13 @@ export async function startMcpServer(opts: { json: boolean; token: string; state
         async ({ order_id }) => {
           note('lookup_order');
           const structured = { order_id, status: 'shipped', customer: CUSTOMER };
-          return { content: [{ type: 'text', text: JSON.stringify(structured) }, { type: 'text', text: `Contact ${CUSTOMER.email} about order ${order_id}.` }], structuredContent: structured };
+          return {
+            content: [
+              { type: 'text', text: JSON.stringify(structured) },
+              { type: 'text', text: `Contact ${CUSTOMER.email} about order ${order_id}.` },
+            ],
+            structuredContent: structured,
+          };
         },
       ),
     );

@@ -125,7 +125,10 @@ export function tooLarge(target: string, limit: number): PortcullisError {
 /** Undo Content-Encoding (listed in the order applied); the output is bounded against bombs. */
 export function decodeContent(buf: Buffer, encoding: string | undefined, limit: number, target: string): Buffer {
   if (encoding === undefined || encoding === '') return buf;
-  const codings = (encoding ?? '').split(',').map((s) => s.trim().toLowerCase()).filter((s) => s && s !== 'identity');
+  const codings = (encoding ?? '')
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter((s) => s && s !== 'identity');
   let out = buf;
   for (const coding of codings.reverse()) {
     const opts = { maxOutputLength: limit };

@@ -12,12 +12,7 @@ export interface LineStreamStats {
   masked: number;
 }
 
-export function lineMasker(
-  maskLine: (line: string) => { line: string; count: number },
-  limit: number,
-  target: string,
-  stats: LineStreamStats = { lines: 0, masked: 0 },
-): Transform {
+export function lineMasker(maskLine: (line: string) => { line: string; count: number }, limit: number, target: string, stats: LineStreamStats = { lines: 0, masked: 0 }): Transform {
   const decoder = new StringDecoder('utf8');
   let pending = '';
   const emit = (self: Transform, line: string): void => {

@@ -14,7 +14,7 @@ export default {
   severity: 'error',
   title: 'Classified data can be read in clear text',
   explanation:
-    "Masks come from the classification of the target a request goes to. Data the repo classifies on one target is readable in clear on another that lacks the classification: a read replica or reporting copy of a database with the same tables, or a Kubernetes cluster whose Secret data is not classified. This rule reports a select allowed to agents on a PostgreSQL target without classification when another PostgreSQL target classifies columns of the same tables (and the rule does not mask them itself), and get/list/watch on secrets allowed to agents on a Kubernetes target whose classification does not cover secretData.",
+    'Masks come from the classification of the target a request goes to. Data the repo classifies on one target is readable in clear on another that lacks the classification: a read replica or reporting copy of a database with the same tables, or a Kubernetes cluster whose Secret data is not classified. This rule reports a select allowed to agents on a PostgreSQL target without classification when another PostgreSQL target classifies columns of the same tables (and the rule does not mask them itself), and get/list/watch on secrets allowed to agents on a Kubernetes target whose classification does not cover secretData.',
   fix: 'Copy the classification to the target that lacks it (or add a mask to the rule), or stop allowing the read.',
   check(ctx) {
     const out: RawFinding[] = [];

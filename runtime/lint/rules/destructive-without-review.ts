@@ -10,7 +10,7 @@ export default {
   title: 'Agents may destroy or change data without a human review',
   explanation:
     "An agent that misreads a task can delete rows, drop a table, delete a deployment or open a shell in a pod in one request, and no log makes that undone. Destructive actions - PostgreSQL delete, ddl and admin, update without `when.requireWhere`, Kubernetes delete, deletecollection and exec/attach/port-forward, HTTP DELETE - should be `effect: review` for agents, so a human approves (optionally opening a short just-in-time grant). An `allow` of such an action, including through actions: ['*'], is reported.",
-  fix: "Change the rule to effect: review with approvers (and a grant.ttl if the agent needs a window), or deny it; for update, add when: {requireWhere: true}.",
+  fix: 'Change the rule to effect: review with approvers (and a grant.ttl if the agent needs a window), or deny it; for update, add when: {requireWhere: true}.',
   check(ctx) {
     const out: RawFinding[] = [];
     const facts = ctx.facts;

@@ -5,7 +5,7 @@ export default {
   severity: 'warning',
   title: 'A deny rule carries a mask',
   explanation:
-    "Masks shape what an allowed (or approved) request returns. A deny rule returns nothing, so its mask never applies - and a reader may believe the data it names is masked elsewhere because of it. Usually the mask was meant for an allow rule next to it.",
+    'Masks shape what an allowed (or approved) request returns. A deny rule returns nothing, so its mask never applies - and a reader may believe the data it names is masked elsewhere because of it. Usually the mask was meant for an allow rule next to it.',
   fix: 'Move the mask to the allow or review rule that should carry it.',
   check(ctx) {
     const out: RawFinding[] = [];

@@ -7,7 +7,7 @@ export default {
   severity: 'warning',
   title: 'The gateway talks to a remote target without verified TLS',
   explanation:
-    "The gateway holds the backend credential and carries production data. Over plain HTTP, or PostgreSQL with tls.mode disable or prefer (which silently falls back to plain text), anyone on the network path can read the data and the credential, or impersonate the backend. Loopback addresses are exempt; everything else should use https:// and, for PostgreSQL, tls.mode require or verify-full.",
+    'The gateway holds the backend credential and carries production data. Over plain HTTP, or PostgreSQL with tls.mode disable or prefer (which silently falls back to plain text), anyone on the network path can read the data and the credential, or impersonate the backend. Loopback addresses are exempt; everything else should use https:// and, for PostgreSQL, tls.mode require or verify-full.',
   fix: 'Use an https:// URL, and tls: {mode: verify-full} (or require) for PostgreSQL.',
   check(ctx) {
     const out: RawFinding[] = [];
@@ -17,7 +17,10 @@ export default {
         if (loopback.test(spec.host) || spec.host.startsWith('/')) continue;
         const mode = spec.tls?.mode ?? 'prefer';
         if (mode === 'disable' || mode === 'prefer') {
-          out.push({ message: `target '${name}' connects to ${spec.host} with tls.mode ${mode}${spec.tls?.mode ? '' : ' (the default)'}`, at: { origin: t.origin, pointer: spec.tls ? '/spec/tls/mode' : '/spec/host' } });
+          out.push({
+            message: `target '${name}' connects to ${spec.host} with tls.mode ${mode}${spec.tls?.mode ? '' : ' (the default)'}`,
+            at: { origin: t.origin, pointer: spec.tls ? '/spec/tls/mode' : '/spec/host' },
+          });
         }
       } else {
         let url: URL;

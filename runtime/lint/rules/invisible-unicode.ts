@@ -8,7 +8,7 @@ export default {
   severity: 'error',
   title: 'Invisible or bidirectional-control characters in a policy file',
   explanation:
-    "Zero-width characters make two names that look identical different (a rule for `orders` followed by U+200B ZERO WIDTH SPACE matches no table called orders), and bidirectional overrides make a reviewer read text in a different order than the parser does (\"Trojan Source\"), so a diff can look harmless while changing a rule. Policy files are reviewed as text, so such characters are errors anywhere in them, comments included.",
+    'Zero-width characters make two names that look identical different (a rule for `orders` followed by U+200B ZERO WIDTH SPACE matches no table called orders), and bidirectional overrides make a reviewer read text in a different order than the parser does ("Trojan Source"), so a diff can look harmless while changing a rule. Policy files are reviewed as text, so such characters are errors anywhere in them, comments included.',
   fix: 'Delete the character (an editor that shows invisible characters helps); write any non-ASCII text you need with visible characters only.',
   check(ctx) {
     const out: RawFinding[] = [];

@@ -11,8 +11,6 @@ export default {
   fromLoader: true,
   check: (ctx) => [
     ...loaderFindings(ctx, ['schema']),
-    ...ctx.loader
-      .filter((d) => !loaderCodes.includes(d.code))
-      .map((d) => ({ message: d.message, at: { file: d.file, line: d.line, column: d.column }, ...(d.hint ? { hint: d.hint } : {}) })),
+    ...ctx.loader.filter((d) => !loaderCodes.includes(d.code)).map((d) => ({ message: d.message, at: { file: d.file, line: d.line, column: d.column }, ...(d.hint ? { hint: d.hint } : {}) })),
   ],
 } satisfies LintRule;

@@ -7,8 +7,8 @@ export default {
   severity: 'warning',
   title: 'A deny rule covers an HTTP target that does not say how it reads paths',
   explanation:
-    "A deny rule on `/admin/**` protects only the spellings policy reads as `/admin`. Upstreams differ: Express routes `/ADMIN` and `/Admin` as `/admin`, servlet containers drop `;jsessionid=…` path parameters, and some frameworks treat `/a/` as `/a`. Unless the target declares `spec.paths` (caseSensitive, trailingSlash, semicolonParameters), the gateway matches case-sensitively with `;` literal, and a case or parameter variant of a denied path can reach the upstream.",
-  fix: 'Declare the upstream\'s path semantics on the target, e.g. paths: { caseSensitive: false, trailingSlash: ignored, semicolonParameters: literal } for an Express app.',
+    'A deny rule on `/admin/**` protects only the spellings policy reads as `/admin`. Upstreams differ: Express routes `/ADMIN` and `/Admin` as `/admin`, servlet containers drop `;jsessionid=…` path parameters, and some frameworks treat `/a/` as `/a`. Unless the target declares `spec.paths` (caseSensitive, trailingSlash, semicolonParameters), the gateway matches case-sensitively with `;` literal, and a case or parameter variant of a denied path can reach the upstream.',
+  fix: "Declare the upstream's path semantics on the target, e.g. paths: { caseSensitive: false, trailingSlash: ignored, semicolonParameters: literal } for an Express app.",
   check(ctx) {
     const out: RawFinding[] = [];
     const reported = new Set<string>();

@@ -7,7 +7,7 @@ export default {
   severity: 'error',
   title: 'A policy test expects a rule that does not exist',
   explanation:
-    "Test cases name the rules they expect to decide as `policy/rule`. A name that matches no rule (a renamed policy or rule id, a typo) makes the case fail for the wrong reason, or, worse, gets deleted from the test to make it pass. Every expected rule must exist.",
+    'Test cases name the rules they expect to decide as `policy/rule`. A name that matches no rule (a renamed policy or rule id, a typo) makes the case fail for the wrong reason, or, worse, gets deleted from the test to make it pass. Every expected rule must exist.',
   fix: 'Use the policy name and rule id as they are now (see the did-you-mean hint).',
   wholeRepo: true,
   check(ctx) {

@@ -8,7 +8,7 @@ export default {
   severity: 'warning',
   title: 'An HTTP target with classified fields passes some responses through unmasked',
   explanation:
-    "Field masks ($.customer.email) apply to JSON bodies and content detectors to text. `passUnmaskedContentTypes` lets responses of the listed media types through untouched, so a classified value served as text/csv, text/plain, application/xml or a wildcard type reaches the agent in clear text. Only opaque media (images, audio, video, fonts) are safe to pass through on a target that classifies data.",
+    'Field masks ($.customer.email) apply to JSON bodies and content detectors to text. `passUnmaskedContentTypes` lets responses of the listed media types through untouched, so a classified value served as text/csv, text/plain, application/xml or a wildcard type reaches the agent in clear text. Only opaque media (images, audio, video, fonts) are safe to pass through on a target that classifies data.',
   fix: 'Remove the type from passUnmaskedContentTypes, or restrict it to image/audio/video/font types.',
   check(ctx) {
     const out: RawFinding[] = [];

@@ -26,7 +26,10 @@ export default {
       if (scope.actions && targets.length > 0) {
         const valid = new Set(targets.flatMap((t) => actionsByType[t.doc.spec.type]));
         if (!scope.actions.some((a) => a === '*' || valid.has(a))) {
-          out.push({ message: `invariant '${name}': none of ${scope.actions.join(', ')} is an action of ${[...new Set(targets.map((t) => t.doc.spec.type))].join(', ')} targets in scope`, at: at('/spec/scope/actions') });
+          out.push({
+            message: `invariant '${name}': none of ${scope.actions.join(', ')} is an action of ${[...new Set(targets.map((t) => t.doc.spec.type))].join(', ')} targets in scope`,
+            at: at('/spec/scope/actions'),
+          });
         }
       }
       if (!assert.effectNot && !assert.masked) out.push({ message: `invariant '${name}' asserts nothing`, at: at('/spec/assert') });

@@ -7,8 +7,8 @@ export default {
   severity: 'warning',
   title: 'A policy test exercises no rule',
   explanation:
-    "A test case whose identity is not a subject of any policy covering its target only checks the default deny: it passes whatever the policies say, and keeps passing after the rule it was meant to pin down is deleted. A case whose request is written for another kind of target (sql against an HTTP API) can never match a rule either.",
-  fix: 'Make the case use an identity and target some policy covers, and write the request in the target\'s language (sql, http, k8s or mcp).',
+    'A test case whose identity is not a subject of any policy covering its target only checks the default deny: it passes whatever the policies say, and keeps passing after the rule it was meant to pin down is deleted. A case whose request is written for another kind of target (sql against an HTTP API) can never match a rule either.',
+  fix: "Make the case use an identity and target some policy covers, and write the request in the target's language (sql, http, k8s or mcp).",
   wholeRepo: true,
   check(ctx) {
     const out: RawFinding[] = [];

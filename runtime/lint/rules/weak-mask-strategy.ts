@@ -9,13 +9,18 @@ export default {
   severity: 'warning',
   title: 'Credentials are masked with a strategy that reveals part of them',
   explanation:
-    "`partial` keeps part of a value readable (the last digits of a card number) and `hash` keeps equal values linkable; both are fine for identifiers and personal data, and wrong for credentials, where any revealed part shortens a brute force and a stable hash can be replayed. Kubernetes Secret data, the `token` content detector and columns or fields named like passwords, secrets, tokens or keys should be masked with `redact` or `null`, both in classifications and in rule masks.",
+    '`partial` keeps part of a value readable (the last digits of a card number) and `hash` keeps equal values linkable; both are fine for identifiers and personal data, and wrong for credentials, where any revealed part shortens a brute force and a stable hash can be replayed. Kubernetes Secret data, the `token` content detector and columns or fields named like passwords, secrets, tokens or keys should be masked with `redact` or `null`, both in classifications and in rule masks.',
   fix: 'Use strategy: redact (or null) for credentials.',
   check(ctx) {
     const out: RawFinding[] = [];
     const bundle = ctx.bundle;
     if (!bundle) return out;
-    const check = (origin: Located<Target>['origin'], pointer: string, strategy: string, m: { columns?: readonly string[]; fields?: readonly string[]; content?: readonly string[]; secretData?: boolean }) => {
+    const check = (
+      origin: Located<Target>['origin'],
+      pointer: string,
+      strategy: string,
+      m: { columns?: readonly string[]; fields?: readonly string[]; content?: readonly string[]; secretData?: boolean },
+    ) => {
       if (strategy === 'redact' || strategy === 'null') return;
       const what = [
         ...(m.secretData ? ['Secret data'] : []),

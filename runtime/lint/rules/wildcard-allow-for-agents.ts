@@ -16,7 +16,7 @@ export default {
   title: 'Agents are allowed every action or every resource',
   explanation:
     "An allow rule whose subjects include agents and whose actions are '*', or whose resources are omitted or a bare wildcard ('*', '**', '/**'), grants agents everything a target has now and everything added later: new tables, endpoints and Kubernetes resources become reachable without anyone reviewing a policy change. Least privilege for autonomous agents means naming what they need. Globs that stay inside a known prefix (public.orders_*, /invoices/**) are fine.",
-  fix: "List the actions and resources the agent needs; keep wildcards for deny rules.",
+  fix: 'List the actions and resources the agent needs; keep wildcards for deny rules.',
   check(ctx) {
     const out: RawFinding[] = [];
     const facts = ctx.facts;
@@ -37,7 +37,11 @@ export default {
         out.push({ message: `rule '${e.rule.id}' allows ${e.rule.actions.join(', ')} on every resource to agents (${who}): it has no resources`, at: { origin: e.policy.origin, pointer: e.pointer } });
       } else {
         const i = resources.findIndex((r) => wildcards.has(r));
-        if (i >= 0) out.push({ message: `rule '${e.rule.id}' allows ${e.rule.actions.join(', ')} on '${resources[i]}' to agents (${who})`, at: { origin: e.policy.origin, pointer: `${e.pointer}/resources/${i}` } });
+        if (i >= 0)
+          out.push({
+            message: `rule '${e.rule.id}' allows ${e.rule.actions.join(', ')} on '${resources[i]}' to agents (${who})`,
+            at: { origin: e.policy.origin, pointer: `${e.pointer}/resources/${i}` },
+          });
       }
     }
     return out;

@@ -37,9 +37,13 @@ export function overrideOf(wireMethod: string, headers: IncomingHttpHeaders, que
   const methods = new Set(asked.map((m) => m.toUpperCase()));
   const [method] = methods;
   if (methods.size !== 1 || method === undefined || !METHOD.test(method)) {
-    throw new PortcullisError('invalid_argument', `the request asks for method ${[...methods].map((m) => JSON.stringify(m.slice(0, 20))).join(' and ')} through a method override, which is ambiguous, so it is refused`, {
-      details: { hint: 'send the method you mean as the request method, without X-HTTP-Method-Override or _method' },
-    });
+    throw new PortcullisError(
+      'invalid_argument',
+      `the request asks for method ${[...methods].map((m) => JSON.stringify(m.slice(0, 20))).join(' and ')} through a method override, which is ambiguous, so it is refused`,
+      {
+        details: { hint: 'send the method you mean as the request method, without X-HTTP-Method-Override or _method' },
+      },
+    );
   }
   return method === wireMethod ? { method } : { method, overridden: wireMethod };
 }

@@ -24,14 +24,7 @@ import { reasonFromHeaders } from '../../gateway/stated-reason.ts';
 export type { ExchangeState, ProxyEnv };
 export { fieldNamesOf };
 
-export async function proxyHttp(
-  ctx: ListenerContext,
-  env: ProxyEnv,
-  req: IncomingMessage,
-  res: ServerResponse,
-  admitted: Admitted,
-  state: ExchangeState,
-): Promise<void> {
+export async function proxyHttp(ctx: ListenerContext, env: ProxyEnv, req: IncomingMessage, res: ServerResponse, admitted: Admitted, state: ExchangeState): Promise<void> {
   const { bundle, subject, upstream } = admitted;
   const built = await httpRequestOf(ctx, req, admitted);
   const { request, method, wireMethod, path, search } = built;

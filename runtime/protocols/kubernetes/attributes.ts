@@ -91,7 +91,10 @@ function isTrue(v: string | null): boolean {
 /** `metadata.name=foo` (or `==`) as the only requirement -> foo, as RequiresExactMatch does. */
 function exactName(selector: string | null): string | undefined {
   if (!selector) return undefined;
-  const terms = selector.split(',').map((t) => t.trim()).filter(Boolean);
+  const terms = selector
+    .split(',')
+    .map((t) => t.trim())
+    .filter(Boolean);
   for (const t of terms) {
     const m = /^metadata\.name\s*==?\s*(.+)$/.exec(t);
     if (m && /^[^/%]+$/.test(m[1]!) && m[1] !== '.' && m[1] !== '..') return m[1];
@@ -107,9 +110,13 @@ export function isDiscovery(attrs: NonResourceAttributes): boolean {
   if (attrs.verb !== 'get' && attrs.verb !== 'head') return false;
   const p = attrs.path;
   return (
-    p === '/api' || p === '/apis' || p === '/version' ||
+    p === '/api' ||
+    p === '/apis' ||
+    p === '/version' ||
     /^\/api\/v\d[\w]*$/.test(p) ||
     /^\/apis\/[^/]+(\/[^/]+)?$/.test(p) ||
-    p === '/openapi/v2' || p === '/openapi/v3' || p.startsWith('/openapi/v3/')
+    p === '/openapi/v2' ||
+    p === '/openapi/v3' ||
+    p.startsWith('/openapi/v3/')
   );
 }

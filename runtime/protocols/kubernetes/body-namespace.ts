@@ -37,9 +37,13 @@ export async function checkedBody(req: IncomingMessage, attrs: ResourceAttribute
   }
   for (const ns of bodyNamespaces(value)) {
     if (ns !== (attrs.namespace ?? '')) {
-      throw new PortcullisError('invalid_argument', `the namespace of the provided object (${JSON.stringify(ns)}) does not match the namespace sent on the request (${JSON.stringify(attrs.namespace ?? '')})`, {
-        details: { hint: 'send the request to the object\'s own namespace, or leave metadata.namespace out' },
-      });
+      throw new PortcullisError(
+        'invalid_argument',
+        `the namespace of the provided object (${JSON.stringify(ns)}) does not match the namespace sent on the request (${JSON.stringify(attrs.namespace ?? '')})`,
+        {
+          details: { hint: "send the request to the object's own namespace, or leave metadata.namespace out" },
+        },
+      );
     }
   }
   return body;

@@ -74,14 +74,7 @@ export async function decideKubernetes(
   return { attrs, decision, path, ...(body ? { body } : {}) };
 }
 
-export async function proxyKubernetes(
-  ctx: ListenerContext,
-  env: ProxyEnv,
-  req: IncomingMessage,
-  res: ServerResponse,
-  admitted: Admitted,
-  state: ExchangeState,
-): Promise<void> {
+export async function proxyKubernetes(ctx: ListenerContext, env: ProxyEnv, req: IncomingMessage, res: ServerResponse, admitted: Admitted, state: ExchangeState): Promise<void> {
   const { upstream } = admitted;
   const method = (req.method ?? 'GET').toUpperCase();
   const { attrs, decision, path, body } = await decideKubernetes(ctx, req.socket as Socket, admitted, method, String(req.headers['user-agent'] ?? ''), state, req, reasonFromHeaders(req.headers));

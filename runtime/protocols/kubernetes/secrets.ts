@@ -69,8 +69,7 @@ export function maskSecrets(root: unknown, strategy: MaskStrategy, key: Buffer, 
     return String(maskJsonValue(applied, strategy, key));
   };
 
-  const isSecret = (o: Json, inSecretsContext: boolean): boolean =>
-    o.kind === 'Secret' || (inSecretsContext && o.kind === undefined && ('data' in o || 'stringData' in o || 'metadata' in o));
+  const isSecret = (o: Json, inSecretsContext: boolean): boolean => o.kind === 'Secret' || (inSecretsContext && o.kind === undefined && ('data' in o || 'stringData' in o || 'metadata' in o));
 
   const walk = (node: unknown, inSecretsContext: boolean): void => {
     if (Array.isArray(node)) {

@@ -35,10 +35,7 @@ async function connectUpstream(up: Upstream): Promise<Socket> {
   const url = new URL(up.origin);
   const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
   const host = url.hostname.replace(/^\[|\]$/g, '');
-  const socket: Socket =
-    url.protocol === 'https:'
-      ? tlsConnect({ host, port, ...(await upstreamTls(up)), ALPNProtocols: ['http/1.1'] })
-      : netConnect({ host, port });
+  const socket: Socket = url.protocol === 'https:' ? tlsConnect({ host, port, ...(await upstreamTls(up)), ALPNProtocols: ['http/1.1'] }) : netConnect({ host, port });
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       socket.destroy();
@@ -57,14 +54,7 @@ async function connectUpstream(up: Upstream): Promise<Socket> {
 }
 
 /** Decide and, when allowed, splice the agent's socket to the upstream's. Resolves when both close. */
-export async function proxyUpgrade(
-  ctx: ListenerContext,
-  req: IncomingMessage,
-  socket: Duplex,
-  head: Buffer,
-  admitted: Admitted,
-  state: ExchangeState,
-): Promise<UpgradeOutcome> {
+export async function proxyUpgrade(ctx: ListenerContext, req: IncomingMessage, socket: Duplex, head: Buffer, admitted: Admitted, state: ExchangeState): Promise<UpgradeOutcome> {
   const up = admitted.upstream;
   if (up.type !== 'kubernetes') {
     throw new PortcullisError('invalid_argument', `target ${up.name} is an HTTP target; the gateway does not proxy upgraded connections to it`, {
@@ -109,11 +99,14 @@ export async function proxyUpgrade(
   const lifetime = Math.min(limits.maxDurationMs ?? Infinity, untilExpiry);
   let timer: NodeJS.Timeout | undefined;
   if (Number.isFinite(lifetime)) {
-    timer = setTimeout(() => {
-      outcome.reason = lifetime === untilExpiry ? 'token-expired' : 'max-duration';
-      upstream.destroy();
-      socket.destroy();
-    }, Math.max(0, lifetime));
+    timer = setTimeout(
+      () => {
+        outcome.reason = lifetime === untilExpiry ? 'token-expired' : 'max-duration';
+        upstream.destroy();
+        socket.destroy();
+      },
+      Math.max(0, lifetime),
+    );
   }
   await new Promise<void>((resolve) => {
     let open = 2;

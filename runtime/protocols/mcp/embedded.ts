@@ -35,7 +35,14 @@ function gateBlocks(gate: ResourceGate, blocks: unknown[]): { blocks: unknown[];
     if (!isObj(block) || (block.type !== 'resource' && block.type !== 'resource_link')) return block;
     const uri = uriOf(block);
     if (uri === undefined) return withheldBlock('a resource without a URI cannot be decided');
-    const request: McpRequest = { protocol: 'mcp', subject: { identity: gate.subject.identity, groups: [...gate.subject.groups] }, target: gate.target, at: gate.at, method: 'resources/read', name: uri };
+    const request: McpRequest = {
+      protocol: 'mcp',
+      subject: { identity: gate.subject.identity, groups: [...gate.subject.groups] },
+      target: gate.target,
+      at: gate.at,
+      method: 'resources/read',
+      name: uri,
+    };
     const decision = judgeUnrecorded(gate.bundle, request);
     if (decision.effect !== 'allow') {
       const why = decision.effect === 'review' ? 'reading it needs review; read it with resources/read' : refusalOf(decision).message.replace(` on ${uri}`, ' on this resource');

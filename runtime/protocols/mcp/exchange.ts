@@ -13,15 +13,7 @@ import { PortcullisError } from '../../errors.ts';
 import type { ListenerContext } from '../../http-transport/context.ts';
 import type { Dispatchers } from '../../http-transport/upstream.ts';
 import { errorResponse } from './refusal.ts';
-import {
-  idKey,
-  isJSONRPCErrorResponse,
-  isJSONRPCRequest,
-  type JSONRPCErrorResponse,
-  type JSONRPCMessage,
-  type JSONRPCRequest,
-  type JsonRpcResponse,
-} from './jsonrpc.ts';
+import { idKey, isJSONRPCErrorResponse, isJSONRPCRequest, type JSONRPCErrorResponse, type JSONRPCMessage, type JSONRPCRequest, type JsonRpcResponse } from './jsonrpc.ts';
 import { mcpMasker } from './masking.ts';
 import { widenOutputSchema } from './output-schema.ts';
 import { gateResources } from './embedded.ts';
@@ -56,13 +48,7 @@ function classificationMasks(bundle: Bundle, target: string): readonly Mask[] {
 }
 
 /** Undefined: forward it. Otherwise the answer the agent gets instead. */
-export async function admitRequest(
-  env: ExchangeEnv,
-  session: McpSession,
-  bundle: Bundle,
-  target: McpTarget,
-  msg: JSONRPCRequest,
-): Promise<JSONRPCErrorResponse | undefined> {
+export async function admitRequest(env: ExchangeEnv, session: McpSession, bundle: Bundle, target: McpTarget, msg: JSONRPCRequest): Promise<JSONRPCErrorResponse | undefined> {
   const key = idKey(msg.id);
   const started = performance.now();
   if (session.pending.has(key)) {
@@ -199,7 +185,9 @@ async function checkDefinition(env: ExchangeEnv, session: McpSession, target: Mc
       const request: JSONRPCMessage = { jsonrpc: '2.0', id: `portcullis-${randomUUID()}`, method: 'tools/list', ...(cursor !== undefined ? { params: { cursor } } : {}) };
       const answer = await ask(env.dispatchers, target, session.headers(), request);
       if (isJSONRPCErrorResponse(answer) || !('result' in answer) || !isObj(answer.result) || !Array.isArray(answer.result.tools)) {
-        return new PortcullisError('failed_precondition', `target ${target.name} did not list its tools, so the definition of tool ${JSON.stringify(name)} cannot be checked`, { details: { tool: name } });
+        return new PortcullisError('failed_precondition', `target ${target.name} did not list its tools, so the definition of tool ${JSON.stringify(name)} cannot be checked`, {
+          details: { tool: name },
+        });
       }
       const tool = answer.result.tools.find((t): t is ToolDefinition => isObj(t) && t.name === name);
       if (tool) return session.pins.check(target, revision, tool);

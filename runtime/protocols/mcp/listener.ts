@@ -293,8 +293,7 @@ export class McpEndpoint {
 
 async function readBody(req: IncomingMessage, target: McpTarget): Promise<string> {
   const limit = target.upstream.maxBodyBytes;
-  const tooLarge = () =>
-    new PortcullisError('resource_exhausted', `the request body is larger than ${limit} bytes, the most target ${target.name} accepts`, { details: { status: 413, limit } });
+  const tooLarge = () => new PortcullisError('resource_exhausted', `the request body is larger than ${limit} bytes, the most target ${target.name} accepts`, { details: { status: 413, limit } });
   if (Number(req.headers['content-length'] ?? 0) > limit) throw tooLarge();
   try {
     return (await readLimited(req, limit, target.name)).toString('utf8');

@@ -46,7 +46,10 @@ function textualMime(mime: unknown): boolean {
 
 export function mcpMasker(masks: readonly Mask[], key: Buffer, target: string): McpMasker {
   const json: JsonMasker = jsonMasker(masks, key);
-  const scrubber = jsonMasker(masks.filter((m) => m.kind === 'content'), key);
+  const scrubber = jsonMasker(
+    masks.filter((m) => m.kind === 'content'),
+    key,
+  );
   const policy: BodyMaskPolicy = {
     target,
     transform: (v) => json.apply(v),

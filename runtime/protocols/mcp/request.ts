@@ -5,14 +5,7 @@
  * the prompt). Lifecycle methods pass. Anything else is decided under its own name, which no rule
  * can name, so it is refused by default: a new protocol method is never let through unexamined.
  */
-import {
-  CallToolRequestSchema,
-  CompleteRequestSchema,
-  GetPromptRequestSchema,
-  ReadResourceRequestSchema,
-  SubscribeRequestSchema,
-  UnsubscribeRequestSchema,
-} from '@modelcontextprotocol/sdk/types.js';
+import { CallToolRequestSchema, CompleteRequestSchema, GetPromptRequestSchema, ReadResourceRequestSchema, SubscribeRequestSchema, UnsubscribeRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { McpRequest, Subject } from '../../engine/request.ts';
 import { PortcullisError } from '../../errors.ts';
 import type { JSONRPCRequest } from './jsonrpc.ts';

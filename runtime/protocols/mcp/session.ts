@@ -158,17 +158,17 @@ export class McpSessions {
     if (!session.recorded) {
       const s = session.subject;
       const recorded = openSession(this.ctx, {
-          identity: s.identity,
-          ...(s.kind ? { kind: s.kind } : {}),
-          groups: [...s.groups],
-          ...(s.tokenSubject ? { tokenSubject: s.tokenSubject } : {}),
-          ...(s.issuer ? { issuer: s.issuer } : {}),
-          target: session.target,
-          protocol: 'mcp',
-          client: session.client,
-          revision: bundle.revision,
-          attributes: { ...session.attributes },
-        });
+        identity: s.identity,
+        ...(s.kind ? { kind: s.kind } : {}),
+        groups: [...s.groups],
+        ...(s.tokenSubject ? { tokenSubject: s.tokenSubject } : {}),
+        ...(s.issuer ? { issuer: s.issuer } : {}),
+        target: session.target,
+        protocol: 'mcp',
+        client: session.client,
+        revision: bundle.revision,
+        attributes: { ...session.attributes },
+      });
       session.recorded = recorded;
       recorded.then(
         (id) => {
@@ -184,7 +184,12 @@ export class McpSessions {
 
   /** The outcome; logged, never thrown: the agent has its answer already. */
   async recordResult(exchange: RecordedExchange | undefined, outcome: Outcome): Promise<void> {
-    await recordResult(this.ctx, exchange, { status: outcome.error ? 'error' : 'ok', durationMs: outcome.durationMs, maskedValues: outcome.maskedValues, ...(outcome.error ? { error: outcome.error } : {}) });
+    await recordResult(this.ctx, exchange, {
+      status: outcome.error ? 'error' : 'ok',
+      durationMs: outcome.durationMs,
+      maskedValues: outcome.maskedValues,
+      ...(outcome.error ? { error: outcome.error } : {}),
+    });
   }
 
   async end(session: McpSession, reason: string): Promise<void> {

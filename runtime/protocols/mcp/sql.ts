@@ -31,9 +31,7 @@ export interface SqlArgument {
 export function sqlArgumentsOf(bundle: Bundle, target: string): SqlArgument[] {
   const spec = bundle.targets.get(target)?.doc.spec as { sql?: unknown } | undefined;
   if (!Array.isArray(spec?.sql)) return [];
-  return spec.sql.filter(
-    (s): s is SqlArgument => typeof s?.tool === 'string' && typeof s?.argument === 'string' && typeof s?.target === 'string',
-  );
+  return spec.sql.filter((s): s is SqlArgument => typeof s?.tool === 'string' && typeof s?.argument === 'string' && typeof s?.target === 'string');
 }
 
 /**
@@ -68,9 +66,13 @@ export function sqlRefusal(request: PostgresRequest, decision: Decision): Portcu
     const matcher = compileMatcher([relation], 'postgres');
     const hit = read.find((r) => matcher.test(r));
     if (hit) {
-      return new PortcullisError('permission_denied', `the SQL reads ${hit}, whose column ${m.pattern} must be masked (${m.source}), and a tool's result cannot be masked by column; query it through the PostgreSQL gateway instead`, {
-        details: { rules: [m.source] },
-      });
+      return new PortcullisError(
+        'permission_denied',
+        `the SQL reads ${hit}, whose column ${m.pattern} must be masked (${m.source}), and a tool's result cannot be masked by column; query it through the PostgreSQL gateway instead`,
+        {
+          details: { rules: [m.source] },
+        },
+      );
     }
   }
   return undefined;

@@ -36,7 +36,7 @@ export function mcpTargetOf(bundle: Bundle, name: string): McpTarget | undefined
       timeoutMs: spec.timeout ? parseDuration(spec.timeout) : DEFAULT_TIMEOUT_MS,
       maxBodyBytes: DEFAULT_MAX_BODY_BYTES,
       passUnmaskedContentTypes: [],
-    paths: undefined,
+      paths: undefined,
       auth: spec.auth,
       tls: undefined,
     },

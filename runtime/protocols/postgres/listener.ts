@@ -64,7 +64,10 @@ export async function startPostgresGateway(ctx: GatewayContext, opts: PostgresGa
     log: (event, fields) => ctx.log(event, fields),
     drift: (target, d) => {
       ctx.metrics?.observeCatalogDrift(target);
-      ctx.note?.(`catalog.drift:${target}:${d.oid}:${d.attnum}`, `target ${target}: classified column ${d.was.join(', ')} is now named ${d.now}; it stays masked, but the classification should name it (portcullis lint --catalog)`);
+      ctx.note?.(
+        `catalog.drift:${target}:${d.oid}:${d.attnum}`,
+        `target ${target}: classified column ${d.was.join(', ')} is now named ${d.now}; it stays masked, but the classification should name it (portcullis lint --catalog)`,
+      );
       void ctx.recorder.recordCatalogDrift({ target, ...d }).catch((err: unknown) => ctx.log('postgres.catalog.drift-unrecorded', { target, error: String(err) }));
     },
   });
@@ -126,7 +129,7 @@ export async function startPostgresGateway(ctx: GatewayContext, opts: PostgresGa
       return;
     }
     if (first.type !== 'StartupMessage') throw new PortcullisError('protocol_violation', `expected a startup message, got ${first.type}`);
-    if ((first.protocolVersion >> 16) !== 3) throw new PortcullisError('protocol_violation', `unsupported protocol version ${first.protocolVersion >> 16}.${first.protocolVersion & 0xffff}`);
+    if (first.protocolVersion >> 16 !== 3) throw new PortcullisError('protocol_violation', `unsupported protocol version ${first.protocolVersion >> 16}.${first.protocolVersion & 0xffff}`);
     const params = first.params;
 
     if (!encrypted && !plaintextAllowed(raw)) {
@@ -137,7 +140,9 @@ export async function startPostgresGateway(ctx: GatewayContext, opts: PostgresGa
     // a backslash or quote byte inside a character) would see other statements than were decided.
     const encoding = params.get('client_encoding');
     if (encoding !== undefined && !isUtf8(encoding)) {
-      throw new PortcullisError('invalid_argument', `client_encoding ${encoding} is not supported: the gateway reads every query as UTF-8`, { details: { hint: 'connect with client_encoding=UTF8 (PGCLIENTENCODING=UTF8)' } });
+      throw new PortcullisError('invalid_argument', `client_encoding ${encoding} is not supported: the gateway reads every query as UTF-8`, {
+        details: { hint: 'connect with client_encoding=UTF8 (PGCLIENTENCODING=UTF8)' },
+      });
     }
     socket.write(authenticationCleartextPassword());
     const password = await reader.next(timeout);
@@ -161,13 +166,19 @@ export async function startPostgresGateway(ctx: GatewayContext, opts: PostgresGa
 
     let backend: BackendConnection;
     try {
-      const searchPath = await catalogs.get(targetName, spec).then((c) => c.searchPathSetting, () => undefined);
+      const searchPath = await catalogs.get(targetName, spec).then(
+        (c) => c.searchPathSetting,
+        () => undefined,
+      );
       backend = await connectBackend(await backendOptions(targetName, spec, params, undefined, searchPath));
     } catch (err) {
       const e = PortcullisError.from(err);
       ctx.log('postgres.backend.unavailable', { target: targetName, code: e.code, message: e.message });
       // The backend's address and role are the gateway's business, not the agent's.
-      throw new PortcullisError(e.code === 'failed_precondition' ? 'failed_precondition' : 'unavailable', `target '${targetName}' is unavailable right now`, { cause: e, details: { hint: 'retry later; the gateway logs the cause' } });
+      throw new PortcullisError(e.code === 'failed_precondition' ? 'failed_precondition' : 'unavailable', `target '${targetName}' is unavailable right now`, {
+        cause: e,
+        details: { hint: 'retry later; the gateway logs the cause' },
+      });
     }
 
     let sessionId: string;

@@ -42,7 +42,12 @@ export function syntaxError(err: unknown, sql: string): PortcullisError {
   const e = PortcullisError.from(err, 'invalid_argument');
   const parser = (e.cause as { sqlDetails?: { message?: string; cursorPosition?: number; fileName?: string; lineNumber?: number; functionName?: string } } | undefined)?.sqlDetails;
   if (!parser?.message) return e;
-  const fields: ErrorFields = { severity: 'ERROR', code: '42601', message: parser.message, hint: 'portcullis: the gateway parses every statement with PostgreSQL\'s parser before deciding on it; this one was not sent to the database' };
+  const fields: ErrorFields = {
+    severity: 'ERROR',
+    code: '42601',
+    message: parser.message,
+    hint: "portcullis: the gateway parses every statement with PostgreSQL's parser before deciding on it; this one was not sent to the database",
+  };
   if (parser.cursorPosition !== undefined) fields.position = Buffer.from(sql).subarray(0, parser.cursorPosition).toString('utf8').length + 1;
   const extra: Record<string, string> = {};
   if (parser.fileName) extra.F = parser.fileName;
@@ -65,7 +70,10 @@ export function refusalFor(decision: Decision, statement: string): PortcullisErr
     });
   }
   return new PortcullisError('permission_denied', `${decision.reason} (policy ${commit})`, {
-    details: { hint: decision.rules.length > 0 ? 'this is intended by policy; propose a policy change if the agent needs it' : 'no rule covers this; propose a policy change if the agent needs it', statement },
+    details: {
+      hint: decision.rules.length > 0 ? 'this is intended by policy; propose a policy change if the agent needs it' : 'no rule covers this; propose a policy change if the agent needs it',
+      statement,
+    },
   });
 }
 

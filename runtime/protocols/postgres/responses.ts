@@ -147,8 +147,7 @@ export class ResponsePipeline {
         if (frame.type === 'RowDescription') {
           slot.shape.fields = decodeRowDescription(frame.body);
           slot.shape.description = frame.body.toString('latin1');
-        }
-        else if (frame.type === 'NoData') slot.shape.fields = null;
+        } else if (frame.type === 'NoData') slot.shape.fields = null;
         else this.unexpected(frame, slot);
         this.pop();
         return;

@@ -25,7 +25,9 @@ export class SessionClock {
       this.after(max, () => this.end('max-duration', fatal('resource_exhausted', `session reached its maximum duration of ${formatDuration(max)} set by policy`, 'reconnect to start a new session')));
     }
     const untilExpiry = expiresAt.getTime() - Date.now();
-    this.after(Math.max(0, Math.min(untilExpiry, 2 ** 31 - 1)), () => this.end('token-expired', fatal('unauthenticated', `the session's token expired at ${expiresAt.toISOString()}`, 'reconnect with a fresh token')));
+    this.after(Math.max(0, Math.min(untilExpiry, 2 ** 31 - 1)), () =>
+      this.end('token-expired', fatal('unauthenticated', `the session's token expired at ${expiresAt.toISOString()}`, 'reconnect with a fresh token')),
+    );
     this.touch();
   }
 
@@ -34,7 +36,11 @@ export class SessionClock {
     const idle = this.limits.idleTimeoutMs;
     if (idle === undefined) return;
     if (this.idleTimer) this.idleTimer.refresh();
-    else this.idleTimer = setTimeout(() => this.end('idle-timeout', fatal('resource_exhausted', `session was idle for ${formatDuration(idle)}, the limit set by policy`, 'reconnect to start a new session')), idle);
+    else
+      this.idleTimer = setTimeout(
+        () => this.end('idle-timeout', fatal('resource_exhausted', `session was idle for ${formatDuration(idle)}, the limit set by policy`, 'reconnect to start a new session')),
+        idle,
+      );
   }
 
   /** a timer cleared with the others when the session ends */

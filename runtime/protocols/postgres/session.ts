@@ -70,7 +70,10 @@ const NOT_STAGED = (): boolean => false;
 
 /** The evidence failure in the words PostgreSQL agents have seen so far. */
 function evidenceFailure(cause: unknown): PortcullisError {
-  return new PortcullisError('failed_precondition', 'the evidence store cannot record this decision, so the statement is refused', { cause, details: { hint: 'the gateway recovers once evidence can be written again' } });
+  return new PortcullisError('failed_precondition', 'the evidence store cannot record this decision, so the statement is refused', {
+    cause,
+    details: { hint: 'the gateway recovers once evidence can be written again' },
+  });
 }
 
 /**
@@ -300,7 +303,10 @@ export class PostgresSession {
       return c;
     } catch (err) {
       this.o.ctx.log('postgres.catalog.unavailable', { sessionId: this.o.sessionId, target: this.o.target, error: String(err) });
-      return new PortcullisError('unavailable', "the gateway cannot make its knowledge of the backend's catalog current, so statements on a target with masked columns are refused (fail closed)", { cause: err, details: { hint: 'retry once the target database answers the gateway again' } });
+      return new PortcullisError('unavailable', "the gateway cannot make its knowledge of the backend's catalog current, so statements on a target with masked columns are refused (fail closed)", {
+        cause: err,
+        details: { hint: 'retry once the target database answers the gateway again' },
+      });
     }
   }
 
@@ -455,7 +461,13 @@ export class PostgresSession {
         return;
       case 'FunctionCall':
         // The fast-path function call bypasses SQL entirely; nothing about it can be checked.
-        return this.recordUnjudged(`-- fast-path function call (function oid ${m.raw.length >= 9 ? m.raw.readUInt32BE(5) : 0})`, 'admin', 'deny', 'refused: the fast-path function call protocol carries no SQL to check', new PortcullisError('permission_denied', 'the fast-path function call protocol is not allowed through the gateway', { details: { hint: 'call the function with SELECT instead' } })).then((refused) => this.refuseSimple(refused as PortcullisError));
+        return this.recordUnjudged(
+          `-- fast-path function call (function oid ${m.raw.length >= 9 ? m.raw.readUInt32BE(5) : 0})`,
+          'admin',
+          'deny',
+          'refused: the fast-path function call protocol carries no SQL to check',
+          new PortcullisError('permission_denied', 'the fast-path function call protocol is not allowed through the gateway', { details: { hint: 'call the function with SELECT instead' } }),
+        ).then((refused) => this.refuseSimple(refused as PortcullisError));
       default:
         throw new PortcullisError('protocol_violation', `client sent ${m.type} after startup`);
     }
@@ -468,7 +480,7 @@ export class PostgresSession {
       analysed = analyzeQuery(sql);
     } catch (err) {
       const e = syntaxError(err, sql);
-      return this.refuseSimple(await this.recordUnjudged(sql, 'admin', 'deny', `unparseable: ${e.message}`, e) as PortcullisError);
+      return this.refuseSimple((await this.recordUnjudged(sql, 'admin', 'deny', `unparseable: ${e.message}`, e)) as PortcullisError);
     }
     if (analysed.length === 0) {
       // Empty or comment-only: PostgreSQL answers EmptyQueryResponse, and it is recorded like any
@@ -512,13 +524,13 @@ export class PostgresSession {
       analysed = analyzeQuery(sql);
     } catch (err) {
       const e = syntaxError(err, sql);
-      return this.refuseExtended(await this.recordUnjudged(sql, 'admin', 'deny', `unparseable: ${e.message}`, e) as PortcullisError);
+      return this.refuseExtended((await this.recordUnjudged(sql, 'admin', 'deny', `unparseable: ${e.message}`, e)) as PortcullisError);
     }
     if (analysed.length > 1) {
       // PostgreSQL's own error, word for word: client libraries match on it.
       const message = 'cannot insert multiple commands into a prepared statement';
       const e = new PortcullisError('invalid_argument', message, { details: { postgres: { severity: 'ERROR', code: '42601', message } } });
-      return this.refuseExtended(await this.recordUnjudged(sql, 'admin', 'deny', `refused: ${message}`, e) as PortcullisError);
+      return this.refuseExtended((await this.recordUnjudged(sql, 'admin', 'deny', `refused: ${message}`, e)) as PortcullisError);
     }
     const prepared: Prepared = { sql, ...(analysed[0] ? { analysed: analysed[0] } : {}) };
     this.statements.set(name, prepared);
@@ -592,7 +604,12 @@ export class PostgresSession {
    * One statement through the exchange core (decide → settle review → mask safety → record → count):
    * returns its execution context once its decision may be acted on, or the refusal to send.
    */
-  private async decideAndRecord(s: AnalyzedStatement, pending?: ReadonlyMap<string, AnalyzedStatement>, commentedReason?: string, guarded?: (check: GuardCheck) => void): Promise<ExecContext | PortcullisError> {
+  private async decideAndRecord(
+    s: AnalyzedStatement,
+    pending?: ReadonlyMap<string, AnalyzedStatement>,
+    commentedReason?: string,
+    guarded?: (check: GuardCheck) => void,
+  ): Promise<ExecContext | PortcullisError> {
     const { ctx, target, sessionId } = this.o;
     const bundle = ctx.bundle();
     if (!bundle) {
@@ -800,14 +817,18 @@ export class PostgresSession {
    */
   private finished(exec: ExecContext, status: 'ok' | 'error', error?: { code: string; message: string }): void {
     if (exec.seq === 0) return;
-    queueResult(this.o.ctx, { sessionId: this.o.sessionId, seq: exec.seq, target: this.o.target }, {
-      status,
-      durationMs: Date.now() - exec.startedAt,
-      rows: exec.delivered,
-      maskedValues: exec.maskedValues,
-      sample: exec.sample,
-      ...(error ? { error } : {}),
-    });
+    queueResult(
+      this.o.ctx,
+      { sessionId: this.o.sessionId, seq: exec.seq, target: this.o.target },
+      {
+        status,
+        durationMs: Date.now() - exec.startedAt,
+        rows: exec.delivered,
+        maskedValues: exec.maskedValues,
+        sample: exec.sample,
+        ...(error ? { error } : {}),
+      },
+    );
   }
 
   // ---- backend -> agent ------------------------------------------------------------------
@@ -863,7 +884,10 @@ export class PostgresSession {
           () => {
             this.gateWaiting = false;
             this.toClient = [];
-            this.end('evidence-failed', fatal('failed_precondition', 'the evidence record of a statement could not be made durable, so its results are withheld', 'reconnect once the gateway can write evidence again'));
+            this.end(
+              'evidence-failed',
+              fatal('failed_precondition', 'the evidence record of a statement could not be made durable, so its results are withheld', 'reconnect once the gateway can write evidence again'),
+            );
           },
         );
       }
@@ -910,7 +934,11 @@ export class PostgresSession {
       this.o.onEnd(reason);
     };
     // Answers held for a durable record still go out first when it becomes durable; never before.
-    if (gate) gate.then(() => finish(false), () => finish(true));
+    if (gate)
+      gate.then(
+        () => finish(false),
+        () => finish(true),
+      );
     else finish(false);
   }
 }

@@ -37,13 +37,14 @@ export async function backendOptions(name: string, spec: Postgres, clientParams:
   // Names resolve in the agent's session as in the gateway's catalog: a role or database default
   // changed later (ALTER ROLE ... SET search_path) cannot make a name mean another relation.
   if (searchPath !== undefined) startupParams.search_path = searchPath;
-  const tls = spec.tls?.mode && spec.tls.mode !== 'disable'
-    ? {
-        mode: spec.tls.mode,
-        ...(spec.tls.ca ? { ca: await resolveSecret(spec.tls.ca, `target ${name} tls.ca`) } : {}),
-        ...(spec.tls.serverName ? { servername: spec.tls.serverName } : {}),
-      }
-    : undefined;
+  const tls =
+    spec.tls?.mode && spec.tls.mode !== 'disable'
+      ? {
+          mode: spec.tls.mode,
+          ...(spec.tls.ca ? { ca: await resolveSecret(spec.tls.ca, `target ${name} tls.ca`) } : {}),
+          ...(spec.tls.serverName ? { servername: spec.tls.serverName } : {}),
+        }
+      : undefined;
   return {
     host: spec.host,
     port: spec.port,
@@ -100,11 +101,13 @@ export class CatalogCache {
     const file = this.memoryFile(name);
     if (!file) return;
     const text = JSON.stringify({ endpoint: key, columns: memory.columns }, null, 2);
-    this.writes = this.writes.then(async () => {
-      await mkdir(dirname(file), { recursive: true, mode: 0o700 });
-      await writeFile(`${file}.tmp`, text, { mode: 0o600 });
-      await rename(`${file}.tmp`, file);
-    }).catch((err: unknown) => this.options.log?.('postgres.catalog.memory-unwritable', { target: name, error: String(err) }));
+    this.writes = this.writes
+      .then(async () => {
+        await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+        await writeFile(`${file}.tmp`, text, { mode: 0o600 });
+        await rename(`${file}.tmp`, file);
+      })
+      .catch((err: unknown) => this.options.log?.('postgres.catalog.memory-unwritable', { target: name, error: String(err) }));
   }
 
   async get(name: string, spec: Postgres): Promise<Catalog> {
@@ -146,7 +149,10 @@ export class CatalogCache {
       return r.rows.map((row) => Object.fromEntries(r.fields.map((f, i) => [f.name, row[i] ?? null])));
     };
     const query = (sql: string) => {
-      const next = entry.queue.then(() => run(sql), () => run(sql));
+      const next = entry.queue.then(
+        () => run(sql),
+        () => run(sql),
+      );
       entry.queue = next.catch(() => undefined);
       return next;
     };
@@ -163,7 +169,10 @@ export class CatalogCache {
         },
       }),
     );
-    entry.catalog.then((c) => (pinned = c.searchPathSetting), () => undefined);
+    entry.catalog.then(
+      (c) => (pinned = c.searchPathSetting),
+      () => undefined,
+    );
     this.entries.set(name, entry);
     entry.catalog.catch(() => {
       // A failed load must not be cached: the next session tries again.

@@ -30,7 +30,6 @@ export interface Verdict {
   outputMasks?: readonly OutputMask[];
 }
 
-
 export class VerdictCache {
   /** per analysed statement (analysis results are shared per text), its last allow verdict */
   private readonly byAnalysis = new WeakMap<AnalyzedStatement, Verdict>();

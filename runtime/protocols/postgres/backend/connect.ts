@@ -7,14 +7,7 @@ import { createHash } from 'node:crypto';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { PortcullisError } from '../../../errors.ts';
-import {
-  decodeAuthentication,
-  decodeBackendKeyData,
-  decodeError,
-  decodeNegotiateProtocolVersion,
-  decodeParameterStatus,
-  type BackendFrame,
-} from '../wire/backend.ts';
+import { decodeAuthentication, decodeBackendKeyData, decodeError, decodeNegotiateProtocolVersion, decodeParameterStatus, type BackendFrame } from '../wire/backend.ts';
 import { cancelRequest, passwordMessage, saslInitialResponse, saslResponse, sslRequest, startupMessage, terminate } from '../wire/serialize.ts';
 import { FrameSource } from './frame-source.ts';
 import { ScramClient } from './scram.ts';

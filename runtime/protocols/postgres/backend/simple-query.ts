@@ -3,14 +3,7 @@
  * results. Not for agent traffic, which is forwarded frame by frame instead.
  */
 import { PortcullisError } from '../../../errors.ts';
-import {
-  decodeCommandComplete,
-  decodeDataRow,
-  decodeError,
-  decodeParameterStatus,
-  decodeRowDescription,
-  type FieldDescription,
-} from '../wire/backend.ts';
+import { decodeCommandComplete, decodeDataRow, decodeError, decodeParameterStatus, decodeRowDescription, type FieldDescription } from '../wire/backend.ts';
 import { copyFail, query } from '../wire/serialize.ts';
 import type { BackendConnection } from './connect.ts';
 import { FrameSource } from './frame-source.ts';

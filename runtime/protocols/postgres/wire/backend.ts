@@ -35,9 +35,7 @@ export const BackendCodes = {
 
 export type BackendMessageType = keyof typeof BackendCodes;
 
-const TYPE_BY_CODE = new Map<string, BackendMessageType>(
-  Object.entries(BackendCodes).map(([type, code]) => [code, type as BackendMessageType]),
-);
+const TYPE_BY_CODE = new Map<string, BackendMessageType>(Object.entries(BackendCodes).map(([type, code]) => [code, type as BackendMessageType]));
 
 /** One complete server message: `raw` is the whole frame, `body` the bytes after the length. */
 export interface BackendFrame {
@@ -370,14 +368,7 @@ export type DecodedBackendMessage =
   | { type: 'NegotiateProtocolVersion'; minorVersion: number; unrecognized: string[] }
   | { type: 'FunctionCallResponse'; result: Buffer | null }
   | {
-      type:
-        | 'EmptyQueryResponse'
-        | 'ParseComplete'
-        | 'BindComplete'
-        | 'CloseComplete'
-        | 'PortalSuspended'
-        | 'NoData'
-        | 'CopyDone';
+      type: 'EmptyQueryResponse' | 'ParseComplete' | 'BindComplete' | 'CloseComplete' | 'PortalSuspended' | 'NoData' | 'CopyDone';
     };
 
 /** Full decode of a frame; use the specific decoders on hot paths. */

@@ -51,7 +51,7 @@ export class ChunkQueue {
     const first = this.chunks[0]!;
     const at = this.head + index;
     if (at + 4 <= first.length) return first.readInt32BE(at);
-    return ((this.byteAt(index) << 24) | (this.byteAt(index + 1) << 16) | (this.byteAt(index + 2) << 8) | this.byteAt(index + 3));
+    return (this.byteAt(index) << 24) | (this.byteAt(index + 1) << 16) | (this.byteAt(index + 2) << 8) | this.byteAt(index + 3);
   }
 
   /** Remove and return the first `n` bytes; a view into the input when they lie in one chunk. */

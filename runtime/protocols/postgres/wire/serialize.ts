@@ -169,7 +169,11 @@ export const authenticationSASLFinal = (data: Buffer): Buffer => authentication(
 export function parameterStatus(name: string, value: string): Buffer {
   const a = cLen(name, 'parameter name');
   const b = cLen(value, 'parameter value');
-  return new Writer(5 + a + b).header('S').cstring(name, a - 1).cstring(value, b - 1).done();
+  return new Writer(5 + a + b)
+    .header('S')
+    .cstring(name, a - 1)
+    .cstring(value, b - 1)
+    .done();
 }
 
 export function backendKeyData(processId: number, secretKey: number): Buffer {
@@ -216,7 +220,10 @@ export function dataRow(values: Value[]): Buffer {
 
 export function commandComplete(tag: string): Buffer {
   const l = cLen(tag, 'command tag');
-  return new Writer(5 + l).header('C').cstring(tag, l - 1).done();
+  return new Writer(5 + l)
+    .header('C')
+    .cstring(tag, l - 1)
+    .done();
 }
 
 export const emptyQueryResponse = (): Buffer => fixed('I');
@@ -246,7 +253,12 @@ export const copyBothResponse = (overallFormat: number, columnFormats: number[])
 export function notificationResponse(processId: number, channel: string, payload: string): Buffer {
   const a = cLen(channel, 'channel');
   const b = cLen(payload, 'payload');
-  return new Writer(9 + a + b).header('A').int32(processId).cstring(channel, a - 1).cstring(payload, b - 1).done();
+  return new Writer(9 + a + b)
+    .header('A')
+    .int32(processId)
+    .cstring(channel, a - 1)
+    .cstring(payload, b - 1)
+    .done();
 }
 
 /** The one unframed byte answering SSLRequest or GSSENCRequest. */
@@ -281,19 +293,25 @@ function untyped(code: number, extra: number[] = []): Buffer {
 }
 export const sslRequest = (): Buffer => untyped(SSL_REQUEST_CODE);
 export const gssencRequest = (): Buffer => untyped(GSSENC_REQUEST_CODE);
-export const cancelRequest = (processId: number, secretKey: number): Buffer =>
-  untyped(CANCEL_REQUEST_CODE, [processId, secretKey]);
+export const cancelRequest = (processId: number, secretKey: number): Buffer => untyped(CANCEL_REQUEST_CODE, [processId, secretKey]);
 
 export function query(sql: string): Buffer {
   const l = cLen(sql, 'query');
-  return new Writer(5 + l).header('Q').cstring(sql, l - 1).done();
+  return new Writer(5 + l)
+    .header('Q')
+    .cstring(sql, l - 1)
+    .done();
 }
 
 export function parse(name: string, sql: string, paramTypes: number[] = []): Buffer {
   int16Count(paramTypes.length, 'parameter types');
   const a = cLen(name, 'statement name');
   const b = cLen(sql, 'query');
-  const w = new Writer(5 + a + b + 2 + 4 * paramTypes.length).header('P').cstring(name, a - 1).cstring(sql, b - 1).count16(paramTypes.length);
+  const w = new Writer(5 + a + b + 2 + 4 * paramTypes.length)
+    .header('P')
+    .cstring(name, a - 1)
+    .cstring(sql, b - 1)
+    .count16(paramTypes.length);
   for (const t of paramTypes) w.uint32(t);
   return w.done();
 }
@@ -319,7 +337,11 @@ export function bind(spec: BindSpec): Buffer {
   const b = cLen(statement, 'statement name');
   const { lens, total } = lengths(params);
   const size = 5 + a + b + 2 + 2 * paramFormats.length + total + 2 + 2 * resultFormats.length;
-  const w = new Writer(size).header('B').cstring(portal, a - 1).cstring(statement, b - 1).count16(paramFormats.length);
+  const w = new Writer(size)
+    .header('B')
+    .cstring(portal, a - 1)
+    .cstring(statement, b - 1)
+    .count16(paramFormats.length);
   for (const f of paramFormats) w.int16(f);
   writeValues(w, params, lens);
   w.count16(resultFormats.length);
@@ -329,14 +351,22 @@ export function bind(spec: BindSpec): Buffer {
 
 function kindAndName(code: 'D' | 'C', kind: 'S' | 'P', name: string): Buffer {
   const l = cLen(name, 'name');
-  return new Writer(6 + l).header(code).int8(kind.charCodeAt(0)).cstring(name, l - 1).done();
+  return new Writer(6 + l)
+    .header(code)
+    .int8(kind.charCodeAt(0))
+    .cstring(name, l - 1)
+    .done();
 }
 export const describe = (kind: 'S' | 'P', name = ''): Buffer => kindAndName('D', kind, name);
 export const close = (kind: 'S' | 'P', name = ''): Buffer => kindAndName('C', kind, name);
 
 export function execute(portal = '', maxRows = 0): Buffer {
   const l = cLen(portal, 'portal name');
-  return new Writer(9 + l).header('E').cstring(portal, l - 1).int32(maxRows).done();
+  return new Writer(9 + l)
+    .header('E')
+    .cstring(portal, l - 1)
+    .int32(maxRows)
+    .done();
 }
 
 export const sync = (): Buffer => fixed('S');
@@ -345,7 +375,10 @@ export const terminate = (): Buffer => fixed('X');
 
 export function copyFail(message: string): Buffer {
   const l = cLen(message, 'CopyFail message');
-  return new Writer(5 + l).header('f').cstring(message, l - 1).done();
+  return new Writer(5 + l)
+    .header('f')
+    .cstring(message, l - 1)
+    .done();
 }
 
 export function functionCall(functionOid: number, args: Value[], argFormats: number[] = [], resultFormat = 0): Buffer {
@@ -359,7 +392,10 @@ export function functionCall(functionOid: number, args: Value[], argFormats: num
 
 export function passwordMessage(password: string): Buffer {
   const l = cLen(password, 'password');
-  return new Writer(5 + l).header('p').cstring(password, l - 1).done();
+  return new Writer(5 + l)
+    .header('p')
+    .cstring(password, l - 1)
+    .done();
 }
 
 export function saslInitialResponse(mechanism: string, data: Buffer | null): Buffer {
