@@ -406,7 +406,10 @@ export interface Conditions {
     /**
      * @minItems 1
      */
-    days?: ['mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun', ...('mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun')[]];
+    days?: [
+      'mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun',
+      ...('mon' | 'tue' | 'wed' | 'thu' | 'fri' | 'sat' | 'sun')[]
+    ];
     between?: string;
     timezone?: string;
   };
