@@ -25,14 +25,14 @@ interface CpuProfile {
 /** Innermost match wins; order matters only between patterns that can match the same frame. */
 const GATEWAY_STAGES: [string, RegExp][] = [
   ['token verify + identity', /\/runtime\/identity\/|node_modules\/jose\//],
-  ['admit + route', /\/runtime\/http\/front\.ts/],
+  ['admit + route', /\/runtime\/http-transport\/front\.ts/],
   ['decide', /\/runtime\/(engine|requests)\//],
-  ['record (evidence)', /\/runtime\/(evidence|recording)\/|\/runtime\/http\/sessions\.ts/],
-  ['mask', /\/runtime\/(http\/masking|masking)\//],
-  ['respond', /\/runtime\/http\/respond\.ts/],
-  ['forward (undici)', /\/runtime\/http\/(forward|upstream)\.ts|node_modules\/undici\//],
-  ['headers', /\/runtime\/http\/headers\.ts/],
-  ['pipeline glue (proxy, listener)', /\/runtime\/(http|exchange)\/|\/bench\/http-proxy-child\.ts/],
+  ['record (evidence)', /\/runtime\/(evidence|recording|encoding)\/|\/runtime\/http-transport\/session\.ts|\/runtime\/exchange\/(results|encoded)\.ts/],
+  ['mask', /\/runtime\/(http-transport\/masking|masking)\//],
+  ['respond', /\/runtime\/http-transport\/respond\.ts/],
+  ['forward (undici)', /\/runtime\/http-transport\/(forward|upstream)\.ts|node_modules\/undici\//],
+  ['headers', /\/runtime\/http-transport\/headers\.ts/],
+  ['pipeline glue (proxy, listener)', /\/runtime\/(http-transport|protocols\/http|exchange)\/|\/bench\/http-proxy-child\.ts/],
   ['other gateway code', /\/runtime\//],
 ];
 
