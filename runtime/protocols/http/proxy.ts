@@ -15,7 +15,7 @@ import { bodyBinding, hasRequestBody, meaningHeaders, readRequestBody } from '..
 import { pendingAnswer, reviewWaitMs } from './review-wait.ts';
 import type { ListenerContext } from '../../http-transport/context.ts';
 import type { Admitted } from '../../http-transport/front.ts';
-import { forward } from '../../http-transport/forward.ts';
+import { forward, type ForwardOptions } from '../../http-transport/forward.ts';
 import type { ExchangeState, ProxyEnv } from '../../http-transport/handler.ts';
 import { jsonMasker, type JsonMasker } from '../../http-transport/masking/json-mask.ts';
 import type { BodyMaskPolicy } from '../../http-transport/masking/body.ts';
@@ -46,7 +46,9 @@ export async function proxyHttp(ctx: ListenerContext, env: ProxyEnv, req: Incomi
   state.exchange = { sessionId: evidence.sessionId, seq: await evidence.written, target: evidence.target };
 
   const masking = maskingFor(result.masks, env.maskKey);
-  const sent = { dispatchers: env.dispatchers, upstream, req, path, search, forMasking: masking.masker.active, ...(built.overridden ? { method } : {}), ...(x.body ? { body: x.body } : {}) };
+  const sent: ForwardOptions = { dispatchers: env.dispatchers, upstream, req, path, search, forMasking: masking.masker.active };
+  if (built.overridden) sent.method = method;
+  if (x.body) sent.body = x.body;
   if (!evidence.staged) {
     const res0 = await forward(sent);
     if (!masking.masker.active) await sendUnmasked(res, res0, upstream, method);

@@ -12,8 +12,13 @@ import type { Decision } from '../../engine/decision.ts';
 import type { HttpRequest } from '../../engine/request.ts';
 import { judgeUnrecorded } from '../../exchange/index.ts';
 
-const byBundle = new WeakMap<Bundle, Map<string, Decision>>();
-/** paths are the agent's to choose: the cache is bounded, and simply starts over when full */
+/** per bundle: by identity (with its groups), then target, then method, query and path */
+const byBundle = new WeakMap<Bundle, Map<string, SubjectVerdicts[]>>();
+interface SubjectVerdicts {
+  groups: readonly string[];
+  byTarget: Map<string, Map<string, Decision>>;
+}
+/** paths are the agent's to choose: each target's cache is bounded, and simply starts over when full */
 const VERDICTS_MAX = 4096;
 
 /**
@@ -22,9 +27,9 @@ const VERDICTS_MAX = 4096;
  */
 export function httpVerdict(bundle: Bundle, request: HttpRequest, search: string): Decision {
   if (bundle.index.targets.get(request.target)?.timeDependent !== false) return judgeUnrecorded(bundle, request);
-  let verdicts = byBundle.get(bundle);
-  if (!verdicts) byBundle.set(bundle, (verdicts = new Map()));
-  const key = verdictKey(request, search);
+  const verdicts = verdictsOf(bundle, request);
+  // a method is an HTTP token (no space); the query is length-prefixed; the path is the rest
+  const key = `${request.method} ${search.length}:${search}${request.path}`;
   const hit = verdicts.get(key);
   if (hit) return hit;
   const decision = judgeUnrecorded(bundle, request);
@@ -38,9 +43,25 @@ export function httpVerdict(bundle: Bundle, request: HttpRequest, search: string
   return decision;
 }
 
-/** Every part length-prefixed, so no spelling of one part can pass for another. */
-function verdictKey(r: HttpRequest, search: string): string {
-  let key = `${r.subject.identity.length}:${r.subject.identity}${r.subject.groups.length}`;
-  for (const g of r.subject.groups) key += `:${g.length}:${g}`;
-  return `${key}|${r.target.length}:${r.target}${r.method.length}:${r.method}${r.path.length}:${r.path}${search.length}:${search}`;
+function verdictsOf(bundle: Bundle, request: HttpRequest): Map<string, Decision> {
+  let byIdentity = byBundle.get(bundle);
+  if (!byIdentity) byBundle.set(bundle, (byIdentity = new Map()));
+  const { identity, groups } = request.subject;
+  let subjects = byIdentity.get(identity);
+  if (!subjects) byIdentity.set(identity, (subjects = []));
+  let subject = subjects.find((s) => sameGroups(s.groups, groups));
+  if (!subject) {
+    if (subjects.length >= 64) subjects.length = 0;
+    subject = { groups: [...groups], byTarget: new Map() };
+    subjects.push(subject);
+  }
+  let verdicts = subject.byTarget.get(request.target);
+  if (!verdicts) subject.byTarget.set(request.target, (verdicts = new Map()));
+  return verdicts;
+}
+
+function sameGroups(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
