@@ -58,33 +58,35 @@ function req(method: string, path: string, search = '', extra: Partial<HttpReque
 describe('HTTP verdict cache', () => {
   it('reuses the same allow for the same request, and decides a different path, method or query again', () => {
     const b = bundleOf({ 't.yaml': targets, 'i.yaml': identities, 'p.yaml': OPEN });
-    const first = httpVerdict(b, req('GET', '/customers/1'), '');
+    const first = httpVerdict(b, req('GET', '/customers/1'), '').decision;
     expect(first.effect).toBe('allow');
-    expect(httpVerdict(b, req('GET', '/customers/1'), '')).toBe(first);
-    expect(httpVerdict(b, req('GET', '/admin/users'), '').effect).toBe('deny');
-    expect(httpVerdict(b, req('DELETE', '/customers/1'), '').effect).toBe('deny');
-    expect(httpVerdict(b, req('GET', '/customers/1', 'limit=1000'), 'limit=1000').effect).toBe('deny');
+    expect(httpVerdict(b, req('GET', '/customers/1'), '').decision).toBe(first);
+    // its encoding, written once per log and referenced, is the decision's own
+    expect(httpVerdict(b, req('GET', '/customers/1'), '').encoded?.json).toBe(canonical(first));
+    expect(httpVerdict(b, req('GET', '/admin/users'), '').decision.effect).toBe('deny');
+    expect(httpVerdict(b, req('DELETE', '/customers/1'), '').decision.effect).toBe('deny');
+    expect(httpVerdict(b, req('GET', '/customers/1', 'limit=1000'), 'limit=1000').decision.effect).toBe('deny');
     // a different subject is decided on its own
-    expect(httpVerdict(b, req('GET', '/customers/1', '', { subject: { identity: 'admin', groups: ['dba'] } }), '').effect).toBe('deny');
+    expect(httpVerdict(b, req('GET', '/customers/1', '', { subject: { identity: 'admin', groups: ['dba'] } }), '').decision.effect).toBe('deny');
   });
 
   it('decides again under a changed bundle', () => {
     const before = bundleOf({ 't.yaml': targets, 'i.yaml': identities, 'p.yaml': OPEN });
-    expect(httpVerdict(before, req('GET', '/customers/1'), '').effect).toBe('allow');
+    expect(httpVerdict(before, req('GET', '/customers/1'), '').decision.effect).toBe('allow');
     const after = bundleOf({
       't.yaml': targets,
       'i.yaml': identities,
       'p.yaml': policy(`    - { id: read, effect: allow, actions: [GET], resources: ["/orders/**"] }`),
     });
-    expect(httpVerdict(after, req('GET', '/customers/1'), '').effect).toBe('deny');
+    expect(httpVerdict(after, req('GET', '/customers/1'), '').decision.effect).toBe('deny');
   });
 
   it('never caches a target whose rules have time windows', () => {
     const b = bundleOf({ 't.yaml': targets, 'i.yaml': identities, 'p.yaml': OPEN });
     const inHours = req('GET', '/x', '', { target: 'timed', at: '2026-11-25T10:00:00Z' });
     const atNight = req('GET', '/x', '', { target: 'timed', at: '2026-11-25T23:00:00Z' });
-    expect(httpVerdict(b, inHours, '').effect).toBe('allow');
-    expect(httpVerdict(b, atNight, '').effect).toBe('deny');
+    expect(httpVerdict(b, inHours, '').decision.effect).toBe('allow');
+    expect(httpVerdict(b, atNight, '').decision.effect).toBe('deny');
   });
 
   it('agrees with the engine on every request it answers', () => {
@@ -98,7 +100,7 @@ describe('HTTP verdict cache', () => {
       ['GET', '/a', 'limit=10'],
     ] as const) {
       const r = req(m, p, q);
-      expect(httpVerdict(b, r, q)).toEqual(decide(b, r));
+      expect(httpVerdict(b, r, q).decision).toEqual(decide(b, r));
     }
   });
 });

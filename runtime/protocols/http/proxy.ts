@@ -21,7 +21,7 @@ import { jsonMasker, type JsonMasker } from '../../http-transport/masking/json-m
 import type { BodyMaskPolicy } from '../../http-transport/masking/body.ts';
 import { fieldNamesOf } from '../../http-transport/masking/field-names.ts';
 import { encodedHttpRequest, httpRequestOf, type BuiltHttpRequest } from './request.ts';
-import { httpVerdict } from './verdicts.ts';
+import { httpVerdict, type HttpVerdict } from './verdicts.ts';
 import { discard, sendMasked, sendUnmasked } from '../../http-transport/respond.ts';
 import { sessionFor } from '../../http-transport/session.ts';
 import { reasonFromHeaders } from '../../gateway/stated-reason.ts';
@@ -31,7 +31,9 @@ export { fieldNamesOf };
 
 export async function proxyHttp(ctx: ListenerContext, env: ProxyEnv, req: IncomingMessage, res: ServerResponse, admitted: Admitted, state: ExchangeState): Promise<void> {
   const { bundle, upstream } = admitted;
-  const built = await httpRequestOf(ctx, req, admitted);
+  const building = httpRequestOf(ctx, req, admitted);
+  // a request without a form body to read is built without a promise
+  const built = building instanceof Promise ? await building : building;
   const { request, method, path, search } = built;
   // a repeated allowed request reuses its verdict (verdicts.ts); a review is bound and decided as before
   const x = new HttpExchange(ctx, env, req, admitted, built, httpVerdict(bundle, request, search));
@@ -80,7 +82,7 @@ export async function proxyHttp(ctx: ListenerContext, env: ProxyEnv, req: Incomi
 class HttpExchange implements ExchangeInput<HttpRequest> {
   readonly bundle: Bundle;
   readonly request: HttpRequest;
-  readonly decided: { decision: Decision };
+  readonly decided: HttpVerdict;
   /** not a review: nothing is added to the request before it is recorded, so it is encoded here directly */
   readonly recorded?: CanonicalFragment;
   readonly refusal = refusalOf;
@@ -95,12 +97,12 @@ class HttpExchange implements ExchangeInput<HttpRequest> {
     private readonly req: IncomingMessage,
     private readonly admitted: Admitted,
     private readonly built: BuiltHttpRequest,
-    decision: Decision,
+    verdict: HttpVerdict,
   ) {
     this.bundle = admitted.bundle;
     this.request = built.request;
-    this.decided = { decision };
-    if (decision.effect !== 'review') this.recorded = encodedHttpRequest(built.request);
+    this.decided = verdict;
+    if (verdict.decision.effect !== 'review') this.recorded = encodedHttpRequest(built.request);
     this.body = built.body;
     this.attributes = () => ({ 'user-agent': String(req.headers['user-agent'] ?? '') });
   }

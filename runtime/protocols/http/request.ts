@@ -29,15 +29,20 @@ export interface BuiltHttpRequest {
   body?: Buffer;
 }
 
-export async function httpRequestOf(ctx: ListenerContext, req: IncomingMessage, admitted: Admitted): Promise<BuiltHttpRequest> {
-  const { subject, upstream } = admitted;
+export function httpRequestOf(ctx: ListenerContext, req: IncomingMessage, admitted: Admitted): BuiltHttpRequest | Promise<BuiltHttpRequest> {
+  const { upstream } = admitted;
   const wireMethod = (req.method ?? 'GET').toUpperCase();
   const path = normalisePath(admitted.rest, upstream.paths);
   const type = mediaType(req.headers['content-type']);
-  let body: Buffer | undefined;
   if (wireMethod === 'POST' && (type === 'application/x-www-form-urlencoded' || type === 'multipart/form-data') && hasRequestBody(req)) {
-    body = await readRequestBody(req, upstream.maxBodyBytes, upstream.name);
+    return readRequestBody(req, upstream.maxBodyBytes, upstream.name).then((body) => built(ctx, admitted, req, wireMethod, path, type, body));
   }
+  return built(ctx, admitted, req, wireMethod, path, type, undefined);
+}
+
+function built(ctx: ListenerContext, admitted: Admitted, req: IncomingMessage, wireMethod: string, path: string, type: string, read: Buffer | undefined): BuiltHttpRequest {
+  const { subject, upstream } = admitted;
+  let body = read;
   // most requests have no query: one shared empty (frozen) object instead of a parse
   const wireQuery = admitted.search === '' ? NO_QUERY : parseQuery(admitted.search);
   const override = overrideOf(wireMethod, req.headers, wireQuery, body ? formMethodsOf(type, body) : []);

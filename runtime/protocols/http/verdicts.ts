@@ -10,13 +10,20 @@
 import type { Bundle } from '../../bundle/model.ts';
 import type { Decision } from '../../engine/decision.ts';
 import type { HttpRequest } from '../../engine/request.ts';
+import { CanonicalFragment } from '../../encoding/canonical.ts';
 import { judgeUnrecorded } from '../../exchange/index.ts';
+
+/** A decision, and for a cached one its encoding, written once per evidence log and referenced. */
+export interface HttpVerdict {
+  decision: Decision;
+  encoded?: CanonicalFragment;
+}
 
 /** per bundle: by identity (with its groups), then target, then method, query and path */
 const byBundle = new WeakMap<Bundle, Map<string, SubjectVerdicts[]>>();
 interface SubjectVerdicts {
   groups: readonly string[];
-  byTarget: Map<string, Map<string, Decision>>;
+  byTarget: Map<string, Map<string, Required<HttpVerdict>>>;
 }
 /** paths are the agent's to choose: each target's cache is bounded, and simply starts over when full */
 const VERDICTS_MAX = 4096;
@@ -25,8 +32,8 @@ const VERDICTS_MAX = 4096;
  * The engine's decision of `request`, from the cache when an equal request was allowed before.
  * `search` is the query string `request.query` was parsed from (the key: parsing is a function of it).
  */
-export function httpVerdict(bundle: Bundle, request: HttpRequest, search: string): Decision {
-  if (bundle.index.targets.get(request.target)?.timeDependent !== false) return judgeUnrecorded(bundle, request);
+export function httpVerdict(bundle: Bundle, request: HttpRequest, search: string): HttpVerdict {
+  if (bundle.index.targets.get(request.target)?.timeDependent !== false) return { decision: judgeUnrecorded(bundle, request) };
   const verdicts = verdictsOf(bundle, request);
   // a method is an HTTP token (no space); the query is length-prefixed; the path is the rest
   const key = `${request.method} ${search.length}:${search}${request.path}`;
@@ -35,15 +42,18 @@ export function httpVerdict(bundle: Bundle, request: HttpRequest, search: string
   const decision = judgeUnrecorded(bundle, request);
   if (decision.effect === 'allow' && !decision.approval) {
     if (verdicts.size >= VERDICTS_MAX) verdicts.clear();
-    // shared from now on: frozen, so the masker found by this list (proxy.ts) stays the right one
+    // shared from now on: frozen, so its encoding and the masker found by its mask list (proxy.ts) stay right
     Object.freeze(decision.masks);
     Object.freeze(decision.rules);
-    verdicts.set(key, decision);
+    Object.freeze(decision);
+    const verdict = { decision, encoded: new CanonicalFragment(decision) };
+    verdicts.set(key, verdict);
+    return verdict;
   }
-  return decision;
+  return { decision };
 }
 
-function verdictsOf(bundle: Bundle, request: HttpRequest): Map<string, Decision> {
+function verdictsOf(bundle: Bundle, request: HttpRequest): Map<string, Required<HttpVerdict>> {
   let byIdentity = byBundle.get(bundle);
   if (!byIdentity) byBundle.set(bundle, (byIdentity = new Map()));
   const { identity, groups } = request.subject;
