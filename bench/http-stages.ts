@@ -25,14 +25,14 @@ interface CpuProfile {
 /** Innermost match wins; order matters only between patterns that can match the same frame. */
 const GATEWAY_STAGES: [string, RegExp][] = [
   ['token verify + identity', /\/runtime\/identity\/|node_modules\/jose\//],
-  ['admit + route', /\/runtime\/http\/front\.ts/],
+  ['admit + route', /\/runtime\/http-transport\/front\.ts/],
   ['decide', /\/runtime\/(engine|requests)\//],
-  ['record (evidence)', /\/runtime\/(evidence|recording)\/|\/runtime\/http\/sessions\.ts/],
-  ['mask', /\/runtime\/(http\/masking|masking)\//],
-  ['respond', /\/runtime\/http\/respond\.ts/],
-  ['forward (undici)', /\/runtime\/http\/(forward|upstream)\.ts|node_modules\/undici\//],
-  ['headers', /\/runtime\/http\/headers\.ts/],
-  ['pipeline glue (proxy, listener)', /\/runtime\/(http|exchange)\/|\/bench\/http-proxy-child\.ts/],
+  ['record (evidence)', /\/runtime\/(evidence|recording|encoding)\/|\/runtime\/http-transport\/session\.ts|\/runtime\/exchange\/(results|encoded)\.ts/],
+  ['mask', /\/runtime\/(http-transport\/masking|masking)\//],
+  ['respond', /\/runtime\/http-transport\/respond\.ts/],
+  ['forward (undici)', /\/runtime\/http-transport\/(forward|upstream)\.ts|node_modules\/undici\//],
+  ['headers', /\/runtime\/http-transport\/headers\.ts/],
+  ['pipeline glue (proxy, listener)', /\/runtime\/(http-transport|protocols\/http|exchange)\/|\/bench\/http-proxy-child\.ts/],
   ['other gateway code', /\/runtime\//],
 ];
 
@@ -118,6 +118,11 @@ export function serveStageProfiler(input: NodeJS.ReadableStream, write: (line: s
       }
       await session.post('Profiler.setSamplingInterval', { interval: 100 });
       await session.post('Profiler.start');
+      // BENCH_HTTP_HEAP_DUMP=DIR: allocations by function as well, garbage included (what the GC stage pays for)
+      if (process.env.BENCH_HTTP_HEAP_DUMP) {
+        await session.post('HeapProfiler.enable');
+        await session.post('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true } as never);
+      }
       cpuAtStart = process.cpuUsage();
       return JSON.stringify({ started: true });
     }
@@ -128,6 +133,11 @@ export function serveStageProfiler(input: NodeJS.ReadableStream, write: (line: s
       // BENCH_HTTP_STAGE_DUMP=DIR keeps each sampled round's profile (read with bench/profile.ts)
       const dump = process.env.BENCH_HTTP_STAGE_DUMP;
       rounds++;
+      const heapDump = process.env.BENCH_HTTP_HEAP_DUMP;
+      if (heapDump) {
+        const { profile: heap } = (await session.post('HeapProfiler.stopSampling')) as unknown as { profile: unknown };
+        await writeFile(join(heapDump, `stages.${process.pid}.${rounds}.heapprofile`), JSON.stringify(heap));
+      }
       if (dump) await writeFile(join(dump, `stages.${process.pid}.${rounds}.cpuprofile`), JSON.stringify(profile));
       // CPU time (user + system, all threads) moves less with busy neighbours than the sampled wall time
       return JSON.stringify({ stages: stagesOf(profile), cpuMs: (cpu.user + cpu.system) / 1000 });

@@ -125,7 +125,7 @@ async function handleRequest(ctx: ListenerContext, byType: ReadonlyMap<string, T
       ctx.log('http.error', { code: failure.code, message: failure.message, cause: String((failure.cause as Error | undefined)?.message ?? '') });
     }
   }
-  await recordResult(ctx, state.exchange, {
+  recordResult(ctx, state.exchange, {
     status,
     durationMs: Math.round(performance.now() - started),
     maskedValues: state.maskedValues,
@@ -159,10 +159,10 @@ async function handleUpgrade(ctx: ListenerContext, byType: ReadonlyMap<string, T
       });
     }
     const outcome = await upgrade(req, socket, head, admitted, state);
-    await recordResult(ctx, state.exchange, { status: outcome.status, durationMs: Math.round(performance.now() - started), maskedValues: 0 });
+    recordResult(ctx, state.exchange, { status: outcome.status, durationMs: Math.round(performance.now() - started), maskedValues: 0 });
   } catch (error) {
     const failure = PortcullisError.from(error);
     const status = writeSocketError(socket, failure, format);
-    await recordResult(ctx, state.exchange, { status, durationMs: Math.round(performance.now() - started), maskedValues: 0, error: failure });
+    recordResult(ctx, state.exchange, { status, durationMs: Math.round(performance.now() - started), maskedValues: 0, error: failure });
   }
 }

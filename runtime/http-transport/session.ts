@@ -103,7 +103,7 @@ export interface ExchangeOutcome {
  * The outcome, queued to be written with the next decision (runtime/exchange/results.ts); logged,
  * never thrown: the agent already has its answer.
  */
-export async function recordResult(ctx: ListenerContext, exchange: RecordedExchange | undefined, outcome: ExchangeOutcome): Promise<void> {
+export function recordResult(ctx: ListenerContext, exchange: RecordedExchange | undefined, outcome: ExchangeOutcome): void {
   queueResult(ctx, exchange, {
     status: outcome.error || outcome.status >= 400 ? 'error' : 'ok',
     durationMs: outcome.durationMs,
