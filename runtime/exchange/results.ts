@@ -77,16 +77,34 @@ export function queueResult(env: ResultEnv, of: ResultOf | undefined, outcome: O
 export function flushResults(env: object): Promise<void> {
   const q = resultQueues.get(env);
   if (!q || q.items.length === 0) return Promise.resolve();
+  return Promise.all(appendQueued(env as ResultEnv, q)).then(ignore);
+}
+
+/**
+ * The core's flush right before each decision record: nothing awaits it, so it makes no promise of
+ * its own (and nothing at all when the queue is empty, the common case).
+ */
+export function flushQueuedResults(env: object): void {
+  const q = resultQueues.get(env);
+  if (q && q.items.length > 0) appendQueued(env as ResultEnv, q);
+}
+
+function appendQueued(e: ResultEnv, q: ResultQueue): Promise<void>[] {
   if (q.timer) clearTimeout(q.timer);
   q.timer = undefined;
-  const items = q.items.splice(0);
-  const e = env as ResultEnv;
-  return Promise.all(
-    items.map((r) =>
-      e.recorder.recordResult(r).then(
-        () => undefined,
-        (error: unknown) => e.log('exchange.result-not-recorded', { error: String(error) }),
-      ),
-    ),
-  ).then(() => undefined);
+  const items = q.items;
+  q.items = [];
+  const written: Promise<void>[] = [];
+  for (const r of items) {
+    written.push(
+      e.recorder.recordResult(r).then(ignore, (error: unknown) => {
+        e.log('exchange.result-not-recorded', { error: String(error) });
+      }),
+    );
+  }
+  return written;
+}
+
+function ignore(): undefined {
+  return undefined;
 }
