@@ -347,26 +347,14 @@ export class FileEvidenceStore implements EvidenceStore {
       let recordsLength = 0;
       let recordLines = 0;
       const acks: { seq: number; hash: string }[] = [];
-      let seq = this.written.seq;
-      let prev = this.written.hash;
-      const add = (type: string, ts: string, dataJson: string) => {
-        seq++;
-        const sealed = sealRecord(seq, ts, type, dataJson, prev);
-        lines.push(sealed.line);
-        prev = sealed.hash;
-        return { seq, hash: sealed.hash };
-      };
+      // The batch's lines and chain head, with methods rather than closures made per batch (tsx
+      // keeps function names: each named closure costs a defineProperty).
+      const b = new BatchLines(this.written.seq, this.written.hash, lines);
       if (this.recoveredBytes > 0 && !this.recoveredWritten) carriedRecovered = true;
       if (this.compact) {
         // v2: the batch's records, then one seal whose hash covers them all.
-        const from = seq + 1;
-        const put = (type: string, ts: string, dataJson: string, refsJson?: string, resJson?: string): number => {
-          seq++;
-          const line = compactLine(seq, ts, type, dataJson, refsJson, resJson);
-          lines.push(line);
-          return seq;
-        };
-        if (carriedRecovered) put(RECOVERED, now.toISOString(), canonical({ droppedBytes: this.recoveredBytes, reason: 'incomplete last line (interrupted write)' }));
+        const from = b.seq + 1;
+        if (carriedRecovered) b.put(RECOVERED, now.toISOString(), canonical({ droppedBytes: this.recoveredBytes, reason: 'incomplete last line (interrupted write)' }));
         for (const p of batch) {
           let refsJson: string | undefined;
           if (p.refs) {
@@ -376,14 +364,14 @@ export class FileEvidenceStore implements EvidenceStore {
               let at = this.facts.get(json);
               if (at === undefined) {
                 if (this.facts.size >= MAX_FACTS) this.facts.clear();
-                at = put(FACT, p.ts, `{"value":${json}}`);
+                at = b.put(FACT, p.ts, `{"value":${json}}`);
                 this.facts.set(json, at);
               }
               refsJson += `${refsJson.length > 1 ? ',' : ''}${JSON.stringify(path)}:${at}`;
             }
             refsJson += '}';
           }
-          acks.push({ seq: put(p.type, p.ts, p.dataJson, refsJson, p.res), hash: '' });
+          acks.push({ seq: b.put(p.type, p.ts, p.dataJson, refsJson, p.res), hash: '' });
         }
         if (lines.length > 0) {
           // Encoded to bytes once, into the buffer that is written: the CRCs and the seal's hash read
@@ -401,25 +389,25 @@ export class FileEvidenceStore implements EvidenceStore {
             crcs += crc32(records.subarray(at, nl)).toString(16).padStart(8, '0');
             at = nl + 1;
           }
-          seq++;
-          const sealed = sealBatchBytes(records.subarray(0, length), seq, now.toISOString(), from, crcs, prev);
+          b.seq++;
+          const sealed = sealBatchBytes(records.subarray(0, length), b.seq, now.toISOString(), from, crcs, b.prev);
           lines.length = 0;
           lines.push(sealed.line);
-          prev = sealed.hash;
+          b.prev = sealed.hash;
           for (const a of acks) a.hash = sealed.hash;
         }
       } else {
-        if (carriedRecovered) add(RECOVERED, now.toISOString(), canonical({ droppedBytes: this.recoveredBytes, reason: 'incomplete last line (interrupted write)' }));
-        for (const p of batch) acks.push(add(p.type, p.ts, p.dataJson));
+        if (carriedRecovered) b.add(RECOVERED, now.toISOString(), canonical({ droppedBytes: this.recoveredBytes, reason: 'incomplete last line (interrupted write)' }));
+        for (const p of batch) acks.push(b.add(p.type, p.ts, p.dataJson));
       }
       const unsigned = this.sinceCheckpoint + recordLines + lines.length;
       const due = unsigned >= this.opts.checkpointEvery || (unsigned > 0 && (wantCheckpoint || now.getTime() - this.lastCheckpointAt >= this.opts.checkpointIntervalMs));
       let checkpoint: WitnessedHead | undefined;
       if (due) {
-        const upTo = seq;
-        const sig = signMessage(key.privateKey, checkpointMessage(seq, prev));
+        const upTo = b.seq;
+        const sig = signMessage(key.privateKey, checkpointMessage(b.seq, b.prev));
         const ts = now.toISOString();
-        const cp = add(CHECKPOINT, ts, canonical({ upTo: seq, head: prev, keyId: key.keyId, sig }));
+        const cp = b.add(CHECKPOINT, ts, canonical({ upTo: b.seq, head: b.prev, keyId: key.keyId, sig }));
         checkpoint = { seq: cp.seq, hash: cp.hash, ts, upTo, keyId: key.keyId };
       }
       if (lines.length === 0) return;
@@ -435,44 +423,20 @@ export class FileEvidenceStore implements EvidenceStore {
         buf = Buffer.from(`${lines.join('\n')}\n`, 'utf8');
       }
       await file.append(buf);
-      // Reads may go ahead once their record is written, but only after this batch's flush has been
-      // started: forwarding them sends socket writes, which would otherwise delay the flush.
-      const announceWritten = () => batch.forEach((p, i) => p.written?.(acks[i] as { seq: number; hash: string }));
-      this.written = { seq, hash: prev, size: this.written.size + buf.length };
+      this.written = { seq: b.seq, hash: b.prev, size: this.written.size + buf.length };
       if (carriedRecovered) this.recoveredWritten = true;
       this.sinceCheckpoint = due ? 0 : unsigned;
       if (due) this.lastCheckpointAt = now.getTime();
       const head = this.written;
       // Flushed through the journal (a data-only flush); a batch too big for it flushes the log.
       const journalEnd = this.journal ? await this.journal.write(buf, firstSeq, recordLines + lines.length) : undefined;
-      const commit = () => {
-        this.seq = head.seq;
-        this.headHash = head.hash;
-        this.size = head.size;
-        if (carriedRecovered) {
-          this.recoveredBytes = 0;
-          this.recoveredWritten = false;
-        }
-        this.ok = true;
-        if (journalEnd !== undefined) this.journal?.acked(journalEnd);
-        batch.forEach((p, i) => p.resolve(acks[i] as { seq: number; hash: string }));
-        // Once per checkpoint, after it is durable, off the append path: the witness never delays a
-        // statement, and never gets ahead of what a host crash leaves of the log.
-        if (checkpoint && this.witness) {
-          const w = this.witness;
-          const cp = checkpoint;
-          if (this.opts.durability === 'write')
-            void file.sync().then(
-              () => w.record(cp),
-              () => undefined,
-            );
-          else void w.record(cp);
-        }
-      };
+      const done: CommittedBatch = { head, carriedRecovered, journalEnd, batch, acks, checkpoint, file };
+      // Reads may go ahead once their record is written, but only after this batch's flush has been
+      // started: forwarding them sends socket writes, which would otherwise delay the flush.
       if (this.opts.durability === 'write') {
         this.syncSoon(file);
-        announceWritten();
-        commit();
+        announceWritten(batch, acks);
+        this.commit(done);
         return;
       }
       const epoch = this.epoch;
@@ -481,12 +445,12 @@ export class FileEvidenceStore implements EvidenceStore {
         () => undefined,
         (error: unknown) => error ?? new Error('fdatasync failed'),
       );
-      announceWritten();
+      announceWritten(batch, acks);
       const settled = (async (): Promise<boolean> => {
         const error = await flush;
         const earlierOk = await before;
         if (error === undefined && earlierOk && epoch === this.epoch) {
-          commit();
+          this.commit(done);
           return true;
         }
         // Only the first failure cuts the file back; later batches were written on top of it.
@@ -502,6 +466,33 @@ export class FileEvidenceStore implements EvidenceStore {
     } catch (error) {
       await this.fail(wantCheckpoint);
       this.reject(batch, error);
+    }
+  }
+
+  /** A batch is durable: the chain's durable head moves to it and its appends resolve. */
+  private commit(c: CommittedBatch): void {
+    this.seq = c.head.seq;
+    this.headHash = c.head.hash;
+    this.size = c.head.size;
+    if (c.carriedRecovered) {
+      this.recoveredBytes = 0;
+      this.recoveredWritten = false;
+    }
+    this.ok = true;
+    if (c.journalEnd !== undefined) this.journal?.acked(c.journalEnd);
+    const { batch, acks } = c;
+    for (let i = 0; i < batch.length; i++) (batch[i] as Pending).resolve(acks[i] as { seq: number; hash: string });
+    // Once per checkpoint, after it is durable, off the append path: the witness never delays a
+    // statement, and never gets ahead of what a host crash leaves of the log.
+    const cp = c.checkpoint;
+    if (cp && this.witness) {
+      const w = this.witness;
+      if (this.opts.durability === 'write')
+        void c.file.sync().then(
+          () => w.record(cp),
+          () => undefined,
+        );
+      else void w.record(cp);
     }
   }
 
@@ -777,4 +768,45 @@ async function readTail(file: LogFile, size: number): Promise<{ lines: string[];
 function findLastIndex<T>(items: T[], pred: (item: T) => boolean): number {
   for (let i = items.length - 1; i >= 0; i--) if (pred(items[i] as T)) return i;
   return -1;
+}
+
+/** What a written batch needs once it is durable (see FileEvidenceStore.commit). */
+interface CommittedBatch {
+  head: { seq: number; hash: string; size: number };
+  carriedRecovered: boolean;
+  journalEnd: number | undefined;
+  batch: Pending[];
+  acks: { seq: number; hash: string }[];
+  checkpoint: WitnessedHead | undefined;
+  file: LogFile;
+}
+
+/** One batch's lines as they are written, and the chain's head after the last of them. */
+class BatchLines {
+  constructor(
+    public seq: number,
+    public prev: string,
+    private readonly lines: string[],
+  ) {}
+
+  /** v1: a record sealed on its own (and a checkpoint, in either format) */
+  add(type: string, ts: string, dataJson: string): { seq: number; hash: string } {
+    this.seq++;
+    const sealed = sealRecord(this.seq, ts, type, dataJson, this.prev);
+    this.lines.push(sealed.line);
+    this.prev = sealed.hash;
+    return { seq: this.seq, hash: sealed.hash };
+  }
+
+  /** v2: a record the batch's seal covers */
+  put(type: string, ts: string, dataJson: string, refsJson?: string, resJson?: string): number {
+    this.seq++;
+    this.lines.push(compactLine(this.seq, ts, type, dataJson, refsJson, resJson));
+    return this.seq;
+  }
+}
+
+/** Reads may go ahead once their record is written (staged appends). */
+function announceWritten(batch: readonly Pending[], acks: readonly { seq: number; hash: string }[]): void {
+  for (let i = 0; i < batch.length; i++) (batch[i] as Pending).written?.(acks[i] as { seq: number; hash: string });
 }

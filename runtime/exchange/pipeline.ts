@@ -35,7 +35,8 @@ import { PortcullisError } from '../errors.ts';
 import { settleReview } from '../gateway/review.ts';
 import type { Coverage } from '../approvals/types.ts';
 import { encodedDecision } from './encoded.ts';
-import { flushResults } from './results.ts';
+import { flushQueuedResults } from './results.ts';
+import type { RecordDecision } from '../recording/recorder.ts';
 import type { Allowed, ExchangeEnv, ExchangeInput, ExchangeResult, Refused } from './types.ts';
 
 /** Admission: a gateway that cannot write evidence lets nothing through. Undefined: admitted. */
@@ -50,6 +51,19 @@ function evidenceFailure(cause: unknown): PortcullisError {
 
 function durabilityFailure(cause: unknown): PortcullisError {
   return new PortcullisError('failed_precondition', 'the decision could not be made durable, so the answer is withheld', { cause, details: { status: 503 } });
+}
+
+/** Counts a recorded decision once its record is written (module level: nothing made per statement). */
+function counted(env: ExchangeEnv, effect: string, target: string, protocol: string, started: number): void {
+  env.metrics?.observeDecision({ effect, target, protocol, durationMs: performance.now() - started });
+}
+
+function toDurabilityFailure(error: unknown): never {
+  throw durabilityFailure(error);
+}
+
+function ignore(): undefined {
+  return undefined;
 }
 
 const isPromise = <T>(v: T | Promise<T>): v is Promise<T> => typeof (v as { then?: unknown } | undefined)?.then === 'function';
@@ -134,17 +148,18 @@ function record<R extends Request>(
 ): ExchangeResult | Promise<Refused> {
   const decision: Decision = refusal && policyAllowed ? { ...decided, effect: 'deny', reason: `refused by ${x.checkName ?? 'the gateway'}: ${refusal.message}` } : decided;
   const target = x.request.target;
-  const entry = {
+  const entry: RecordDecision = {
     sessionId,
     request: (x.recorded ?? x.request) as Request,
     decision,
     encodedDecision: encodingOf(x, decision),
   };
+  // The statement hint describes the request as policy saw it; a check's refusal still records it.
+  if (x.statement) entry.statement = x.statement;
   const protocol = x.request.protocol;
-  const count = () => env.metrics?.observeDecision({ effect: decision.effect, target, protocol, durationMs: performance.now() - started });
   const failed = x.evidenceFailure ?? evidenceFailure;
   // results waiting in the queue go to disk with this decision, in one group commit
-  void flushResults(env);
+  flushQueuedResults(env);
   if (refusal) {
     // A refusal goes out once its record is durable; a refusal that cannot be recorded is the evidence failure.
     let written;
@@ -155,33 +170,42 @@ function record<R extends Request>(
     }
     return written.then(
       ({ seq }): Refused => {
-        count();
+        counted(env, decision.effect, target, protocol, started);
         return { allowed: false, error: refusal, decision, recorded: { sessionId, seq, target } };
       },
       (error: unknown): Refused => ({ allowed: false, error: failed(error), decision }),
     );
   }
   const staged = x.staged?.(decision) === true;
-  const onWritten = ({ seq }: { seq: number }) => {
-    count();
-    return seq;
-  };
-  const onFailed = (error: unknown): never => {
-    throw failed(error);
-  };
+  // Inline (anonymous) callbacks on purpose: tsx keeps function names, so a named closure made per
+  // statement costs a `__name` call on top of its allocation.
   let written: Promise<number>;
   let durable: Promise<unknown>;
   try {
     if (staged) {
       const s = env.recorder.recordDecisionStaged(entry);
-      written = s.written.then(onWritten, onFailed);
-      durable = s.durable.catch((error: unknown) => {
-        throw durabilityFailure(error);
-      });
+      written = s.written.then(
+        (r) => {
+          counted(env, decision.effect, target, protocol, started);
+          return r.seq;
+        },
+        (error: unknown) => {
+          throw failed(error);
+        },
+      );
+      durable = s.durable.catch(toDurabilityFailure);
       // awaited by the adapter before it answers; never an unhandled rejection meanwhile
-      durable.catch(() => undefined);
+      durable.catch(ignore);
     } else {
-      written = env.recorder.recordDecision(entry).then(onWritten, onFailed);
+      written = env.recorder.recordDecision(entry).then(
+        (r) => {
+          counted(env, decision.effect, target, protocol, started);
+          return r.seq;
+        },
+        (error: unknown) => {
+          throw failed(error);
+        },
+      );
       durable = written;
     }
   } catch (error) {

@@ -6,7 +6,7 @@
 import type { RecordResult, Recorder, StartSession } from '../recording/recorder.ts';
 
 /** The recorder calls for sessions and results, beside the decision calls of ExchangeEnv. */
-export type SessionRecorder = Pick<Recorder, 'startSession' | 'recordResult' | 'endSession'>;
+export type SessionRecorder = Pick<Recorder, 'startSession' | 'recordResult' | 'endSession'> & Partial<Pick<Recorder, 'queueResult'>>;
 
 export interface ResultEnv {
   recorder: SessionRecorder;
@@ -55,6 +55,8 @@ const RESULT_DELAY_MS = 10;
 interface ResultQueue {
   items: RecordResult[];
   timer: NodeJS.Timeout | undefined;
+  /** logs a queued result that could not be written (made once per queue, not per result) */
+  failed: (error: unknown) => void;
 }
 
 const resultQueues = new WeakMap<object, ResultQueue>();
@@ -68,7 +70,10 @@ export function queueResult(env: ResultEnv, of: ResultOf | undefined, outcome: O
   if (!of) return;
   if (of.target !== undefined) env.metrics?.observeMasked(of.target, outcome.maskedValues ?? 0);
   let q = resultQueues.get(env);
-  if (!q) resultQueues.set(env, (q = { items: [], timer: undefined }));
+  if (!q) {
+    q = { items: [], timer: undefined, failed: (error: unknown) => env.log('exchange.result-not-recorded', { error: String(error) }) };
+    resultQueues.set(env, q);
+  }
   q.items.push({ sessionId: of.sessionId, seq: of.seq, ...outcome });
   q.timer ??= setTimeout(() => void flushResults(env), RESULT_DELAY_MS);
 }
@@ -77,16 +82,44 @@ export function queueResult(env: ResultEnv, of: ResultOf | undefined, outcome: O
 export function flushResults(env: object): Promise<void> {
   const q = resultQueues.get(env);
   if (!q || q.items.length === 0) return Promise.resolve();
+  return Promise.all(appendQueued(env as ResultEnv, q)).then(ignore);
+}
+
+/**
+ * The core's flush right before each decision record: nothing awaits it, so it makes no promise of
+ * its own (and nothing at all when the queue is empty, the common case).
+ */
+export function flushQueuedResults(env: object): void {
+  const q = resultQueues.get(env);
+  if (!q || q.items.length === 0) return;
+  const recorder = (env as ResultEnv).recorder;
+  if (!recorder.queueResult) {
+    appendQueued(env as ResultEnv, q);
+    return;
+  }
   if (q.timer) clearTimeout(q.timer);
   q.timer = undefined;
-  const items = q.items.splice(0);
-  const e = env as ResultEnv;
-  return Promise.all(
-    items.map((r) =>
-      e.recorder.recordResult(r).then(
-        () => undefined,
-        (error: unknown) => e.log('exchange.result-not-recorded', { error: String(error) }),
-      ),
-    ),
-  ).then(() => undefined);
+  const items = q.items;
+  q.items = [];
+  for (const r of items) recorder.queueResult(r, q.failed);
+}
+
+function appendQueued(e: ResultEnv, q: ResultQueue): Promise<void>[] {
+  if (q.timer) clearTimeout(q.timer);
+  q.timer = undefined;
+  const items = q.items;
+  q.items = [];
+  const written: Promise<void>[] = [];
+  for (const r of items) {
+    written.push(
+      e.recorder.recordResult(r).then(ignore, (error: unknown) => {
+        e.log('exchange.result-not-recorded', { error: String(error) });
+      }),
+    );
+  }
+  return written;
+}
+
+function ignore(): undefined {
+  return undefined;
 }

@@ -10,7 +10,7 @@ import type { Decision, Mask } from '../engine/decision.ts';
 import type { Request } from '../engine/request.ts';
 import type { CanonicalFragment } from '../encoding/canonical.ts';
 import type { PortcullisError } from '../errors.ts';
-import type { Recorder } from '../recording/recorder.ts';
+import type { Recorder, StatementHint } from '../recording/recorder.ts';
 
 /** The recorder calls the core makes; adapters keep theirs for session start/end and results. */
 export type ExchangeRecorder = Pick<Recorder, 'healthy' | 'recordDecision' | 'recordDecisionStaged'>;
@@ -78,6 +78,12 @@ export interface ExchangeInput<R extends Request = Request> {
    * the record is durable? Only for requests that change nothing (a GET, a read-only statement).
    */
   staged?(decision: Decision): boolean;
+  /**
+   * Evidence v2: the request is a statement of the session's own subject, target and protocol
+   * (template, text and `at`); a v2 store then writes only the text and references the rest. A v1
+   * store ignores it, so `recorded` (or `request`) must still be the whole request.
+   */
+  statement?: StatementHint;
   /** the record, when it is not `request` itself (a request pre-encoded by a verdict cache) */
   recorded?: Request | CanonicalFragment;
   /** the error sent when the record cannot be written (default: failed_precondition, 503) */

@@ -203,12 +203,40 @@ export class Recorder {
     const json = encoded instanceof CanonicalFragment ? encoded.json : canonical(encoded);
     return new Promise<EvidenceRef>((resolve, reject) => {
       session.results.push({ json, resolve, reject });
-      if (session.resultsScheduled) return;
-      session.resultsScheduled = true;
-      setImmediate(() => {
-        session.resultsScheduled = false;
-        this.writeWaitingResults(session);
-      });
+      this.scheduleResults(session);
+    });
+  }
+
+  /**
+   * recordResult for a caller that never waits for it (the exchange core's result queue): no promise
+   * of its own; `failed` hears of a result that could not be written.
+   */
+  queueResult(r: RecordResult, failed: (error: unknown) => void): void {
+    const session = this.live.get(r.sessionId);
+    if (!session) return failed(new PortcullisError('internal', `session ${r.sessionId} is not open in this recorder`));
+    let encoded: CanonicalFragment | ResultData;
+    let json: string;
+    try {
+      encoded = encodeResult(r);
+      json = encoded instanceof CanonicalFragment ? encoded.json : canonical(encoded);
+    } catch (error) {
+      return failed(error);
+    }
+    if (!this.store.compact) {
+      this.store.append(RESULT, encoded).then(undefined, failed);
+      return;
+    }
+    session.results.push({ json, resolve: unheard, reject: failed });
+    this.scheduleResults(session);
+  }
+
+  /** Results no record carries within this turn are written on their own, one turn later. */
+  private scheduleResults(session: Live): void {
+    if (session.resultsScheduled) return;
+    session.resultsScheduled = true;
+    setImmediate(() => {
+      session.resultsScheduled = false;
+      this.writeWaitingResults(session);
     });
   }
 
@@ -262,6 +290,8 @@ export class Recorder {
     return { evidenceSeq: seq, hash };
   }
 }
+
+function unheard(): void {}
 
 /** Folded results are as durable as the record that carries them. */
 function settleFolded(folded: readonly FoldedResult[], carrier: Promise<{ seq: number; hash: string }>, alone?: (f: FoldedResult) => void): void {

@@ -636,7 +636,9 @@ export class PostgresSession {
           request: hit.request,
           session: sessionId,
           decided: { decision: hit.decision, encoded: hit.encoded },
-          recorded: encodedRequest(this.requestParts(), at, hit.statement.fill(s.text)),
+          // v2 log: the template and the session's subject are facts, the record holds `at` and the
+          // text; a v1 log (replicas' PostgreSQL store) still needs the whole request.
+          ...(ctx.recorder.compact ? { statement: { template: hit.statement, text: s.text, at } } : { recorded: encodedRequest(this.requestParts(), at, hit.statement.fill(s.text)) }),
           refusal: refusalOfVerdict,
           staged: hit.early ? STAGED : NOT_STAGED,
           evidenceFailure,

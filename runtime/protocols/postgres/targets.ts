@@ -37,14 +37,18 @@ export async function backendOptions(name: string, spec: Postgres, clientParams:
   // Names resolve in the agent's session as in the gateway's catalog: a role or database default
   // changed later (ALTER ROLE ... SET search_path) cannot make a name mean another relation.
   if (searchPath !== undefined) startupParams.search_path = searchPath;
+  // `disable` is passed on as itself: left out, the backend connection would default to `prefer`
+  // and still send an SSLRequest the target's author turned off.
   const tls =
-    spec.tls?.mode && spec.tls.mode !== 'disable'
-      ? {
-          mode: spec.tls.mode,
-          ...(spec.tls.ca ? { ca: await resolveSecret(spec.tls.ca, `target ${name} tls.ca`) } : {}),
-          ...(spec.tls.serverName ? { servername: spec.tls.serverName } : {}),
-        }
-      : undefined;
+    spec.tls?.mode === 'disable'
+      ? { mode: 'disable' as const }
+      : spec.tls?.mode
+        ? {
+            mode: spec.tls.mode,
+            ...(spec.tls.ca ? { ca: await resolveSecret(spec.tls.ca, `target ${name} tls.ca`) } : {}),
+            ...(spec.tls.serverName ? { servername: spec.tls.serverName } : {}),
+          }
+        : undefined;
   return {
     host: spec.host,
     port: spec.port,
