@@ -15,7 +15,7 @@
  * mask, respond. On a shared machine RPS moves with the neighbours; the stage split moves much less.
  *
  * The gateway runs in a child process (this file with BENCH_HTTP_CHILD=1), so it has a CPU of its
- * own like the PostgreSQL bench's gateway: `startGatewayRuntime` + `startHttpGateway`, recording on
+ * own like the PostgreSQL bench's gateway: `startGateway` (runtime/gateway/start.ts), recording on
  * (evidence store with fsync group commit), on a temp policy repo, with a dev-issuer token.
  *
  *   tsx bench/http.ts [--duration 10] [--repeats 3] [--connections 8] [--json]
@@ -447,27 +447,32 @@ export function formatHttp(r: HttpResult): string {
 
 /** The gateway process: prints `{"port":N}` when ready, closes on SIGTERM. */
 async function child(): Promise<void> {
-  const { startGatewayRuntime } = await import('../runtime/gateway/runtime.ts');
-  const { startHttpGateway } = await import('../runtime/gateway/http-listener.ts');
-  const runtime = await startGatewayRuntime({
-    policies: process.env.BENCH_POLICIES!,
-    dataDir: process.env.BENCH_DATA_DIR!,
-    watch: false,
-    // The supported durability levels (gateway --evidence-durability): fsync (default) or write.
-    evidence: { durability: process.env.BENCH_DURABILITY === 'write' ? 'write' : 'fsync' },
-    // A log line per request would be the loudest thing in the run; only problems are printed.
-    log: (event, fields) => {
-      if (event === 'bundle.rejected' || event.endsWith('.error')) process.stderr.write(`${event} ${JSON.stringify(fields)}\n`);
+  const { startGateway } = await import('../runtime/gateway/start.ts');
+  // The gateway as `portcullis gateway` builds it, with only the HTTP listener (the one measured).
+  const gw = await startGateway(
+    {
+      policies: process.env.BENCH_POLICIES!,
+      dataDir: process.env.BENCH_DATA_DIR!,
+      watch: false,
+      pgPort: 'off',
+      httpPort: 0,
+      adminPort: 'off',
+      drainMs: 0,
+      // The supported durability levels (gateway --evidence-durability): fsync (default) or write.
+      evidence: { durability: process.env.BENCH_DURABILITY === 'write' ? 'write' : 'fsync' },
     },
-  });
-  if (!runtime.ctx.bundle()) throw new Error(`the bench policy repo did not load: ${JSON.stringify(runtime.status().lastReload)}`);
-  const http = await startHttpGateway(runtime.ctx, { host: '127.0.0.1', port: 0, maskKey: runtime.maskKey });
-  process.stdout.write(`${JSON.stringify({ port: http.port })}\n`);
+    {
+      // A log line per request would be the loudest thing in the run; only problems are printed.
+      log: (event, fields) => {
+        if (event === 'bundle.rejected' || event.endsWith('.error')) process.stderr.write(`${event} ${JSON.stringify(fields)}\n`);
+      },
+    },
+  );
+  process.stdout.write(`${JSON.stringify({ port: gw.http!.port })}\n`);
   serveStageProfiler(process.stdin, (line) => process.stdout.write(`${line}\n`));
   process.once('SIGTERM', () => {
     void (async () => {
-      await http.close();
-      await runtime.close();
+      await gw.stop();
       process.exit(0);
     })();
   });
