@@ -176,3 +176,42 @@ describe('token attacks through the wire', () => {
     expect(err.get('M')).toMatch(/nobody-at-all|identity/);
   });
 });
+
+describe("the gateway's own statement names on an agent's connection", () => {
+  // The catalog guard is a prepared statement the gateway keeps on the agent's backend connection;
+  // a client that could replace it would make every guard pass on a stale catalog.
+  test('a client can neither prepare nor address the catalog guard, by protocol or by SQL', async () => {
+    const c = new pg.Client(await gw.conn('root-tester'));
+    await c.connect();
+    try {
+      const guard = 'portcullis\u0001guard:probe';
+      await expect(c.query({ name: guard, text: 'select 0 from (select $1::text) g', values: ['x'] })).rejects.toThrow(/belong to the gateway/);
+      await expect(c.query(`prepare u&"portcullis\\0001guard:probe"(text) as select 0`)).rejects.toThrow(/belong to the gateway/);
+      await expect(c.query(`execute u&"portcullis\\0001guard:probe"('x')`)).rejects.toThrow(/belong to the gateway/);
+      // the connection stays usable, and an ordinary name still works
+      expect((await c.query({ name: 'mine', text: 'select 1 as one' })).rows).toEqual([{ one: 1 }]);
+    } finally {
+      await c.end();
+    }
+  });
+});
+
+describe('a catalog guard behind a failed Bind', () => {
+  // The guard rides after the client's Parse and Bind; when the Bind fails, PostgreSQL skips the
+  // guard too. The session must go on (it used to wait for the guard's answer for ever).
+  test('the client gets the Bind error and the session answers its next statement', async () => {
+    const c = new pg.Client(await gw.conn('tester'));
+    await c.connect();
+    try {
+      const text = 'select id, email from customers where id = $1';
+      await c.query(text, ['1']);
+      await c.query(text, ['2']); // decided from the cached verdict: a guard goes ahead of it
+      await expect(c.query(text, ['not a number'])).rejects.toThrow(/invalid input syntax/);
+      const after = await c.query(text, ['1']);
+      expect(after.rows[0]?.email).not.toMatch(/^[^*]+@[^*]+$/);
+      expect((await c.query('select 1 as one')).rows).toEqual([{ one: 1 }]);
+    } finally {
+      await c.end();
+    }
+  });
+});

@@ -29,9 +29,18 @@ export interface GuardCheck {
 /** Statements a guard may precede: a pipelined implicit transaction is fine for them (not for VACUUM, COPY, DDL). */
 export const GUARDED_CLASSES: ReadonlySet<StatementClass> = new Set<StatementClass>(['select', 'insert', 'update', 'delete']);
 
-/** names no client creates by accident; a client that drops them only makes the next guard fail */
-const STATEMENT = 'portcullis\u0001guard:';
-const PORTAL = 'portcullis\u0001guard';
+/**
+ * The gateway's own statement and portal names on an agent's connection. A client that drops them
+ * only makes the next guard fail (closed); one that could create them could make every guard pass,
+ * so client messages and SQL naming them are refused (isReservedName).
+ */
+const RESERVED = 'portcullis\u0001';
+const STATEMENT = `${RESERVED}guard:`;
+const PORTAL = `${RESERVED}guard`;
+
+export function isReservedName(name: string): boolean {
+  return name.startsWith(RESERVED);
+}
 
 /** A failed cast, not `1/0`: the planner would fold a constant division and fail every time. */
 function guardSql(check: GuardCheck): string {

@@ -363,7 +363,13 @@ export class ResponsePipeline {
   /** After an error in extended protocol the backend ignores everything until Sync. */
   private skipToSync(): void {
     // Skipped statements never ran: their decision records stand alone, with no result record.
-    while (this.current() && this.current()!.kind !== 'sync') this.pop();
+    while (this.current() && this.current()!.kind !== 'sync') {
+      const skipped = this.current()!.kind;
+      this.pop();
+      // A guard behind a failed Parse or Bind never ran, nor did its statement: the client has the
+      // error, there is nothing to send again, and messages waiting behind the guard may go on.
+      if (skipped === 'guard') this.sink.guard(true, false);
+    }
   }
 
   /**

@@ -9,7 +9,7 @@ import type { Socket } from 'node:net';
 import { FrontendParser, type FrontendMessage } from './wire/frontend.ts';
 import { BackendParser } from './wire/backend.ts';
 import { describe as describeMsg, execute as executeMsg, flush as flushMsg, noticeResponse, query as queryMsg, sync as syncMsg } from './wire/serialize.ts';
-import { CatalogGuard, GuardedStatement, GUARDED_CLASSES, type GuardCheck, type GuardedBody } from './catalog-guard.ts';
+import { CatalogGuard, GuardedStatement, GUARDED_CLASSES, isReservedName, type GuardCheck, type GuardedBody } from './catalog-guard.ts';
 import { sendCancelRequest, type BackendConnection } from './backend/connect.ts';
 import { closeClient } from './closing.ts';
 import { PortcullisError } from '../../errors.ts';
@@ -404,6 +404,8 @@ export class PostgresSession {
       throw new PortcullisError('protocol_violation', `client sent ${m.type} during COPY FROM STDIN`);
     }
     if (this.skipUntilSync && m.type !== 'Sync') return;
+    const reserved = reservedNameOf(m);
+    if (reserved !== undefined) return this.refuseReserved(reserved);
     switch (m.type) {
       case 'Query':
         return this.query(m.sql, m.raw);
@@ -592,6 +594,8 @@ export class PostgresSession {
   }
 
   private resolve(s: AnalyzedStatement, pending?: ReadonlyMap<string, AnalyzedStatement>): AnalyzedStatement | PortcullisError {
+    const named = s.defines ?? s.refersTo;
+    if (named && isReservedName('cursor' in named ? named.cursor : named.prepared)) return reservedNameError();
     if (!s.refersTo) return s;
     const key = JSON.stringify(s.refersTo);
     const found = pending?.get(key) ?? this.named.get(key);
@@ -806,6 +810,13 @@ export class PostgresSession {
     this.flushBackend();
   }
 
+  /** A client message naming the gateway's own statement or portal: recorded, refused, skipped to Sync. */
+  private async refuseReserved(name: string): Promise<void> {
+    const e = reservedNameError();
+    const refused = await this.recordUnjudged(`-- protocol message naming ${JSON.stringify(name)}`, 'admin', 'deny', `refused: ${e.message}`, e);
+    return this.refuseExtended(refused as PortcullisError);
+  }
+
   private async refuseExtended(err: PortcullisError): Promise<void> {
     this.send(executeMsg(REFUSED_PORTAL, 0));
     this.responses.expect({ kind: 'refused', error: errorFromPortcullis(err), extended: true });
@@ -951,3 +962,25 @@ export class PostgresSession {
  * Not for a client that left or sent Terminate: PostgreSQL finishes what such a client sent.
  */
 const CANCEL_ON_END = new Set(['token-expired', 'max-duration', 'idle-timeout', 'gateway-shutdown', 'evidence-failed']);
+
+/** The gateway's own prepared statement or portal named by a client message, if any. */
+function reservedNameOf(m: FrontendMessage): string | undefined {
+  switch (m.type) {
+    case 'Parse':
+    case 'Describe':
+    case 'Close':
+      return isReservedName(m.name) ? m.name : undefined;
+    case 'Bind':
+      return isReservedName(m.portal) ? m.portal : isReservedName(m.statement) ? m.statement : undefined;
+    case 'Execute':
+      return isReservedName(m.portal) ? m.portal : undefined;
+    default:
+      return undefined;
+  }
+}
+
+function reservedNameError(): PortcullisError {
+  return new PortcullisError('permission_denied', 'names starting with "portcullis" and byte 0x01 belong to the gateway on this connection', {
+    details: { hint: 'name the prepared statement or portal otherwise' },
+  });
+}
