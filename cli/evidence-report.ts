@@ -5,6 +5,7 @@
  *
  * stdout carries the report and nothing else (so `> report.json` works); notes go to stderr.
  */
+import { gatewayDefaults } from '../runtime/gateway/config.ts';
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { createPrivateKey } from 'node:crypto';
@@ -55,7 +56,7 @@ function command(deps: EvidenceReportDeps) {
       usage:
         'portcullis evidence report [--data-dir .portcullis] [--policies policies] [--commit SHA] [--since DATE] [--format json|html] [--out FILE] [--key PUB.pem]... [--witness FILE | --no-witness] [--sign-key KEY.pem] [--signature FILE]',
       options: {
-        'data-dir': { type: 'string', default: '.portcullis' },
+        'data-dir': { type: 'string', default: gatewayDefaults.dataDir },
         policies: { type: 'string', short: 'p', default: 'policies' },
         commit: { type: 'string' },
         since: { type: 'string' },
@@ -156,7 +157,7 @@ const verifyReport = defineCommand(
       signature: { type: 'string' },
       policies: { type: 'string', short: 'p', default: 'policies' },
       key: { type: 'string', multiple: true },
-      'data-dir': { type: 'string', default: '.portcullis' },
+      'data-dir': { type: 'string', default: gatewayDefaults.dataDir },
     },
     help: {
       signature: 'the signature file (default REPORT.json.sig)',
@@ -207,7 +208,7 @@ const decisions = defineCommand(
     summary: 'List decisions one by one (e.g. every allowed request), as CSV for a spreadsheet or JSON lines.',
     usage: 'portcullis evidence decisions [--data-dir .portcullis] [--effect allow|review|deny] [--commit SHA] [--since DATE] [--format csv|json] [--out FILE]',
     options: {
-      'data-dir': { type: 'string', default: '.portcullis' },
+      'data-dir': { type: 'string', default: gatewayDefaults.dataDir },
       effect: { type: 'string' },
       commit: { type: 'string' },
       since: { type: 'string' },

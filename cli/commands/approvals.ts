@@ -5,6 +5,7 @@
  * writer of the evidence log. With `--data-dir`, list and show read the approval state file
  * directly (no gateway, no token: for an operator on the host); approve and deny never do.
  */
+import { gatewayDefaults } from '../../runtime/gateway/config.ts';
 import { request } from 'undici';
 import { defineCommand } from '../command.ts';
 import { PortcullisError, ErrorCodes, type ErrorCode } from '../../runtime/errors.ts';
@@ -12,7 +13,7 @@ import { readState, statePath } from '../../runtime/approvals/state-file.ts';
 import type { ApprovalRequest, ApprovalStatus } from '../../runtime/approvals/types.ts';
 import { resolveIdPrefix, subcommandOf } from '../subcommands.ts';
 
-const DEFAULT_ADMIN = 'http://127.0.0.1:6480';
+const DEFAULT_ADMIN = `http://${gatewayDefaults.host}:${gatewayDefaults.adminPort}`;
 const STATUSES = ['pending', 'approved', 'denied', 'expired'];
 
 async function callAdmin(base: string, token: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<Record<string, unknown>> {

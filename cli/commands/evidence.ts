@@ -5,6 +5,7 @@
  * names the first record that was edited, removed or reordered, or the range a cut removed. Exit 1
  * when the log fails, so a scheduled job or an auditor's script can rely on the status alone.
  */
+import { gatewayDefaults } from '../../runtime/gateway/config.ts';
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -57,7 +58,7 @@ const verify = defineCommand(
     const format = values.format;
     if (format !== 'text' && format !== 'json') throw new PortcullisError('invalid_argument', `--format must be text or json, not '${format}'`);
     if (values['no-witness'] && values.witness?.length) throw new PortcullisError('invalid_argument', '--witness and --no-witness exclude each other');
-    const dataDir = values['data-dir'] ?? '.portcullis';
+    const dataDir = values['data-dir'] ?? gatewayDefaults.dataDir;
     const dir = join(dataDir, 'evidence');
     const stateUrl = values.state ?? (process.env.PORTCULLIS_STATE || undefined);
     const trusted = await verificationKeys({ keyFiles: values.key ?? [], policies: values.policies!, dataDir });
@@ -114,7 +115,7 @@ const pin = defineCommand(
     usage: 'portcullis evidence pin-key [--policies policies] [--data-dir .portcullis | --key PUB.pem] [--name NAME]',
     options: {
       policies: { type: 'string', short: 'p', default: 'policies' },
-      'data-dir': { type: 'string', default: '.portcullis' },
+      'data-dir': { type: 'string', default: gatewayDefaults.dataDir },
       key: { type: 'string' },
       name: { type: 'string', default: 'gateway' },
     },

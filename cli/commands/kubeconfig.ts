@@ -5,6 +5,7 @@
  * kubectl sends bearer tokens only over TLS, so the gateway must listen with TLS for kubectl;
  * `--ca-file` puts the gateway's CA (or self-signed certificate) into the kubeconfig.
  */
+import { gatewayDefaults } from '../../runtime/gateway/config.ts';
 import { readFile } from 'node:fs/promises';
 import { stringify } from 'yaml';
 import { defineCommand, requireString } from '../command.ts';
@@ -31,15 +32,15 @@ export default defineCommand(
     usage: 'portcullis kubeconfig --target NAME [--gateway URL] [--ca-file PEM] [--subject NAME] [--ttl 15m] [--data-dir .portcullis] > kubeconfig.yaml',
     options: {
       target: { type: 'string', short: 't' },
-      gateway: { type: 'string', default: 'https://127.0.0.1:8443' },
+      gateway: { type: 'string', default: `https://${gatewayDefaults.host}:${gatewayDefaults.httpPort}` },
       'ca-file': { type: 'string' },
       subject: { type: 'string', default: 'ops-agent' },
       ttl: { type: 'string', default: '15m' },
-      'data-dir': { type: 'string', default: '.portcullis' },
+      'data-dir': { type: 'string', default: gatewayDefaults.dataDir },
     },
     help: {
       target: 'the Kubernetes target to reach (as named in the policy repo)',
-      gateway: "the gateway's HTTPS listener (default https://127.0.0.1:8443)",
+      gateway: `the gateway's HTTPS listener (default https://${gatewayDefaults.host}:${gatewayDefaults.httpPort})`,
       'ca-file': "PEM CA bundle (or self-signed certificate) that signed the gateway's certificate",
       subject: 'token subject the kubeconfig authenticates as (default ops-agent)',
       ttl: 'token lifetime, e.g. 15m or 1h (default 15m)',

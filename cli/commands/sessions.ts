@@ -4,6 +4,7 @@
  * decided requests as the JSON lines `portcullis simulate --recordings` replays; samples are not
  * exported, and what the agent saw was already masked.
  */
+import { gatewayDefaults } from '../../runtime/gateway/config.ts';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { defineCommand } from '../command.ts';
@@ -33,7 +34,7 @@ export default defineCommand(
     summary: 'List, show and export recorded sessions.',
     usage: 'portcullis sessions list [--agent A] [--target T] [--effect E] [--commit C] | show ID | export [--out FILE]  [--data-dir .portcullis] [--format text|json]',
     options: {
-      'data-dir': { type: 'string', default: '.portcullis' },
+      'data-dir': { type: 'string', default: gatewayDefaults.dataDir },
       format: { type: 'string', default: 'text' },
       agent: { type: 'string' },
       target: { type: 'string' },

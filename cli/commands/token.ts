@@ -2,6 +2,7 @@
  * `portcullis token issue`: mint a short-lived development token from the local dev issuer, which
  * a gateway started with the default config trusts. Production gateways trust your OIDC provider.
  */
+import { gatewayDefaults } from '../../runtime/gateway/config.ts';
 import { defineCommand, requireString } from '../command.ts';
 import { issueToken } from '../../runtime/identity/dev-key.ts';
 import { subcommandOf } from '../subcommands.ts';
@@ -15,7 +16,7 @@ export default defineCommand(
       subject: { type: 'string', short: 's' },
       ttl: { type: 'string', default: '15m' },
       groups: { type: 'string' },
-      'data-dir': { type: 'string', default: '.portcullis' },
+      'data-dir': { type: 'string', default: gatewayDefaults.dataDir },
       json: { type: 'boolean' },
     },
     help: {

@@ -108,7 +108,9 @@ export default defineCommand(
       ...(values['pg-port'] !== undefined ? { 'pg-port': values['pg-port'] } : {}),
       ...(values['http-port'] !== undefined ? { 'http-port': values['http-port'] } : {}),
       ...(values['admin-port'] !== undefined ? { 'admin-port': values['admin-port'] } : {}),
+      ...(values['data-dir'] !== undefined ? { 'data-dir': values['data-dir'] } : {}),
       'review-hold': values['review-hold']!,
+      // the demo listens on loopback only, whatever the gateway's default becomes
       host: '127.0.0.1',
     };
     const checked = parseGatewayFlags(flags);
@@ -187,7 +189,7 @@ export default defineCommand(
     const rel = (p: string) => (p.startsWith(process.cwd() + '/') ? p.slice(process.cwd().length + 1) : p);
     // Tokens come from the dev issuer key in the data directory: every printed token line names it
     // unless it is the default one, so `npm start -- --data-dir X` prints lines that work.
-    const dataDirFlag = dataDir === resolve('.portcullis') ? '' : ` --data-dir ${rel(dataDir)}`;
+    const dataDirFlag = dataDir === resolve(d.dataDir) ? '' : ` --data-dir ${rel(dataDir)}`;
     const curl = (method: string, path: string) => `curl -s --cacert ${rel(tls.caFile)} -H "Authorization: Bearer $TOKEN"${method === 'GET' ? '' : ` -X ${method}`} '${gw.httpUrl}/billing-api${path}'`;
     process.stdout.write(
       [

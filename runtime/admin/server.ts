@@ -38,8 +38,6 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
-export const DEFAULT_ADMIN_PORT = 6480;
-
 const STATUSES = new Set<ApprovalStatus>(['pending', 'approved', 'denied', 'expired']);
 
 export async function startAdminServer(ctx: GatewayContext, deps: AdminDeps): Promise<AdminServer> {

@@ -101,8 +101,6 @@ export function compileRegexSource(source: string): Pattern {
   return { source, test: (text) => re.test(text) };
 }
 
-export { escapeRegex as escapePattern };
-
 // ---------------------------------------------------------------------------------------------
 // Names and globs, per kind of thing matched. One meaning each; the doc section is
 // docs/policy-ci.md#names-and-globs.

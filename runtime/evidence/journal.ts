@@ -172,7 +172,7 @@ export class EvidenceJournal {
       for (const line of frame.lines) {
         const seq = seqOf(line);
         if (seq === undefined || seq < next) continue;
-        if (seq > next) return out;
+        if (seq > next) return sealedOnly(out, chain);
         const record = parseRecord(line);
         if (!record || chain.push(record, line) !== undefined) return sealedOnly(out, chain);
         out.push(line);

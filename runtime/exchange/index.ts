@@ -2,7 +2,7 @@
  * The exchange core: one protocol-neutral pipeline (pipeline.ts) and what adapters see of it
  * (types.ts). Adapters import from here, never from the engine's decide or the evidence store.
  */
-export { admit, exchangeOrThrow, runExchange } from './pipeline.ts';
+export { admit, runExchange } from './pipeline.ts';
 export { refusalOf } from './refusal.ts';
 export { judgeUnrecorded, limitsOf } from './judge.ts';
 export type { Allowed, Evidence, ExchangeEnv, ExchangeInput, ExchangeRecorder, ExchangeResult, HeldFor, ProtocolCheck, Refused } from './types.ts';

@@ -221,14 +221,3 @@ function encodingOf<R extends Request>(x: ExchangeInput<R>, decision: Decision):
   // an approval is particular to one request: not worth caching its encoding
   return decision.approval ? undefined : encodedDecision(x.bundle, decision);
 }
-
-/**
- * For adapters that simply await: the allowed result once its record is written (durable, unless
- * staged), or the refusal thrown. Costs the awaits the fast path avoids; fine off the hot path.
- */
-export async function exchangeOrThrow<R extends Request>(env: ExchangeEnv, x: ExchangeInput<R>): Promise<Allowed & { seq: number }> {
-  const result = await runExchange(env, x);
-  if (!result.allowed) throw result.error;
-  const seq = await result.evidence.written;
-  return { ...result, seq };
-}

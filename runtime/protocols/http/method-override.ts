@@ -13,7 +13,6 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { PortcullisError } from '../../errors.ts';
 import { OVERRIDE_HEADERS } from '../../http-transport/headers.ts';
 
-export { OVERRIDE_HEADERS };
 const METHOD = /^[A-Za-z]{1,20}$/;
 
 export interface MethodOverride {

@@ -26,9 +26,6 @@ import { discard, sendMasked, sendUnmasked } from '../../http-transport/respond.
 import { sessionFor } from '../../http-transport/session.ts';
 import { reasonFromHeaders } from '../../gateway/stated-reason.ts';
 
-export type { ExchangeState, ProxyEnv };
-export { fieldNamesOf };
-
 export async function proxyHttp(ctx: ListenerContext, env: ProxyEnv, req: IncomingMessage, res: ServerResponse, admitted: Admitted, state: ExchangeState): Promise<void> {
   const { bundle, upstream } = admitted;
   const building = httpRequestOf(ctx, req, admitted);

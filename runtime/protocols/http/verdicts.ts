@@ -10,7 +10,8 @@
 import type { Bundle } from '../../bundle/model.ts';
 import type { Decision } from '../../engine/decision.ts';
 import type { HttpRequest } from '../../engine/request.ts';
-import { CanonicalFragment } from '../../encoding/canonical.ts';
+import type { CanonicalFragment } from '../../encoding/canonical.ts';
+import { encodedDecision } from '../../exchange/encoded.ts';
 import { judgeUnrecorded } from '../../exchange/index.ts';
 
 /** A decision, and for a cached one its encoding, written once per evidence log and referenced. */
@@ -46,7 +47,7 @@ export function httpVerdict(bundle: Bundle, request: HttpRequest, search: string
     Object.freeze(decision.masks);
     Object.freeze(decision.rules);
     Object.freeze(decision);
-    const verdict = { decision, encoded: new CanonicalFragment(decision) };
+    const verdict = { decision, encoded: encodedDecision(bundle, decision) };
     verdicts.set(key, verdict);
     return verdict;
   }

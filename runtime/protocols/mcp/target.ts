@@ -16,10 +16,6 @@ export interface McpTarget {
   pinned: ReadonlyMap<string, string>;
 }
 
-export function isMcpTarget(bundle: Bundle | undefined, name: string): boolean {
-  return bundle?.targets.get(name)?.doc.spec.type === 'mcp';
-}
-
 export function mcpTargetOf(bundle: Bundle, name: string): McpTarget | undefined {
   const spec = bundle.targets.get(name)?.doc.spec;
   if (spec?.type !== 'mcp') return undefined;
